@@ -1,0 +1,552 @@
+"""The AHNPL training loss (pure torch), in the two modes of /work/shared/METHOD.md.
+
+Notation (one step, the global batch): ``v`` image embeddings [B, D], ``t`` caption embeddings
+[B, D], ``n`` hard-negative caption embeddings [B, K, D] (K types in the fixed order of
+``AHNPL_TYPES``), ``m`` validity mask [B, K], ``s`` the (already exponentiated) logit scale,
+``S(a, b) = s * a.b``, ``sg`` stop-gradient.
+
+Mode ``ahnpl`` (default) is the method as described, with the released code's defects fixed:
+
+- ``L_itc``: image->text rows over all B captions and the *valid* negatives of the whole batch,
+  text->image rows over all B images, target = own pair, mean of both directions.
+- ``L_hn``: per sample, its own valid negatives only (target = the anchor, column 0). Text row
+  ``[S(t,t)] ++ [S(t,n_k)]``; image row ``[S(v,v)] ++ [S(v,u_k)]`` with the perturbed image
+  ``u_k = v + sg(n_k - t)``. ``hn_anchor="cross"`` puts ``S(v,t)`` first in both rows.
+  ``L_hn = text + image_hn_weight * image``; rows without a valid negative are left out.
+- ``L_dm``: ``sum m * relu(theta_k + S(v,n_k) - S(v,t)) / max(1, sum m)`` plus
+  ``mean relu(positive_margin - v.t)`` (cosine scale; ``positive_margin=0`` disables it).
+- ``theta`` (buffer ``thresholds``, one value per type, logits): after each training forward,
+  ``clamp(mean S(v,t) - mean_{valid} S(v,n_k), 0, upper_bound)``; a type without a valid
+  negative in the batch keeps its value. Never reset between epochs.
+
+Mode ``reference`` reproduces the authors' released single-GPU code: ITC over all B*K negatives
+(invalid ones included), ``L_hn`` as cross entropies of ``s * t @ flat(n).T`` and
+``s * v @ flat(u).T`` (B x BK) with target ``arange(B)`` (a defect kept on purpose), ``L_dm`` with
+divisor B*K and no positive part, theta computed over non-zero masked logits (no "keep" rule) and
+reset to 0 by :meth:`AHNPLLoss.on_epoch_start`. ``positive_margin`` has no effect in this mode and
+``hn_anchor="cross"`` is refused.
+
+In both modes the loss of a step uses the theta left by the previous training step (starting at 0;
+``threshold="fixed"`` uses ``fixed_threshold`` throughout). Under ``torch.distributed`` the module
+gathers the batch from all ranks (see :mod:`ahnpl_plugin.distributed`) and computes the loss of the
+global batch on every rank, in both modes.
+
+The functions below are the individual terms, each a pure function of tensors; :class:`AHNPLLoss`
+wires them together and holds theta.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ahnpl_plugin.distributed import distributed_world, gather_rows_with_grad
+
+# Mirrors ahnpl_plugin.negatives.AHNPL_TYPES (shared contract); kept here so that the loss does not
+# import the caption generator (spaCy). tests/test_losses.py checks that the two agree.
+AHNPL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+MODES = ("ahnpl", "reference")
+HN_ANCHORS = ("self", "cross")
+THRESHOLD_RULES = ("mean", "max", "fixed")
+# The "max" threshold rule divides the largest positive-negative gap by this constant (both modes).
+MAX_RULE_DIVISOR = 5.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Terms shared by both modes
+# ----------------------------------------------------------------------------------------------
+
+
+def contrastive_loss(
+    image: torch.Tensor,
+    text: torch.Tensor,
+    extra_texts: torch.Tensor | None,
+    logit_scale: torch.Tensor,
+) -> torch.Tensor:
+    """CLIP / NegCLIP image-text contrastive loss.
+
+    Image->text row i scores ``image[i]`` against every caption and every row of ``extra_texts``
+    ([N, D] hard negatives; None or N=0 gives plain CLIP); text->image row i scores ``text[i]``
+    against every image. The target is the own pair; returns the mean of both directions' mean
+    cross entropy.
+    """
+    labels = torch.arange(image.shape[0], device=image.device)
+    candidates = text if extra_texts is None else torch.cat([text, extra_texts], dim=0)
+    logits_image_to_text = logit_scale * image @ candidates.T
+    logits_text_to_image = logit_scale * text @ image.T
+    return (
+        F.cross_entropy(logits_image_to_text, labels) + F.cross_entropy(logits_text_to_image, labels)
+    ) / 2
+
+
+def perturbed_images(image: torch.Tensor, text: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """Image-side hard negatives ``u[i,k] = v[i] + sg(n[i,k] - t[i])`` [B, K, D].
+
+    The caption->negative shift is detached, so any loss on ``u`` trains the image side only.
+    No renormalisation, no scale factor.
+    """
+    return image.unsqueeze(1) + (negatives - text.unsqueeze(1)).detach()
+
+
+def pair_logits(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """``S(v[i], t[i])`` for each row [B]."""
+    return logit_scale * (image * text).sum(dim=-1)
+
+
+def own_negative_logits(anchor: torch.Tensor, negatives: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """``S(anchor[i], negatives[i,k])`` [B, K]: each row against its own K negatives only."""
+    return logit_scale * torch.einsum("bd,bkd->bk", anchor, negatives)
+
+
+def positive_margin_loss(image: torch.Tensor, text: torch.Tensor, margin: float) -> torch.Tensor:
+    """``mean_i relu(margin - v[i].t[i])`` on the cosine scale (the positive part of L_dm)."""
+    return F.relu(margin - (image * text).sum(dim=-1)).mean()
+
+
+def margin_ranking_loss(
+    positive_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    thresholds: torch.Tensor,
+    denominator: torch.Tensor | float,
+) -> torch.Tensor:
+    """Negative part of L_dm: ``sum_{i,k} m[i,k] relu(theta[k] + neg[i,k] - pos[i]) / denominator``.
+
+    ``positive_logits`` [B] = S(v,t), ``negative_logits`` [B, K] = S(v,n), ``mask`` bool [B, K],
+    ``thresholds`` [K] in logits (constant). Mode ``ahnpl`` divides by ``max(1, sum m)``, mode
+    ``reference`` by ``B*K``.
+    """
+    hinge = F.relu(thresholds.unsqueeze(0) + negative_logits - positive_logits.unsqueeze(1))
+    return (hinge * mask).sum() / denominator
+
+
+# ----------------------------------------------------------------------------------------------
+# Mode "ahnpl"
+# ----------------------------------------------------------------------------------------------
+
+
+def own_negatives_cross_entropy(
+    anchor_logits: torch.Tensor, negative_logits: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean over rows with at least one valid negative of ``CE([anchor] ++ valid negatives, 0)``.
+
+    ``anchor_logits`` [B], ``negative_logits`` [B, K], ``mask`` bool [B, K]. Invalid negatives are
+    excluded from the softmax (not zeroed); rows without a valid negative neither contribute nor
+    count in the mean; 0 when no row has one.
+    """
+    masked = negative_logits.masked_fill(~mask, float("-inf"))
+    rows = torch.cat([anchor_logits.unsqueeze(1), masked], dim=1)
+    per_row = torch.logsumexp(rows, dim=1) - anchor_logits
+    has_negative = mask.any(dim=1)
+    per_row = per_row.masked_fill(~has_negative, 0.0)
+    return per_row.sum() / has_negative.sum().clamp(min=1)
+
+
+def text_hard_negative_loss(
+    image: torch.Tensor,
+    text: torch.Tensor,
+    negatives: torch.Tensor,
+    mask: torch.Tensor,
+    logit_scale: torch.Tensor,
+    anchor: str = "self",
+) -> torch.Tensor:
+    """Text side of L_hn: row i = ``[S(t,t) or S(v,t)] ++ [S(t, n_k) for valid k]``, target 0."""
+    anchor_logits = pair_logits(text, text, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
+    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(text, negatives, logit_scale), mask)
+
+
+def image_hard_negative_loss(
+    image: torch.Tensor,
+    text: torch.Tensor,
+    negatives: torch.Tensor,
+    mask: torch.Tensor,
+    logit_scale: torch.Tensor,
+    anchor: str = "self",
+) -> torch.Tensor:
+    """Image side of L_hn: row i = ``[S(v,v) or S(v,t)] ++ [S(v, u_k) for valid k]``, target 0.
+
+    With the ``self`` anchor the row equals ``log(1 + sum_k exp(s (v.n_k - v.t)))`` and its
+    gradient reaches ``image`` only. The ``cross`` anchor ``S(v,t)`` also passes gradient to ``text``.
+    """
+    anchor_logits = pair_logits(image, image, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
+    shifted = perturbed_images(image, text, negatives)
+    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(image, shifted, logit_scale), mask)
+
+
+def adaptive_thresholds(
+    positive_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    previous: torch.Tensor,
+    rule: str,
+    upper_bound: float,
+    fixed_threshold: float,
+) -> torch.Tensor:
+    """Mode ``ahnpl`` theta after a step [K] (call without gradient).
+
+    ``mean``: ``mean_i pos[i] - mean_{i valid} neg[i,k]``; ``max``: ``max_{i valid}(pos[i] -
+    neg[i,k]) / 5``; both clamped to ``[0, upper_bound]``; a type with no valid negative keeps
+    ``previous[k]``. ``fixed``: ``fixed_threshold`` for every type.
+    """
+    if rule == "fixed":
+        return torch.full_like(previous, fixed_threshold)
+    valid_count = mask.sum(dim=0)
+    if rule == "mean":
+        negative_mean = (negative_logits * mask).sum(dim=0) / valid_count.clamp(min=1)
+        value = positive_logits.mean() - negative_mean
+    else:
+        gaps = (positive_logits.unsqueeze(1) - negative_logits).masked_fill(~mask, float("-inf"))
+        value = gaps.amax(dim=0) / MAX_RULE_DIVISOR
+    value = value.clamp(0.0, upper_bound)
+    return torch.where(valid_count > 0, value.to(previous.dtype), previous)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mode "reference" (the released code's math, defects included)
+# ----------------------------------------------------------------------------------------------
+
+
+def reference_text_hard_negative_loss(
+    text: torch.Tensor, negatives: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Released-code text side of L_hn: ``CE(s * t @ flat(n).T, arange(B))`` (B x BK logits).
+
+    flat() is sample-major (row j = sample j // K, type j % K) and includes every negative whatever
+    its mask, so row i's target is the flattened batch's negative j = i, not one of caption i's own
+    (the released code's defect, kept on purpose).
+    """
+    batch, types, dim = negatives.shape
+    labels = torch.arange(batch, device=text.device)
+    return F.cross_entropy(logit_scale * text @ negatives.reshape(batch * types, dim).T, labels)
+
+
+def reference_image_hard_negative_loss(
+    image: torch.Tensor, text: torch.Tensor, negatives: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
+    """Released-code image side of L_hn: ``CE(s * v @ flat(u).T, arange(B))``, u as in mode ahnpl."""
+    batch, types, dim = negatives.shape
+    labels = torch.arange(batch, device=image.device)
+    flat_perturbed = perturbed_images(image, text, negatives).reshape(batch * types, dim)
+    return F.cross_entropy(logit_scale * image @ flat_perturbed.T, labels)
+
+
+def reference_thresholds(
+    positive_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    rule: str,
+    upper_bound: float,
+    fixed_threshold: float,
+) -> torch.Tensor:
+    """Mode ``reference`` theta computed from a step, to use at the next step [K] (no gradient).
+
+    ``mean``: ``mean_i pos[i]`` minus the mean of the non-zero masked logits ``m * neg`` of type k
+    (0 if there are none); ``max``: ``max_i (m*pos - m*neg) / 5`` with invalid entries counting as
+    0; clamped to ``[0, upper_bound]``. ``fixed``: ``fixed_threshold``.
+    """
+    if rule == "fixed":
+        return torch.full((negative_logits.shape[1],), fixed_threshold, dtype=negative_logits.dtype, device=negative_logits.device)
+    mask = mask.to(negative_logits.dtype)
+    masked_negatives = negative_logits * mask
+    if rule == "mean":
+        nonzero_count = (masked_negatives != 0).sum(dim=0)
+        negative_mean = masked_negatives.sum(dim=0) / nonzero_count.clamp(min=1)
+        value = positive_logits.mean() - negative_mean
+    else:
+        value = (positive_logits.unsqueeze(1) * mask - masked_negatives).amax(dim=0) / MAX_RULE_DIVISOR
+    return value.clamp(0.0, upper_bound)
+
+
+# ----------------------------------------------------------------------------------------------
+# The module
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_choice(name: str, value, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; valid values: {', '.join(map(repr, choices))}")
+
+
+def _check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
+def _check_non_negative(name: str, value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def _check_negative_types(negative_types) -> tuple[str, ...]:
+    if isinstance(negative_types, str) or not isinstance(negative_types, Sequence):
+        raise ValueError(
+            f"negative_types must be a list of type names (a subset of {AHNPL_TYPES} in that order), "
+            f"got {negative_types!r}"
+        )
+    types = tuple(negative_types)
+    unknown = [t for t in types if t not in AHNPL_TYPES]
+    if unknown:
+        raise ValueError(f"unknown negative_types {unknown}; valid values: {', '.join(AHNPL_TYPES)}")
+    if len(set(types)) != len(types) or list(types) != [t for t in AHNPL_TYPES if t in types]:
+        raise ValueError(
+            f"negative_types {list(types)} must be distinct and in the fixed order {', '.join(AHNPL_TYPES)}"
+        )
+    return types
+
+
+def _autocast_disabled(device: torch.device):
+    """Context that turns autocast off on ``device`` so the loss runs in float32 or wider."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:
+        return contextlib.nullcontext()
+
+
+class AHNPLLoss(nn.Module):
+    """AHNPL loss; see the module docstring and /work/shared/METHOD.md for the math.
+
+    ``forward(image_feats [B,D], text_feats [B,D], neg_feats [B,K,D], neg_mask [B,K], logit_scale)``
+    with L2-normalised features (any float dtype; the loss is computed in float32, or float64 for
+    float64 inputs, with autocast off), ``neg_mask`` bool or 0/1 integers (True/1 = the negative
+    exists), ``logit_scale`` = s (already exponentiated; a scalar tensor or a number). With K=0
+    ``neg_feats``/``neg_mask`` may be None and the loss is plain CLIP.
+
+    Returns a dict of scalar tensors ``loss`` (= ``loss_itc + lambda_hn * loss_hn + lambda_dm *
+    loss_dm``), ``loss_itc``, ``loss_hn`` (= ``loss_hn_text + image_hn_weight * loss_hn_image``),
+    ``loss_dm`` (= ``loss_dm_pos + loss_dm_neg``), the four parts, and ``thresholds`` [K] (theta
+    used at this step, detached). A switched-off term is reported as 0. The buffer ``thresholds``
+    (float32, in ``state_dict``) holds theta for the next step; it is updated by every forward in
+    training mode only.
+    """
+
+    def __init__(
+        self,
+        mode: str = "ahnpl",
+        negative_types: Sequence[str] = AHNPL_TYPES,
+        lambda_hn: float = 0.2,
+        lambda_dm: float = 0.2,
+        image_hn_weight: float = 1.0,
+        hn_anchor: str = "self",
+        positive_margin: float = 0.2,
+        threshold: str = "mean",
+        fixed_threshold: float = 8.0,
+        upper_bound: float = 10.0,
+        itc_hard_negatives: bool = True,
+        use_hn: bool = True,
+        use_dm: bool = True,
+    ):
+        super().__init__()
+        _check_choice("mode", mode, MODES)
+        _check_choice("hn_anchor", hn_anchor, HN_ANCHORS)
+        _check_choice("threshold", threshold, THRESHOLD_RULES)
+        for name, flag in (("itc_hard_negatives", itc_hard_negatives), ("use_hn", use_hn), ("use_dm", use_dm)):
+            _check_flag(name, flag)
+        if mode == "reference" and hn_anchor != "self":
+            raise ValueError(
+                f"hn_anchor={hn_anchor!r} has no meaning in mode 'reference' (the released code's L_hn has no "
+                "anchor column); use mode 'ahnpl' or hn_anchor 'self'"
+            )
+        self.mode = mode
+        self.negative_types = _check_negative_types(negative_types)
+        self.lambda_hn = _check_non_negative("lambda_hn", lambda_hn)
+        self.lambda_dm = _check_non_negative("lambda_dm", lambda_dm)
+        self.image_hn_weight = _check_non_negative("image_hn_weight", image_hn_weight)
+        self.hn_anchor = hn_anchor
+        self.positive_margin = _check_non_negative("positive_margin", positive_margin)
+        self.threshold = threshold
+        self.fixed_threshold = _check_non_negative("fixed_threshold", fixed_threshold)
+        self.upper_bound = _check_non_negative("upper_bound", upper_bound)
+        self.itc_hard_negatives = itc_hard_negatives
+        self.use_hn = use_hn
+        self.use_dm = use_dm
+        self.register_buffer("thresholds", self._initial_thresholds())
+
+    @property
+    def num_types(self) -> int:
+        """K, the number of negative types per caption."""
+        return len(self.negative_types)
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return (
+            f"mode={self.mode!r}, negative_types={self.negative_types}, lambda_hn={self.lambda_hn}, "
+            f"lambda_dm={self.lambda_dm}, image_hn_weight={self.image_hn_weight}, hn_anchor={self.hn_anchor!r}, "
+            f"positive_margin={self.positive_margin}, threshold={self.threshold!r}, "
+            f"fixed_threshold={self.fixed_threshold}, upper_bound={self.upper_bound}, "
+            f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}"
+        )
+
+    def _initial_thresholds(self) -> torch.Tensor:
+        start = self.fixed_threshold if self.threshold == "fixed" else 0.0
+        return torch.full((self.num_types,), start, dtype=torch.float32)
+
+    def on_epoch_start(self) -> None:
+        """Reset theta to its start value in mode ``reference``; no-op in mode ``ahnpl``."""
+        if self.mode == "reference":
+            with torch.no_grad():
+                self.thresholds.copy_(self._initial_thresholds())
+
+    # ------------------------------------------------------------------ inputs
+
+    def _validated_inputs(self, image_feats, text_feats, neg_feats, neg_mask):
+        """Check shapes/dtypes; return ``(v, t, n, m)`` with ``m`` bool and K=0 Nones filled in."""
+        if not (torch.is_tensor(image_feats) and torch.is_tensor(text_feats)):
+            raise ValueError("image_feats and text_feats must be tensors")
+        if image_feats.dim() != 2 or image_feats.shape[0] == 0:
+            raise ValueError(f"image_feats must have shape [B, D] with B >= 1, got {tuple(image_feats.shape)}")
+        if text_feats.shape != image_feats.shape:
+            raise ValueError(
+                f"text_feats shape {tuple(text_feats.shape)} differs from image_feats shape {tuple(image_feats.shape)}"
+            )
+        batch, dim = image_feats.shape
+        types = self.num_types
+        if neg_feats is None and neg_mask is None and types == 0:
+            neg_feats = image_feats.new_zeros((batch, 0, dim))
+            neg_mask = torch.zeros((batch, 0), dtype=torch.bool, device=image_feats.device)
+        if not (torch.is_tensor(neg_feats) and torch.is_tensor(neg_mask)):
+            raise ValueError(f"neg_feats and neg_mask must be tensors (K={types} negative types: {self.negative_types})")
+        if tuple(neg_feats.shape) != (batch, types, dim):
+            raise ValueError(
+                f"neg_feats must have shape [B, K, D] = {(batch, types, dim)} for negative_types "
+                f"{self.negative_types}, got {tuple(neg_feats.shape)}"
+            )
+        if tuple(neg_mask.shape) != (batch, types):
+            raise ValueError(f"neg_mask must have shape [B, K] = {(batch, types)}, got {tuple(neg_mask.shape)}")
+        for name, tensor in (("image_feats", image_feats), ("text_feats", text_feats), ("neg_feats", neg_feats)):
+            if not tensor.is_floating_point():
+                raise ValueError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
+        if neg_mask.dtype != torch.bool:
+            if neg_mask.is_floating_point() or neg_mask.is_complex():
+                raise ValueError(f"neg_mask must be bool or integer 0/1, got dtype {neg_mask.dtype}")
+            bad = (neg_mask != 0) & (neg_mask != 1)
+            if bool(bad.any()):
+                index = tuple(bad.nonzero()[0].tolist())
+                raise ValueError(
+                    f"neg_mask must hold only 0/1, got {neg_mask[index].item()} at index {index}"
+                )
+            neg_mask = neg_mask != 0
+        return image_feats, text_feats, neg_feats, neg_mask
+
+    @staticmethod
+    def _scale_tensor(logit_scale, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        if torch.is_tensor(logit_scale):
+            if logit_scale.numel() != 1:
+                raise ValueError(f"logit_scale must hold one value (s, exponentiated), got shape {tuple(logit_scale.shape)}")
+            return logit_scale.to(device=device, dtype=dtype).reshape(())
+        try:
+            return torch.tensor(float(logit_scale), dtype=dtype, device=device)
+        except (TypeError, ValueError):
+            raise ValueError(f"logit_scale must be a number or a one-element tensor, got {logit_scale!r}") from None
+
+    @staticmethod
+    def _gathered(image, text, negatives, mask):
+        """The global batch: all ranks' rows in rank order (unchanged when not distributed).
+
+        The four tensors travel in one collective (packed per row; the mask as 0/1 floats).
+        """
+        world_size, _ = distributed_world()
+        if world_size == 1:
+            return image, text, negatives, mask
+        batch, types, dim = negatives.shape
+        dtype = torch.promote_types(torch.promote_types(image.dtype, text.dtype), negatives.dtype)
+        packed = torch.cat(
+            [image.to(dtype), text.to(dtype), negatives.to(dtype).reshape(batch, types * dim), mask.to(dtype)], dim=1
+        )
+        try:
+            packed = gather_rows_with_grad(packed)
+        except ValueError as error:
+            raise ValueError(
+                f"ranks disagree on the feature size D or the number of negative types K (this rank: "
+                f"K={types}, D={dim}; rows packed as 2D + K*D + K values): {error}"
+            ) from error
+        image, text, flat_negatives, mask = packed.split([dim, dim, types * dim, types], dim=1)
+        return image, text, flat_negatives.reshape(-1, types, dim), mask.detach() > 0.5
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, image_feats, text_feats, neg_feats, neg_mask, logit_scale) -> dict[str, torch.Tensor]:
+        """Loss of the (global) batch; updates theta when training. See the class docstring."""
+        image, text, negatives, mask = self._validated_inputs(image_feats, text_feats, neg_feats, neg_mask)
+        with _autocast_disabled(image.device):
+            image, text, negatives, mask = self._gathered(image, text, negatives, mask)
+            dtype = torch.promote_types(image.dtype, torch.float32)
+            image, text, negatives = image.to(dtype), text.to(dtype), negatives.to(dtype)
+            scale = self._scale_tensor(logit_scale, dtype, image.device)
+            if self.threshold == "fixed":
+                used = torch.full_like(self.thresholds, self.fixed_threshold)
+            else:
+                used = self.thresholds.detach().clone()
+            terms_of = self._ahnpl_terms if self.mode == "ahnpl" else self._reference_terms
+            out, positive_logits, negative_logits = terms_of(image, text, negatives, mask, scale, used.to(dtype))
+            if self.training:
+                self._update_thresholds(positive_logits.detach(), negative_logits.detach(), mask)
+        out["loss_hn"] = out["loss_hn_text"] + self.image_hn_weight * out["loss_hn_image"]
+        out["loss_dm"] = out["loss_dm_pos"] + out["loss_dm_neg"]
+        out["loss"] = out["loss_itc"] + self.lambda_hn * out["loss_hn"] + self.lambda_dm * out["loss_dm"]
+        out["thresholds"] = used
+        return out
+
+    def _ahnpl_terms(self, image, text, negatives, mask, scale, thresholds):
+        """Mode ``ahnpl`` components; also returns S(v,t) [B] and S(v,n) [B,K] for the theta update."""
+        zero = image.new_zeros(())
+        # Invalid negatives are set to 0 so that nothing about them (even NaN) reaches any term.
+        negatives = torch.where(mask.unsqueeze(-1), negatives, torch.zeros((), dtype=negatives.dtype, device=negatives.device))
+        has_types = self.num_types > 0
+        extra = negatives[mask] if (self.itc_hard_negatives and has_types) else None
+        out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
+        out["loss_hn_text"] = out["loss_hn_image"] = zero
+        if self.use_hn and has_types:
+            out["loss_hn_text"] = text_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+            if self.image_hn_weight > 0:
+                out["loss_hn_image"] = image_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+        positive_logits = pair_logits(image, text, scale)
+        negative_logits = own_negative_logits(image, negatives, scale)
+        out["loss_dm_pos"] = out["loss_dm_neg"] = zero
+        if self.use_dm:
+            if self.positive_margin > 0:
+                out["loss_dm_pos"] = positive_margin_loss(image, text, self.positive_margin)
+            if has_types:
+                denominator = mask.sum().clamp(min=1)
+                out["loss_dm_neg"] = margin_ranking_loss(positive_logits, negative_logits, mask, thresholds, denominator)
+        return out, positive_logits, negative_logits
+
+    def _reference_terms(self, image, text, negatives, mask, scale, thresholds):
+        """Mode ``reference`` components (released code); also returns S(v,t) and S(v,n)."""
+        zero = image.new_zeros(())
+        batch, types, dim = negatives.shape
+        has_types = types > 0
+        extra = negatives.reshape(batch * types, dim) if (self.itc_hard_negatives and has_types) else None
+        out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
+        out["loss_hn_text"] = out["loss_hn_image"] = zero
+        if self.use_hn and has_types:
+            out["loss_hn_text"] = reference_text_hard_negative_loss(text, negatives, scale)
+            if self.image_hn_weight > 0:
+                out["loss_hn_image"] = reference_image_hard_negative_loss(image, text, negatives, scale)
+        positive_logits = pair_logits(image, text, scale)
+        negative_logits = own_negative_logits(image, negatives, scale)
+        out["loss_dm_pos"] = out["loss_dm_neg"] = zero
+        if self.use_dm and has_types:
+            out["loss_dm_neg"] = margin_ranking_loss(positive_logits, negative_logits, mask, thresholds, batch * types)
+        return out, positive_logits, negative_logits
+
+    @torch.no_grad()
+    def _update_thresholds(self, positive_logits, negative_logits, mask) -> None:
+        """Store theta for the next step (buffer ``thresholds``, float32)."""
+        if self.mode == "ahnpl":
+            new = adaptive_thresholds(
+                positive_logits, negative_logits, mask, self.thresholds.to(positive_logits.dtype),
+                self.threshold, self.upper_bound, self.fixed_threshold,
+            )
+        else:
+            new = reference_thresholds(
+                positive_logits, negative_logits, mask, self.threshold, self.upper_bound, self.fixed_threshold
+            )
+        self.thresholds.copy_(new.to(self.thresholds.dtype))
