@@ -1,0 +1,85 @@
+"""Image-caption pairs with their text hard negatives, in the layout ``ahnpl_clip`` trains on.
+
+A record is a dict with ``image`` (a path, relative to ``image_root`` unless absolute), ``caption``
+and the AHNPL negative fields (``<type>_aug_caption`` and ``valid_caption``, as written by
+``python -m ahnpl_plugin.negatives``). Batches carry ``image`` [B,3,H,W], ``text_input`` (B str),
+``hard_negatives`` (B lists of K str) and ``hard_negative_mask`` (bool [B,K]).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ahnpl_plugin.errors import UserError
+
+INVALID = "###"
+ALL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+
+
+def negative_columns(record: dict, negative_types: Sequence[str]) -> tuple[list[str], list[bool]]:
+    """The K negatives of a record and their validity, in ``negative_types`` order.
+
+    ``valid_caption`` is indexed in AHNPL's fixed order (first entry = the caption itself); a
+    negative is valid only when its flag is 1 and its text is not the invalid marker.
+    """
+    flags = record.get("valid_caption")
+    texts, mask = [], []
+    for t in negative_types:
+        text = record.get(f"{t}_aug_caption", INVALID)
+        if flags is not None and t in ALL_TYPES:
+            ok = bool(flags[1 + ALL_TYPES.index(t)])
+        else:
+            ok = text != INVALID
+        ok = ok and isinstance(text, str) and text.strip() != "" and text != INVALID
+        texts.append(text if ok else INVALID)
+        mask.append(ok)
+    return texts, mask
+
+
+class HardNegativeDataset(Dataset):
+    def __init__(self, records, image_root, vis_processor, text_processor=None, negative_types=ALL_TYPES):
+        unknown = [t for t in negative_types if t not in ALL_TYPES and not isinstance(t, str)]
+        if unknown:
+            raise UserError(f"bad negative types {unknown}")
+        self.records = list(records)
+        self.image_root = str(image_root)
+        self.vis_processor = vis_processor
+        self.text_processor = text_processor
+        self.negative_types = tuple(negative_types)
+
+    def __len__(self):
+        return len(self.records)
+
+    def _text(self, text: str) -> str:
+        return self.text_processor(text) if self.text_processor is not None else text
+
+    def __getitem__(self, index):
+        record = self.records[index]
+        path = record["image"]
+        if not os.path.isabs(path):
+            path = os.path.join(self.image_root, path)
+        image = Image.open(path).convert("RGB")
+        negatives, mask = negative_columns(record, self.negative_types)
+        return {
+            "image": self.vis_processor(image),
+            "text_input": self._text(record["caption"]),
+            "hard_negatives": [self._text(n) if ok else INVALID for n, ok in zip(negatives, mask)],
+            "hard_negative_mask": mask,
+            "index": index,
+        }
+
+    def collater(self, samples):
+        return {
+            "image": torch.stack([s["image"] for s in samples]),
+            "text_input": [s["text_input"] for s in samples],
+            "hard_negatives": [s["hard_negatives"] for s in samples],
+            "hard_negative_mask": torch.tensor(
+                [s["hard_negative_mask"] for s in samples], dtype=torch.bool
+            ).reshape(len(samples), len(self.negative_types)),
+            "index": torch.tensor([s["index"] for s in samples]),
+        }

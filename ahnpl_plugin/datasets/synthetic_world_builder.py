@@ -1,0 +1,75 @@
+"""``ahnpl_synthetic_world``: the procedurally rendered compositional world as LAVIS datasets.
+
+train: :class:`HardNegativeDataset` over the world's captions and generator-made hard negatives
+(negatives naming a held-out colour-shape pair are already invalid). val/test:
+:class:`ChoiceEvalDataset` over the world's scene-derived choice items, scored per category by
+:func:`ahnpl_plugin.synthetic.score_items`. Config keys: ``cache_dir``, ``world`` (any
+:class:`~ahnpl_plugin.synthetic.WorldConfig` field), ``negative_types``, processors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+
+from lavis.common.registry import registry
+from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
+from PIL import Image
+
+from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
+from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
+from ahnpl_plugin.errors import ConfigError
+from ahnpl_plugin.paths import config_path, resolve_user_path
+
+BUILDER_KEYS = {"data_type", "cache_dir", "world", "negative_types", "vis_processor", "text_processor", "type"}
+
+
+def _open_under(root, ref):
+    return Image.open(root / ref).convert("RGB")
+
+
+@registry.register_builder("ahnpl_synthetic_world")
+class SyntheticWorldBuilder(BaseDatasetBuilder):
+    DATASET_CONFIG_DICT = {"default": config_path("datasets/synthetic_world/defaults.yaml")}
+
+    def build_datasets(self):
+        from ahnpl_plugin.synthetic import WorldConfig, build_world, load_world, score_items
+
+        cfg = self.config
+        unknown = sorted(set(cfg.keys()) - BUILDER_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {unknown} under datasets.ahnpl_synthetic_world; valid: {sorted(BUILDER_KEYS)}"
+            )
+        fields = {f.name for f in dataclasses.fields(WorldConfig)}
+        world_cfg = dict(cfg.get("world", {}))
+        bad = sorted(set(world_cfg) - fields)
+        if bad:
+            raise ConfigError(f"unknown world key(s) {bad}; valid: {sorted(fields)}")
+        for key in ("colours", "shapes", "relations", "negative_types"):
+            if key in world_cfg:
+                world_cfg[key] = tuple(world_cfg[key])
+        try:
+            world_config = WorldConfig(**world_cfg)
+        except ValueError as exc:
+            raise ConfigError(f"datasets.ahnpl_synthetic_world.world: {exc}") from None
+        cache_dir = resolve_user_path(cfg.get("cache_dir", ".cache/ahnpl_synthetic_world"))
+        logging.info("synthetic world in %s (generated on first use)", cache_dir)
+        world = load_world(build_world(cache_dir, world_config))
+
+        self.build_processors()
+        negative_types = tuple(cfg.get("negative_types", world_config.negative_types))
+        images_dir = world.paths.images_dir
+        opener = functools.partial(_open_under, images_dir)
+        return {
+            "train": HardNegativeDataset(
+                world.train,
+                images_dir,
+                self.vis_processors["train"],
+                self.text_processors["train"],
+                negative_types=negative_types,
+            ),
+            "val": ChoiceEvalDataset(world.val, self.vis_processors["eval"], functools.partial(score_items, world.val), opener),
+            "test": ChoiceEvalDataset(world.test, self.vis_processors["eval"], functools.partial(score_items, world.test), opener),
+        }

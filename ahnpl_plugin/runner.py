@@ -1,0 +1,504 @@
+"""``ahnpl_runner``: LAVIS's RunnerBase with the 1.0.2 defects fixed and the inner loop owned.
+
+What differs from ``runner_base`` (shared/LAVIS.md lists the defects):
+
+* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU, and under
+  torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
+* no CUDA-only ``PrefetchLoader``; training order from a seeded ``DistributedSampler`` (also for one
+  process) so that a resumed run sees the same batches as an uninterrupted one;
+* bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
+  ``accum_grad_iters`` with DDP ``no_sync`` between micro-steps, gradient clipping
+  (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
+* every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
+* a non-finite loss stops the run naming the step and the last finite components;
+* checkpoints are written atomically and hold model (with theta), optimiser, scaler, epoch and
+  step; ``run.resume_ckpt_path`` resumes, and evaluate-only honours ``run.checkpoint``;
+* ``run.output_dir`` relative to the working directory, one unique folder per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from lavis.common.registry import registry
+from lavis.runners.runner_base import RunnerBase
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+
+from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.schedule import learning_rate
+
+AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+def _to_device(samples, device):
+    if torch.is_tensor(samples):
+        return samples.to(device, non_blocking=True)
+    if isinstance(samples, dict):
+        return {k: _to_device(v, device) for k, v in samples.items()}
+    return samples
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _scalar(value):
+    return float(value.detach().float().item()) if torch.is_tensor(value) else float(value)
+
+
+@registry.register_runner("ahnpl_runner")
+class AHNPLRunner(RunnerBase):
+    def __init__(self, cfg, task, model, datasets, job_id):
+        self.global_step = 0
+        self._samplers = {}
+        self._last_finite = {}
+        super().__init__(cfg, task, model, datasets, job_id)
+        self._amp_dtype = self._resolve_amp()
+
+    # ------------------------------------------------------------------ setup
+    def setup_output_dir(self):
+        base = Path(self.config.run_cfg.output_dir).expanduser().resolve()
+        output_dir = base / self.job_id
+        result_dir = output_dir / "result"
+        if self.is_main:
+            output_dir.mkdir(parents=True, exist_ok=False)
+            result_dir.mkdir(parents=True, exist_ok=True)
+        if self.use_distributed:
+            dist.barrier()
+        registry.register_path("result_dir", str(result_dir))
+        registry.register_path("output_dir", str(output_dir))
+        self.result_dir, self.output_dir = result_dir, output_dir
+        if self.is_main:
+            handler = logging.FileHandler(output_dir / "train.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+            logging.getLogger().addHandler(handler)
+        logging.info("run folder: %s", output_dir)
+
+    @property
+    def is_main(self) -> bool:
+        return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+    @property
+    def evaluate_only(self):
+        return bool(self.config.run_cfg.get("evaluate", False))
+
+    @property
+    def use_distributed(self):
+        return bool(self.config.run_cfg.get("distributed", False))
+
+    def _resolve_amp(self):
+        amp = str(self.config.run_cfg.get("amp", False)).lower()
+        if amp not in AMP_CHOICES:
+            raise unknown_choice("run.amp", amp, AMP_CHOICES)
+        if amp in ("false", "none"):
+            return None
+        if amp == "true":  # the best the device supports
+            if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+                return torch.float16
+            return torch.bfloat16
+        if amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("run.amp: fp16 needs a CUDA device; use bf16 on CPU")
+        return torch.bfloat16 if amp == "bf16" else torch.float16
+
+    def _autocast(self):
+        if self._amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+
+    @property
+    def model(self):
+        """The model on the device, DDP-wrapped when distributed (LAVIS returns None on CPU)."""
+        if self._wrapped_model is None:
+            self._model = self._model.to(self.device)
+            if self.config.run_cfg.get("channels_last", False):
+                self._model = self._model.to(memory_format=torch.channels_last)
+            if self.use_distributed:
+                device_ids = [self.config.run_cfg.gpu] if self.device.type == "cuda" else None
+                self._wrapped_model = DDP(self._model, device_ids=device_ids)
+            else:
+                self._wrapped_model = self._model
+        return self._wrapped_model
+
+    def unwrap_dist_model(self, model):
+        return model.module if isinstance(model, DDP) else model
+
+    @property
+    def optimizer(self):
+        if self._optimizer is None:
+            run = self.config.run_cfg
+            model = self.unwrap_dist_model(self.model)
+            weight_decay = float(run.get("weight_decay", 0.0))
+            if hasattr(model, "get_optimizer_params"):
+                groups = model.get_optimizer_params(weight_decay)
+            else:
+                decay, no_decay = [], []
+                for name, p in model.named_parameters():
+                    if not p.requires_grad:
+                        continue
+                    skip = p.ndim < 2 or any(s in name for s in ("bias", "ln", "bn", "logit_scale"))
+                    (no_decay if skip else decay).append(p)
+                groups = [
+                    {"params": decay, "weight_decay": weight_decay},
+                    {"params": no_decay, "weight_decay": 0.0},
+                ]
+            n_params = sum(p.numel() for g in groups for p in g["params"])
+            logging.info("trainable parameters: %d", n_params)
+            fused = bool(run.get("fused_adamw", True)) and self.device.type == "cuda"
+            self._optimizer = torch.optim.AdamW(
+                groups,
+                lr=float(run.init_lr),
+                betas=(float(run.get("beta1", 0.9)), float(run.get("beta2", 0.999))),
+                eps=float(run.get("eps", 1e-8)),
+                weight_decay=weight_decay,
+                **({"fused": True} if fused else {}),
+            )
+        return self._optimizer
+
+    @property
+    def scaler(self):
+        if self._scaler is None and self._amp_dtype == torch.float16:
+            self._scaler = torch.amp.GradScaler("cuda")
+        return self._scaler
+
+    # ------------------------------------------------------------ data loading
+    @property
+    def dataloaders(self) -> dict:
+        """Loaders by split. Training data of several datasets is concatenated; an evaluation
+        split provided by several datasets (e.g. ``test`` of every benchmark) stays one loader per
+        dataset, ``{dataset_name: loader}``, so each is scored by its own rules."""
+        if self._dataloaders is None:
+            by_split = {}
+            for dataset_name, splits in self.datasets.items():
+                for split, dataset in splits.items():
+                    by_split.setdefault(split, {})[dataset_name] = dataset
+            self.datasets, loaders = {}, {}
+            for split, named in by_split.items():
+                if split in self.train_splits:
+                    parts = list(named.values())
+                    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+                    self.datasets[split] = dataset
+                    loaders[split] = self._make_loader(split, dataset, is_train=True)
+                elif len(named) == 1:
+                    (dataset,) = named.values()
+                    self.datasets[split] = dataset
+                    loaders[split] = self._make_loader(split, dataset, is_train=False)
+                else:
+                    self.datasets[split] = named
+                    loaders[split] = {
+                        name: self._make_loader(f"{name}/{split}", d, is_train=False)
+                        for name, d in named.items()
+                    }
+            self._dataloaders = loaders
+        return self._dataloaders
+
+    def _make_loader(self, label, dataset, is_train):
+        run = self.config.run_cfg
+        first = dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset
+        sampler = None
+        if is_train:
+            sampler = DistributedSampler(
+                dataset,
+                num_replicas=int(run.get("world_size", 1)) if self.use_distributed else 1,
+                rank=int(run.get("rank", 0)) if self.use_distributed else 0,
+                shuffle=True,
+                seed=int(run.get("seed", 42)),
+                drop_last=True,
+            )
+            self._samplers[label] = sampler
+        workers = int(run.get("num_workers", 0))
+        logging.info("%s: %d records", label, len(dataset))
+        return DataLoader(
+            dataset,
+            batch_size=int(run.batch_size_train if is_train else run.batch_size_eval),
+            sampler=sampler,
+            shuffle=False,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            collate_fn=getattr(first, "collater", None),
+            drop_last=is_train,
+            persistent_workers=workers > 0,
+        )
+
+    # ----------------------------------------------------------------- schedule
+    def _iters_per_epoch(self) -> int:
+        n = len(self.train_loader)
+        if n == 0:
+            raise ConfigError(
+                "the training split has fewer samples than one batch "
+                f"(run.batch_size_train={self.config.run_cfg.batch_size_train})"
+            )
+        max_steps = self.config.run_cfg.get("max_steps")
+        return min(n, int(max_steps)) if max_steps else n
+
+    def _set_lr(self, optimizer_step: int, total_optimizer_steps: int) -> float:
+        run = self.config.run_cfg
+        lr = learning_rate(
+            optimizer_step,
+            total_optimizer_steps,
+            schedule=str(run.get("lr_sched", "cosine")),
+            init_lr=float(run.init_lr),
+            min_lr=float(run.get("min_lr", 0.0)),
+            warmup_steps=int(run.get("warmup_steps", 0)),
+            warmup_lr=float(run.get("warmup_lr", 0.0)),
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        return lr
+
+    # ----------------------------------------------------------------- training
+    def train(self):
+        start = time.time()
+        best_metric, best_epoch = -math.inf, None
+        self.log_config()
+        if not self.evaluate_only and self.resume_ckpt_path:
+            self._load_checkpoint(self.resume_ckpt_path)
+        cur_epoch = self.start_epoch
+        for cur_epoch in range(self.start_epoch, self.max_epoch):
+            logging.info("epoch %d/%d", cur_epoch, self.max_epoch)
+            train_stats = self.train_epoch(cur_epoch)
+            self.log_stats(split_name="train", stats=train_stats)
+            improved = False
+            for split_name in self.valid_splits:
+                val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
+                if val_log is None:
+                    continue
+                if "agg_metrics" not in val_log:
+                    raise ConfigError(f"task returned no agg_metrics on split {split_name}")
+                if split_name == self.valid_splits[0] and val_log["agg_metrics"] > best_metric:
+                    best_metric, best_epoch, improved = val_log["agg_metrics"], cur_epoch, True
+                val_log["best_epoch"] = best_epoch
+                self.log_stats(val_log, split_name)
+            self._save_checkpoint(cur_epoch, is_best=improved)
+            if self.use_distributed:
+                dist.barrier()
+        if self.is_main and self.config.run_cfg.get("plot", True):
+            from ahnpl_plugin.plotting import plot_training_curves
+
+            png = plot_training_curves(self.output_dir / "metrics.jsonl", self.output_dir)
+            if png:
+                logging.info("training curves: %s", png)
+        has_best = bool(self.valid_splits) and best_epoch is not None
+        results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
+        self._write_results(results)
+        logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
+        return results
+
+    def train_epoch(self, epoch):
+        run = self.config.run_cfg
+        model = self.model
+        model.train()
+        core = self.unwrap_dist_model(model)
+        if hasattr(core, "on_epoch_start"):
+            core.on_epoch_start()
+        self.dataloaders  # builds the loaders and their samplers on first use
+        for sampler in self._samplers.values():
+            sampler.set_epoch(epoch)
+        # Augmentation randomness depends only on (seed, epoch, rank): resume reproduces it.
+        torch.manual_seed(int(run.get("seed", 42)) * 1000 + epoch * 100 + int(run.get("rank", 0)))
+
+        iters = self._iters_per_epoch()
+        accum = self.accum_grad_iters
+        total_opt_steps = max(1, (iters // accum) * self.max_epoch)
+        max_norm = run.get("max_grad_norm")
+        log_freq = self.log_freq
+        sums, count = {}, 0
+        optimizer = self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+
+        progress = None
+        if self.is_main and run.get("progress", True):
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=iters, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False)
+        loader_iter = iter(self.train_loader)
+        for i in range(iters):
+            samples = next(loader_iter)
+            opt_step = (epoch * iters + i) // accum
+            lr = self._set_lr(opt_step, total_opt_steps)
+            samples = _to_device(samples, self.device)
+            if isinstance(samples, dict):
+                samples.update({"epoch": epoch, "iters": epoch * iters + i, "num_iters_per_epoch": iters})
+            last_micro = (i + 1) % accum == 0 or i + 1 == iters
+            sync = model.no_sync() if isinstance(model, DDP) and not last_micro else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    output = model(samples)
+                loss = output["loss"]
+                components = {k: _scalar(v) for k, v in output.items() if self._loggable(v)}
+                self._check_finite(components, epoch * iters + i)
+                scaled = loss / accum
+                if self.scaler is not None:
+                    self.scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
+            if last_micro:
+                if self.scaler is not None:
+                    self.scaler.unscale_(optimizer)
+                if max_norm:
+                    components["grad_norm"] = _scalar(
+                        torch.nn.utils.clip_grad_norm_(core.parameters(), float(max_norm))
+                    )
+                if self.scaler is not None:
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if hasattr(core, "clamp_logit_scale"):
+                    core.clamp_logit_scale()
+            self.global_step = epoch * iters + i + 1
+            components["lr"] = lr
+            for k, v in components.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            if self.is_main:
+                self._append_metrics({"epoch": epoch, "step": self.global_step, **components})
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{components['loss']:.4f}")
+                if log_freq and (i % log_freq == 0 or i + 1 == iters):
+                    logging.info(
+                        "epoch %d step %d/%d  %s",
+                        epoch, i, iters,
+                        "  ".join(f"{k}={v:.4g}" for k, v in components.items()),
+                    )
+        if progress is not None:
+            progress.close()
+        return {k: f"{v / max(count, 1):.6f}" for k, v in sums.items()}
+
+    @staticmethod
+    def _loggable(value) -> bool:
+        return (torch.is_tensor(value) and value.numel() == 1) or isinstance(value, (int, float))
+
+    def _check_finite(self, components: dict, step: int) -> None:
+        bad = {k: v for k, v in components.items() if not math.isfinite(v)}
+        if bad:
+            last = ", ".join(f"{k}={v:.6g}" for k, v in self._last_finite.items()) or "none yet"
+            raise TrainingDiverged(
+                f"non-finite loss at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
+                f"last finite components: {last}"
+            )
+        self._last_finite = dict(components)
+
+    def _append_metrics(self, row: dict) -> None:
+        with open(self.output_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    # -------------------------------------------------------------- evaluation
+    def evaluate_only_run(self):
+        """Evaluate-only entry: load ``run.checkpoint`` / ``run.resume_ckpt_path`` if given."""
+        self.log_config()
+        ckpt = self.config.run_cfg.get("checkpoint") or self.resume_ckpt_path
+        if ckpt:
+            self._load_model_weights(ckpt)
+        results = self.evaluate(cur_epoch="eval", skip_reload=True)
+        self._write_results(results)
+        return results
+
+    def _write_results(self, results) -> None:
+        if self.is_main and results:
+            with open(self.output_dir / "results.json", "w") as f:
+                json.dump(results, f, indent=2, default=float)
+            logging.info("results: %s", json.dumps(results, default=float))
+
+    @torch.no_grad()
+    def eval_epoch(self, split_name, cur_epoch, skip_reload=False):
+        loaders = self.dataloaders.get(split_name)
+        if loaders is None:
+            raise ConfigError(
+                f"no dataset provides split {split_name!r}; available: {', '.join(self.dataloaders)}"
+            )
+        model = self.unwrap_dist_model(self.model)
+        if not skip_reload and cur_epoch == "best":
+            self._load_model_weights(self.output_dir / "checkpoint_best.pth")
+        if not isinstance(loaders, dict):
+            return self._evaluate_loader(model, loaders, self.datasets[split_name], split_name, cur_epoch)
+        per_dataset = {
+            name: self._evaluate_loader(model, loader, self.datasets[split_name][name], f"{name}/{split_name}", cur_epoch)
+            for name, loader in loaders.items()
+        }
+        aggregated = [m["agg_metrics"] for m in per_dataset.values() if m and "agg_metrics" in m]
+        if aggregated:
+            per_dataset["agg_metrics"] = sum(aggregated) / len(aggregated)
+        return per_dataset
+
+    def _evaluate_loader(self, model, data_loader, dataset, split_name, cur_epoch):
+        was_training = model.training
+        model.eval()
+        self.task.before_evaluation(model=model, dataset=dataset)
+        with self._autocast():
+            results = self.task.evaluation(model, data_loader)
+        if was_training:
+            model.train()
+        if results is None:
+            return None
+        return self.task.after_evaluation(val_result=results, split_name=split_name, epoch=cur_epoch)
+
+    # -------------------------------------------------------------- checkpoints
+    def _save_checkpoint(self, cur_epoch, is_best=False):
+        if not self.is_main:
+            return
+        model = self.unwrap_dist_model(self.model)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "config": self.config.to_dict(),
+            "epoch": cur_epoch,
+            "global_step": self.global_step,
+        }
+        last = self.output_dir / "checkpoint_last.pth"
+        _atomic_torch_save(state, last)
+        if self.config.run_cfg.get("save_every_epoch", False):
+            _atomic_torch_save(state, self.output_dir / f"checkpoint_{cur_epoch}.pth")
+        if is_best:
+            _atomic_torch_save(state, self.output_dir / "checkpoint_best.pth")
+        logging.info("saved checkpoint of epoch %d%s", cur_epoch, " (best)" if is_best else "")
+
+    def _read_checkpoint(self, path):
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"checkpoint not found: {path}")
+        return torch.load(path, map_location=self.device, weights_only=False)
+
+    def _load_model_weights(self, path):
+        checkpoint = self._read_checkpoint(path)
+        state = checkpoint.get("model", checkpoint)
+        self.unwrap_dist_model(self.model).load_state_dict(state)
+        logging.info("loaded model weights from %s", path)
+
+    def _load_checkpoint(self, url_or_filename):
+        """Resume: model (incl. adaptive thresholds), optimiser, scaler, epoch and step."""
+        checkpoint = self._read_checkpoint(url_or_filename)
+        self.unwrap_dist_model(self.model).load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scaler is not None and checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.start_epoch = int(checkpoint["epoch"]) + 1
+        self.global_step = int(checkpoint.get("global_step", 0))
+        logging.info("resumed from %s at epoch %d", url_or_filename, self.start_epoch)
+
+    def log_stats(self, stats, split_name):
+        if self.is_main and isinstance(stats, dict):
+            with open(os.path.join(self.output_dir, "log.txt"), "a") as f:
+                f.write(json.dumps({f"{split_name}_{k}": v for k, v in stats.items()}, default=float) + "\n")
+
+    def log_config(self):
+        if self.is_main:
+            with open(os.path.join(self.output_dir, "log.txt"), "a") as f:
+                f.write(json.dumps(self.config.to_dict(), indent=4) + "\n")

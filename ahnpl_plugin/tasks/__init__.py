@@ -1,0 +1,1 @@
+"""LAVIS tasks of the plugin (each registers in its own module)."""
