@@ -1,0 +1,300 @@
+"""``ahnpl_clip``: LAVIS's CLIP trained with the AHNPL loss, registered as a LAVIS model.
+
+Build: ``registry.get_model_class("ahnpl_clip").from_config(cfg.model_cfg)`` (keys: see
+:mod:`ahnpl_plugin.models.model_config`; defaults: lavis_configs/models/ahnpl_clip_<type>.yaml).
+The towers are LAVIS's ``CLIP`` (submodule ``clip``, so ``clip.``-prefixed keys in checkpoints);
+the loss is :class:`ahnpl_plugin.losses.AHNPLLoss` (submodule ``loss``; its ``thresholds`` buffer,
+theta, is saved with the model).
+
+Training ``forward(samples)`` reads ``image`` [B,3,H,W], ``text_input`` (B str),
+``hard_negatives`` (B lists of K str) and ``hard_negative_mask`` [B,K]; without the two negatives
+keys it trains plain image-text contrast (the loss with K=0). All captions of a step go through
+one text-encoder pass at the batch's real token length; in loss mode ``ahnpl`` only valid
+negatives are encoded. Returns a dict of scalars: ``loss``, ``loss_itc``, ``loss_hn``,
+``loss_dm``, their parts (``loss_hn_text``, ``loss_hn_image``, ``loss_dm_pos``, ``loss_dm_neg``),
+``theta/<type>`` (the threshold used at this step, per negative type) and ``logit_scale`` (s).
+
+Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
+features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
+``RetrievalTask``.
+
+Logit scale: s = exp(logit_scale) must stay <= 100. :meth:`clamp_logit_scale` clamps the parameter
+to ln(100); the runner should call it after each optimiser step, and ``forward`` also calls it
+(in training mode) before using s, so the bound holds even under a runner that does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+from lavis.common.registry import registry
+from lavis.models.base_model import BaseModel
+
+from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.losses import AHNPLLoss
+from ahnpl_plugin.models import CONFIG_FILES, config_path
+from ahnpl_plugin.models.architectures import MODEL_TYPES
+from ahnpl_plugin.models.clip_loading import (
+    QUICK_GELU_KEY,
+    PretrainedWeightsError,
+    build_clip,
+    check_pretrained_available,
+    new_clip,
+)
+from ahnpl_plugin.models.model_config import ModelOptions, model_options
+from ahnpl_plugin.models.negative_batch import (
+    scatter_negatives,
+    select_negative_types,
+    texts_to_encode,
+    validated_negatives,
+)
+from ahnpl_plugin.models.param_groups import weight_decay_groups
+from ahnpl_plugin.models.text_encoding import encode_tokens, trim_to_longest
+from ahnpl_plugin.models.tokens import tokenize
+
+log = logging.getLogger(__name__)
+
+MAX_LOGIT_SCALE = math.log(100.0)  # s = exp(logit_scale) <= 100, as CLIP/open_clip
+EVAL_TEXT_BATCH = 256
+
+
+def check_model_config(cfg) -> ModelOptions:
+    """Validate a ``model:`` config and check its weights can be found, without building anything.
+
+    Entry points call this before loading data (LAVIS builds datasets before the model), so a
+    typo or a missing weights file fails in seconds. Downloads OpenAI's archive if it is absent
+    and the network allows (the later build then finds it cached).
+    """
+    options = model_options(cfg)
+    try:
+        AHNPLLoss(**options.loss)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.loss: {exc}") from None
+    if options.load_finetuned:
+        if not os.path.isfile(os.path.expanduser(options.finetuned)):
+            raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {options.finetuned}")
+    else:
+        check_pretrained_available(options.model_type, options.pretrained)
+    return options
+
+
+def _checkpoint_state(path: str) -> dict:
+    """The model state dict of an ``ahnpl_clip`` checkpoint file (LAVIS runner file or bare)."""
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
+    if not isinstance(state, dict):
+        raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+@registry.register_model("ahnpl_clip")
+class AHNPLClip(BaseModel):
+    """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
+
+    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES.items()}
+
+    def __init__(self, clip, loss: AHNPLLoss, model_type: str, quick_gelu: bool):
+        super().__init__()
+        self.clip = clip
+        self.loss = loss
+        self.model_type = model_type
+        self.context_length = int(clip.context_length)
+        # Records the activation in every state dict (uint8: broadcastable by any DDP backend), so a
+        # checkpoint can never be reloaded or exported with the other activation.
+        self.register_buffer(QUICK_GELU_KEY, torch.tensor(int(quick_gelu), dtype=torch.uint8))
+        self._register_load_state_dict_pre_hook(self._check_activation)
+        # K=0 loss for batches without negatives, kept out of the module tree (object.__setattr__)
+        # so that state dicts never depend on whether such a batch was seen.
+        object.__setattr__(self, "_plain_loss", None)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def default_config_path(cls, model_type="tiny"):
+        """Absolute path of ``model_type``'s default YAML (ConfigError listing the valid types)."""
+        if model_type not in cls.PRETRAINED_MODEL_CONFIG_DICT:
+            raise unknown_choice("ahnpl_clip model_type", model_type, MODEL_TYPES)
+        return cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def from_config(cls, cfg=None):
+        """Build from a ``model:`` config (validated; weights loaded; left on CPU, training mode)."""
+        options = check_model_config(cfg)
+        loss = AHNPLLoss(**options.loss)
+        if options.load_finetuned:
+            return cls.from_checkpoint(options.finetuned, options, loss)
+        try:
+            clip, quick_gelu, source = build_clip(options.model_type, options.pretrained, options.quick_gelu)
+        except RuntimeError as exc:  # load_state_dict problems not caught by the shape check
+            raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
+        log.info("ahnpl_clip %s from %s, %s", options.model_type, source, "QuickGELU" if quick_gelu else "GELU")
+        return cls(clip, loss, options.model_type, quick_gelu)
+
+    @classmethod
+    def from_checkpoint(cls, path: str, options: ModelOptions, loss: AHNPLLoss):
+        """The model of an ``ahnpl_clip`` checkpoint (``model.finetuned``), loaded strictly.
+
+        Built with the activation the checkpoint records (``model.quick_gelu`` if it has none).
+        """
+        state = _checkpoint_state(path)
+        recorded = state.get(QUICK_GELU_KEY)
+        quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
+        model = cls(new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu)
+        model.load_checkpoint(path, state=state)
+        return model
+
+    def load_checkpoint(self, url_or_filename, state=None):
+        """Load an ``ahnpl_clip`` checkpoint strictly (LAVIS's BaseModel version ignores mismatches)."""
+        if state is None:
+            state = _checkpoint_state(url_or_filename)
+        try:
+            self.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise PretrainedWeightsError(
+                f"{url_or_filename} is not a checkpoint of this ahnpl_clip "
+                f"({self.model_type}, loss K={self.loss.num_types}): {exc}"
+            ) from None
+
+    def _check_activation(self, state_dict, prefix, local_metadata, strict, missing, unexpected, error_msgs):
+        key = prefix + QUICK_GELU_KEY
+        if key in state_dict and int(state_dict[key]) != int(getattr(self, QUICK_GELU_KEY)):
+            error_msgs.append(
+                f"the checkpoint ran with {'QuickGELU' if int(state_dict[key]) else 'GELU'}, this model "
+                f"with {'QuickGELU' if int(getattr(self, QUICK_GELU_KEY)) else 'GELU'} (set model.quick_gelu)"
+            )
+
+    # ------------------------------------------------------------------ inference API
+
+    @property
+    def logit_scale(self) -> torch.nn.Parameter:
+        """The CLIP temperature parameter, log-space (s = exp of it)."""
+        return self.clip.logit_scale
+
+    @property
+    def uses_quick_gelu(self) -> bool:
+        """Whether the towers run QuickGELU (OpenAI's activation) rather than nn.GELU."""
+        return bool(int(getattr(self, QUICK_GELU_KEY)))
+
+    def tokenize(self, texts) -> torch.Tensor:
+        """CLIP BPE token ids [N, context_length], as LAVIS's tokenizer (cached per caption)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return tokenize(list(texts), context_length=self.context_length)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised float32 image features [B, D]."""
+        features = self.clip.encode_image(images.to(device=self.device))
+        return F.normalize(features.float(), dim=-1)
+
+    def encode_text(self, texts) -> torch.Tensor:
+        """L2-normalised float32 text features [N, D] of ``texts`` (list of str, a str, or token ids).
+
+        One transformer pass at the batch's real length (see text_encoding): same features as the
+        padded full-context path.
+        """
+        tokens = texts if torch.is_tensor(texts) else self.tokenize(texts)
+        tokens = trim_to_longest(tokens.to(self.device))
+        if tokens.shape[0] == 0:
+            return torch.zeros((0, self.clip.text_projection.shape[1]), device=self.device)
+        return F.normalize(encode_tokens(self.clip, tokens).float(), dim=-1)
+
+    # ------------------------------------------------------------------ training
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp ``logit_scale`` to [0, ln 100] in place (call after every optimiser step)."""
+        self.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+
+    def on_epoch_start(self) -> None:
+        """Per-epoch hook for the runner: resets theta in loss mode ``reference`` (no-op otherwise)."""
+        self.loss.on_epoch_start()
+
+    def get_optimizer_params(self, weight_decay, lr_scale=1):
+        """AdamW groups: decay on weight matrices, none on gains, biases, norms, logit_scale."""
+        return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
+
+    def _batch_negatives(self, samples: dict, captions: list[str]):
+        """``(negatives, mask)`` of a batch, or ``(None, None)`` for a batch to train without."""
+        negatives, mask = samples.get("hard_negatives"), samples.get("hard_negative_mask")
+        if (negatives is None) != (mask is None):
+            present, absent = ("hard_negatives", "hard_negative_mask") if mask is None else ("hard_negative_mask", "hard_negatives")
+            raise ValueError(f"samples has {present!r} but not {absent!r}: give both or neither")
+        if negatives is None or self.loss.num_types == 0:
+            return None, None
+        names = samples.get("hard_negative_types")
+        if names is not None and tuple(names) != tuple(self.loss.negative_types):
+            negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
+        return validated_negatives(captions, negatives, mask, self.loss.num_types)
+
+    def _loss_without_negatives(self) -> AHNPLLoss:
+        """The configured loss when it has K=0, else a K=0 copy of its options (plain contrast)."""
+        if self.loss.num_types == 0:
+            return self.loss
+        if self._plain_loss is None:
+            log.warning("batch without hard negatives: training plain image-text contrast (loss with K=0)")
+            options = {name: getattr(self.loss, name) for name in ("mode", "lambda_hn", "lambda_dm", "image_hn_weight",
+                       "hn_anchor", "positive_margin", "threshold", "fixed_threshold", "upper_bound",
+                       "itc_hard_negatives", "use_hn", "use_dm")}
+            object.__setattr__(self, "_plain_loss", AHNPLLoss(negative_types=(), **options))
+        return self._plain_loss.train(self.training).to(self.device)
+
+    def forward(self, samples: dict) -> dict:
+        """Training loss of a batch; see the module docstring for inputs and outputs."""
+        for key in ("image", "text_input"):
+            if key not in samples:
+                raise ValueError(f"samples lacks {key!r} (has {sorted(samples)})")
+        images, captions = samples["image"], samples["text_input"]
+        captions = [captions] if isinstance(captions, str) else list(captions)
+        if len(captions) != images.shape[0]:
+            raise ValueError(f"samples has {images.shape[0]} images but {len(captions)} captions in 'text_input'")
+        if self.training:
+            self.clamp_logit_scale()
+        negatives, mask = self._batch_negatives(samples, captions)
+        batch = len(captions)
+        image_feats = self.encode_image(images)
+        if negatives is None:
+            loss_fn = self._loss_without_negatives()
+            text_feats = self.encode_text(captions)
+            neg_feats, mask = None, None
+        else:
+            loss_fn = self.loss
+            texts, encoded = texts_to_encode(captions, negatives, mask, encode_invalid=self.loss.mode == "reference")
+            features = self.encode_text(texts)
+            text_feats = features[:batch]
+            neg_feats = scatter_negatives(features[batch:], encoded.to(features.device))
+            mask = mask.to(features.device)
+        scale = self.logit_scale.exp()
+        out = loss_fn(image_feats, text_feats, neg_feats, mask, scale)
+        thresholds = out.pop("thresholds")
+        if loss_fn is not self.loss:  # batch without negatives: theta stays as it was
+            thresholds = self.loss.thresholds
+        for name, value in zip(self.loss.negative_types, thresholds.detach()):
+            out[f"theta/{name}"] = value
+        out["logit_scale"] = scale.detach()
+        return out
+
+    # ------------------------------------------------------------------ evaluation
+
+    def before_evaluation(self, **kwargs):
+        """Nothing to prepare (LAVIS's task hook)."""
+
+    @torch.no_grad()
+    def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):
+        """``(i2t, t2i)`` cosine similarity matrices (numpy) for LAVIS's ``RetrievalTask``.
+
+        Texts come from ``data_loader.dataset.text``, images from the loader's ``image`` batches,
+        as in LAVIS's CLIP.
+        """
+        texts = list(data_loader.dataset.text)
+        text_feats = [self.encode_text(texts[i : i + EVAL_TEXT_BATCH]) for i in range(0, len(texts), EVAL_TEXT_BATCH)]
+        image_feats = [self.encode_image(samples["image"]) for samples in data_loader]
+        text_feats = torch.cat(text_feats) if text_feats else torch.zeros((0, 1), device=self.device)
+        i2t = torch.cat(image_feats) @ text_feats.T
+        return i2t.cpu().numpy(), i2t.T.contiguous().cpu().numpy()
