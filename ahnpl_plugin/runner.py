@@ -31,7 +31,7 @@ import torch.distributed as dist
 from lavis.common.registry import registry
 from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler
+from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
 from ahnpl_plugin.schedule import learning_rate
@@ -66,6 +66,7 @@ class AHNPLRunner(RunnerBase):
     def __init__(self, cfg, task, model, datasets, job_id):
         self.global_step = 0
         self._samplers = {}
+        self._streams = {}
         self._last_finite = {}
         super().__init__(cfg, task, model, datasets, job_id)
         self._amp_dtype = self._resolve_amp()
@@ -80,8 +81,9 @@ class AHNPLRunner(RunnerBase):
             result_dir.mkdir(parents=True, exist_ok=True)
         if self.use_distributed:
             dist.barrier()
-        registry.register_path("result_dir", str(result_dir))
-        registry.register_path("output_dir", str(output_dir))
+        # LAVIS's register_path refuses to overwrite; a second run in one process must.
+        registry.mapping["paths"]["result_dir"] = str(result_dir)
+        registry.mapping["paths"]["output_dir"] = str(output_dir)
         self.result_dir, self.output_dir = result_dir, output_dir
         if self.is_main:
             handler = logging.FileHandler(output_dir / "train.log")
@@ -190,7 +192,17 @@ class AHNPLRunner(RunnerBase):
             for split, named in by_split.items():
                 if split in self.train_splits:
                     parts = list(named.values())
-                    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+                    if len(parts) == 1:
+                        dataset = parts[0]
+                    elif all(isinstance(p, IterableDataset) for p in parts):
+                        dataset = ChainDataset(parts)
+                    elif any(isinstance(p, IterableDataset) for p in parts):
+                        raise ConfigError(
+                            f"split {split!r} mixes streaming (webdataset) and map-style datasets; "
+                            "train on one kind at a time"
+                        )
+                    else:
+                        dataset = ConcatDataset(parts)
                     self.datasets[split] = dataset
                     loaders[split] = self._make_loader(split, dataset, is_train=True)
                 elif len(named) == 1:
@@ -208,9 +220,14 @@ class AHNPLRunner(RunnerBase):
 
     def _make_loader(self, label, dataset, is_train):
         run = self.config.run_cfg
-        first = dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset
+        first = dataset.datasets[0] if isinstance(dataset, (ConcatDataset, ChainDataset)) else dataset
+        if isinstance(first, ChainDataset):
+            first = next(iter(first.datasets))
+        streaming = isinstance(dataset, IterableDataset)
         sampler = None
-        if is_train:
+        if is_train and streaming:
+            self._streams[label] = dataset
+        elif is_train:
             sampler = DistributedSampler(
                 dataset,
                 num_replicas=int(run.get("world_size", 1)) if self.use_distributed else 1,
@@ -221,7 +238,8 @@ class AHNPLRunner(RunnerBase):
             )
             self._samplers[label] = sampler
         workers = int(run.get("num_workers", 0))
-        logging.info("%s: %d records", label, len(dataset))
+        if not streaming:
+            logging.info("%s: %d records", label, len(dataset))
         return DataLoader(
             dataset,
             batch_size=int(run.batch_size_train if is_train else run.batch_size_eval),
@@ -231,12 +249,28 @@ class AHNPLRunner(RunnerBase):
             pin_memory=self.device.type == "cuda",
             collate_fn=getattr(first, "collater", None),
             drop_last=is_train,
-            persistent_workers=workers > 0,
+            persistent_workers=workers > 0 and not streaming,
         )
 
     # ----------------------------------------------------------------- schedule
     def _iters_per_epoch(self) -> int:
-        n = len(self.train_loader)
+        """Steps per epoch: the loader's length, or for a stream ``run.iters_per_epoch`` /
+        the dataset's ``batches_per_epoch(batch_size, world_size)``; capped by ``run.max_steps``."""
+        run = self.config.run_cfg
+        self.dataloaders  # builds loaders (and registers streams) on first use
+        stream = self._streams.get("train")
+        if stream is not None:
+            if run.get("iters_per_epoch"):
+                n = int(run.iters_per_epoch)
+            elif hasattr(stream, "batches_per_epoch"):
+                world = int(run.get("world_size", 1)) if self.use_distributed else 1
+                n = int(stream.batches_per_epoch(int(run.batch_size_train), world))
+            else:
+                raise ConfigError(
+                    "a streaming training set needs run.iters_per_epoch (or a dataset num_samples)"
+                )
+        else:
+            n = len(self.train_loader)
         if n == 0:
             raise ConfigError(
                 "the training split has fewer samples than one batch "
@@ -306,8 +340,9 @@ class AHNPLRunner(RunnerBase):
         if hasattr(core, "on_epoch_start"):
             core.on_epoch_start()
         self.dataloaders  # builds the loaders and their samplers on first use
-        for sampler in self._samplers.values():
-            sampler.set_epoch(epoch)
+        for sampler in list(self._samplers.values()) + list(self._streams.values()):
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
         # Augmentation randomness depends only on (seed, epoch, rank): resume reproduces it.
         torch.manual_seed(int(run.get("seed", 42)) * 1000 + epoch * 100 + int(run.get("rank", 0)))
 
@@ -327,7 +362,13 @@ class AHNPLRunner(RunnerBase):
             progress = tqdm(total=iters, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False)
         loader_iter = iter(self.train_loader)
         for i in range(iters):
-            samples = next(loader_iter)
+            try:
+                samples = next(loader_iter)
+            except StopIteration:  # a stream shorter than the epoch: start another pass
+                if "train" not in self._streams:
+                    raise
+                loader_iter = iter(self.train_loader)
+                samples = next(loader_iter)
             opt_step = (epoch * iters + i) // accum
             lr = self._set_lr(opt_step, total_opt_steps)
             samples = _to_device(samples, self.device)

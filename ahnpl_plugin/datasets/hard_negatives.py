@@ -3,7 +3,8 @@
 A record is a dict with ``image`` (a path, relative to ``image_root`` unless absolute), ``caption``
 and the AHNPL negative fields (``<type>_aug_caption`` and ``valid_caption``, as written by
 ``python -m ahnpl_plugin.negatives``). Batches carry ``image`` [B,3,H,W], ``text_input`` (B str),
-``hard_negatives`` (B lists of K str) and ``hard_negative_mask`` (bool [B,K]).
+``hard_negatives`` (B lists of K str), ``hard_negative_mask`` (bool [B,K]) and
+``hard_negative_types`` (the K type names: the model picks the ones its loss trains on).
 """
 
 from __future__ import annotations
@@ -81,5 +82,6 @@ class HardNegativeDataset(Dataset):
             "hard_negative_mask": torch.tensor(
                 [s["hard_negative_mask"] for s in samples], dtype=torch.bool
             ).reshape(len(samples), len(self.negative_types)),
+            "hard_negative_types": self.negative_types,
             "index": torch.tensor([s["index"] for s in samples]),
         }
