@@ -15,6 +15,8 @@ PLUGIN_MODULES = (
     "ahnpl_plugin.datasets.synthetic_world_builder",
     "ahnpl_plugin.models.ahnpl_clip",
     "ahnpl_plugin.datasets.benchmark_builders",
+    "ahnpl_plugin.datasets.coco_builder",
+    "ahnpl_plugin.datasets.wds_builder",
 )
 
 

@@ -2,9 +2,10 @@
 
 An item is ``{"images": [ref, ...], "captions": [str, ...], "label": int, "category": str}``.
 The dataset iterates over the *distinct* images (a DataLoader batches and preprocesses them in
-workers); :attr:`captions` lists the distinct caption strings. The task encodes each once and
-rebuilds per-item similarity arrays ``[len(images), len(captions)]`` by index, which is what the
-scorers take.
+workers); :attr:`captions` lists the distinct caption strings; :attr:`item_images` /
+:attr:`item_captions` index into them. The task (:mod:`ahnpl_plugin.tasks.compositional`) encodes
+each distinct image and caption once, computes only the pairs the items use, and hands per-item
+arrays ``[len(images), len(captions)]`` to :attr:`score_fn`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -30,7 +30,7 @@ class ChoiceEvalDataset(Dataset):
         self,
         items: Sequence[dict],
         vis_processor,
-        score_fn: Callable[[list[np.ndarray]], dict],
+        score_fn: Callable[[list], dict],
         open_image: Callable,
     ):
         self.items = list(items)
@@ -68,11 +68,3 @@ class ChoiceEvalDataset(Dataset):
             "image": torch.stack([s["image"] for s in samples]),
             "image_index": torch.tensor([s["image_index"] for s in samples]),
         }
-
-    def item_similarities(self, sims: np.ndarray) -> list[np.ndarray]:
-        """Per-item ``[n_images, n_captions]`` arrays from the full unique-image x unique-caption
-        similarity matrix."""
-        return [sims[np.ix_(im, cap)] for im, cap in zip(self.item_images, self.item_captions)]
-
-    def score(self, sims: np.ndarray) -> dict:
-        return self.score_fn(self.item_similarities(sims))

@@ -1,0 +1,157 @@
+"""Encode each distinct image and caption of a choice-eval dataset once; per-item similarities.
+
+A caption-choice benchmark reuses images heavily (ARO crops share photos, SugarCrepe has several
+captions per COCO image, Winoground's captions recur) and the same caption can appear in several
+items. :class:`FeatureCache` keeps the features of every image (keyed by path, crop box and the
+preprocessing) and caption (keyed by its text) encoded under the current weights, so a run encodes
+each once, across the splits and benchmarks it evaluates; any change of the weights (an optimiser
+step, a loaded checkpoint, another model) empties it.
+
+:func:`encode_dataset` fills the cache for a
+:class:`~ahnpl_plugin.datasets.choice_eval.ChoiceEvalDataset` (images through a batched DataLoader,
+captions in batches, progress bars) and returns its feature matrices; :func:`item_similarities`
+turns them into the per-item ``[n_images, n_captions]`` arrays the scorers take, computing only
+the (image, caption) pairs items use, never the (possibly huge, e.g. 23k x 47k for ARO VG-R)
+all-images x all-captions matrix. torch and numpy only: no LAVIS.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+SIMILARITY_CHUNK = 16384  # (image, caption) pairs per product (bounds peak memory)
+
+
+def image_identity(ref):
+    """Hashable identity of an image reference: a path, or (path, crop box) of an ImageRef."""
+    if isinstance(ref, (str, os.PathLike)):
+        return str(ref)
+    box = getattr(ref, "box", None)
+    return (str(getattr(ref, "path", ref)), tuple(box) if box is not None else None)
+
+
+def processor_identity(processor):
+    """What makes two image processors give the same tensors: their transform's description
+    (torchvision transforms print their sizes and normalisation), else the object itself."""
+    transform = getattr(processor, "transform", None)
+    if transform is not None and type(transform).__repr__ is not object.__repr__:
+        return (type(processor).__qualname__, repr(transform))
+    return ("object", id(processor))
+
+
+def weights_fingerprint(model) -> tuple:
+    """Changes whenever the model's weights may have: another model object, a parameter or buffer
+    modified in place (optimiser step, ``load_state_dict``: torch bumps the tensor's version
+    counter), moved (new storage), or a train/eval switch."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return (id(model), bool(model.training)) + tuple((t.data_ptr(), t._version) for t in tensors)
+
+
+class FeatureCache:
+    """Image and caption features under one set of weights (CPU float32 rows)."""
+
+    def __init__(self):
+        self.fingerprint = None
+        self.images: dict = {}
+        self.texts: dict[str, torch.Tensor] = {}
+        self.encoded_images = 0  # how many image / caption encodings were computed (for reports)
+        self.encoded_texts = 0
+
+    def bind(self, fingerprint) -> None:
+        """Use the cache for weights ``fingerprint``: forget everything if they changed."""
+        if fingerprint != self.fingerprint:
+            self.images.clear()
+            self.texts.clear()
+            self.fingerprint = fingerprint
+
+    def clear(self) -> None:
+        self.images.clear()
+        self.texts.clear()
+        self.fingerprint = None
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled or total == 0, leave=False,
+                dynamic_ncols=True, unit="img" if "image" in desc else "txt")
+
+
+@torch.no_grad()
+def encode_dataset(encoder, dataset, cache: FeatureCache, *, fingerprint, batch_size: int = 64,
+                   text_batch_size: int = 256, num_workers: int = 0, progress: bool = True,
+                   label: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """Features ``[len(dataset.images), D]`` and ``[len(dataset.captions), D]`` of a choice dataset.
+
+    Only what ``cache`` lacks is encoded: the missing images through a DataLoader over the dataset
+    (its ``collater``, ``batch_size``, ``num_workers``), the missing captions in batches of
+    ``text_batch_size``. ``encoder`` is a :func:`ahnpl_plugin.model_adapters.choice_encoder`.
+    """
+    cache.bind(fingerprint)
+    prefix = f"{label}: " if label else ""
+    proc = processor_identity(dataset.vis_processor)
+    image_keys = [(image_identity(ref), proc) for ref in dataset.images]
+    todo = [i for i, key in enumerate(image_keys) if key not in cache.images]
+    if todo:
+        loader = DataLoader(
+            Subset(dataset, todo), batch_size=max(1, int(batch_size)), shuffle=False,
+            num_workers=int(num_workers), collate_fn=getattr(dataset, "collater", None),
+            pin_memory=encoder.device.type == "cuda",
+        )
+        with _progress(len(todo), prefix + "encoding images", progress) as bar:
+            for batch in loader:
+                feats = encoder.encode_image(batch["image"]).float().cpu()
+                for index, row in zip(batch["image_index"].tolist(), feats):
+                    cache.images[image_keys[index]] = row
+                cache.encoded_images += len(feats)
+                bar.update(len(feats))
+    captions = list(dataset.captions)
+    missing = list(dict.fromkeys(c for c in captions if c not in cache.texts))
+    if missing:
+        with _progress(len(missing), prefix + "encoding captions", progress) as bar:
+            for start in range(0, len(missing), max(1, int(text_batch_size))):
+                chunk = missing[start:start + text_batch_size]
+                feats = encoder.encode_text(chunk).float().cpu()
+                cache.texts.update(zip(chunk, feats))
+                cache.encoded_texts += len(chunk)
+                bar.update(len(chunk))
+    image_feats = torch.stack([cache.images[k] for k in image_keys]) if image_keys else torch.zeros(0, 0)
+    text_feats = torch.stack([cache.texts[c] for c in captions]) if captions else torch.zeros(0, 0)
+    return image_feats, text_feats
+
+
+def item_similarities(item_images: Sequence[Sequence[int]], item_captions: Sequence[Sequence[int]],
+                      image_feats: torch.Tensor, text_feats: torch.Tensor) -> list[np.ndarray]:
+    """Per item ``i``: ``image_feats[item_images[i]] @ text_feats[item_captions[i]].T`` (numpy).
+
+    Each distinct (image, caption) pair is computed once and shared by every item and position
+    that uses it, so the same caption offered twice (or the same image twice) ties exactly; a
+    matrix product could round two identical columns differently and break such a tie, and the
+    benchmarks count ties as wrong.
+    """
+    if len(item_images) != len(item_captions):
+        raise ValueError(f"{len(item_images)} image index lists but {len(item_captions)} caption ones")
+    n_captions = max(int(text_feats.shape[0]), 1)
+    shapes = [(len(ii), len(cc)) for ii, cc in zip(item_images, item_captions)]
+    codes = np.concatenate([
+        (np.asarray(ii, dtype=np.int64)[:, None] * n_captions
+         + np.asarray(cc, dtype=np.int64)[None, :]).ravel()
+        for ii, cc in zip(item_images, item_captions)
+    ] or [np.zeros(0, dtype=np.int64)])
+    pairs, inverse = np.unique(codes, return_inverse=True)
+    values = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), SIMILARITY_CHUNK):
+        chunk = torch.from_numpy(pairs[start:start + SIMILARITY_CHUNK])
+        rows = image_feats[chunk // n_captions]
+        cols = text_feats[chunk % n_captions]
+        values[start:start + len(chunk)] = (rows * cols).sum(dim=-1).numpy()
+    out, offset = [], 0
+    for n_img, n_cap in shapes:
+        out.append(values[inverse[offset:offset + n_img * n_cap]].reshape(n_img, n_cap))
+        offset += n_img * n_cap
+    return out
