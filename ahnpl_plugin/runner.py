@@ -367,6 +367,10 @@ class AHNPLRunner(RunnerBase):
             except StopIteration:  # a stream shorter than the epoch: start another pass
                 if "train" not in self._streams:
                     raise
+                logging.warning(
+                    "training stream ended at step %d of %d: restarting it (some samples repeat "
+                    "this epoch; make num_samples match the shards)", i, iters
+                )
                 loader_iter = iter(self.train_loader)
                 samples = next(loader_iter)
             opt_step = (epoch * iters + i) // accum

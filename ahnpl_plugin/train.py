@@ -39,6 +39,9 @@ def build_runner(args, evaluate_only: bool = False):
     from ahnpl_plugin.config import load_config
 
     cfg = load_config(args.cfg_path, args.options)
+    from ahnpl_plugin.datasets.preflight import check_dataset_paths
+
+    check_dataset_paths(cfg)  # missing data paths fail before the model is built
     if evaluate_only:
         cfg.run_cfg.evaluate = True
     launch.init_distributed(cfg.run_cfg)

@@ -1,0 +1,130 @@
+"""``python -m ahnpl_plugin.data``: data preparation commands.
+
+* ``import-npy --allow-pickle SRC OUT.jsonl``: published CE-CLIP/AHNPL ``.npy`` negatives -> JSONL.
+* ``write-shards``: annotations (+ negatives) + images -> webdataset ``.tar`` shards + sizes.json.
+* ``check --cfg-path X``: verify every path of a training config (exit 1 when a problem is found).
+
+Errors are one line on stderr and exit code 2; no partial output file is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_PROBLEMS = 1
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.data", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import-npy", help="convert CE-CLIP/AHNPL .npy hard-negative files to JSONL")
+    imp.add_argument("source", metavar="SRC", help="an .npy file or a folder of .npy shards")
+    imp.add_argument("output", metavar="OUT.jsonl", help="JSON Lines output (one record per caption)")
+    imp.add_argument("--allow-pickle", action="store_true",
+                     help="allow unpickling SRC (pickles can run code: only for files you trust)")
+    imp.add_argument("--image-split", default="train2014", choices=("train2014", "val2014", "auto"),
+                     help="COCO 2014 folder of the images (default train2014, the published files'); auto: look "
+                          "each image id up under --image-root")
+    imp.add_argument("--image-root", default=None, metavar="DIR",
+                     help="COCO images folder (holding train2014/, val2014/): needed by auto; otherwise counts missing files")
+
+    shards = sub.add_parser("write-shards", help="write webdataset shards (jpg + json per sample)")
+    shards.add_argument("--annotations", required=True, metavar="FILE",
+                        help="Karpathy train .json, or a .jsonl of {image, caption, [negatives]} records")
+    shards.add_argument("--negatives", default=None, metavar="FILE", help="negatives JSONL to join onto the rows")
+    shards.add_argument("--unmatched", default="error", choices=("error", "drop", "keep"),
+                        help="rows without negatives: error (default), drop, keep (no negatives)")
+    shards.add_argument("--images", required=True, metavar="DIR", help="folder the rows' image paths are relative to")
+    shards.add_argument("--output", required=True, metavar="DIR", help="folder for the shards and sizes.json")
+    shards.add_argument("--prefix", default="shard", help="shard file name prefix (default shard: shard-000000.tar)")
+    shards.add_argument("--samples-per-shard", type=int, default=1000, metavar="N", help="samples per shard (default 1000)")
+    shards.add_argument("--seed", type=int, default=0, help="seed of the row shuffle before sharding (default 0)")
+    shards.add_argument("--no-shuffle", action="store_true", help="keep the input order")
+    shards.add_argument("--skip-missing", action="store_true", help="leave out rows whose image is missing")
+    shards.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    check = sub.add_parser("check", help="verify every path of a training config")
+    check.add_argument("--cfg-path", required=True, help="the YAML config to check")
+    check.add_argument("--options", nargs="+", default=[], help="key=value overrides, as for training")
+    return parser
+
+
+def run_import(args) -> int:
+    from ahnpl_plugin.data.errors import DataError
+    from ahnpl_plugin.data.npy_import import ImportStats, convert
+    from ahnpl_plugin.negatives.records import write_jsonl
+
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise DataError(f"{output}: the output folder {str(output.parent)!r} does not exist")
+    stats = ImportStats()
+    write_jsonl(output, convert(args.source, args.allow_pickle, args.image_split, args.image_root, stats))
+    for line in stats.lines():
+        print(line, file=sys.stderr)
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def read_shard_records(annotations: str, negatives: str | None, unmatched: str) -> list[dict]:
+    """Rows for write-shards: a Karpathy .json or a .jsonl of records, joined with ``negatives``."""
+    from ahnpl_plugin.data.annotations import read_train_annotations
+    from ahnpl_plugin.data.negatives_join import join_negatives, read_negatives
+
+    rows = read_train_annotations(annotations)
+    if negatives is None:
+        return rows
+    return join_negatives(rows, read_negatives(negatives), unmatched=unmatched,
+                          annotations=annotations, negatives_path=negatives).records
+
+
+def run_write_shards(args) -> int:
+    from ahnpl_plugin.data.errors import DataError
+    from ahnpl_plugin.data.shards import write_shards
+
+    if not Path(args.images).is_dir():
+        raise DataError(f"--images {args.images}: no such folder")
+    records = read_shard_records(args.annotations, args.negatives, args.unmatched)
+    report = write_shards(records, args.images, args.output, prefix=args.prefix,
+                          samples_per_shard=args.samples_per_shard,
+                          shuffle_seed=None if args.no_shuffle else args.seed,
+                          skip_missing=args.skip_missing, progress=not args.no_progress)
+    print(f"wrote {report.samples} samples in {len(report.shards)} shards"
+          + (f", left out {report.skipped_missing} with missing images" if report.skipped_missing else "")
+          + (f", re-encoded {report.reencoded} non-JPEG images" if report.reencoded else ""), file=sys.stderr)
+    print(f"build_info.shards: {report.pattern(args.prefix)}", file=sys.stderr)
+    return 0
+
+
+def run_check(args) -> int:
+    from ahnpl_plugin.data.config_check import check_config
+
+    reports = check_config(args.cfg_path, args.options)
+    for report in reports:
+        print(report.render())
+    problems = [p for r in reports for p in r.problems]
+    if problems:
+        print(f"{len(problems)} problem(s); first: {problems[0]}")
+        return EXIT_PROBLEMS
+    print("all paths OK")
+    return 0
+
+
+COMMANDS = {"import-npy": run_import, "write-shards": run_write_shards, "check": run_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ahnpl_plugin.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
