@@ -1,0 +1,46 @@
+"""Text hard negatives for AHNPL: a fast, offline, reproducible generator (spaCy tagger + rules).
+
+Per caption it writes AHNPL's five negatives (``relation``, ``adj_swap``, ``adj``, ``noun``,
+``verb``; fields ``<type>_aug_caption``) and ``valid_caption`` = [1, one 0/1 per type]; an
+invalid negative is ``"###"``. NegCLIP's swap types are extra selectable types.
+
+    >>> from ahnpl_plugin.negatives import generate_negatives
+    >>> generate_negatives(["A dog on a bed."])[0]["relation_aug_caption"]
+    'A bed on a dog.'
+
+CLI: ``python -m ahnpl_plugin.negatives --input IN --output OUT.jsonl`` (see ``--help``).
+Importing this package is cheap: spaCy is imported when negatives are generated, torch and
+transformers only on the ``fill_mask_model`` path, LAVIS never.
+"""
+
+from __future__ import annotations
+
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, INVALID, NEGCLIP_TYPES, field_name
+from ahnpl_plugin.negatives.tagger import default_spacy_model
+
+# Version of the generator's output: bumped whenever the same captions and seed would give
+# different negatives (rules, shipped vocabulary, random stream), so stored negatives can say
+# which generator made them.
+__version__ = "1.0"
+
+__all__ = [
+    "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",
+    "generate_negatives", "NegativeGenerator", "NegativesError", "category_names", "__version__",
+]
+
+
+def __getattr__(name: str):
+    # The generator pulls in the rules and vocabulary; load them on first use only.
+    if name in ("generate_negatives", "NegativeGenerator"):
+        from ahnpl_plugin.negatives import generator
+
+        return getattr(generator, name)
+    if name == "NegativesError":
+        from ahnpl_plugin.negatives.errors import NegativesError
+
+        return NegativesError
+    if name == "category_names":
+        from ahnpl_plugin.negatives.vocabulary import category_names
+
+        return category_names
+    raise AttributeError(f"module 'ahnpl_plugin.negatives' has no attribute {name!r}")

@@ -1,0 +1,356 @@
+"""What the rules need to know about a tagged caption: relation phrases, noun phrases, candidates.
+
+Everything comes from tags plus the vocabulary; there is no dependency parse (the parser would
+triple the tagging time). Noun phrases are found by a small tag grammar::
+
+    chunk = DET* modifier* noun+ ( "'s" modifier* noun+ )*      modifier = JJ | CD | VBN/VBG
+                                                                  (not first) | noun | "and"/","
+                                                                  between adjectives | "-"
+
+and "X of Y" with a partitive X ("a group of people", "a plate of food") is one phrase. Spatial
+relation phrases ("to the left of", "on top of", "above") are found first, by words, and are
+never part of a noun phrase, so "the left" in "to the left of" is not an object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ahnpl_plugin.negatives.tokens import (
+    ADJECTIVE_TAGS,
+    DETERMINER_TAGS,
+    NOUN_TAGS,
+    PROPER_NOUN_TAGS,
+    VERB_TAGS,
+    Token,
+)
+from ahnpl_plugin.negatives.vocabulary import Vocabulary
+
+# Tags a single-word relation must have ("on" the preposition, not "turned on" the verb's object).
+RELATION_WORD_TAGS = frozenset({"IN", "RB", "RP", "JJ", "TO"})
+# Verb forms that are auxiliaries or copulas, never replaced.
+AUXILIARIES = frozenset({
+    "be", "is", "are", "was", "were", "been", "being", "am", "'s", "'re", "'m",
+    "have", "has", "had", "having", "'ve", "do", "does", "did", "done", "doing",
+    "get", "gets", "got", "getting", "there",
+})
+_MODIFIER_TAGS = ADJECTIVE_TAGS | {"CD"}
+_PARTICIPLE_TAGS = frozenset({"VBN", "VBG"})
+_OTHER_TAGS_OF_NOUNS = frozenset({"JJ", "VB", "VBP", "VBZ", "VBD", "VBN", "VBG", "RB"})
+_LINKERS = frozenset({"CC", ",", ":", ".", "HYPH", "``", "''", "-LRB-", "-RRB-", "_SP", "NFP"})
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int  # exclusive
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A noun phrase: tokens [start, end), its head noun(s) (two for "X of Y")."""
+
+    start: int
+    end: int
+    heads: tuple[int, ...]
+
+    @property
+    def head(self) -> int:
+        return self.heads[-1]
+
+
+@dataclass
+class Analysis:
+    tokens: list[Token]  # with corrected tags (see correct_tags)
+    lowers: list[str]  # lower-case token texts
+    vocabulary: Vocabulary
+    relations: list[Span] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    in_relation: list[bool] = field(default_factory=list)
+    protected: set[int] = field(default_factory=set)  # words of fixed compound nouns
+    chunk_of: list[int] = field(default_factory=list)  # token -> chunk index or -1
+
+    def is_plural_chunk(self, chunk: Chunk) -> bool:
+        return self.tokens[chunk.heads[0]].tag in ("NNS", "NNPS")
+
+    def chunk_key(self, chunk: Chunk) -> str:
+        """The chunk's words without articles, lower case (two chunks with equal keys read the same)."""
+        return " ".join(w for w in self.lowers[chunk.start:chunk.end] if w not in ("a", "an", "the"))
+
+
+def analyse(tokens: list[Token], vocabulary: Vocabulary) -> Analysis:
+    """Find relation phrases, protected compounds and noun phrases of a tagged caption."""
+    lowers = [t.text.lower() for t in tokens]
+    protected = _compound_tokens(lowers, vocabulary)
+    tokens = correct_tags(tokens, lowers, protected, vocabulary)
+    a = Analysis(tokens, lowers, vocabulary, protected=protected)
+    a.relations = _relation_spans(tokens, lowers, vocabulary)
+    a.in_relation = [False] * len(tokens)
+    for span in a.relations:
+        for i in range(span.start, span.end):
+            a.in_relation[i] = True
+    a.chunks = _chunks(a)
+    a.chunk_of = [-1] * len(tokens)
+    for c_index, chunk in enumerate(a.chunks):
+        for i in range(chunk.start, chunk.end):
+            a.chunk_of[i] = c_index
+    return a
+
+
+def correct_tags(tokens: list[Token], lowers: list[str], protected: set[int], vocabulary: Vocabulary) -> list[Token]:
+    """Fix the small tagger's usual slips on caption words the vocabulary knows.
+
+    - words of a fixed compound noun are nouns ("fire hydrant", hydrant/JJ -> NN);
+    - a vocabulary adjective (not also a noun) before a noun is an adjective ("a snowy/FW hill");
+    - a vocabulary noun tagged as a verb, adjective or foreign word after a determiner, adjective,
+      number, or "and" after a noun, is a noun ("a suit and tie/VB", "a red cross/VB");
+    - an "-ing" form of a vocabulary verb, tagged NN after a noun and not a vocabulary noun, is a
+      verb ("a zebra grazing/NN on grass").
+    """
+    out = list(tokens)
+    n = len(tokens)
+    for i, token in enumerate(tokens):
+        tag, lower = token.tag, lowers[i]
+        new_tag = tag
+        is_noun_word = vocabulary.category_of(lower, "noun") is not None
+        if i in protected:
+            new_tag = "NNS" if tag in ("NNS", "NNPS") else "NN"
+        elif tag not in ADJECTIVE_TAGS and tag != "CD" and not is_noun_word \
+                and vocabulary.category_of(lower, "adjective") not in (None, "count") \
+                and i + 1 < n and tokens[i + 1].tag in NOUN_TAGS:
+            new_tag = "JJ"
+        elif is_noun_word and tag in ("VB", "VBP", "VBZ", "JJ", "FW") and i > 0 and (
+                out[i - 1].tag in DETERMINER_TAGS or out[i - 1].tag in ADJECTIVE_TAGS or out[i - 1].tag == "CD"
+                or (out[i - 1].tag == "CC" and i > 1 and out[i - 2].tag in NOUN_TAGS)):
+            new_tag = "NN"
+        elif tag == "NN" and lower.endswith("ing") and not is_noun_word and i > 0 \
+                and out[i - 1].tag in NOUN_TAGS and vocabulary.verb_base(lower) is not None:
+            new_tag = "VBG"
+        if new_tag != tag:
+            out[i] = token._replace(tag=new_tag)
+    return out
+
+
+def _relation_spans(tokens: list[Token], lowers: list[str], vocabulary: Vocabulary) -> list[Span]:
+    """Greedy longest-match of the vocabulary's relation phrases, left to right."""
+    index = vocabulary.relation_index
+    spans: list[Span] = []
+    i = 0
+    while i < len(tokens):
+        for phrase in index.get(lowers[i], ()):
+            n = len(phrase)
+            if tuple(lowers[i:i + n]) != phrase:
+                continue
+            if n == 1 and tokens[i].tag not in RELATION_WORD_TAGS:
+                continue
+            spans.append(Span(i, i + n))
+            i += n
+            break
+        else:
+            i += 1
+    return spans
+
+
+def _compound_tokens(lowers: list[str], vocabulary: Vocabulary) -> set[int]:
+    protected: set[int] = set()
+    index = vocabulary.compound_index
+    for i, word in enumerate(lowers):
+        for compound in index.get(word, ()):
+            if tuple(lowers[i:i + len(compound)]) == compound:
+                protected.update(range(i, i + len(compound)))
+                break
+    return protected
+
+
+def is_strong_noun(token: Token) -> bool:
+    return token.tag in NOUN_TAGS and token.is_word
+
+
+def is_weak_noun(a: Analysis, i: int) -> bool:
+    """A vocabulary noun the tagger called something else ("a red square" with square/JJ)."""
+    token = a.tokens[i]
+    return token.tag in _OTHER_TAGS_OF_NOUNS and a.vocabulary.category_of(a.lowers[i], "noun") is not None
+
+
+def _chunks(a: Analysis) -> list[Chunk]:
+    tokens, blocked = a.tokens, a.in_relation
+    n = len(tokens)
+    chunks: list[Chunk] = []
+    i = 0
+    while i < n:
+        if blocked[i]:
+            i += 1
+            continue
+        end, head = _scan_chunk(a, i)
+        if head is None:
+            i += 1
+            continue
+        chunks.append(Chunk(i, end, (head,)))
+        i = end
+    return _merge_partitives(a, chunks)
+
+
+def _scan_chunk(a: Analysis, start: int) -> tuple[int, int | None]:
+    """Longest noun phrase starting at ``start``: (end, head index) or (start, None)."""
+    tokens, blocked = a.tokens, a.in_relation
+    n = len(tokens)
+    k = start
+    while k < n and not blocked[k] and tokens[k].tag in DETERMINER_TAGS:
+        k += 1
+    head: int | None = None
+    last_weak: int | None = None
+    in_nouns = False  # after the first strong noun only nouns (or a possessive) may follow
+    while k < n and not blocked[k]:
+        tag = tokens[k].tag
+        if is_strong_noun(tokens[k]):
+            head, in_nouns, last_weak = k, True, None
+            k += 1
+            continue
+        if in_nouns:
+            if is_weak_noun(a, k):  # "a fire hydrant/JJ" (when not corrected to NN)
+                head = k
+                k += 1
+                continue
+            if tag == "POS":  # "the man 's hat": modifiers may follow again
+                in_nouns = False
+                head = None
+                k += 1
+                continue
+            if tag == "HYPH" and k + 1 < n and is_strong_noun(tokens[k + 1]):
+                k += 1
+                continue
+            break
+        if is_weak_noun(a, k):
+            last_weak = k
+            k += 1
+            continue
+        if tag in _MODIFIER_TAGS and tokens[k].text.strip():
+            last_weak = None
+            k += 1
+            continue
+        if tag in _PARTICIPLE_TAGS and k > start:
+            last_weak = None
+            k += 1
+            continue
+        if tag in ("CC", ",", "HYPH") and k > start and k + 1 < n and not blocked[k + 1] \
+                and tokens[k - 1].tag in ADJECTIVE_TAGS and tokens[k + 1].tag in ADJECTIVE_TAGS:
+            k += 1
+            continue
+        break
+    if head is not None:
+        return head + 1, head
+    if last_weak is not None and last_weak > start:  # "a red square", not "... is orange"
+        return last_weak + 1, last_weak
+    return start, None
+
+
+def _merge_partitives(a: Analysis, chunks: list[Chunk]) -> list[Chunk]:
+    """Join "X of Y" into one phrase when X is partitive ("a group of | people")."""
+    merged: list[Chunk] = []
+    i = 0
+    while i < len(chunks):
+        chunk = chunks[i]
+        while i + 1 < len(chunks):
+            nxt = chunks[i + 1]
+            if (a.lowers[chunk.head] in a.vocabulary.partitive_nouns and nxt.start == chunk.end + 1
+                    and a.lowers[chunk.end] == "of"):
+                chunk = Chunk(chunk.start, nxt.end, chunk.heads + nxt.heads)
+                i += 1
+            else:
+                break
+        merged.append(chunk)
+        i += 1
+    return merged
+
+
+# ---------------------------------------------------------------------------------- candidates
+def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
+    """(token index, adjective category or None) of every replaceable/swappable adjective.
+
+    An adjective is a JJ word, a vocabulary adjective used as a modifier inside a noun phrase
+    ("a metal bench", metal/NN), or a count word ("two dogs"). Not: heads of noun phrases, words
+    of relation phrases or compound nouns, frame adjectives ("other", "next").
+    """
+    vocab = a.vocabulary
+    found: list[tuple[int, str | None]] = []
+    heads = {h for c in a.chunks for h in c.heads}
+    for i, token in enumerate(a.tokens):
+        if a.in_relation[i] or i in a.protected or not token.text.isalpha():
+            continue
+        if i in heads and not is_adjective_used_as_noun(a, i):
+            continue
+        lower = a.lowers[i]
+        if lower in vocab.frame_adjectives:
+            continue
+        category = vocab.category_of(lower, "adjective")
+        tag = token.tag
+        if tag == "CD":
+            if category == "count":
+                found.append((i, category))
+        elif tag == "JJ":
+            found.append((i, category))
+        elif category is not None and category != "count" and a.chunk_of[i] >= 0 and tag in ("NN", "NNP", "VBN"):
+            found.append((i, category))  # a modifier inside a noun phrase ("a metal bench")
+    return found
+
+
+def noun_candidates(a: Analysis) -> list[int]:
+    """Head nouns that may be replaced (not frame nouns like "group", not proper names)."""
+    vocab = a.vocabulary
+    found: list[int] = []
+    for chunk in a.chunks:
+        for h in chunk.heads:
+            lower = a.lowers[h]
+            if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
+                continue
+            if is_adjective_used_as_noun(a, h):
+                continue
+            if a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None:
+                continue
+            found.append(h)
+    return found
+
+
+def is_adjective_used_as_noun(a: Analysis, i: int) -> bool:
+    """A vocabulary adjective that heads a noun phrase but is no vocabulary noun ("a man in red",
+    "made of wood"): it is replaced as an adjective, never as a noun."""
+    lower = a.lowers[i]
+    vocab = a.vocabulary
+    return (vocab.category_of(lower, "adjective") not in (None, "count")
+            and vocab.category_of(lower, "noun") is None)
+
+
+def noun_category(a: Analysis, i: int) -> str | None:
+    vocab = a.vocabulary
+    lower = a.lowers[i]
+    category = vocab.category_of(lower, "noun")
+    if category is None and a.tokens[i].tag in ("NNS", "NNPS"):
+        category = vocab.category_of(vocab.singular(lower), "noun")
+    return category
+
+
+def verb_candidates(a: Analysis) -> list[int]:
+    """Main verbs (not auxiliaries, not participles inside a noun phrase, not relation words)."""
+    found: list[int] = []
+    for i, token in enumerate(a.tokens):
+        if token.tag not in VERB_TAGS or a.in_relation[i] or i in a.protected or a.chunk_of[i] >= 0:
+            continue
+        if a.lowers[i] in AUXILIARIES or not token.text.isalpha():
+            continue
+        found.append(i)
+    return found
+
+
+def takes_object(a: Analysis, i: int) -> bool:
+    """True when a noun phrase follows the verb directly ("riding a horse"): it needs a transitive
+    replacement; "sitting on a bench" needs an intransitive one."""
+    j = i + 1
+    while j < len(a.tokens) and a.tokens[j].tag in ("RB", "RP") and not a.in_relation[j]:
+        j += 1
+    return j < len(a.tokens) and a.chunk_of[j] >= 0
+
+
+def is_linker_only(a: Analysis, start: int, end: int) -> bool:
+    """True when tokens [start, end) are only conjunctions/punctuation ("and", ","): two noun
+    phrases joined that way are a list, and swapping them changes nothing."""
+    return all(a.tokens[k].tag in _LINKERS or not a.tokens[k].text.strip() for k in range(start, end))

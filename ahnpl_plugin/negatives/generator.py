@@ -1,0 +1,235 @@
+"""Generate the hard negatives of many captions: tagging, rules, filling, processes.
+
+Reproducibility: every random choice for a caption comes from a stream seeded by
+(seed, type, caption text) (:mod:`randomness`), and captions are tagged in fixed batches of
+:data:`BATCH_SIZE` consecutive distinct captions whatever the number of workers, so the output
+depends only on the captions and the seed (not on ``workers``, nor on which other types were
+asked for). Identical captions (after stripping outer whitespace) are processed once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ahnpl_plugin.negatives.analysis import Analysis, analyse
+from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, INVALID, field_name, resolve_types
+from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key
+from ahnpl_plugin.negatives.replacements import REPLACEMENT_TYPES, Target, choose_target, realize, vocabulary_fill
+from ahnpl_plugin.negatives.swaps import SWAP_RULES
+from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
+from ahnpl_plugin.negatives.vocabulary import Vocabulary
+
+BATCH_SIZE = 256  # captions per tagging batch (fixed: part of what makes output reproducible)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def distinct_batches(texts: Sequence[str]) -> list[list[str]]:
+    """The distinct texts, in first-seen order, cut into tagging batches of :data:`BATCH_SIZE`."""
+    distinct = list(dict.fromkeys(texts))
+    return [distinct[b:b + BATCH_SIZE] for b in range(0, len(distinct), BATCH_SIZE)]
+
+
+def empty_result(types: Sequence[str]) -> dict:
+    return {**{field_name(t): INVALID for t in types}, "valid_caption": [1] + [0] * len(types)}
+
+
+class NegativeGenerator:
+    """Holds a loaded tagger, vocabulary and optional masked LM; generates negatives in-process.
+
+    ``generate_negatives`` builds one per process (one in each worker).
+    """
+
+    def __init__(self, types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
+                 fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
+                 single_thread: bool = False):
+        from ahnpl_plugin.negatives.tagger import load_tagger
+
+        self.types = resolve_types(types)
+        self.seed = int(seed)
+        self.vocabulary = Vocabulary.load(vocabulary)
+        self.nlp = load_tagger(spacy_model)
+        self.filler = None
+        if fill_mask_model is not None:
+            from ahnpl_plugin.negatives.fill_mask import MaskFiller
+
+            self.filler = MaskFiller(fill_mask_model, self.vocabulary, single_thread=single_thread)
+
+    def generate(self, captions: Sequence[str], progress: Callable[[int], None] | None = None) -> list[dict]:
+        """One result per caption, in order (see :func:`generate_negatives`); ``progress`` is called
+        with the number of distinct captions each finished batch held."""
+        texts = [c.strip() for c in captions]
+        batches = distinct_batches(texts)
+        results = _collect(batches, (self.process_batch(b) for b in batches), progress)
+        return [results[t] for t in texts]
+
+    def process_batch(self, texts: list[str]) -> list[dict]:
+        """Results of distinct, stripped caption texts (one tagging batch)."""
+        words = [_SURROGATE.sub("\ufffd", t) for t in texts if t]  # spaCy cannot encode lone surrogates
+        longest = max((len(t) for t in words), default=0)
+        if longest >= self.nlp.max_length:
+            self.nlp.max_length = longest + 1
+        docs = iter(self.nlp.pipe(words, batch_size=max(1, len(words))))
+        results: list[dict] = []
+        pending: list[tuple[int, str, Analysis, Target, CaptionRandom]] = []
+        for text in texts:
+            result = empty_result(self.types)
+            results.append(result)
+            if not text:
+                continue
+            analysis = analyse(tokens_from_doc(next(docs)), self.vocabulary)
+            key = caption_key(self.seed, text)
+            for k, negative_type in enumerate(self.types):
+                rng = CaptionRandom(key, negative_type)
+                if negative_type in REPLACEMENT_TYPES:
+                    target = choose_target(analysis, negative_type, rng)
+                    if target is not None:
+                        pending.append((len(results) - 1, negative_type, analysis, target, rng))
+                    continue
+                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text)
+        self._fill(pending, results, texts)
+        return results
+
+    def _fill(self, pending, results: list[dict], texts: list[str]) -> None:
+        """Fill the replacement targets (the masked LM sees all of a batch at once)."""
+        by_model = [n for n, p in enumerate(pending) if self.filler is not None and p[3].role != "relation"]
+        model_words = {}
+        if by_model:
+            filled = self.filler.fill([(pending[n][2], pending[n][3]) for n in by_model])
+            model_words = dict(zip(by_model, filled))
+        for n, (row, negative_type, analysis, target, rng) in enumerate(pending):
+            if n in model_words:
+                word, inflected = model_words[n], True
+            else:
+                word, inflected = vocabulary_fill(target, self.vocabulary, rng), False
+            negative = realize(analysis, target, word, inflected=inflected) if word is not None else None
+            _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row])
+
+
+def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str) -> None:
+    """Record a negative unless it is missing or reads the same as the caption."""
+    if negative is None or normalized(negative) == normalized(caption):
+        return
+    result[field_name(negative_type)] = negative
+    result["valid_caption"][k + 1] = 1
+
+
+# ------------------------------------------------------------------------------ worker processes
+_worker: NegativeGenerator | None = None
+_worker_error: BaseException | None = None
+
+
+def _init_worker(kwargs: dict) -> None:
+    # An exception escaping the initializer would only show as a broken pool; keep it and raise
+    # it from the first batch instead, so the caller sees the real error.
+    global _worker, _worker_error
+    try:
+        _worker = NegativeGenerator(**kwargs, single_thread=True)
+    except BaseException as err:  # noqa: BLE001 - re-raised in _run_batch
+        _worker_error = err
+
+
+def _run_batch(texts: list[str]) -> list[dict]:
+    if _worker_error is not None:
+        raise _worker_error
+    return _worker.process_batch(texts)
+
+
+def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0,
+                       spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
+                       progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
+    """Hard negatives of ``captions``: one dict per caption, in order,
+    ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
+
+    Invalid negatives are ``"###"`` with 0 in the mask. ``types`` are names from ``AHNPL_TYPES``
+    / ``NEGCLIP_TYPES`` (or the groups "ahnpl", "negclip", "all"), kept in the order given.
+    ``vocabulary`` overrides shipped category lists (see :mod:`ahnpl_plugin.negatives.vocabulary`).
+    ``workers`` > 1 tags in that many processes; the result is the same for any ``workers``.
+    ``progress`` shows a tqdm bar on stderr.
+    """
+    captions = _check_captions(captions)
+    types = resolve_types(types)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    if vocabulary is not None:
+        Vocabulary.load(vocabulary)  # bad overrides fail here, in the caller's process
+    kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
+                  vocabulary=dict(vocabulary) if vocabulary is not None else None)
+    texts = [c.strip() for c in captions]
+    batches = distinct_batches(texts)
+    total = sum(len(b) for b in batches)
+    # Load the tagger (and vocabulary, masked LM) before anything else: a missing model fails here
+    # with one clear error, not after a progress bar started nor once per worker.
+    if workers == 1 or len(batches) <= 1:
+        local = NegativeGenerator(**kwargs)
+        with _progress_bar(total, progress) as bar:
+            return local.generate(texts, progress=bar.update)
+    from ahnpl_plugin.negatives.tagger import load_tagger
+
+    load_tagger(spacy_model)
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (e.g. a spawned one
+    # re-running an unguarded script) raises BrokenProcessPool instead of hanging forever.
+    with ProcessPoolExecutor(min(workers, len(batches)), mp_context=_worker_context(fill_mask_model),
+                             initializer=_init_worker, initargs=(kwargs,)) as pool:
+        with _progress_bar(total, progress) as bar:
+            try:
+                results = _collect(batches, pool.map(_run_batch, batches), bar.update)
+            except BrokenProcessPool as err:
+                raise NegativesError(
+                    "a negatives worker process died; when calling generate_negatives(workers>1) from a "
+                    "script, put the call under `if __name__ == '__main__':`") from err
+    return [results[t] for t in texts]
+
+
+def _collect(batches, done, progress: Callable[[int], None] | None) -> dict[str, dict]:
+    """text -> result over all batches, calling ``progress`` after each batch."""
+    results: dict[str, dict] = {}
+    for batch, batch_results in zip(batches, done):
+        results.update(zip(batch, batch_results))
+        if progress is not None:
+            progress(len(batch))
+    return results
+
+
+def _worker_context(fill_mask_model: str | None):
+    """``fork`` when it is safe and cheap: the workers inherit the tagger this process loaded
+    (no re-import, no re-load: ~1.5 s of CPU each). ``spawn`` when torch is loaded here or will be
+    used by the workers (forking a process with torch's thread pools can hang the children)."""
+    if fill_mask_model is None and "torch" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _progress_bar(total: int, enabled: bool):
+    """A tqdm bar on stderr, or a do-nothing stand-in."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="caption", desc="negatives", dynamic_ncols=True)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _check_captions(captions) -> list[str]:
+    if isinstance(captions, str):
+        raise TypeError("captions must be a list of strings, not one string")
+    captions = list(captions)
+    for i, caption in enumerate(captions):
+        if not isinstance(caption, str):
+            raise TypeError(f"captions[{i}] is {type(caption).__name__}, not str: {caption!r}")
+    return captions

@@ -1,0 +1,114 @@
+"""Caption files in, JSON Lines out.
+
+Inputs (by file name suffix):
+
+- ``.json``: a COCO captions file ``{"annotations": [{"image_id", "id", "caption"}, ...]}`` or a
+  LAVIS Karpathy list ``[{"caption", "image", "image_id"}, ...]``; a record whose ``caption`` is a
+  list of strings (Karpathy val/test) gives one output record per caption.
+- ``.jsonl`` / ``.ndjson``: one JSON object with a ``caption`` per line (blank lines skipped).
+- anything else: UTF-8 text, one caption per line (every line is a caption, blank ones too).
+
+Every output record keeps its input fields (a text line becomes ``{"caption": line}``). Errors
+name the file and the position; the output is written to a temporary name in the same folder and
+renamed at the end, so a failed run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ahnpl_plugin.negatives.errors import NegativesError
+
+JSON_SUFFIXES = (".json",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Input records, each with a string ``caption``, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise NegativesError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise NegativesError(f"{path}: not UTF-8 text (bad byte at offset {err.start})") from None
+    suffix = path.suffix.lower()
+    if suffix in JSON_SUFFIXES:
+        return _json_records(path, text)
+    if suffix in JSONL_SUFFIXES:
+        return _jsonl_records(path, text)
+    return [{"caption": line} for line in text.splitlines()]
+
+
+def _json_records(path: Path, text: str) -> list[dict]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NegativesError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+    if isinstance(data, dict) and "annotations" in data:
+        items, where = data["annotations"], "annotations"
+        if not isinstance(items, list):
+            raise NegativesError(f"{path}: 'annotations' must be a list, got {type(items).__name__}")
+    elif isinstance(data, list):
+        items, where = data, ""
+    else:
+        raise NegativesError(
+            f"{path}: expected a COCO captions file ({{\"annotations\": [...]}}) or a list of "
+            f"{{\"caption\": ...}} records, got a JSON {type(data).__name__}"
+            + (f" with keys {sorted(data)[:5]}" if isinstance(data, dict) else "")
+        )
+    records: list[dict] = []
+    for i, item in enumerate(items):
+        records += _caption_records(item, f"{path}: {where}[{i}]")
+    return records
+
+
+def _jsonl_records(path: Path, text: str) -> list[dict]:
+    records: list[dict] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise NegativesError(f"{path}: line {number}, column {err.colno}: malformed JSON: {err.msg}") from None
+        records += _caption_records(item, f"{path}: line {number}")
+    return records
+
+
+def _caption_records(item, where: str) -> list[dict]:
+    """The record(s) of one input item: one per caption string."""
+    if not isinstance(item, dict):
+        raise NegativesError(f"{where} is a JSON {type(item).__name__}, not an object with a 'caption'")
+    if "caption" not in item:
+        raise NegativesError(f"{where} has no 'caption' (keys: {sorted(item)[:8]})")
+    caption = item["caption"]
+    if isinstance(caption, str):
+        return [item]
+    if isinstance(caption, list) and all(isinstance(c, str) for c in caption):
+        return [{**item, "caption": c} for c in caption]
+    raise NegativesError(f"{where}: 'caption' must be a string or a list of strings, got {caption!r:.80}")
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
+    """Write records as JSON Lines (UTF-8), atomically; returns how many were written."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise NegativesError(f"{path}: the output folder {str(path.parent)!r} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    count = 0
+    try:
+        # backslashreplace: a lone surrogate (valid in a JSON string, not in UTF-8) is written as
+        # the JSON escape \udXXX itself, so the line stays valid JSON.
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count

@@ -1,0 +1,167 @@
+"""Replacement rules: change one content word (or one relation phrase) to a different one of its kind.
+
+A rule first picks a :class:`Target` (which word, of what role and kind, in which grammatical
+form); a filler then picks the new word: :func:`vocabulary_fill` from the category lists, or a
+masked language model (:mod:`ahnpl_plugin.negatives.fill_mask`). :func:`realize` inflects the new
+word like the old one and writes the negative.
+
+- ``adj``: an adjective -> another of the same kind (colour -> colour, size -> size, count ->
+  count); adjectives of a known kind are preferred as targets.
+- ``noun``: a head noun -> another of the same kind (animal -> animal), keeping number.
+- ``verb``: a main verb -> another verb in the same form (transitive or intransitive by context),
+  or a spatial relation -> its opposite ("on" -> "under", "to the left of" -> "to the right of"),
+  else another relation as long as it ("in" -> "behind"). Verbs and relations are equally likely
+  targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ahnpl_plugin.negatives.analysis import (
+    Analysis,
+    adjective_candidates,
+    noun_candidates,
+    noun_category,
+    takes_object,
+    verb_candidates,
+)
+from ahnpl_plugin.negatives.edits import replace_span
+from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
+from ahnpl_plugin.negatives.randomness import CaptionRandom
+from ahnpl_plugin.negatives.vocabulary import (
+    INTRANSITIVE_POOL,
+    TRANSITIVE_POOL,
+    UNKNOWN_ADJECTIVE_POOL,
+    UNKNOWN_NOUN_POOL,
+    Vocabulary,
+)
+
+REPLACEMENT_TYPES = ("adj", "noun", "verb")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One word (or relation phrase) to replace and what may replace it."""
+
+    start: int
+    end: int
+    role: str  # "adjective", "noun", "verb" or "relation"
+    original: str  # lower-case text of the span
+    base: str  # base form of the original ("dogs" -> "dog", "sitting" -> "sit")
+    pool: str  # vocabulary category the replacement comes from
+    tag: str  # tag of the original (its form: NNS, VBG...)
+    known_kind: bool  # the vocabulary knows the original's category
+
+    @property
+    def plural(self) -> bool:
+        return self.role == "noun" and self.tag in ("NNS", "NNPS")
+
+
+def choose_target(a: Analysis, negative_type: str, rng: CaptionRandom) -> Target | None:
+    """The word a replacement type changes, picked at random among the candidates (None if none)."""
+    if negative_type == "adj":
+        return _adjective_target(a, rng)
+    if negative_type == "noun":
+        return _noun_target(a, rng)
+    if negative_type == "verb":
+        return _verb_target(a, rng)
+    raise ValueError(f"{negative_type!r} is not a replacement type")
+
+
+def _adjective_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+    candidates = adjective_candidates(a)
+    known = [c for c in candidates if c[1] is not None]
+    if not candidates:
+        return None
+    i, category = rng.choice(known or candidates)
+    lower = a.lowers[i]
+    return Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
+                  a.tokens[i].tag, category is not None)
+
+
+def _noun_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+    candidates = [(i, noun_category(a, i)) for i in noun_candidates(a)]
+    known = [c for c in candidates if c[1] is not None]
+    if not candidates:
+        return None
+    i, category = rng.choice(known or candidates)
+    lower = a.lowers[i]
+    base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
+    return Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
+                  category is not None)
+
+
+def _verb_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+    candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)]
+    candidates += [(s.start, s.end) for s in a.relations]
+    if not candidates:
+        return None
+    start, end = rng.choice(sorted(candidates))
+    if a.in_relation[start]:
+        phrase = " ".join(a.lowers[start:end])
+        return Target(start, end, "relation", phrase, phrase, "relation", a.tokens[start].tag, True)
+    lower = a.lowers[start]
+    tag = a.tokens[start].tag
+    transitive = tag == "VBN" or takes_object(a, start)
+    base = a.vocabulary.verb_base(lower)
+    return Target(start, end, "verb", lower, base or lower, TRANSITIVE_POOL if transitive else INTRANSITIVE_POOL,
+                  tag, base is not None)
+
+
+# ------------------------------------------------------------------------------------ filling
+def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom) -> str | None:
+    """A replacement from the vocabulary (lower-case base form), or None when the pool has none.
+
+    Relations go to their opposite when the vocabulary has it, else to another relation. Never
+    the original, a synonym, a hypernym or hyponym of it; a plural noun never becomes an
+    uncountable one ("dogs" -> "rices").
+    """
+    if target.role == "relation":
+        opposite = vocabulary.relation_opposites.get(target.original)
+        if opposite is not None and opposite in vocabulary.relations:
+            return opposite
+    choices = _pool_choices(target, vocabulary)
+    return rng.choice(choices) if choices else None
+
+
+def _pool_choices(target: Target, vocabulary: Vocabulary) -> tuple[str, ...]:
+    """The acceptable vocabulary words for a target (memoized: few distinct keys per corpus)."""
+    key = ("pool", target.role, target.pool, target.base, target.original, target.plural)
+    return vocabulary.memoized(key, lambda: tuple(_pool(target, vocabulary)))
+
+
+def _pool(target: Target, vocabulary: Vocabulary) -> list[str]:
+    if target.role == "relation":
+        length = len(target.original.split())
+        choices = acceptable(target, [r for r in vocabulary.relations if len(r.split()) == length], vocabulary)
+        return choices or acceptable(target, vocabulary.relations, vocabulary)  # else any length
+    return acceptable(target, vocabulary.words(target.pool), vocabulary)
+
+
+def acceptable(target: Target, words, vocabulary: Vocabulary) -> list[str]:
+    """The words that may replace the target (in the given order)."""
+    excluded = vocabulary.excluded_replacements(target.base) | vocabulary.excluded_replacements(target.original)
+    out = []
+    for word in words:
+        if word in excluded:
+            continue
+        if target.plural and word in vocabulary.uncountable:
+            continue
+        out.append(word)
+    return out
+
+
+def inflect(word: str, target: Target, vocabulary: Vocabulary) -> str:
+    """The replacement in the original's form: plural for a plural noun, the verb's tense."""
+    if target.role == "noun" and target.plural:
+        return vocabulary.plural(word)
+    if target.role == "verb":
+        return vocabulary.forms(word)[VERB_FORM_OF_TAG.get(target.tag, 0)]
+    return word
+
+
+def realize(a: Analysis, target: Target, word: str, *, inflected: bool = False) -> str:
+    """The negative with the target replaced by ``word`` (base form unless ``inflected``)."""
+    text = word if inflected else inflect(word, target, a.vocabulary)
+    return replace_span(a.tokens, (target.start, target.end), text.split())

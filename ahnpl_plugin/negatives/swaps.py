@@ -1,0 +1,210 @@
+"""Swap rules: the negative is a permutation of the caption's words (articles aside).
+
+AHNPL's ``relation`` swaps the two objects of a relation as whole noun phrases with their
+modifiers ("a small red circle to the left of a blue square" -> "a blue square to the left of a
+small red circle"); ``adj_swap`` swaps two adjectives of different noun phrases (attribute
+binding: "a red circle left of a blue square" -> "a blue circle left of a red square"). The
+NegCLIP types swap two noun phrases, verb phrases, singular nouns, plural nouns, adjectives or
+adverbs anywhere in the caption.
+
+Each rule returns the negative, or None when the caption has nothing to swap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ahnpl_plugin.negatives.analysis import (
+    Analysis,
+    Chunk,
+    adjective_candidates,
+    is_adjective_used_as_noun,
+    is_linker_only,
+    verb_candidates,
+)
+from ahnpl_plugin.negatives.edits import swap_spans
+from ahnpl_plugin.negatives.randomness import CaptionRandom
+from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
+
+# Pairs are looked for among candidates at most this far apart (in candidate order), so a caption
+# with thousands of words costs linear, not quadratic, time.
+PAIR_WINDOW = 8
+
+
+def _pairs(n: int, window: int = PAIR_WINDOW):
+    for i in range(n):
+        for j in range(i + 1, min(n, i + 1 + window)):
+            yield i, j
+
+
+def _best_tier(tiers: list[list]) -> list:
+    """The first non-empty list (candidate pairs ranked by how good a negative they make)."""
+    for tier in tiers:
+        if tier:
+            return tier
+    return []
+
+
+# ------------------------------------------------------------------------------------ AHNPL
+def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+    """Swap the two noun phrases around a relation ("a dog on a bed" -> "a bed on a dog").
+
+    Candidates: noun phrases with a content head (not "a group", "the side") whose words differ.
+    Preferred: neighbouring phrases joined by something other than "and"/"," (a relation, a verb,
+    a preposition: "a cat and a dog" swapped says the same), then phrases further apart; among
+    those, pairs of the same grammatical number first; two phrases of different number are
+    swapped only when no verb agrees with either ("Several boats are ..." is left alone).
+    """
+    chunks = [c for c in a.chunks if any(_is_object_head(a, h) for h in c.heads)]
+    if len(chunks) < 2:
+        return None
+    keys = [a.chunk_key(c) for c in chunks]
+    neighbours, distant = [], []
+    for i, j in _pairs(len(chunks)):
+        x, y = chunks[i], chunks[j]
+        if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
+            continue
+        (neighbours if j == i + 1 else distant).append((x, y))
+    pairs = _best_tier([neighbours, distant])
+    same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
+    pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
+    if not pairs:
+        return None
+    x, y = rng.choice(pairs)
+    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+
+
+AGREEING_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "does", "do"})
+
+
+def _agrees(a: Analysis, chunk: Chunk) -> bool:
+    """True when the word after the phrase agrees with it in number ("boats are"): swapping it
+    with a phrase of the other number would break the grammar ("the harbor are")."""
+    k = chunk.end
+    return k < len(a.tokens) and (a.lowers[k] in AGREEING_VERBS or a.tokens[k].tag in ("VBZ", "VBP"))
+
+
+def _is_object_head(a: Analysis, i: int) -> bool:
+    """A head that names a thing: not a frame noun ("a group", "the side"), not a colour used as a
+    noun ("a man in red")."""
+    return a.lowers[i] not in a.vocabulary.frame_nouns and not is_adjective_used_as_noun(a, i)
+
+
+def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+    """Swap two adjectives of different noun phrases (attribute binding).
+
+    Pairs of the same kind first (colour<->colour: "a red cube and a blue ball" -> "a blue cube
+    and a red ball"), then two adjectives of known kinds, then any two. Two adjectives of one
+    noun phrase are never swapped ("a black and white cat" -> "a white and black cat" says the same).
+    """
+    candidates = adjective_candidates(a)
+    if len(candidates) < 2:
+        return None
+    same_kind, known, other = [], [], []
+    for i, j in _pairs(len(candidates)):
+        (x, cx), (y, cy) = candidates[i], candidates[j]
+        if a.lowers[x] == a.lowers[y] or _group(a, x) == _group(a, y):
+            continue
+        if (cx == "count") != (cy == "count"):
+            continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
+        if cx is not None and cx == cy:
+            same_kind.append((x, y))
+        elif cx is not None and cy is not None:
+            known.append((x, y))
+        else:
+            other.append((x, y))
+    pairs = _best_tier([same_kind, known, other])
+    if not pairs:
+        return None
+    x, y = rng.choice(pairs)
+    return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+
+
+def _group(a: Analysis, i: int) -> tuple[str, int]:
+    """The noun phrase a word modifies (a word outside any phrase is its own group)."""
+    c = a.chunk_of[i]
+    return ("chunk", c) if c >= 0 else ("word", i)
+
+
+# ------------------------------------------------------------------------------------ NegCLIP
+def _swap_random_pair(a: Analysis, spans: list[tuple[int, int]], rng: CaptionRandom) -> str | None:
+    """Swap a random pair of non-overlapping spans whose words differ."""
+    def key(span):
+        return tuple(a.lowers[span[0]:span[1]])
+
+    pairs = [(spans[i], spans[j]) for i, j in _pairs(len(spans))
+             if spans[i][1] <= spans[j][0] and key(spans[i]) != key(spans[j])]
+    if not pairs:
+        return None
+    x, y = rng.choice(pairs)
+    return swap_spans(a.tokens, x, y)
+
+
+def _chunk_span(c: Chunk) -> tuple[int, int]:
+    return c.start, c.end
+
+
+def negclip_np(a: Analysis, rng: CaptionRandom) -> str | None:
+    return _swap_random_pair(a, [_chunk_span(c) for c in a.chunks], rng)
+
+
+def verb_phrases(a: Analysis) -> list[tuple[int, int]]:
+    """Verb + particles/adverbs + an optional preposition or relation + an optional noun phrase
+    ("riding a horse", "sitting on a bench", "smiling")."""
+    phrases: list[tuple[int, int]] = []
+    n = len(a.tokens)
+    for v in verb_candidates(a):
+        if phrases and v < phrases[-1][1]:
+            continue
+        end = v + 1
+        while end < n and a.tokens[end].tag in ("RP", "RB") and not a.in_relation[end]:
+            end += 1
+        relation = next((s for s in a.relations if s.start == end), None)
+        if relation is not None:
+            end = relation.end
+        elif end < n and a.tokens[end].tag in ("IN", "TO"):
+            end += 1
+        if end < n and a.chunk_of[end] >= 0 and a.chunks[a.chunk_of[end]].start == end:
+            end = a.chunks[a.chunk_of[end]].end
+        elif relation is not None or (end > v + 1 and a.tokens[end - 1].tag in ("IN", "TO")):
+            end = relation.start if relation is not None else end - 1  # no object: drop the preposition
+        phrases.append((v, end))
+    return phrases
+
+
+def negclip_vp(a: Analysis, rng: CaptionRandom) -> str | None:
+    return _swap_random_pair(a, verb_phrases(a), rng)
+
+
+def _tagged(a: Analysis, tags: frozenset[str] | set[str]) -> list[tuple[int, int]]:
+    return [(i, i + 1) for i, t in enumerate(a.tokens)
+            if t.tag in tags and t.is_word and not a.in_relation[i]]
+
+
+def negclip_nn(a: Analysis, rng: CaptionRandom) -> str | None:
+    return _swap_random_pair(a, _tagged(a, {"NN"}), rng)
+
+
+def negclip_nns(a: Analysis, rng: CaptionRandom) -> str | None:
+    return _swap_random_pair(a, _tagged(a, {"NNS"}), rng)
+
+
+def negclip_adj(a: Analysis, rng: CaptionRandom) -> str | None:
+    return _swap_random_pair(a, _tagged(a, {"JJ"}), rng)
+
+
+def negclip_adv(a: Analysis, rng: CaptionRandom) -> str | None:
+    spans = [s for s in _tagged(a, ADVERB_TAGS) if a.lowers[s[0]] not in ("not", "n't", "never")]
+    return _swap_random_pair(a, spans, rng)
+
+
+SWAP_RULES: dict[str, Callable[[Analysis, CaptionRandom], str | None]] = {
+    "relation": relation_swap,
+    "adj_swap": adjective_swap,
+    "negclip_np": negclip_np,
+    "negclip_vp": negclip_vp,
+    "negclip_nn": negclip_nn,
+    "negclip_nns": negclip_nns,
+    "negclip_adj": negclip_adj,
+    "negclip_adv": negclip_adv,
+}

