@@ -9,10 +9,14 @@ theta, is saved with the model).
 Training ``forward(samples)`` reads ``image`` [B,3,H,W], ``text_input`` (B str),
 ``hard_negatives`` (B lists of K str) and ``hard_negative_mask`` [B,K]; without the two negatives
 keys it trains plain image-text contrast (the loss with K=0). All captions of a step go through
-one text-encoder pass at the batch's real token length; in loss mode ``ahnpl`` only valid
-negatives are encoded. Returns a dict of scalars: ``loss``, ``loss_itc``, ``loss_hn``,
+one text-encoder pass at their real token length (``model.text_length``: length buckets by
+default); in loss mode ``ahnpl`` only valid negatives are encoded; both towers run their attention
+through SDPA (``model.sdpa``). Returns a dict of scalars: ``loss``, ``loss_itc``, ``loss_hn``,
 ``loss_dm``, their parts (``loss_hn_text``, ``loss_hn_image``, ``loss_dm_pos``, ``loss_dm_neg``),
 ``theta/<type>`` (the threshold used at this step, per negative type) and ``logit_scale`` (s).
+Optional keys ``text_tokens`` [B, C] and ``hard_negative_tokens`` [B, K, C] (token ids from
+:func:`ahnpl_plugin.models.tokens.batch_token_ids`, C >= the model's context length) let a loader
+tokenise in its worker processes; without them the model tokenises the strings itself (cached).
 
 Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
 features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
@@ -53,7 +57,7 @@ from ahnpl_plugin.models.negative_batch import (
     validated_negatives,
 )
 from ahnpl_plugin.models.param_groups import weight_decay_groups
-from ahnpl_plugin.models.text_encoding import encode_tokens, trim_to_longest
+from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import tokenize
 
 log = logging.getLogger(__name__)
@@ -100,12 +104,22 @@ class AHNPLClip(BaseModel):
 
     PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES.items()}
 
-    def __init__(self, clip, loss: AHNPLLoss, model_type: str, quick_gelu: bool):
+    def __init__(
+        self, clip, loss: AHNPLLoss, model_type: str, quick_gelu: bool, sdpa: bool = True, text_length: str = "buckets"
+    ):
         super().__init__()
         self.clip = clip
         self.loss = loss
         self.model_type = model_type
         self.context_length = int(clip.context_length)
+        # Speed settings (model.sdpa, model.text_length): same features whichever is chosen.
+        self.sdpa = bool(sdpa)
+        self.text_length = TextEncoder(clip, length=text_length).length  # validated
+        # Encode invalid negatives in mode ahnpl too (they never reach the loss there): only for
+        # measuring and testing the unoptimised path; mode reference always encodes them.
+        self.encode_all_negatives = False
+        # torch.compile'd tower functions (compile_towers); None = eager.
+        object.__setattr__(self, "_compiled", None)
         # Records the activation in every state dict (uint8: broadcastable by any DDP backend), so a
         # checkpoint can never be reloaded or exported with the other activation.
         self.register_buffer(QUICK_GELU_KEY, torch.tensor(int(quick_gelu), dtype=torch.uint8))
@@ -135,7 +149,7 @@ class AHNPLClip(BaseModel):
         except RuntimeError as exc:  # load_state_dict problems not caught by the shape check
             raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
         log.info("ahnpl_clip %s from %s, %s", options.model_type, source, "QuickGELU" if quick_gelu else "GELU")
-        return cls(clip, loss, options.model_type, quick_gelu)
+        return cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
 
     @classmethod
     def from_checkpoint(cls, path: str, options: ModelOptions, loss: AHNPLLoss):
@@ -146,7 +160,9 @@ class AHNPLClip(BaseModel):
         state = _checkpoint_state(path)
         recorded = state.get(QUICK_GELU_KEY)
         quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
-        model = cls(new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu)
+        model = cls(
+            new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
+        )
         model.load_checkpoint(path, state=state)
         return model
 
@@ -173,6 +189,11 @@ class AHNPLClip(BaseModel):
     # ------------------------------------------------------------------ inference API
 
     @property
+    def device(self) -> torch.device:
+        """Where the weights are (LAVIS's version lists every parameter on each call)."""
+        return self.clip.logit_scale.device
+
+    @property
     def logit_scale(self) -> torch.nn.Parameter:
         """The CLIP temperature parameter, log-space (s = exp of it)."""
         return self.clip.logit_scale
@@ -188,22 +209,42 @@ class AHNPLClip(BaseModel):
             texts = [texts]
         return tokenize(list(texts), context_length=self.context_length)
 
+    def text_encoder(self) -> TextEncoder:
+        """This model's text tower with its length policy and attention (see text_encoding)."""
+        chunk_fn = self._compiled["text"] if self._compiled else None
+        return TextEncoder(self.clip, length=self.text_length, sdpa=self.sdpa, chunk_fn=chunk_fn)
+
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised float32 image features [B, D]."""
-        features = self.clip.encode_image(images.to(device=self.device))
+        run = self._compiled["image"] if self._compiled else encode_images
+        features = run(self.clip, images.to(device=self.device, non_blocking=True), self.sdpa)
         return F.normalize(features.float(), dim=-1)
 
     def encode_text(self, texts) -> torch.Tensor:
         """L2-normalised float32 text features [N, D] of ``texts`` (list of str, a str, or token ids).
 
-        One transformer pass at the batch's real length (see text_encoding): same features as the
-        padded full-context path.
+        One text-tower pass at the captions' real lengths (see text_encoding): same features as
+        the padded full-context path.
         """
         tokens = texts if torch.is_tensor(texts) else self.tokenize(texts)
-        tokens = trim_to_longest(tokens.to(self.device))
         if tokens.shape[0] == 0:
             return torch.zeros((0, self.clip.text_projection.shape[1]), device=self.device)
-        return F.normalize(encode_tokens(self.clip, tokens).float(), dim=-1)
+        return F.normalize(encode_tokens(self.text_encoder(), tokens).float(), dim=-1)
+
+    def compile_towers(self, **compile_options) -> None:
+        """Run both towers through ``torch.compile`` from now on (weights and state dict unchanged).
+
+        Compiled: the image tower function and the text tower's per-chunk function, each with this
+        module's CLIP as an argument, so the Python-side work (tokenising, picking negatives,
+        length planning, the loss) stays eager. Text chunks change shape every step (rows and
+        length), hence ``dynamic=True`` there; images keep theirs. ``compile_options`` go to both
+        calls (e.g. ``mode="max-autotune-no-cudagraphs"``).
+        """
+        text_options = {"dynamic": True, **compile_options}
+        object.__setattr__(self, "_compiled", {
+            "image": torch.compile(encode_images, **compile_options),
+            "text": torch.compile(encode_chunk, **text_options),
+        })
 
     # ------------------------------------------------------------------ training
 
@@ -233,6 +274,43 @@ class AHNPLClip(BaseModel):
             negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
         return validated_negatives(captions, negatives, mask, self.loss.num_types)
 
+    def _given_tokens(self, samples: dict, key: str, rows: tuple[int, ...]) -> torch.Tensor | None:
+        """``samples[key]`` (token ids [*rows, C], C >= context) cut to the context, on the CPU; None if absent."""
+        tokens = samples.get(key)
+        if tokens is None:
+            return None
+        if not torch.is_tensor(tokens) or tokens.dtype != torch.long or tuple(tokens.shape[:-1]) != rows:
+            got = f"{tuple(tokens.shape)} {tokens.dtype}" if torch.is_tensor(tokens) else type(tokens).__name__
+            raise ValueError(f"samples[{key!r}] must be a long tensor of shape {list(rows) + ['C']}, got {got}")
+        if tokens.shape[-1] < self.context_length:
+            raise ValueError(
+                f"samples[{key!r}] has {tokens.shape[-1]} token positions; the model needs at least its context "
+                f"length {self.context_length} (tokenise with batch_token_ids(..., context_length=77))"
+            )
+        return tokens[..., : self.context_length].cpu()
+
+    def _step_tokens(self, samples: dict, captions: list[str], negatives, encoded) -> torch.Tensor:
+        """Token ids [N, context] of the step's one text pass: the B captions, then the ``encoded``
+        negatives sample-major (as ``texts_to_encode`` orders them)."""
+        batch = len(captions)
+        caption_tokens = self._given_tokens(samples, "text_tokens", (batch,))
+        negative_tokens = None
+        if negatives is not None and samples.get("hard_negative_tokens") is not None:
+            names = samples.get("hard_negative_types") or self.loss.negative_types
+            negative_tokens = self._given_tokens(samples, "hard_negative_tokens", (batch, len(names)))
+            columns = [list(names).index(t) for t in self.loss.negative_types]  # names checked by _batch_negatives
+            negative_tokens = negative_tokens[:, columns].reshape(-1, self.context_length)[encoded.reshape(-1)]
+        if caption_tokens is None and negative_tokens is None:  # one tokenizer call for the whole pass
+            texts = captions if negatives is None else texts_to_encode(captions, negatives, encoded, encode_invalid=False)[0]
+            return self.tokenize(texts)
+        if caption_tokens is None:
+            caption_tokens = self.tokenize(captions)
+        if negatives is None:
+            return caption_tokens
+        if negative_tokens is None:
+            negative_tokens = self.tokenize(texts_to_encode([], negatives, encoded, encode_invalid=False)[0])
+        return torch.cat([caption_tokens, negative_tokens])
+
     def _loss_without_negatives(self) -> AHNPLLoss:
         """The configured loss when it has K=0, else a K=0 copy of its options (plain contrast)."""
         if self.loss.num_types == 0:
@@ -256,20 +334,22 @@ class AHNPLClip(BaseModel):
             raise ValueError(f"samples has {images.shape[0]} images but {len(captions)} captions in 'text_input'")
         if self.training:
             self.clamp_logit_scale()
+        # Host-side planning first (negatives, token ids, on the CPU), so that the towers' GPU work
+        # is queued back to back without a device sync in between.
         negatives, mask = self._batch_negatives(samples, captions)
         batch = len(captions)
+        loss_fn, encoded = (self._loss_without_negatives(), None) if negatives is None else (self.loss, mask)
+        if negatives is not None and (self.loss.mode == "reference" or self.encode_all_negatives):
+            encoded = torch.ones_like(mask)  # the released code encodes every negative, "###" included
+        tokens = self._step_tokens(samples, captions, negatives, encoded)
         image_feats = self.encode_image(images)
+        features = self.encode_text(tokens)
+        text_feats = features[:batch]
         if negatives is None:
-            loss_fn = self._loss_without_negatives()
-            text_feats = self.encode_text(captions)
             neg_feats, mask = None, None
         else:
-            loss_fn = self.loss
-            texts, encoded = texts_to_encode(captions, negatives, mask, encode_invalid=self.loss.mode == "reference")
-            features = self.encode_text(texts)
-            text_feats = features[:batch]
-            neg_feats = scatter_negatives(features[batch:], encoded.to(features.device))
-            mask = mask.to(features.device)
+            neg_feats = scatter_negatives(features[batch:], encoded)
+            mask = mask.to(features.device, non_blocking=True)
         scale = self.logit_scale.exp()
         out = loss_fn(image_feats, text_feats, neg_feats, mask, scale)
         thresholds = out.pop("thresholds")

@@ -10,6 +10,13 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
 ``load_finetuned``  true: load ``finetuned`` (an ahnpl_clip checkpoint, strictly) instead of
                     ``pretrained`` (LAVIS convention, used for evaluation)
 ``finetuned``       path of that checkpoint
+``sdpa``            true (default): both towers' attention through F.scaled_dot_product_attention
+                    (batch-first, causal flag instead of a mask); false: LAVIS's
+                    nn.MultiheadAttention blocks. Same weights, same features (to float rounding)
+``text_length``     how many token positions the text tower runs: ``buckets`` (default; captions
+                    sorted into a few chunks, each cut to its own longest caption), ``longest``
+                    (the batch cut to its longest caption) or ``full`` (the padded context, as
+                    LAVIS). Same features in all three (to float rounding); see text_encoding
 ``loss``            mapping of :class:`ahnpl_plugin.losses.AHNPLLoss` options (every argument is a
                     key: mode, negative_types, lambda_hn, lambda_dm, image_hn_weight, hn_anchor,
                     positive_margin, threshold, fixed_threshold, upper_bound, itc_hard_negatives,
@@ -26,7 +33,8 @@ from dataclasses import dataclass, field
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES
 
-MODEL_KEYS = ("arch", "model_type", "pretrained", "quick_gelu", "load_finetuned", "finetuned", "loss")
+MODEL_KEYS = ("arch", "model_type", "pretrained", "quick_gelu", "load_finetuned", "finetuned", "sdpa", "text_length", "loss")
+TEXT_LENGTHS = ("buckets", "longest", "full")  # = text_encoding.TEXT_LENGTHS (that module imports torch)
 
 
 @dataclass
@@ -38,6 +46,8 @@ class ModelOptions:
     quick_gelu: bool = False
     load_finetuned: bool = False
     finetuned: str = ""
+    sdpa: bool = True
+    text_length: str = "buckets"
     loss: dict = field(default_factory=dict)
 
 
@@ -103,11 +113,17 @@ def model_options(cfg) -> ModelOptions:
     finetuned = raw.get("finetuned") or ""
     if load_finetuned and not finetuned:
         raise ConfigError("model.load_finetuned is true but model.finetuned (a checkpoint path) is empty")
+    sdpa = _flag("sdpa", raw.get("sdpa", True))
+    text_length = raw.get("text_length", "buckets")
+    if text_length not in TEXT_LENGTHS:
+        raise unknown_choice("model.text_length", text_length, TEXT_LENGTHS)
     return ModelOptions(
         model_type=model_type,
         pretrained=pretrained,
         quick_gelu=quick_gelu,
         load_finetuned=load_finetuned,
         finetuned=str(finetuned),
+        sdpa=sdpa,
+        text_length=text_length,
         loss=loss_options(raw.get("loss")),
     )

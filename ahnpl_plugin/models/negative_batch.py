@@ -39,7 +39,7 @@ def validated_negatives(
             if not isinstance(text, str):
                 raise ValueError(f"samples['hard_negatives'][{i}][{k}] must be a str, got {type(text).__name__}")
         rows.append(list(row))
-    mask = torch.as_tensor(mask)
+    mask = torch.as_tensor(mask).cpu()  # planning the text pass is host work (one copy, not a sync per use)
     if tuple(mask.shape) != (batch, num_types):
         raise ValueError(f"samples['hard_negative_mask'] must have shape [B, K] = {(batch, num_types)}, got {tuple(mask.shape)}")
     if mask.dtype != torch.bool:
@@ -88,10 +88,11 @@ def texts_to_encode(
 
 def scatter_negatives(features: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
     """[B, K, D] tensor with ``features`` [M, D] (M = encoded.sum(), sample-major) at the
-    ``encoded`` positions and zeros elsewhere; differentiable with respect to ``features``."""
+    ``encoded`` positions and zeros elsewhere; differentiable with respect to ``features``.
+    ``encoded`` may stay on the CPU (its index goes to the GPU asynchronously)."""
     batch, types = encoded.shape
     if features.shape[0] != int(encoded.sum()):
         raise ValueError(f"{features.shape[0]} negative features for {int(encoded.sum())} encoded negatives")
-    positions = encoded.reshape(-1).nonzero().squeeze(1).to(features.device)
+    positions = encoded.reshape(-1).nonzero().squeeze(1).to(features.device, non_blocking=True)
     flat = features.new_zeros((batch * types, features.shape[1])).index_copy(0, positions, features)
     return flat.reshape(batch, types, features.shape[1])
