@@ -17,6 +17,7 @@ PLUGIN_MODULES = (
     "ahnpl_plugin.datasets.benchmark_builders",
     "ahnpl_plugin.datasets.coco_builder",
     "ahnpl_plugin.datasets.wds_builder",
+    "ahnpl_plugin.models.ahnpl_blip",
 )
 
 

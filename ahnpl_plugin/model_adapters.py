@@ -4,7 +4,16 @@
 
 * ``encode_image(images[B,3,H,W]) -> [B,D]`` and ``encode_text(list[str]) -> [N,D]``: L2-normalised
   float32 features, as the compositional benchmarks compare them by cosine similarity;
-* ``device``: where the model's parameters are (inputs are moved there).
+* ``device``: where the model's parameters are (inputs are moved there);
+* ``scoring_modes``: the pair scores it can give (:data:`SCORING_MODES`): ``itc`` (cosine of the
+  features) always; BLIP models with an ITM head also ``itm`` and ``itc+itm``, through
+  ``image_embeds(images) -> [B,N,W]`` (the image tokens, computed once per image),
+  ``features_from_embeds(image_embeds) -> [B,D]`` and
+  ``itm_logits(image_embeds[P,N,W], captions[P]) -> [P,2]`` (see
+  :mod:`ahnpl_plugin.models.blip_scoring` for what each mode computes).
+
+:func:`scoring_mode` says which mode a model is evaluated with: its ``scoring`` attribute
+(``ahnpl_blip``'s ``model.scoring``), else ``itc``.
 
 Supported (checked in this order):
 
@@ -30,6 +39,8 @@ import torch.nn.functional as F
 from ahnpl_plugin.errors import ConfigError
 
 DEFAULT_BLIP_MAX_TEXT_LEN = 35  # LAVIS's BLIP default (and what its retrieval code tokenises to)
+SCORING_MODES = ("itc", "itm", "itc+itm")  # = ahnpl_plugin.models.blip_scoring.SCORING_MODES
+FEATURE_ONLY = ("itc",)
 
 
 def _device_of(model) -> torch.device:
@@ -49,6 +60,7 @@ class NativeEncoder:
     """A model whose ``encode_image`` / ``encode_text(list[str])`` already give features."""
 
     kind = "native"
+    scoring_modes = FEATURE_ONLY
 
     def __init__(self, model):
         self.model = model
@@ -65,6 +77,7 @@ class LavisClipEncoder:
     """LAVIS's open_clip copy: tokenise with its BPE tokenizer, encode, normalise."""
 
     kind = "lavis_clip"
+    scoring_modes = FEATURE_ONLY
 
     def __init__(self, model):
         self.model = model
@@ -97,7 +110,8 @@ def end_truncated_with_eot(tokens: torch.Tensor) -> torch.Tensor:
 
 
 class BlipItcEncoder:
-    """BLIP's unimodal (ITC) features: projected [CLS] tokens of the image and text encoders."""
+    """BLIP's unimodal (ITC) features: projected [CLS] tokens of the image and text encoders;
+    with an ITM head, also the matching head's logits of (image, caption) pairs."""
 
     kind = "blip_itc"
 
@@ -105,18 +119,38 @@ class BlipItcEncoder:
         self.model = model
         self.device = _device_of(model)
         self.max_text_len = int(getattr(model, "max_txt_len", DEFAULT_BLIP_MAX_TEXT_LEN))
+        has_itm = hasattr(model, "itm_head") and getattr(model.tokenizer, "enc_token_id", None) is not None
+        self.scoring_modes = SCORING_MODES if has_itm else FEATURE_ONLY
+
+    def _tokens(self, texts: list[str]):
+        return self.model.tokenizer(
+            list(texts), padding="longest", truncation=True, max_length=self.max_text_len,
+            return_tensors="pt",
+        ).to(self.device)
+
+    def image_embeds(self, images: torch.Tensor) -> torch.Tensor:
+        """The image encoder's token embeddings [B, N, W] (what ITM cross-attends to)."""
+        return self.model.visual_encoder.forward_features(images.to(self.device))
+
+    def itm_logits(self, image_embeds: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """ITM head logits [P, 2] (no match, match) of caption ``texts[p]`` with ``image_embeds[p]``."""
+        from ahnpl_plugin.models.blip_scoring import itm_input_ids, itm_logits
+
+        tokens = self._tokens(texts)
+        ids = itm_input_ids(tokens.input_ids, self.model.tokenizer.enc_token_id)
+        return itm_logits(self.model, image_embeds.to(self.device), ids, tokens.attention_mask).float()
+
+    def features_from_embeds(self, image_embeds: torch.Tensor) -> torch.Tensor:
+        """ITC image features [B, D] from the image token embeddings (projected [CLS])."""
+        return F.normalize(self.model.vision_proj(image_embeds[:, 0, :]).float(), dim=-1)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        embeds = self.model.visual_encoder.forward_features(images.to(self.device))
-        return F.normalize(self.model.vision_proj(embeds[:, 0, :]).float(), dim=-1)
+        return self.features_from_embeds(self.image_embeds(images))
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         # Padding to the batch's longest caption gives the same [CLS] features as LAVIS's
         # padding to max_length: padded positions are masked out of attention.
-        tokens = self.model.tokenizer(
-            list(texts), padding="longest", truncation=True, max_length=self.max_text_len,
-            return_tensors="pt",
-        ).to(self.device)
+        tokens = self._tokens(texts)
         output = self.model.text_encoder.forward_text(tokens)
         return F.normalize(self.model.text_proj(output.last_hidden_state[:, 0, :]).float(), dim=-1)
 
@@ -152,3 +186,19 @@ def choice_encoder(model):
         "blip_image_text_matching), or any model with encode_image(images) and "
         "encode_text(list of str) returning features"
     )
+
+
+def scoring_mode(model, encoder) -> str:
+    """How ``model`` scores pairs in choice evaluation: its ``scoring`` attribute, else ``itc``.
+
+    ConfigError for an unknown mode or one the model cannot give (ITM without an ITM head).
+    """
+    mode = getattr(unwrap(model), "scoring", None) or "itc"
+    if mode not in SCORING_MODES:
+        raise ConfigError(f"unknown scoring {mode!r}; valid: {', '.join(SCORING_MODES)}")
+    if mode not in encoder.scoring_modes:
+        raise ConfigError(
+            f"scoring {mode!r} needs an image-text matching head; model class "
+            f"{type(unwrap(model)).__name__} supports {', '.join(encoder.scoring_modes)}"
+        )
+    return mode

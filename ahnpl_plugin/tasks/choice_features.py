@@ -59,19 +59,23 @@ class FeatureCache:
         self.fingerprint = None
         self.images: dict = {}
         self.texts: dict[str, torch.Tensor] = {}
+        self.pair_logits: dict = {}  # (image key, caption) -> ITM logits [2]
         self.encoded_images = 0  # how many image / caption encodings were computed (for reports)
         self.encoded_texts = 0
+        self.scored_pairs = 0
 
     def bind(self, fingerprint) -> None:
         """Use the cache for weights ``fingerprint``: forget everything if they changed."""
         if fingerprint != self.fingerprint:
             self.images.clear()
             self.texts.clear()
+            self.pair_logits.clear()
             self.fingerprint = fingerprint
 
     def clear(self) -> None:
         self.images.clear()
         self.texts.clear()
+        self.pair_logits.clear()
         self.fingerprint = None
 
 
@@ -125,18 +129,11 @@ def encode_dataset(encoder, dataset, cache: FeatureCache, *, fingerprint, batch_
     return image_feats, text_feats
 
 
-def item_similarities(item_images: Sequence[Sequence[int]], item_captions: Sequence[Sequence[int]],
-                      image_feats: torch.Tensor, text_feats: torch.Tensor) -> list[np.ndarray]:
-    """Per item ``i``: ``image_feats[item_images[i]] @ text_feats[item_captions[i]].T`` (numpy).
-
-    Each distinct (image, caption) pair is computed once and shared by every item and position
-    that uses it, so the same caption offered twice (or the same image twice) ties exactly; a
-    matrix product could round two identical columns differently and break such a tie, and the
-    benchmarks count ties as wrong.
-    """
+def _distinct_pairs(item_images, item_captions, n_captions: int):
+    """``(pairs, inverse, shapes)``: the distinct (image, caption) codes ``image * n_captions +
+    caption`` the items use, each item position's index into them, and each item's shape."""
     if len(item_images) != len(item_captions):
         raise ValueError(f"{len(item_images)} image index lists but {len(item_captions)} caption ones")
-    n_captions = max(int(text_feats.shape[0]), 1)
     shapes = [(len(ii), len(cc)) for ii, cc in zip(item_images, item_captions)]
     codes = np.concatenate([
         (np.asarray(ii, dtype=np.int64)[:, None] * n_captions
@@ -144,14 +141,105 @@ def item_similarities(item_images: Sequence[Sequence[int]], item_captions: Seque
         for ii, cc in zip(item_images, item_captions)
     ] or [np.zeros(0, dtype=np.int64)])
     pairs, inverse = np.unique(codes, return_inverse=True)
-    values = np.empty(len(pairs), dtype=np.float32)
-    for start in range(0, len(pairs), SIMILARITY_CHUNK):
-        chunk = torch.from_numpy(pairs[start:start + SIMILARITY_CHUNK])
-        rows = image_feats[chunk // n_captions]
-        cols = text_feats[chunk % n_captions]
-        values[start:start + len(chunk)] = (rows * cols).sum(dim=-1).numpy()
+    return pairs, inverse.reshape(-1), shapes
+
+
+def item_pair_scores(item_images: Sequence[Sequence[int]], item_captions: Sequence[Sequence[int]],
+                     n_captions: int, pair_values) -> list[np.ndarray]:
+    """Per item ``i``: the ``[len(item_images[i]), len(item_captions[i])]`` array of pair scores.
+
+    ``pair_values(image_index, caption_index)`` (int64 numpy arrays of the distinct pairs) returns
+    their float scores. Each distinct pair is computed once and shared by every item and position
+    that uses it, so the same caption offered twice (or the same image twice) ties exactly; the
+    benchmarks count ties as wrong.
+    """
+    n_captions = max(int(n_captions), 1)
+    pairs, inverse, shapes = _distinct_pairs(item_images, item_captions, n_captions)
+    values = np.asarray(pair_values(pairs // n_captions, pairs % n_captions), dtype=np.float32).reshape(-1)
+    if values.shape[0] != len(pairs):
+        raise ValueError(f"pair_values gave {values.shape[0]} scores for {len(pairs)} pairs")
     out, offset = [], 0
     for n_img, n_cap in shapes:
         out.append(values[inverse[offset:offset + n_img * n_cap]].reshape(n_img, n_cap))
         offset += n_img * n_cap
     return out
+
+
+def pair_cosines(image_feats: torch.Tensor, text_feats: torch.Tensor, image_index, caption_index) -> np.ndarray:
+    """``image_feats[i] . text_feats[c]`` for each pair (chunked to bound memory), float32 numpy."""
+    image_index = torch.as_tensor(np.asarray(image_index, dtype=np.int64))
+    caption_index = torch.as_tensor(np.asarray(caption_index, dtype=np.int64))
+    values = np.empty(len(image_index), dtype=np.float32)
+    for start in range(0, len(image_index), SIMILARITY_CHUNK):
+        rows = image_feats[image_index[start:start + SIMILARITY_CHUNK]]
+        cols = text_feats[caption_index[start:start + SIMILARITY_CHUNK]]
+        values[start:start + len(rows)] = (rows * cols).sum(dim=-1).numpy()
+    return values
+
+
+def item_similarities(item_images: Sequence[Sequence[int]], item_captions: Sequence[Sequence[int]],
+                      image_feats: torch.Tensor, text_feats: torch.Tensor) -> list[np.ndarray]:
+    """Per item ``i``: ``image_feats[item_images[i]] @ text_feats[item_captions[i]].T`` (numpy).
+
+    Each distinct (image, caption) pair is computed once (see :func:`item_pair_scores`); a matrix
+    product could round two identical columns differently and break a tie.
+    """
+    return item_pair_scores(
+        item_images, item_captions, int(text_feats.shape[0]),
+        lambda images, captions: pair_cosines(image_feats, text_feats, images, captions),
+    )
+
+
+@torch.no_grad()
+def encode_pair_logits(scorer, dataset, cache: FeatureCache, image_index, caption_index, *, fingerprint,
+                       batch_size: int = 64, pair_batch_size: int = 256, num_workers: int = 0,
+                       progress: bool = True, label: str = "") -> torch.Tensor:
+    """ITM logits [P, 2] of the pairs (``dataset.images[image_index[p]]``, ``dataset.captions[
+    caption_index[p]]``), from ``cache`` where present.
+
+    The images with unscored pairs go through a DataLoader over the dataset (``batch_size``,
+    ``num_workers``, its ``collater``) once each; ``scorer.image_embeds`` gives their token
+    embeddings and ``scorer.itm_logits`` scores their pairs ``pair_batch_size`` at a time. The
+    images' ITC features (``scorer.features_from_embeds``) go into the cache on the way, so a
+    later :func:`encode_dataset` does not run the image encoder on them again.
+    """
+    cache.bind(fingerprint)
+    prefix = f"{label}: " if label else ""
+    proc = processor_identity(dataset.vis_processor)
+    image_keys = [(image_identity(ref), proc) for ref in dataset.images]
+    captions = list(dataset.captions)
+    keys = [(image_keys[int(i)], captions[int(c)]) for i, c in zip(image_index, caption_index)]
+    wanted: dict[int, dict[str, None]] = {}  # image index -> its unscored captions (ordered set)
+    for (key, i, c) in zip(keys, image_index, caption_index):
+        if key not in cache.pair_logits:
+            wanted.setdefault(int(i), {})[captions[int(c)]] = None
+    if wanted:
+        todo = sorted(wanted)
+        loader = DataLoader(
+            Subset(dataset, todo), batch_size=max(1, int(batch_size)), shuffle=False,
+            num_workers=int(num_workers), collate_fn=getattr(dataset, "collater", None),
+            pin_memory=scorer.device.type == "cuda",
+        )
+        total = sum(len(v) for v in wanted.values())
+        step = max(1, int(pair_batch_size))
+        with _progress(total, prefix + "scoring image-text pairs", progress) as bar:
+            for batch in loader:
+                embeds = scorer.image_embeds(batch["image"])
+                feats = scorer.features_from_embeds(embeds).float().cpu()
+                for index, row in zip(batch["image_index"].tolist(), feats):
+                    cache.images.setdefault(image_keys[index], row)
+                rows = [(row, text) for row, index in enumerate(batch["image_index"].tolist())
+                        for text in wanted[index]]
+                owners = batch["image_index"].tolist()
+                for start in range(0, len(rows), step):
+                    chunk = rows[start:start + step]
+                    picked = torch.tensor([row for row, _ in chunk], device=embeds.device)
+                    logits = scorer.itm_logits(embeds[picked], [text for _, text in chunk]).float().cpu()
+                    for (row, text), value in zip(chunk, logits):
+                        cache.pair_logits[(image_keys[owners[row]], text)] = value
+                    cache.scored_pairs += len(chunk)
+                    bar.update(len(chunk))
+                cache.encoded_images += len(owners)
+    if not keys:
+        return torch.zeros((0, 2))
+    return torch.stack([cache.pair_logits[key] for key in keys])

@@ -7,10 +7,13 @@ dataset and split; LAVIS's ``runner_base`` concatenates same-named splits, and e
 ConcatDataset is then scored on its own):
 
 * the model is driven through :func:`ahnpl_plugin.model_adapters.choice_encoder` (``ahnpl_clip``,
-  LAVIS's ``clip``, BLIP models with ITC heads);
-* each distinct image and caption is encoded once per run, batched, with progress bars
-  (:mod:`ahnpl_plugin.tasks.choice_features`; the cache survives across splits and benchmarks and
-  is dropped whenever the weights change);
+  ``ahnpl_blip``, LAVIS's ``clip``, BLIP models with ITC heads);
+* pairs are scored as the model's ``scoring`` says (:func:`ahnpl_plugin.model_adapters.scoring_mode`):
+  ``itc`` (feature cosine; every model) or, for BLIP models with an ITM head (``ahnpl_blip``'s
+  ``model.scoring``), ``itm`` / ``itc+itm`` (:mod:`ahnpl_plugin.models.blip_scoring`);
+* each distinct image and caption is encoded once per run, batched, with progress bars, and each
+  distinct (image, caption) pair is scored by ITM once (:mod:`ahnpl_plugin.tasks.choice_features`;
+  the cache survives across splits and benchmarks and is dropped whenever the weights change);
 * the dataset's scorer turns per-item similarities into its metrics.
 
 Returned metrics (what the runner writes to ``results.json``): the scorer's output, plus for a
@@ -45,7 +48,10 @@ from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.tasks.choice_features import (
     FeatureCache,
     encode_dataset,
+    encode_pair_logits,
+    item_pair_scores,
     item_similarities,
+    pair_cosines,
     weights_fingerprint,
 )
 
@@ -197,15 +203,41 @@ class CompositionalTask(BaseTask):
     def evaluate_dataset(self, model, dataset, *, batch_size: int = 64, num_workers: int = 0,
                          label: str = "") -> dict:
         """Scores of one choice dataset (encode-once through :attr:`cache`)."""
-        from ahnpl_plugin.model_adapters import choice_encoder, unwrap
+        from ahnpl_plugin.model_adapters import choice_encoder, scoring_mode, unwrap
 
         core = unwrap(model)
-        image_feats, text_feats = encode_dataset(
-            choice_encoder(core), dataset, self.cache, fingerprint=weights_fingerprint(core),
-            batch_size=batch_size, text_batch_size=self.text_batch_size, num_workers=num_workers,
-            progress=self.progress, label=label,
-        )
-        sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
+        encoder = choice_encoder(core)
+        mode = scoring_mode(core, encoder)
+        fingerprint = weights_fingerprint(core)
+
+        def features():
+            return encode_dataset(
+                encoder, dataset, self.cache, fingerprint=fingerprint,
+                batch_size=batch_size, text_batch_size=self.text_batch_size, num_workers=num_workers,
+                progress=self.progress, label=label,
+            )
+
+        if mode == "itc":
+            image_feats, text_feats = features()
+            sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
+            return dataset.score_fn(sims)
+        from ahnpl_plugin.models.blip_scoring import combine
+
+        def pair_values(image_index, caption_index):
+            # ITM first: its image pass also caches each image's ITC feature, so that the
+            # feature pass of itc+itm then only encodes captions (one ViT pass per image).
+            logits = encode_pair_logits(
+                encoder, dataset, self.cache, image_index, caption_index, fingerprint=fingerprint,
+                batch_size=batch_size, pair_batch_size=self.text_batch_size, num_workers=num_workers,
+                progress=self.progress, label=label,
+            )
+            cosine = None
+            if mode == "itc+itm":
+                image_feats, text_feats = features()
+                cosine = torch.from_numpy(pair_cosines(image_feats, text_feats, image_index, caption_index))
+            return combine(mode, cosine, logits).numpy()
+
+        sims = item_pair_scores(dataset.item_images, dataset.item_captions, len(dataset.captions), pair_values)
         return dataset.score_fn(sims)
 
     @torch.no_grad()
@@ -249,8 +281,8 @@ class CompositionalTask(BaseTask):
         logging.info("%s (epoch %s): %s", split_name, epoch, "  ".join(
             f"{p['label']}/{k}={v:.4f}" for p in parts for k, v in p["scores"].items() if _is_number(v)))
         if self.cache.fingerprint is not None:
-            logging.info("features computed so far: %d images, %d captions (each distinct one once)",
-                         self.cache.encoded_images, self.cache.encoded_texts)
+            logging.info("features computed so far: %d images, %d captions, %d ITM pairs (each distinct one once)",
+                         self.cache.encoded_images, self.cache.encoded_texts, self.cache.scored_pairs)
         return metrics
 
     def _write_reports(self, parts: list[dict], split_name: str, epoch) -> None:

@@ -1,0 +1,381 @@
+"""``ahnpl_blip``: LAVIS's BLIP retrieval model trained with its own objective plus AHNPL.
+
+Build: ``registry.get_model_class("ahnpl_blip").from_config(cfg.model_cfg)`` (keys:
+:mod:`ahnpl_plugin.models.blip_config`; defaults: lavis_configs/models/ahnpl_blip_<type>.yaml).
+A subclass of LAVIS's ``BlipRetrieval``: the same modules under the same names (``visual_encoder``,
+``text_encoder``, ``vision_proj``, ``text_proj``, ``itm_head``, their ``_m`` momentum copies, the
+queues, ``temp``), so LAVIS's BLIP checkpoints load and ours load in LAVIS; plus ``loss``, an
+:class:`~ahnpl_plugin.losses.AHNPLLoss` whose ``thresholds`` buffer (theta) is saved with the model.
+
+Training ``forward(samples)`` (``image``, ``text_input``, optional ``hard_negatives`` /
+``hard_negative_mask`` / ``hard_negative_types``, optional ``image_id``, and the runner's
+``epoch`` / ``iters`` / ``num_iters_per_epoch``):
+
+1. one ViT pass; one BERT text pass over the captions and their hard negatives (mode ``ahnpl``:
+   the valid ones only; mode ``reference``: all, as the released code);
+2. ``loss_itc``: BLIP's ITC with momentum encoders, queues and distilled targets, with the batch's
+   hard negatives as extra image->text columns (online features, target 0; ``model.loss.
+   itc_hard_negatives``); see :mod:`ahnpl_plugin.models.blip_itc` for why;
+3. ``loss_hn`` and ``loss_dm``: AHNPL's multimodal hard-negative loss (text side and the
+   perturbed-image side) and dynamic margin loss with adaptive thresholds, computed by
+   ``AHNPLLoss`` on the in-batch projected, normalised [CLS] features with s = 1 / temp (gathered
+   over ranks by the loss). Its own contrastive term is not used: BLIP's ITC (2.) takes its place,
+   so ITC is counted once;
+4. ``loss_itm``: BLIP's ITM (B positives, similarity-sampled in-batch negatives) plus up to
+   ``model.itm_hard_negatives`` hard negative captions per image as non-matching pairs
+   (:mod:`ahnpl_plugin.models.blip_itm`);
+
+``loss = loss_itc + loss_itm + lambda_hn * loss_hn + lambda_dm * loss_dm``. Returned: those, the
+parts of hn/dm, ``theta/<type>``, ``logit_scale`` (1/temp), ``alpha`` (the distillation weight
+used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last step's ITM pair indices.
+
+Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
+(LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task
+(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from lavis.common.registry import registry
+from lavis.models.blip_models.blip_retrieval import BlipRetrieval
+from lavis.models.med import XBertEncoder
+
+from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.losses import AHNPLLoss
+from ahnpl_plugin.models.blip_architectures import BLIP_CONFIG_FILES, BLIP_MODEL_TYPES, build_towers
+from ahnpl_plugin.models.blip_config import BlipOptions, blip_model_options
+from ahnpl_plugin.models.blip_itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
+from ahnpl_plugin.models.blip_itm import (
+    ItmPairs,
+    itm_pairs,
+    negative_token_rows,
+    sample_batch_negatives,
+    sample_hard_negatives,
+)
+from ahnpl_plugin.models.blip_scoring import compute_sim_matrix, itm_input_ids, itm_logits
+from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
+from ahnpl_plugin.models.blip_weights import load_blip_weights
+from ahnpl_plugin.models.negative_batch import (
+    scatter_negatives,
+    select_negative_types,
+    texts_to_encode,
+    validated_negatives,
+)
+from ahnpl_plugin.models.param_groups import weight_decay_groups
+from ahnpl_plugin.paths import config_path
+
+log = logging.getLogger(__name__)
+
+TEMP_RANGE = (0.001, 0.5)  # BLIP clamps its temperature to this range before every step
+LOSS_OPTION_NAMES = ("mode", "lambda_hn", "lambda_dm", "image_hn_weight", "hn_anchor", "positive_margin",
+                     "threshold", "fixed_threshold", "upper_bound", "itc_hard_negatives", "use_hn", "use_dm")
+
+
+def check_blip_config(cfg) -> BlipOptions:
+    """Validate an ``ahnpl_blip`` ``model:`` config (keys and loss options) without building."""
+    options = blip_model_options(cfg)
+    try:
+        AHNPLLoss(**options.loss)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.loss: {exc}") from None
+    return options
+
+
+def _stable_id(value: str) -> int:
+    """A non-negative int64 for a string image id, the same in every process (no hash salt)."""
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=7).digest(), "big")
+
+
+def batch_image_ids(value, batch: int, device) -> torch.Tensor | None:
+    """``samples["image_id"]`` as int64 [B] (strings hashed stably), or None when absent.
+
+    Captions with the same id are positives of each other in BLIP's ITC (as LAVIS); without ids
+    every sample is its own image.
+    """
+    if value is None:
+        return None
+    if torch.is_tensor(value):
+        if value.is_floating_point() or value.numel() != batch:
+            raise ValueError(f"samples['image_id'] must hold B={batch} integers, got {value.dtype} {tuple(value.shape)}")
+        ids = value.reshape(-1).to(torch.long)
+    else:
+        values = list(value)
+        if len(values) != batch:
+            raise ValueError(f"samples['image_id'] has {len(values)} entries for B={batch} images")
+        if all(isinstance(v, str) for v in values):
+            ids = torch.tensor([_stable_id(v) for v in values], dtype=torch.long)
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            ids = torch.tensor(values, dtype=torch.long)
+        else:
+            raise ValueError("samples['image_id'] must be all integers or all strings")
+    if bool((ids < 0).any()):
+        raise ValueError("samples['image_id'] must be >= 0 (negative ids are reserved)")
+    return ids.to(device)
+
+
+@registry.register_model("ahnpl_blip")
+class AHNPLBlip(BlipRetrieval):
+    """LAVIS's ``BlipRetrieval`` + hard negatives in ITC/ITM + :class:`AHNPLLoss`; see the module docstring."""
+
+    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in BLIP_CONFIG_FILES.items()}
+
+    def __init__(self, image_encoder, text_encoder, tokenizer, loss: AHNPLLoss, model_type: str, queue_size: int,
+                 alpha: float = 0.4, embed_dim: int = 256, momentum: float = 0.995, max_txt_len: int = 35,
+                 itm_hard_negatives: int = 1, scoring: str = "itc+itm"):
+        # BlipRetrieval.__init__ asks init_tokenizer() for its tokenizer (LAVIS's reads the hub).
+        object.__setattr__(self, "_given_tokenizer", tokenizer)
+        super().__init__(image_encoder=image_encoder, text_encoder=text_encoder, queue_size=queue_size, alpha=alpha,
+                         embed_dim=embed_dim, momentum=momentum, negative_all_rank=False, max_txt_len=max_txt_len)
+        object.__delattr__(self, "_given_tokenizer")
+        self.loss = loss
+        self.model_type = model_type
+        self.itm_hard_negatives = int(itm_hard_negatives)
+        self.scoring = scoring
+        self.last_itm_pairs: ItmPairs | None = None
+        object.__setattr__(self, "_plain_loss", None)  # K=0 loss for batches without negatives
+
+    def init_tokenizer(self):
+        """The tokenizer given to the constructor (already loaded and checked)."""
+        return self._given_tokenizer
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def default_config_path(cls, model_type="tiny"):
+        """Absolute path of ``model_type``'s default YAML (ConfigError listing the valid types)."""
+        if model_type not in cls.PRETRAINED_MODEL_CONFIG_DICT:
+            raise unknown_choice("ahnpl_blip model_type", model_type, BLIP_MODEL_TYPES)
+        return cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+
+    @classmethod
+    def from_config(cls, cfg=None):
+        """Build from a ``model:`` config (validated; tokenizer checked; weights loaded; on CPU)."""
+        options = check_blip_config(cfg)
+        vocab_size = builtin_tiny_vocab_size() if options.model_type == "tiny" else None
+        visual_encoder, text_config, embed_dim = build_towers(options.model_type, options.architecture, vocab_size)
+        tokenizer = load_blip_tokenizer(options.tokenizer, text_config.vocab_size, text_config.pad_token_id)
+        model = cls(
+            visual_encoder, XBertEncoder(config=text_config, add_pooling_layer=False), tokenizer,
+            AHNPLLoss(**options.loss), options.model_type, options.queue_size, alpha=options.alpha,
+            embed_dim=embed_dim, momentum=options.momentum, max_txt_len=options.max_txt_len,
+            itm_hard_negatives=options.itm_hard_negatives, scoring=options.scoring,
+        )
+        if options.load_finetuned:
+            model.load_checkpoint(options.finetuned)
+        elif options.pretrained:
+            model.load_from_pretrained(options.pretrained)
+        else:
+            log.info("ahnpl_blip %s: random initialisation (model.pretrained is empty)", options.model_type)
+        model.reset_queue_ptr()
+        return model
+
+    def load_checkpoint(self, url_or_filename):
+        """Load a LAVIS-format BLIP checkpoint (``model.finetuned``), checked (blip_weights)."""
+        load_blip_weights(self, url_or_filename, "finetuned")
+
+    def load_from_pretrained(self, url_or_filename):
+        """Load a BLIP pre-training checkpoint (``model.pretrained``), checked (blip_weights)."""
+        load_blip_weights(self, url_or_filename, "pretrained")
+
+    def reset_queue_ptr(self):
+        with torch.no_grad():
+            self.queue_ptr.zero_()
+
+    # ------------------------------------------------------------------ inference API
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (LAVIS's version lists every parameter on each call)."""
+        return self.temp.device
+
+    def tokenize(self, texts):
+        """BERT tokens (``input_ids``, ``attention_mask``) padded to the longest, cut at ``max_txt_len``.
+
+        Padding to the longest text gives the same features as LAVIS's padding to ``max_txt_len``
+        (padded positions are masked out of attention)."""
+        return self.tokenizer(list(texts), padding="longest", truncation=True, max_length=self.max_txt_len,
+                              return_tensors="pt").to(self.device)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """ITC image features [B, D]: projected, normalised [CLS] token, float32."""
+        embeds = self.visual_encoder.forward_features(images.to(self.device))
+        return F.normalize(self.vision_proj(embeds[:, 0, :]).float(), dim=-1)
+
+    def encode_text(self, texts) -> torch.Tensor:
+        """ITC text features [N, D] of a list of captions, float32."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return torch.zeros((0, self.text_proj.out_features), device=self.device)
+        output = self.text_encoder.forward_text(self.tokenize(texts))
+        return F.normalize(self.text_proj(output.last_hidden_state[:, 0, :]).float(), dim=-1)
+
+    # ------------------------------------------------------------------ training hooks
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp BLIP's temperature to [0.001, 0.5] (s = 1/temp in [2, 1000]); after every step."""
+        self.temp.clamp_(*TEMP_RANGE)
+
+    def on_epoch_start(self) -> None:
+        """Per-epoch hook for the runner: resets theta in loss mode ``reference`` (no-op otherwise)."""
+        self.loss.on_epoch_start()
+
+    def get_optimizer_params(self, weight_decay, lr_scale=1):
+        """AdamW groups: decay on weight matrices, none on gains, biases, norms, temp; the momentum
+        encoders (requires_grad False) are left out."""
+        return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
+
+    # ------------------------------------------------------------------ training
+
+    def _batch_negatives(self, samples: dict, captions: list[str]):
+        """``(negatives, mask)`` of a batch, or ``(None, None)`` for a batch to train without."""
+        negatives, mask = samples.get("hard_negatives"), samples.get("hard_negative_mask")
+        if (negatives is None) != (mask is None):
+            present, absent = ("hard_negatives", "hard_negative_mask") if mask is None else ("hard_negative_mask", "hard_negatives")
+            raise ValueError(f"samples has {present!r} but not {absent!r}: give both or neither")
+        if negatives is None or self.loss.num_types == 0:
+            return None, None
+        names = samples.get("hard_negative_types")
+        if names is not None and tuple(names) != tuple(self.loss.negative_types):
+            negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
+        return validated_negatives(captions, negatives, mask, self.loss.num_types)
+
+    def _loss_without_negatives(self) -> AHNPLLoss:
+        """The configured loss when it has K=0, else a K=0 copy of its options."""
+        if self.loss.num_types == 0:
+            return self.loss
+        if self._plain_loss is None:
+            log.warning("batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms")
+            options = {name: getattr(self.loss, name) for name in LOSS_OPTION_NAMES}
+            object.__setattr__(self, "_plain_loss", AHNPLLoss(negative_types=(), **options))
+        return self._plain_loss.train(self.training).to(self.device)
+
+    def _check_queue(self, batch: int) -> None:
+        from lavis.common.dist_utils import get_world_size
+
+        global_batch = batch * get_world_size()
+        if self.queue_size % global_batch:
+            raise ConfigError(
+                f"model.queue_size={self.queue_size} must be a multiple of the global batch size {global_batch} "
+                f"(run.batch_size_train x processes; BLIP enqueues whole batches)"
+            )
+
+    def forward(self, samples: dict) -> dict:
+        """Training loss of a batch; see the module docstring for inputs and outputs."""
+        for key in ("image", "text_input"):
+            if key not in samples:
+                raise ValueError(f"samples lacks {key!r} (has {sorted(samples)})")
+        images, captions = samples["image"], samples["text_input"]
+        captions = [captions] if isinstance(captions, str) else list(captions)
+        batch = len(captions)
+        if batch != images.shape[0]:
+            raise ValueError(f"samples has {images.shape[0]} images but {batch} captions in 'text_input'")
+        if self.training:
+            self._check_queue(batch)
+        image_ids = batch_image_ids(samples.get("image_id"), batch, self.device)
+        alpha = self.alpha * rampup_factor(samples.get("epoch", 0), samples.get("iters", 0),
+                                           samples.get("num_iters_per_epoch", 0))
+        self.clamp_logit_scale()
+
+        # Host-side planning: which texts are encoded, and where each negative's features go.
+        negatives, mask = self._batch_negatives(samples, captions)
+        if negatives is None:
+            loss_fn, texts, encoded = self._loss_without_negatives(), captions, None
+        else:
+            loss_fn = self.loss
+            texts, encoded = texts_to_encode(captions, negatives, mask, encode_invalid=self.loss.mode == "reference")
+        tokens = self.tokenize(texts)
+
+        # Online features: image tokens and ITC features; captions and negatives in one text pass.
+        image_embeds = self.visual_encoder.forward_features(images)
+        image_feat = F.normalize(self.vision_proj(image_embeds[:, 0, :]), dim=-1)
+        text_output = self.text_encoder.forward_text(tokens)
+        features = F.normalize(self.text_proj(text_output.last_hidden_state[:, 0, :]), dim=-1)
+        text_feat = features[:batch]
+        if negatives is None:
+            neg_feats = mask_dev = None
+        else:
+            neg_feats = scatter_negatives(features[batch:], encoded)
+            mask_dev = mask.to(self.device)
+
+        # BLIP's ITC: momentum features of the batch, queues, distilled targets; + hard negatives.
+        with torch.no_grad():
+            if self.training:
+                self._momentum_update()
+            image_feat_m = F.normalize(self.vision_proj_m(self.visual_encoder_m(images)[:, 0, :]), dim=-1)
+            caption_tokens = SimpleNamespace(input_ids=tokens.input_ids[:batch], attention_mask=tokens.attention_mask[:batch])
+            text_out_m = self.text_encoder_m.forward_text(caption_tokens)
+            text_feat_m = F.normalize(self.text_proj_m(text_out_m.last_hidden_state[:, 0, :]), dim=-1)
+            image_feat_m_all = torch.cat([image_feat_m.t(), self.image_queue.clone().detach()], dim=1)
+            text_feat_m_all = torch.cat([text_feat_m.t(), self.text_queue.clone().detach()], dim=1)
+            targets = positive_targets(image_ids, self.idx_queue, batch)
+        itc_negatives = None
+        if negatives is not None and self.loss.itc_hard_negatives:
+            columns = mask_dev if self.loss.mode == "ahnpl" else torch.ones_like(mask_dev)
+            itc_negatives = neg_feats[columns]
+        loss_itc = queue_contrastive_loss(image_feat, text_feat, image_feat_m_all, text_feat_m_all, image_feat_m,
+                                          text_feat_m, targets, alpha, self.temp, itc_negatives)
+
+        # AHNPL's hn and dm terms on the in-batch features (its own ITC term is not used).
+        scale = 1.0 / self.temp
+        ahnpl = loss_fn(image_feat, text_feat, neg_feats, mask_dev, scale)
+        thresholds = ahnpl.pop("thresholds") if loss_fn is self.loss else self.loss.thresholds
+
+        if self.training:
+            queued_ids = image_ids if image_ids is not None else torch.full((batch,), NO_IMAGE_ID, device=self.device)
+            self._dequeue_and_enqueue(image_feat_m, text_feat_m, queued_ids.view(-1, 1))
+
+        # BLIP's ITM with the hard negatives as extra non-matching pairs.
+        pairs = self._itm_pairs(image_feat, text_feat, image_ids, neg_feats, mask_dev, encoded)
+        ids = itm_input_ids(tokens.input_ids, self.tokenizer.enc_token_id)
+        logits = itm_logits(self, image_embeds[pairs.image_rows], ids[pairs.text_rows], tokens.attention_mask[pairs.text_rows])
+        loss_itm = F.cross_entropy(logits, pairs.labels)
+        self.last_itm_pairs = pairs
+
+        out = {
+            "loss": loss_itc + loss_itm + loss_fn.lambda_hn * ahnpl["loss_hn"] + loss_fn.lambda_dm * ahnpl["loss_dm"],
+            "loss_itc": loss_itc,
+            "loss_itm": loss_itm,
+        }
+        for name in ("loss_hn", "loss_hn_text", "loss_hn_image", "loss_dm", "loss_dm_pos", "loss_dm_neg"):
+            out[name] = ahnpl[name]
+        for name, value in zip(self.loss.negative_types, thresholds.detach()):
+            out[f"theta/{name}"] = value
+        out["logit_scale"] = scale.detach()
+        out["alpha"] = float(alpha)
+        out["itm_hard_pairs"] = float(pairs.counts["hard"])
+        return out
+
+    @torch.no_grad()
+    def _itm_pairs(self, image_feat, text_feat, image_ids, neg_feats, mask, encoded) -> ItmPairs:
+        """The step's ITM pairs: BLIP's similarity-sampled ones and the hard negatives."""
+        batch = image_feat.shape[0]
+        ids = image_ids if image_ids is not None else torch.arange(batch, device=image_feat.device)
+        same_image = torch.eq(ids.view(-1, 1), ids.view(1, -1))
+        sim_i2t = image_feat @ text_feat.t() / self.temp
+        caption_for_image, image_for_caption = sample_batch_negatives(sim_i2t, same_image)
+        if neg_feats is None or self.itm_hard_negatives == 0:
+            hard_images = hard_rows = torch.zeros(0, dtype=torch.long, device=image_feat.device)
+        else:
+            negative_logits = torch.einsum("bd,bkd->bk", image_feat, neg_feats) / self.temp
+            hard_images, hard_types = sample_hard_negatives(negative_logits, mask, self.itm_hard_negatives)
+            hard_rows = negative_token_rows(encoded).to(image_feat.device)[hard_images, hard_types]
+        return itm_pairs(batch, caption_for_image, image_for_caption, hard_images, hard_rows)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def before_evaluation(self, **kwargs):
+        """Nothing to prepare (LAVIS's task hook)."""
+
+    @torch.no_grad()
+    def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):
+        """``(i2t, t2i)`` score matrices (numpy) for LAVIS's ``RetrievalTask`` under ``model.scoring``;
+        ``itm`` and ``itc+itm`` re-rank each row's top ``run.k_test`` (default 256) by ITC."""
+        k_test = 256 if task_cfg is None else int(task_cfg.get("k_test", 256))
+        return compute_sim_matrix(self, data_loader, k_test, self.scoring, max_len=self.max_txt_len)

@@ -1,0 +1,136 @@
+"""The ``model:`` section of an ``ahnpl_blip`` config: its keys, defaults and validation.
+
+Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
+
+``arch``               ``ahnpl_blip``
+``model_type``         coco | flickr | tiny
+``load_finetuned``     true: load ``finetuned`` (a LAVIS BLIP retrieval checkpoint, e.g. LAVIS's
+                       blip_coco_retrieval.pth, or an ahnpl_blip run's checkpoint) instead of
+                       ``pretrained`` (LAVIS convention; the coco/flickr types start from LAVIS's
+                       retrieval-fine-tuned weights this way)
+``finetuned``          path or URL of that checkpoint (URLs download into the torch hub cache)
+``pretrained``         path or URL of a BLIP pre-training checkpoint (``model_base*.pth``), or ``""``
+                       (random initialisation)
+``tokenizer``          folder with bert-base-uncased's vocab.txt | hub id | ``builtin-tiny``
+                       (see :mod:`ahnpl_plugin.models.blip_tokenizer`; checked against the encoder)
+``queue_size``         BLIP's ITC feature queue (a multiple of the global batch size)
+``alpha``              weight of momentum distillation in BLIP's ITC targets (ramped up over the
+                       first two epochs, as LAVIS)
+``momentum``           EMA factor of the momentum encoders
+``negative_all_rank``  must be false (ITM negatives from the own rank, as LAVIS's COCO/Flickr configs)
+``max_txt_len``        caption tokens (truncation)
+``itm_hard_negatives`` N >= 0: hard negative captions per image added to ITM as non-matching
+                       pairs (fewer when an image has fewer valid ones; 0: BLIP's ITM unchanged)
+``scoring``            itc | itm | itc+itm: how evaluation scores an (image, caption) pair
+                       (compositional task and LAVIS's RetrievalTask; see blip_scoring)
+``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys as ahnpl_clip
+architecture keys      base types only: vit_type, image_size, vit_grad_ckpt, vit_ckpt_layer,
+                       vit_drop_path_rate, vit_layer_norm_epsilon, med_config_path, embed_dim
+                       (LAVIS's meanings); the tiny type's towers are fixed
+
+Unknown keys are errors listing the valid ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.models.blip_architectures import ARCHITECTURE_KEYS, BLIP_MODEL_TYPES
+from ahnpl_plugin.models.model_config import _plain, loss_options
+
+SCORING_MODES = ("itc", "itm", "itc+itm")  # = blip_scoring.SCORING_MODES (that module imports torch)
+BLIP_KEYS = (
+    "arch", "model_type", "load_finetuned", "finetuned", "pretrained", "tokenizer", "queue_size",
+    "alpha", "momentum", "negative_all_rank", "max_txt_len", "itm_hard_negatives", "scoring", "loss",
+) + ARCHITECTURE_KEYS
+
+
+@dataclass
+class BlipOptions:
+    """Validated ``model:`` options of ``ahnpl_blip``."""
+
+    model_type: str
+    tokenizer: str
+    load_finetuned: bool = False
+    finetuned: str = ""
+    pretrained: str = ""
+    queue_size: int = 57600
+    alpha: float = 0.4
+    momentum: float = 0.995
+    max_txt_len: int = 35
+    itm_hard_negatives: int = 1
+    scoring: str = "itc+itm"
+    loss: dict = field(default_factory=dict)
+    architecture: dict = field(default_factory=dict)  # base types' tower keys, as given
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"model.{name} must be true or false, got {value!r}")
+    return value
+
+
+def _integer(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"model.{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _fraction(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"model.{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _text(name: str, value) -> str:
+    value = "" if value is None else value
+    if not isinstance(value, str):
+        raise ConfigError(f"model.{name} must be a string (a path or URL), got {value!r}")
+    return value
+
+
+def blip_model_options(cfg) -> BlipOptions:
+    """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`BlipOptions`."""
+    raw = _plain(cfg)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
+    for key in raw:
+        if key not in BLIP_KEYS:
+            raise unknown_choice("ahnpl_blip model key", key, BLIP_KEYS)
+    model_type = raw.get("model_type")
+    if model_type not in BLIP_MODEL_TYPES:
+        raise unknown_choice("ahnpl_blip model_type", model_type, BLIP_MODEL_TYPES)
+    architecture = {k: raw[k] for k in ARCHITECTURE_KEYS if k in raw}
+    if model_type == "tiny" and architecture:
+        raise ConfigError(
+            f"model.{sorted(architecture)[0]} does not apply to model_type tiny (its towers are fixed, "
+            "ahnpl_plugin/models/blip_architectures.py); it sets the coco/flickr towers"
+        )
+    if _flag("negative_all_rank", raw.get("negative_all_rank", False)):
+        raise ConfigError(
+            "model.negative_all_rank: true is not supported by ahnpl_blip (ITM negatives come from the own "
+            "rank, as in LAVIS's BLIP COCO/Flickr configs); set it to false"
+        )
+    load_finetuned = _flag("load_finetuned", raw.get("load_finetuned", False))
+    finetuned = _text("finetuned", raw.get("finetuned"))
+    if load_finetuned and not finetuned:
+        raise ConfigError("model.load_finetuned is true but model.finetuned (a checkpoint path) is empty")
+    scoring = raw.get("scoring", "itc+itm")
+    if scoring not in SCORING_MODES:
+        raise unknown_choice("model.scoring", scoring, SCORING_MODES)
+    return BlipOptions(
+        model_type=model_type,
+        tokenizer=_text("tokenizer", raw.get("tokenizer")),
+        load_finetuned=load_finetuned,
+        finetuned=finetuned,
+        pretrained=_text("pretrained", raw.get("pretrained")),
+        queue_size=_integer("queue_size", raw.get("queue_size", 57600), 1),
+        alpha=_fraction("alpha", raw.get("alpha", 0.4)),
+        momentum=_fraction("momentum", raw.get("momentum", 0.995)),
+        max_txt_len=_integer("max_txt_len", raw.get("max_txt_len", 35), 2),
+        itm_hard_negatives=_integer("itm_hard_negatives", raw.get("itm_hard_negatives", 1), 0),
+        scoring=scoring,
+        loss=loss_options(raw.get("loss")),
+        architecture=architecture,
+    )
