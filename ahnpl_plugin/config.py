@@ -62,10 +62,12 @@ def _make_config_class():
                 raise ConfigError("the config has no 'model:' section")
             if "arch" not in model:
                 raise ConfigError("model.arch is missing")
+            overrides = kwargs.get("model") or {}
+            if overrides.get("arch"):
+                model.arch = overrides["arch"]  # load that model's defaults, not the file's arch's
             cls = _arch_class(model.arch)
-            override = (kwargs.get("model") or {}).get("model_type")
-            if override:
-                model.model_type = override  # load X's defaults, not the file's type's
+            if overrides.get("model_type"):
+                model.model_type = overrides["model_type"]  # load X's defaults, not the file's type's
             if not model.get("model_type"):
                 raise ConfigError(f"model.model_type is missing for {model.arch}")
             _check_model_type(cls, model.arch, model.model_type)

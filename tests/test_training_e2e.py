@@ -239,3 +239,14 @@ def test_torchrun_two_processes_gloo(world_dir, tmp_path):
     # 64 samples, 2 ranks x batch 16 -> 2 steps per epoch
     assert [r["step"] for r in rows] == [1, 2]
     assert json.loads((run_dir / "results.json").read_text())["test"]["average"] >= 0.0
+
+
+def test_arch_option_swaps_backbone_with_that_models_defaults(world_dir, tmp_path):
+    from ahnpl_plugin import register
+    from ahnpl_plugin.config import load_config
+
+    register()
+    cfg_path = _write(_config(world_dir, tmp_path / "o"), tmp_path / "c.yaml")
+    swapped = load_config(str(cfg_path), ["model.arch=ahnpl_blip", "model.model_type=tiny"])
+    assert swapped.model_cfg.arch == "ahnpl_blip"
+    assert "tokenizer" in swapped.model_cfg  # a BLIP default key, absent from ahnpl_clip's YAML

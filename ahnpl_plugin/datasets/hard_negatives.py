@@ -72,6 +72,8 @@ class HardNegativeDataset(Dataset):
             "hard_negatives": [self._text(n) if ok else INVALID for n, ok in zip(negatives, mask)],
             "hard_negative_mask": mask,
             "index": index,
+            # BLIP treats captions of the same image as positives (batch and queue); CLIP ignores it
+            "image_id": str(record.get("image_id", record["image"])),
         }
 
     def collater(self, samples):
@@ -84,4 +86,5 @@ class HardNegativeDataset(Dataset):
             ).reshape(len(samples), len(self.negative_types)),
             "hard_negative_types": self.negative_types,
             "index": torch.tensor([s["index"] for s in samples]),
+            "image_id": [s["image_id"] for s in samples],
         }

@@ -205,6 +205,7 @@ class HardNegativeShardStream(IterableDataset):
                 "hard_negatives": [self._text(n) if ok else INVALID for n, ok in zip(negatives, mask)],
                 "hard_negative_mask": mask,
                 "key": key,
+                "image_id": str(meta.get("image_id", key)),
             }
 
     def collater(self, samples):
@@ -214,5 +215,7 @@ class HardNegativeShardStream(IterableDataset):
             "hard_negatives": [s["hard_negatives"] for s in samples],
             "hard_negative_mask": torch.tensor([s["hard_negative_mask"] for s in samples], dtype=torch.bool)
             .reshape(len(samples), len(self.negative_types)),
+            "hard_negative_types": tuple(self.negative_types),
             "key": [s["key"] for s in samples],
+            "image_id": [s["image_id"] for s in samples],
         }
