@@ -61,20 +61,14 @@ from ahnpl_plugin.models.blip_itm import (
 from ahnpl_plugin.models.blip_scoring import compute_sim_matrix, itm_input_ids, itm_logits
 from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 from ahnpl_plugin.models.blip_weights import load_blip_weights
-from ahnpl_plugin.models.negative_batch import (
-    scatter_negatives,
-    select_negative_types,
-    texts_to_encode,
-    validated_negatives,
-)
+from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.paths import config_path
 
 log = logging.getLogger(__name__)
 
 TEMP_RANGE = (0.001, 0.5)  # BLIP clamps its temperature to this range before every step
-LOSS_OPTION_NAMES = ("mode", "lambda_hn", "lambda_dm", "image_hn_weight", "hn_anchor", "positive_margin",
-                     "threshold", "fixed_threshold", "upper_bound", "itc_hard_negatives", "use_hn", "use_dm")
 
 
 def check_blip_config(cfg) -> BlipOptions:
@@ -120,8 +114,10 @@ def batch_image_ids(value, batch: int, device) -> torch.Tensor | None:
 
 
 @registry.register_model("ahnpl_blip")
-class AHNPLBlip(BlipRetrieval):
+class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
     """LAVIS's ``BlipRetrieval`` + hard negatives in ITC/ITM + :class:`AHNPLLoss`; see the module docstring."""
+
+    plain_loss_message = "batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms"
 
     PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in BLIP_CONFIG_FILES.items()}
 
@@ -232,29 +228,6 @@ class AHNPLBlip(BlipRetrieval):
         return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
 
     # ------------------------------------------------------------------ training
-
-    def _batch_negatives(self, samples: dict, captions: list[str]):
-        """``(negatives, mask)`` of a batch, or ``(None, None)`` for a batch to train without."""
-        negatives, mask = samples.get("hard_negatives"), samples.get("hard_negative_mask")
-        if (negatives is None) != (mask is None):
-            present, absent = ("hard_negatives", "hard_negative_mask") if mask is None else ("hard_negative_mask", "hard_negatives")
-            raise ValueError(f"samples has {present!r} but not {absent!r}: give both or neither")
-        if negatives is None or self.loss.num_types == 0:
-            return None, None
-        names = samples.get("hard_negative_types")
-        if names is not None and tuple(names) != tuple(self.loss.negative_types):
-            negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
-        return validated_negatives(captions, negatives, mask, self.loss.num_types)
-
-    def _loss_without_negatives(self) -> AHNPLLoss:
-        """The configured loss when it has K=0, else a K=0 copy of its options."""
-        if self.loss.num_types == 0:
-            return self.loss
-        if self._plain_loss is None:
-            log.warning("batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms")
-            options = {name: getattr(self.loss, name) for name in LOSS_OPTION_NAMES}
-            object.__setattr__(self, "_plain_loss", AHNPLLoss(negative_types=(), **options))
-        return self._plain_loss.train(self.training).to(self.device)
 
     def _check_queue(self, batch: int) -> None:
         from lavis.common.dist_utils import get_world_size

@@ -52,10 +52,9 @@ from ahnpl_plugin.models.clip_loading import (
 from ahnpl_plugin.models.model_config import ModelOptions, model_options
 from ahnpl_plugin.models.negative_batch import (
     scatter_negatives,
-    select_negative_types,
     texts_to_encode,
-    validated_negatives,
 )
+from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import tokenize
@@ -99,8 +98,10 @@ def _checkpoint_state(path: str) -> dict:
 
 
 @registry.register_model("ahnpl_clip")
-class AHNPLClip(BaseModel):
+class AHNPLClip(HardNegativeBatchMixin, BaseModel):
     """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
+
+    plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
 
     PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES.items()}
 
@@ -261,19 +262,6 @@ class AHNPLClip(BaseModel):
         """AdamW groups: decay on weight matrices, none on gains, biases, norms, logit_scale."""
         return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
 
-    def _batch_negatives(self, samples: dict, captions: list[str]):
-        """``(negatives, mask)`` of a batch, or ``(None, None)`` for a batch to train without."""
-        negatives, mask = samples.get("hard_negatives"), samples.get("hard_negative_mask")
-        if (negatives is None) != (mask is None):
-            present, absent = ("hard_negatives", "hard_negative_mask") if mask is None else ("hard_negative_mask", "hard_negatives")
-            raise ValueError(f"samples has {present!r} but not {absent!r}: give both or neither")
-        if negatives is None or self.loss.num_types == 0:
-            return None, None
-        names = samples.get("hard_negative_types")
-        if names is not None and tuple(names) != tuple(self.loss.negative_types):
-            negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
-        return validated_negatives(captions, negatives, mask, self.loss.num_types)
-
     def _given_tokens(self, samples: dict, key: str, rows: tuple[int, ...]) -> torch.Tensor | None:
         """``samples[key]`` (token ids [*rows, C], C >= context) cut to the context, on the CPU; None if absent."""
         tokens = samples.get(key)
@@ -310,18 +298,6 @@ class AHNPLClip(BaseModel):
         if negative_tokens is None:
             negative_tokens = self.tokenize(texts_to_encode([], negatives, encoded, encode_invalid=False)[0])
         return torch.cat([caption_tokens, negative_tokens])
-
-    def _loss_without_negatives(self) -> AHNPLLoss:
-        """The configured loss when it has K=0, else a K=0 copy of its options (plain contrast)."""
-        if self.loss.num_types == 0:
-            return self.loss
-        if self._plain_loss is None:
-            log.warning("batch without hard negatives: training plain image-text contrast (loss with K=0)")
-            options = {name: getattr(self.loss, name) for name in ("mode", "lambda_hn", "lambda_dm", "image_hn_weight",
-                       "hn_anchor", "positive_margin", "threshold", "fixed_threshold", "upper_bound",
-                       "itc_hard_negatives", "use_hn", "use_dm")}
-            object.__setattr__(self, "_plain_loss", AHNPLLoss(negative_types=(), **options))
-        return self._plain_loss.train(self.training).to(self.device)
 
     def forward(self, samples: dict) -> dict:
         """Training loss of a batch; see the module docstring for inputs and outputs."""
