@@ -163,6 +163,7 @@ def test_hard_negative_columns_in_itc_are_the_only_difference_of_itc_hard_negati
 
 
 def test_checkpoint_reloads_with_theta_and_wrong_files_are_named(tmp_path):
+    from ahnpl_plugin.errors import ConfigError
     from ahnpl_plugin.models.blip_weights import BlipWeightsError
 
     model = _model(loss={"negative_types": TYPES3}, queue_size=8)
@@ -180,9 +181,10 @@ def test_checkpoint_reloads_with_theta_and_wrong_files_are_named(tmp_path):
         assert torch.equal(again[key], value), key
     # the saved checkpoint is a LAVIS BLIP retrieval checkpoint too: keys match BlipRetrieval's
     assert {k for k in state if not k.startswith("loss.")} <= set(state)
-    with pytest.raises(BlipWeightsError, match="'openai' names OpenAI's CLIP weights"):
+    # missing inputs are found before anything is built (BlipInputsError, a ConfigError)
+    with pytest.raises(ConfigError, match="'openai' names OpenAI's CLIP weights"):
         _model(pretrained="openai")
-    with pytest.raises(BlipWeightsError, match="checkpoint not found"):
+    with pytest.raises(ConfigError, match="checkpoint not found"):
         _model(load_finetuned=True, finetuned=str(tmp_path / "nope.pth"))
     torch.save({"model": {"visual_encoder.cls_token": torch.zeros(1, 1, 64)}}, tmp_path / "partial.pth")
     with pytest.raises(BlipWeightsError, match="lacks .* weight"):
@@ -209,6 +211,22 @@ class _RetrievalData(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return {"image": self.images[index], "index": index}
+
+
+def test_itc_retrieval_scores_are_float32_cosines_under_bf16_autocast():
+    from ahnpl_plugin.models.blip_scoring import encode_images_for_retrieval, encode_texts_for_retrieval
+
+    model = _model(queue_size=8).eval()
+    loader = torch.utils.data.DataLoader(_RetrievalData(), batch_size=2)
+    model.scoring = "itc"
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        i2t, t2i = model.compute_sim_matrix(loader, task_cfg=None)
+        with torch.no_grad():
+            text_feats = encode_texts_for_retrieval(model, loader.dataset.text, 35)[0]
+            image_feats = encode_images_for_retrieval(model, loader, keep_embeds=False)[0]
+    assert i2t.dtype == np.float32
+    exact = (image_feats.float() @ text_feats.float().t()).numpy()
+    assert np.allclose(i2t, exact, atol=1e-6) and np.allclose(t2i, exact.T, atol=1e-6)
 
 
 def test_retrieval_scores_in_each_mode_and_itc_itm_equals_lavis(monkeypatch, tmp_path):

@@ -2,6 +2,9 @@
 
 Build: ``registry.get_model_class("ahnpl_blip").from_config(cfg.model_cfg)`` (keys:
 :mod:`ahnpl_plugin.models.blip_config`; defaults: lavis_configs/models/ahnpl_blip_<type>.yaml).
+Before anything is downloaded or built, every input (tokenizer, weights, BERT config) is checked
+and one error lists all missing ones (:mod:`ahnpl_plugin.models.blip_sources`); a checkpoint whose
+stored config names another model is refused naming it (:mod:`ahnpl_plugin.models.blip_weights`).
 A subclass of LAVIS's ``BlipRetrieval``: the same modules under the same names (``visual_encoder``,
 ``text_encoder``, ``vision_proj``, ``text_proj``, ``itm_head``, their ``_m`` momentum copies, the
 queues, ``temp``), so LAVIS's BLIP checkpoints load and ours load in LAVIS; plus ``loss``, an
@@ -59,8 +62,9 @@ from ahnpl_plugin.models.blip_itm import (
     sample_hard_negatives,
 )
 from ahnpl_plugin.models.blip_scoring import compute_sim_matrix, itm_input_ids, itm_logits
+from ahnpl_plugin.models.blip_sources import check_blip_inputs, weights_source
 from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
-from ahnpl_plugin.models.blip_weights import load_blip_weights
+from ahnpl_plugin.models.blip_weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode
 from ahnpl_plugin.models.param_groups import weight_decay_groups
@@ -72,12 +76,15 @@ TEMP_RANGE = (0.001, 0.5)  # BLIP clamps its temperature to this range before ev
 
 
 def check_blip_config(cfg) -> BlipOptions:
-    """Validate an ``ahnpl_blip`` ``model:`` config (keys and loss options) without building."""
+    """Validate an ``ahnpl_blip`` ``model:`` config without building or downloading anything: keys,
+    loss options, and that every input (tokenizer, weights, BERT config) is on disk, in its cache,
+    or downloadable; one error lists every missing one (:mod:`ahnpl_plugin.models.blip_sources`)."""
     options = blip_model_options(cfg)
     try:
         AHNPLLoss(**options.loss)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.loss: {exc}") from None
+    check_blip_inputs(options)
     return options
 
 
@@ -151,8 +158,17 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
 
     @classmethod
     def from_config(cls, cfg=None):
-        """Build from a ``model:`` config (validated; tokenizer checked; weights loaded; on CPU)."""
+        """Build from a ``model:`` config (validated; tokenizer checked; weights loaded; on CPU).
+
+        Order, so that mistakes fail before the slow parts: config and every input checked at once;
+        the checkpoint read (downloaded if needed) and the model its config names checked; then the
+        towers built and the weights loaded.
+        """
         options = check_blip_config(cfg)
+        key, source = weights_source(options)
+        checkpoint = read_checkpoint(source, key) if source else None
+        if checkpoint is not None:
+            check_checkpoint_model(checkpoint, options.model_type)
         vocab_size = builtin_tiny_vocab_size() if options.model_type == "tiny" else None
         visual_encoder, text_config, embed_dim = build_towers(options.model_type, options.architecture, vocab_size)
         tokenizer = load_blip_tokenizer(options.tokenizer, text_config.vocab_size, text_config.pad_token_id)
@@ -162,10 +178,9 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
             embed_dim=embed_dim, momentum=options.momentum, max_txt_len=options.max_txt_len,
             itm_hard_negatives=options.itm_hard_negatives, scoring=options.scoring,
         )
-        if options.load_finetuned:
-            model.load_checkpoint(options.finetuned)
-        elif options.pretrained:
-            model.load_from_pretrained(options.pretrained)
+        if checkpoint is not None:
+            load_blip_state(model, checkpoint)
+            del checkpoint
         else:
             log.info("ahnpl_blip %s: random initialisation (model.pretrained is empty)", options.model_type)
         model.reset_queue_ptr()

@@ -22,6 +22,13 @@ BLIP_CONFIG_FILES = {
 }
 BLIP_MODEL_TYPES = tuple(BLIP_CONFIG_FILES)
 BASE_TYPES = ("coco", "flickr")
+DEFAULT_MED_CONFIG = "configs/models/med_config.json"  # LAVIS's BERT-with-cross-attention config
+
+
+def same_towers(model_type: str, other: str | None) -> bool:
+    """Whether checkpoints of ``other`` fit ``model_type``'s towers by default: the same type, or two
+    base types (coco and flickr are both BLIP base; only their default weights differ)."""
+    return other == model_type or (model_type in BASE_TYPES and other in BASE_TYPES)
 
 # Config keys that shape the towers of the base types; the tiny type's towers are fixed.
 ARCHITECTURE_KEYS = (
@@ -55,19 +62,35 @@ def tiny_text_config(vocab_size: int):
     )
 
 
-def base_text_config(med_config_path: str):
-    """BERT config of a base type from LAVIS's med config JSON (path relative to lavis or absolute)."""
+def med_config_file(med_config_path: str) -> str:
+    """Where ``model.med_config_path`` points: absolute as given, relative ones inside the lavis package."""
     import os
 
     from lavis.common.utils import get_abs_path
+
+    return med_config_path if os.path.isabs(med_config_path) else get_abs_path(med_config_path)
+
+
+def med_config_problem(med_config_path: str) -> str | None:
+    """Why ``model.med_config_path`` cannot be read (a one-line message), or None when the file is there."""
+    import os
+
+    path = med_config_file(med_config_path)
+    if os.path.isfile(path):
+        return None
+    return f"model.med_config_path: BERT config not found: {med_config_path} (looked at {path})"
+
+
+def base_text_config(med_config_path: str):
+    """BERT config of a base type from LAVIS's med config JSON (path relative to lavis or absolute)."""
     from transformers import BertConfig
 
     from ahnpl_plugin.errors import ConfigError
 
-    path = get_abs_path(med_config_path) if not os.path.isabs(med_config_path) else med_config_path
-    if not os.path.isfile(path):
-        raise ConfigError(f"model.med_config_path: BERT config not found: {med_config_path} (looked at {path})")
-    return BertConfig.from_json_file(path)
+    problem = med_config_problem(med_config_path)
+    if problem:
+        raise ConfigError(problem)
+    return BertConfig.from_json_file(med_config_file(med_config_path))
 
 
 def build_towers(model_type: str, cfg: dict, vocab_size: int | None = None):
@@ -83,4 +106,4 @@ def build_towers(model_type: str, cfg: dict, vocab_size: int | None = None):
         vit.vision_width = TINY_VISION["embed_dim"]
         return vit, tiny_text_config(vocab_size), TINY_EMBED_DIM
     vit = VisionTransformerEncoder.from_config(cfg)
-    return vit, base_text_config(cfg.get("med_config_path", "configs/models/med_config.json")), int(cfg.get("embed_dim", 256))
+    return vit, base_text_config(cfg.get("med_config_path", DEFAULT_MED_CONFIG)), int(cfg.get("embed_dim", 256))

@@ -148,7 +148,9 @@ def compute_sim_matrix(model, data_loader, k_test: int, mode: str, max_len: int 
     logging.info("retrieval scores (%s) for %d texts", mode, len(texts))
     text_feats, text_ids, text_atts = encode_texts_for_retrieval(model, texts, max_len)
     image_feats, image_embeds = encode_images_for_retrieval(model, data_loader, keep_embeds=mode != "itc")
-    sims = (image_feats @ text_feats.t()).float()
+    # float32 cosines even under the runner's autocast (bf16 rounding would tie near-equal scores)
+    with torch.autocast(device_type=image_feats.device.type, enabled=False):
+        sims = image_feats.float() @ text_feats.float().t()
     if mode == "itc":
         return sims.cpu().numpy(), sims.t().contiguous().cpu().numpy()
     i2t = rerank(model, sims, image_embeds, text_ids, text_atts, k_test, mode, image_major=True)

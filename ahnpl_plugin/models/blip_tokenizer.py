@@ -11,7 +11,9 @@ vocabulary comes from:
   of the synthetic world and common caption words, plus single characters and ``##`` pieces, so
   every lower-case English caption tokenises);
 * any other name: a Hugging Face hub id (``bert-base-uncased``, the base types' default), read
-  from the hub or its local cache.
+  from its local cache or the hub; offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) from the
+  cache only, failing at once with the cache path when it is not there
+  (:mod:`ahnpl_plugin.models.blip_sources`, which also checks the value before anything is built).
 
 The result is checked (:func:`check_tokenizer`): its size with [DEC]/[ENC] must equal the text
 encoder's ``vocab_size`` (30,524 for BLIP base), it must lower-case like BLIP's vocabulary, and
@@ -26,9 +28,20 @@ import os
 import tempfile
 
 from ahnpl_plugin.errors import ConfigError
+from ahnpl_plugin.models.blip_sources import (
+    BUILTIN_TINY,
+    EMPTY_TOKENIZER_MESSAGE,
+    OFFLINE_REASON,
+    TOKENIZER_FIX,
+    hf_hub_cache,
+    hub_offline,
+    hub_tokenizer_cached,
+    tokenizer_folder_problem,
+    tokenizer_kind,
+    uncached_tokenizer_message,
+)
 from ahnpl_plugin.paths import resolve_user_path
 
-BUILTIN_TINY = "builtin-tiny"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 ADDED_TOKENS = 2  # [DEC] and [ENC], added as LAVIS's init_tokenizer does
 
@@ -76,28 +89,34 @@ def _with_blip_tokens(tokenizer):
 
 
 def _read_tokenizer(spec: str):
-    """A ``BertTokenizer`` (without BLIP's two tokens) for a ``model.tokenizer`` value."""
+    """A ``BertTokenizer`` (without BLIP's two tokens) for a ``model.tokenizer`` value.
+
+    A hub id is read from :func:`~ahnpl_plugin.models.blip_sources.hf_hub_cache` (the folder the
+    pre-build check looked in); offline without a cached copy it fails at once, naming that cache.
+    """
     from transformers import BertTokenizer
 
-    if spec == BUILTIN_TINY:
+    kind = tokenizer_kind(spec)
+    if kind == "builtin":
         with tempfile.TemporaryDirectory() as folder:  # BertTokenizer reads the file in __init__
             return BertTokenizer(os.path.join(write_vocabulary(folder, builtin_tiny_vocabulary()), "vocab.txt"))
-    path = resolve_user_path(spec)
-    if path.exists() or spec.startswith(("/", ".", "~")):
-        if not path.is_dir():
-            raise ConfigError(f"model.tokenizer: folder not found: {spec} (a folder with BERT's vocab.txt)")
-        if not (path / "vocab.txt").is_file():
-            raise ConfigError(f"model.tokenizer: {path} has no vocab.txt (expected a bert-base-uncased tokenizer folder)")
+    if kind == "folder":
+        problem = tokenizer_folder_problem(spec)
+        if problem:
+            raise ConfigError(problem)
+        path = resolve_user_path(spec)
         try:
             return BertTokenizer.from_pretrained(str(path))
         except Exception as exc:  # noqa: BLE001 - transformers raises OSError, ValueError, ImportError...
             raise ConfigError(f"model.tokenizer: cannot read a BERT tokenizer from {path}: {exc}") from None
+    if hub_offline() and not hub_tokenizer_cached(spec):
+        raise ConfigError(uncached_tokenizer_message(spec, OFFLINE_REASON))
     try:
-        return BertTokenizer.from_pretrained(spec)
+        return BertTokenizer.from_pretrained(spec, cache_dir=hf_hub_cache())
     except Exception as exc:  # noqa: BLE001 - offline, transformers raises OSError, ImportError, ...
         raise ConfigError(
-            f"model.tokenizer: no folder {path} and cannot load {spec!r} from the Hugging Face hub or its "
-            f"cache ({exc}); offline, set model.tokenizer to a local folder holding bert-base-uncased's vocab.txt"
+            f"model.tokenizer: cannot load {spec!r} from the Hugging Face hub or its cache {hf_hub_cache()} "
+            f"({type(exc).__name__}: {exc}); offline, {TOKENIZER_FIX}"
         ) from None
 
 
@@ -124,11 +143,8 @@ def check_tokenizer(tokenizer, vocab_size: int, pad_token_id: int, source: str) 
 
 def load_blip_tokenizer(spec: str, vocab_size: int, pad_token_id: int = 0):
     """BLIP's tokenizer from ``model.tokenizer`` (see the module docstring), checked."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError(
-            "model.tokenizer is empty: give a folder with bert-base-uncased's vocab.txt, a hub id "
-            f"(bert-base-uncased), or {BUILTIN_TINY} for the tiny type"
-        )
+    if tokenizer_kind(spec) == "empty":
+        raise ConfigError(EMPTY_TOKENIZER_MESSAGE)
     tokenizer = _with_blip_tokens(_read_tokenizer(spec.strip()))
     check_tokenizer(tokenizer, int(vocab_size), int(pad_token_id), repr(spec))
     return tokenizer

@@ -13,19 +13,40 @@ and temperature with the right shape. Only these may be absent or differently si
 queues (another ``queue_size``; they restart from random features as in a fresh BLIP), the
 image-id queue and its pointer (absent from pre-training checkpoints), and the AHNPL thresholds
 theta (absent from LAVIS's files: they start at their initial value).
+
+A runner checkpoint stores its run config; a checkpoint of another model (an ``ahnpl_clip`` run, or
+an ``ahnpl_blip`` run of a type with other towers, e.g. ``tiny`` into ``coco``) is refused by
+:func:`check_checkpoint_model` right after reading, before the model is built, with the arch and
+model_type to set; a checkpoint that still does not fit names the model it holds (or that it
+stores none) next to the mismatching tensors.
+
+Offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) a URL without a cached copy fails at once,
+naming the cache path (:mod:`ahnpl_plugin.models.blip_sources`), instead of trying the network.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import torch
 
 from ahnpl_plugin.errors import ConfigError
+from ahnpl_plugin.models.blip_architectures import BLIP_MODEL_TYPES, same_towers
+from ahnpl_plugin.models.blip_sources import (
+    OFFLINE_REASON,
+    hub_offline,
+    is_url,
+    local_weights_problem,
+    uncached_url_message,
+    url_cache_path,
+)
+from ahnpl_plugin.models.checkpoint_info import checkpoint_model, describe_checkpoint_model
 
 log = logging.getLogger(__name__)
 
+ARCH = "ahnpl_blip"
 QUEUE_KEYS = ("image_queue", "text_queue", "idx_queue", "queue_ptr")
 OPTIONAL_KEYS = QUEUE_KEYS + ("loss.thresholds",)
 
@@ -34,31 +55,45 @@ class BlipWeightsError(ConfigError):
     """A BLIP checkpoint that cannot be found, read or loaded into this model."""
 
 
-def _is_url(value: str) -> bool:
-    return value.startswith(("http://", "https://"))
+@dataclass
+class BlipCheckpoint:
+    """A read checkpoint: its state dict and the model its stored config names."""
+
+    source: str  # the configured path or URL
+    key: str  # the config key: finetuned | pretrained
+    path: str  # the local file read
+    state: dict  # the state dict, ``module.`` prefixes removed
+    arch: str | None  # config["model"]["arch"] stored in the file, None without a config
+    model_type: str | None  # config["model"]["model_type"], likewise
+    holds: str  # for messages: "ahnpl_blip tiny", "a model of unknown type (no config stored)", ...
 
 
-def read_checkpoint(source: str, key: str) -> dict:
-    """The state dict of a checkpoint path or URL (``key``: the config key, for messages)."""
-    if source == "openai":  # left over from an ahnpl_clip config whose arch was swapped
+def checkpoint_file(source: str, key: str) -> str:
+    """The local file of checkpoint ``source``: the path itself, or a URL's cached copy (downloaded by
+    LAVIS when absent, unless offline)."""
+    if not is_url(source):
+        problem = local_weights_problem(source, key)
+        if problem:
+            raise BlipWeightsError(problem)
+        return os.path.expanduser(source)
+    cached = url_cache_path(source)
+    if os.path.isfile(cached):  # the cache first: no network, no wait
+        return cached
+    if hub_offline():
+        raise BlipWeightsError(uncached_url_message(source, key, OFFLINE_REASON))
+    from lavis.common.dist_utils import download_cached_file
+
+    try:
+        return download_cached_file(source, check_hash=False, progress=True)
+    except Exception as exc:  # noqa: BLE001 - network errors of any library
         raise BlipWeightsError(
-            f"model.{key}: 'openai' names OpenAI's CLIP weights, which ahnpl_blip cannot load; give a BLIP "
-            f"checkpoint (path or URL), or \"\" for random initialisation"
-        )
-    if _is_url(source):
-        from lavis.common.dist_utils import download_cached_file
+            uncached_url_message(source, key, f"the download failed ({type(exc).__name__}: {exc})")
+        ) from None
 
-        try:
-            path = download_cached_file(source, check_hash=False, progress=True)
-        except Exception as exc:  # noqa: BLE001 - network errors of any library
-            raise BlipWeightsError(
-                f"model.{key}: cannot download {source} ({type(exc).__name__}: {exc}); offline, set "
-                f"model.{key} to a local copy of the file"
-            ) from None
-    else:
-        path = os.path.expanduser(source)
-        if not os.path.isfile(path):
-            raise BlipWeightsError(f"model.{key}: checkpoint not found: {source}")
+
+def read_checkpoint(source: str, key: str) -> BlipCheckpoint:
+    """Read checkpoint path or URL ``source`` (``key``: the config key, for messages)."""
+    path = checkpoint_file(source, key)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - pickle/zip errors
@@ -66,7 +101,44 @@ def read_checkpoint(source: str, key: str) -> dict:
     state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise BlipWeightsError(f"model.{key}: {path} is not a checkpoint (expected a state dict or a dict with 'model')")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    arch, model_type = checkpoint_model(obj)
+    return BlipCheckpoint(source, key, path, state, arch, model_type, describe_checkpoint_model(obj))
+
+
+def is_blip_arch(arch: str) -> bool:
+    """Whether checkpoints of LAVIS arch ``arch`` can hold BlipRetrieval's modules: ahnpl_blip and
+    LAVIS's BLIP models (``blip_retrieval``, ``blip_pretrain``, ...), not BLIP-2 (``blip2_*``)."""
+    return arch == ARCH or arch.startswith("blip_")
+
+
+def model_fix(arch: str | None, model_type: str | None) -> str:
+    """What to set to build the model a checkpoint holds: "set model.model_type to tiny" for the
+    BLIP family's types that ahnpl_blip has, else "set model.arch to ahnpl_clip and model.model_type
+    to ViT-B-32"."""
+    if (arch is None or is_blip_arch(arch)) and model_type in BLIP_MODEL_TYPES:
+        return f"set model.model_type to {model_type}"
+    if arch is None:
+        return f"set model.model_type to {model_type}" if model_type else "check model.model_type"
+    return f"set model.arch to {arch}" + (f" and model.model_type to {model_type}" if model_type else "")
+
+
+def check_checkpoint_model(checkpoint: BlipCheckpoint, model_type: str) -> None:
+    """Refuse a checkpoint whose stored config names a model that cannot fit ``ahnpl_blip model_type``.
+
+    Certain cases only: another arch than ahnpl_blip and LAVIS's BLIP models, or an ahnpl_blip of a
+    type with other towers (tiny vs coco/flickr; coco and flickr share BLIP base). Checkpoints
+    without a config are left to the tensor checks of :func:`load_blip_state`.
+    """
+    arch, stored_type = checkpoint.arch, checkpoint.model_type
+    foreign = arch is not None and not is_blip_arch(arch)
+    other_type = arch == ARCH and stored_type is not None and not same_towers(model_type, stored_type)
+    if foreign or other_type:
+        raise BlipWeightsError(
+            f"model.{checkpoint.key} {checkpoint.source} is a checkpoint of {checkpoint.holds} (its stored "
+            f"config), but this model is {ARCH} {model_type}: {model_fix(arch, stored_type)} to load it, "
+            f"or give a checkpoint of {ARCH} {model_type}"
+        )
 
 
 def _interpolated_positions(state: dict, model) -> dict:
@@ -80,27 +152,39 @@ def _interpolated_positions(state: dict, model) -> dict:
     return state
 
 
-def load_blip_weights(model, source: str, key: str) -> None:
-    """Load checkpoint ``source`` (config key ``key``) into ``model``; see the module docstring."""
-    state = _interpolated_positions(read_checkpoint(source, key), model)
+def _not_fitting(checkpoint: BlipCheckpoint, model_type: str, what: str) -> BlipWeightsError:
+    """The error for a checkpoint whose tensors do not fit: which model it holds, the fix, ``what`` failed."""
+    if checkpoint.model_type and checkpoint.model_type != model_type:
+        fix = f"{model_fix(checkpoint.arch, checkpoint.model_type)} to load it"
+    elif checkpoint.arch or checkpoint.model_type:
+        fix = "its stored config may set other tower keys (vit_type, image_size, embed_dim, med_config_path)"
+    else:
+        fix = "not a BLIP retrieval/pre-training checkpoint of this size?"
+    return BlipWeightsError(
+        f"model.{checkpoint.key} {checkpoint.source} (a checkpoint of {checkpoint.holds}) does not fit this "
+        f"{ARCH} ({model_type}): "
+        f"{what}; {fix}"
+    )
+
+
+def load_blip_state(model, checkpoint: BlipCheckpoint) -> None:
+    """Load a read checkpoint into ``model`` (every tower weight with its shape; see the module docstring)."""
+    source = checkpoint.source
+    state = _interpolated_positions(dict(checkpoint.state), model)
     own = model.state_dict()
     mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     bad_shapes = [k for k in mismatched if k not in OPTIONAL_KEYS]
     if bad_shapes:
         details = ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in bad_shapes[:5])
-        raise BlipWeightsError(
-            f"model.{key} {source} does not fit this ahnpl_blip ({model.model_type}): {len(bad_shapes)} "
-            f"tensor(s) of another shape, e.g. {details}"
-        )
+        what = f"{len(bad_shapes)} tensor(s) of another shape, e.g. {details}"
+        raise _not_fitting(checkpoint, model.model_type, what)
     for k in mismatched:  # queues of another queue_size, theta of another number of types
         log.warning("%s: %s has shape %s, this model %s: not loaded", source, k, tuple(state[k].shape), tuple(own[k].shape))
         del state[k]
     missing = [k for k in own if k not in state and k not in OPTIONAL_KEYS]
     if missing:
-        raise BlipWeightsError(
-            f"model.{key} {source} lacks {len(missing)} weight(s) of this ahnpl_blip ({model.model_type}), "
-            f"e.g. {', '.join(missing[:5])}: not a BLIP retrieval/pre-training checkpoint of this size?"
-        )
+        what = f"it lacks {len(missing)} weight(s), e.g. {', '.join(missing[:5])}"
+        raise _not_fitting(checkpoint, model.model_type, what)
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         log.info("%s: %d key(s) not used by ahnpl_blip (e.g. %s)", source, len(result.unexpected_keys),
@@ -108,3 +192,10 @@ def load_blip_weights(model, source: str, key: str) -> None:
     absent = [k for k in OPTIONAL_KEYS if k not in state]
     if absent:
         log.info("%s: not in the checkpoint, left at their initial values: %s", source, ", ".join(absent))
+
+
+def load_blip_weights(model, source: str, key: str) -> None:
+    """Read checkpoint ``source`` (config key ``key``), check the model it holds, load it into ``model``."""
+    checkpoint = read_checkpoint(source, key)
+    check_checkpoint_model(checkpoint, model.model_type)
+    load_blip_state(model, checkpoint)
