@@ -87,26 +87,10 @@ class LavisClipEncoder:
         return F.normalize(self.model.encode_image(images.to(self.device)).float(), dim=-1)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.model.tokenizer(list(texts), context_length=self.model.context_length)
-        tokens = end_truncated_with_eot(tokens)
+        from ahnpl_plugin.models.tokens import tokenize  # LAVIS's BPE ids; long captions end in EOT
+
+        tokens = tokenize(list(texts), context_length=self.model.context_length)
         return F.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1)
-
-
-def end_truncated_with_eot(tokens: torch.Tensor) -> torch.Tensor:
-    """Put the end-of-text token last in rows the tokenizer truncated.
-
-    CLIP reads a caption's feature at its end-of-text token (the largest id, found by argmax).
-    LAVIS's tokenizer cuts long captions without keeping it, so the feature would come from an
-    arbitrary word; OpenAI's ``clip.tokenize(truncate=True)`` and open_clip end them with it.
-    """
-    from lavis.models.clip_models.tokenizer import _tokenizer
-
-    eot = _tokenizer.encoder["<end_of_text>"]
-    truncated = (tokens[:, -1] != 0) & (tokens[:, -1] != eot)
-    if truncated.any():
-        tokens = tokens.clone()
-        tokens[truncated, -1] = eot
-    return tokens
 
 
 class BlipItcEncoder:

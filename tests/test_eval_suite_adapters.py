@@ -102,18 +102,25 @@ def test_lavis_clip_features_match_its_own_extract_features():
     assert torch.allclose(image, F.normalize(model.extract_features({"image": images}), dim=-1), atol=1e-6)
 
 
-def test_truncated_clip_tokens_end_with_end_of_text():
+@torch.no_grad()
+def test_lavis_clip_truncated_captions_end_with_end_of_text(monkeypatch):
     from lavis.models.clip_models.tokenizer import _tokenizer, tokenize
 
-    from ahnpl_plugin.model_adapters import end_truncated_with_eot
+    from ahnpl_plugin.model_adapters import LavisClipEncoder
 
+    model = _tiny_lavis_clip()
+    seen = []
+    real = model.encode_text
+    monkeypatch.setattr(model, "encode_text", lambda tokens: seen.append(tokens) or real(tokens))
+    texts = ["a short caption", " ".join(["word"] * 100)]
+    LavisClipEncoder(model).encode_text(texts)
+    (tokens,) = seen
+    lavis = tokenize(texts, context_length=model.context_length)
     eot = _tokenizer.encoder["<end_of_text>"]
-    tokens = tokenize(["a short caption", " ".join(["word"] * 100)], context_length=16)
-    assert tokens[1, -1] != eot  # LAVIS cut the long caption's end-of-text token
-    fixed = end_truncated_with_eot(tokens)
-    assert torch.equal(fixed[0], tokens[0])  # untouched: it has its own end-of-text token
-    assert fixed[1, -1] == eot and torch.equal(fixed[1, :-1], tokens[1, :-1])
-    assert int(fixed[1].argmax()) == 15  # CLIP reads the feature at the last position
+    assert lavis[1, -1] != eot  # LAVIS cut the long caption's end-of-text token
+    assert torch.equal(tokens[0], lavis[0])  # untouched: it has its own end-of-text token
+    assert tokens[1, -1] == eot and torch.equal(tokens[1, :-1], lavis[1, :-1])
+    assert int(tokens[1].argmax()) == model.context_length - 1  # CLIP reads the feature at the last position
 
 
 @torch.no_grad()

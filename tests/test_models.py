@@ -310,15 +310,56 @@ def test_model_encode_text_equals_lavis_full_path_and_is_batch_independent():
     assert torch.allclose(alone, full, atol=1e-5, rtol=0)
 
 
-def test_cached_tokenizer_gives_lavis_ids():
+def test_cached_tokenizer_gives_lavis_ids_for_captions_that_fit():
     from lavis.models.clip_models.tokenizer import tokenize as lavis_tokenize
 
     from ahnpl_plugin.models.tokens import tokenize
 
-    texts = CAPTIONS + ["a !~ b", "", "a dog " * 40, "Café &amp; crème"]
-    for context in (77, 32, 5):
+    texts = CAPTIONS + ["a !~ b", "", "Café &amp; crème"]
+    for context in (77, 32):
         assert torch.equal(tokenize(texts, context), lavis_tokenize(texts, context_length=context))
         assert torch.equal(tokenize(texts, context), lavis_tokenize(texts, context_length=context))  # cached
+
+
+LONG_A = "a small brown dog with a red collar runs across the wet green grass of the park " * 6
+LONG_B = "an old man in a blue coat reads a newspaper on a wooden bench near the station " * 6
+
+
+def test_long_captions_end_in_eot_as_open_clip():
+    """LAVIS cuts without the end-of-text token; open_clip keeps it last (``tokens[-1] = eot``)."""
+    from lavis.models.clip_models.tokenizer import _tokenizer
+    from lavis.models.clip_models.tokenizer import tokenize as lavis_tokenize
+
+    from ahnpl_plugin.models.tokens import caption_ids, tokenize
+
+    eot = _tokenizer.encoder["<end_of_text>"]
+    ids = caption_ids(LONG_A)
+    assert len(ids) > 77
+    tokens = tokenize([LONG_A, "a dog"], 77)
+    assert tokens[0, :76].tolist() == list(ids[:76]) and int(tokens[0, 76]) == eot
+    assert int(tokens[0].argmax()) == 76  # CLIP pools the last position
+    assert torch.equal(tokens[1], lavis_tokenize(["a dog"], 77)[0])  # short captions unchanged
+    assert int(lavis_tokenize([LONG_A], 77)[0, 76]) != eot  # the LAVIS defect this fixes
+
+
+def test_loader_token_ids_are_cut_to_the_model_context_keeping_eot():
+    from ahnpl_plugin.models.tokens import batch_token_ids, cut_token_rows, tokenize
+
+    texts = [LONG_A, "a dog", "a !~ b"]
+    wide = batch_token_ids(texts, context_length=100)["text_tokens"]
+    assert torch.equal(cut_token_rows(wide, 77), tokenize(texts, 77))
+    assert torch.equal(cut_token_rows(wide, 100), wide)
+    model = tiny_model()  # context 32
+    given = model._given_tokens({"text_tokens": wide}, "text_tokens", (3,))
+    assert torch.equal(given, tokenize(texts, 32))
+
+
+def test_unrelated_long_captions_get_different_features():
+    """Cut without EOT, both rows were pooled at their largest BPE id: nearly the same feature."""
+    model = tiny_model().eval()
+    with torch.no_grad():
+        a, b = model.encode_text([LONG_A, LONG_B])
+    assert float(a @ b) < 0.99
 
 
 def test_negative_batch_helpers_on_planted_values():

@@ -165,8 +165,14 @@ def test_text_encoder_rejects_unknown_length_policy():
 
 
 def test_tokenizer_fill_matches_lavis_on_mixed_lengths():
+    """LAVIS's ids row by row, except that a truncated row ends in EOT (open_clip's truncation)."""
     for context in (77, 16):
-        assert torch.equal(tokenize(TEXTS, context), lavis_tokenize(TEXTS, context_length=context))
+        ours, lavis = tokenize(TEXTS, context), lavis_tokenize(TEXTS, context_length=context)
+        cut = lavis[:, -1] != 0  # rows LAVIS filled to the end: cut, or exactly the context long
+        assert torch.equal(ours[~cut], lavis[~cut])
+        assert torch.equal(ours[cut, :-1], lavis[cut, :-1])
+        assert bool((ours[cut, -1] == 49407).all())  # <end_of_text>
+    assert bool((lavis_tokenize(TEXTS, context_length=16)[:, -1] != 0).any())  # some rows were cut
     assert tokenize([], 77).shape == (0, 77)
 
 

@@ -42,6 +42,7 @@ from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.architectures import MODEL_TYPES
+from ahnpl_plugin.models.checkpoint_info import mismatch_message
 from ahnpl_plugin.models.clip_loading import (
     QUICK_GELU_KEY,
     PretrainedWeightsError,
@@ -57,7 +58,7 @@ from ahnpl_plugin.models.negative_batch import (
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
-from ahnpl_plugin.models.tokens import tokenize
+from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ def check_model_config(cfg) -> ModelOptions:
     return options
 
 
-def _checkpoint_state(path: str) -> dict:
-    """The model state dict of an ``ahnpl_clip`` checkpoint file (LAVIS runner file or bare)."""
+def _read_checkpoint(path: str) -> tuple[dict, object]:
+    """``(model state dict, the loaded file)`` of an ``ahnpl_clip`` checkpoint (runner file or bare)."""
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
@@ -94,7 +95,7 @@ def _checkpoint_state(path: str) -> dict:
     state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}, obj
 
 
 @registry.register_model("ahnpl_clip")
@@ -158,26 +159,25 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
 
         Built with the activation the checkpoint records (``model.quick_gelu`` if it has none).
         """
-        state = _checkpoint_state(path)
+        state, checkpoint = _read_checkpoint(path)
         recorded = state.get(QUICK_GELU_KEY)
         quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
         model = cls(
             new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
         )
-        model.load_checkpoint(path, state=state)
+        model.load_checkpoint(path, state=state, checkpoint=checkpoint)
         return model
 
-    def load_checkpoint(self, url_or_filename, state=None):
-        """Load an ``ahnpl_clip`` checkpoint strictly (LAVIS's BaseModel version ignores mismatches)."""
+    def load_checkpoint(self, url_or_filename, state=None, checkpoint=None):
+        """Load an ``ahnpl_clip`` checkpoint strictly (LAVIS's BaseModel version ignores mismatches);
+        one that does not fit names the model it was saved from (its stored config)."""
         if state is None:
-            state = _checkpoint_state(url_or_filename)
+            state, checkpoint = _read_checkpoint(url_or_filename)
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise PretrainedWeightsError(
-                f"{url_or_filename} is not a checkpoint of this ahnpl_clip "
-                f"({self.model_type}, loss K={self.loss.num_types}): {exc}"
-            ) from None
+            this = f"ahnpl_clip {self.model_type} with {self.loss.num_types} negative types"
+            raise PretrainedWeightsError(mismatch_message(url_or_filename, checkpoint, this, exc)) from None
 
     def _check_activation(self, state_dict, prefix, local_metadata, strict, missing, unexpected, error_msgs):
         key = prefix + QUICK_GELU_KEY
@@ -205,7 +205,7 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         return bool(int(getattr(self, QUICK_GELU_KEY)))
 
     def tokenize(self, texts) -> torch.Tensor:
-        """CLIP BPE token ids [N, context_length], as LAVIS's tokenizer (cached per caption)."""
+        """CLIP BPE token ids [N, context_length] (cached per caption; long captions end in EOT)."""
         if isinstance(texts, str):
             texts = [texts]
         return tokenize(list(texts), context_length=self.context_length)
@@ -275,7 +275,7 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
                 f"samples[{key!r}] has {tokens.shape[-1]} token positions; the model needs at least its context "
                 f"length {self.context_length} (tokenise with batch_token_ids(..., context_length=77))"
             )
-        return tokens[..., : self.context_length].cpu()
+        return cut_token_rows(tokens.cpu(), self.context_length)
 
     def _step_tokens(self, samples: dict, captions: list[str], negatives, encoded) -> torch.Tensor:
         """Token ids [N, context] of the step's one text pass: the B captions, then the ``encoded``
@@ -352,5 +352,8 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         text_feats = [self.encode_text(texts[i : i + EVAL_TEXT_BATCH]) for i in range(0, len(texts), EVAL_TEXT_BATCH)]
         image_feats = [self.encode_image(samples["image"]) for samples in data_loader]
         text_feats = torch.cat(text_feats) if text_feats else torch.zeros((0, 1), device=self.device)
-        i2t = torch.cat(image_feats) @ text_feats.T
+        # float32 similarities even under the runner's autocast: bf16 has no numpy dtype, and its
+        # 8-bit mantissa would tie near-equal scores and change the recall.
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            i2t = torch.cat(image_feats).float() @ text_feats.float().T
         return i2t.cpu().numpy(), i2t.T.contiguous().cpu().numpy()
