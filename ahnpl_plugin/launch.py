@@ -16,6 +16,29 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s [%(levelname)s] %(message)s"
+
+
+def setup_logging() -> None:
+    """INFO logging on the console for the main process (WARNING on the others), set up before
+    anything logs.
+
+    LAVIS's ``setup_logger`` is a ``logging.basicConfig``, which does nothing once the root logger
+    has a handler; the first ``logging.warning`` of a process installs one at level WARNING, so a
+    warning logged before it (e.g. the CUDA fallback) used to silence every INFO line of the run,
+    train.log included. The rank comes from torchrun's environment, as torch.distributed is not
+    initialised yet.
+    """
+    root = logging.getLogger()
+    root.setLevel(logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
+    if not any(getattr(h, "_ahnpl_console", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler._ahnpl_console = True
+        root.addHandler(handler)
+
 
 def init_distributed(run_cfg) -> None:
     """Initialise torch.distributed from torchrun's environment; fill run.distributed/rank/gpu."""
@@ -25,7 +48,7 @@ def init_distributed(run_cfg) -> None:
         run_cfg.world_size = 1
         run_cfg.gpu = 0
         if str(run_cfg.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():
-            logging.warning("run.device=%s but CUDA is not available: using cpu", run_cfg.device)
+            log.warning("run.device=%s but CUDA is not available: using cpu", run_cfg.device)
             run_cfg.device = "cpu"
         return
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])

@@ -1,6 +1,7 @@
 """``ahnpl_runner``: LAVIS's RunnerBase with the 1.0.2 defects fixed and the inner loop owned.
 
-What differs from ``runner_base`` (shared/LAVIS.md lists the defects):
+What differs from ``runner_base`` (docs/method.md, "What the LAVIS adapter changes", lists the
+defects):
 
 * runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU, and under
   torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
@@ -11,8 +12,11 @@ What differs from ``runner_base`` (shared/LAVIS.md lists the defects):
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
-* checkpoints are written atomically and hold model (with theta), optimiser, scaler, epoch and
-  step; ``run.resume_ckpt_path`` resumes, and evaluate-only honours ``run.checkpoint``;
+* checkpoints are written atomically, before validation, and hold model (with theta), optimiser,
+  scaler, epoch, step and the best validation so far; ``run.resume_ckpt_path`` resumes exactly
+  (worker seeds, best epoch and final test included), and evaluate-only honours ``run.checkpoint``;
+* gradient accumulation divides each loss by the size of its group (a trailing partial group
+  too), and the schedule counts the optimiser steps that actually run;
 * ``run.output_dir`` relative to the working directory, one unique folder per run.
 """
 
@@ -23,9 +27,12 @@ import json
 import logging
 import math
 import os
+import random
+import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from lavis.common.registry import registry
@@ -34,7 +41,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
-from ahnpl_plugin.schedule import learning_rate
+from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
 AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
 
@@ -62,6 +69,19 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _atomic_copy(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _stored_epoch(path: Path) -> int | None:
+    """The ``epoch`` a runner checkpoint holds (memory-mapped: the tensors are not read)."""
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    epoch = stored.get("epoch") if isinstance(stored, dict) else None
+    return None if epoch is None else int(epoch)
+
+
 def _scalar(value):
     return float(value.detach().float().item()) if torch.is_tensor(value) else float(value)
 
@@ -70,6 +90,9 @@ def _scalar(value):
 class AHNPLRunner(RunnerBase):
     def __init__(self, cfg, task, model, datasets, job_id):
         self.global_step = 0
+        self.best_metric, self.best_epoch = -math.inf, None  # over run.valid_splits[0]'s agg_metrics
+        self._revalidate = None  # (epoch, file): resumed from a checkpoint saved before its validation
+        self._worker_seeds = torch.Generator()  # base seed of training loader workers, per epoch
         self._samplers = {}
         self._streams = {}
         self._last_finite = {}
@@ -94,7 +117,7 @@ class AHNPLRunner(RunnerBase):
             handler = logging.FileHandler(output_dir / "train.log")
             handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
             logging.getLogger().addHandler(handler)
-        logging.info("run folder: %s", output_dir)
+        logging.info("run folder: %s (device: %s)", output_dir, self.device)
 
     @property
     def is_main(self) -> bool:
@@ -260,7 +283,11 @@ class AHNPLRunner(RunnerBase):
             pin_memory=self.device.type == "cuda",
             collate_fn=getattr(first, "collater", None),
             drop_last=is_train,
-            persistent_workers=workers > 0 and not streaming,
+            # Training workers start afresh each epoch from a base seed of (seed, epoch, rank)
+            # (train_epoch), so their augmentation randomness is the same in a resumed run;
+            # persistent workers would carry their RNG state over from the epochs before.
+            persistent_workers=workers > 0 and not streaming and not is_train,
+            generator=self._worker_seeds if is_train else None,
         )
 
     # ----------------------------------------------------------------- schedule
@@ -308,27 +335,20 @@ class AHNPLRunner(RunnerBase):
     # ----------------------------------------------------------------- training
     def train(self):
         start = time.time()
-        best_metric, best_epoch = -math.inf, None
         self.log_config()
         if not self.evaluate_only and self.resume_ckpt_path:
             self._load_checkpoint(self.resume_ckpt_path)
+        if self._revalidate is not None:
+            self._validate_and_mark_best(*self._revalidate)
         cur_epoch = self.start_epoch
         for cur_epoch in range(self.start_epoch, self.max_epoch):
             logging.info("epoch %d/%d", cur_epoch, self.max_epoch)
             train_stats = self.train_epoch(cur_epoch)
             self.log_stats(split_name="train", stats=train_stats)
-            improved = False
-            for split_name in self.valid_splits:
-                val_log = self.eval_epoch(split_name=split_name, cur_epoch=cur_epoch)
-                if val_log is None:
-                    continue
-                if "agg_metrics" not in val_log:
-                    raise ConfigError(f"task returned no agg_metrics on split {split_name}")
-                if split_name == self.valid_splits[0] and val_log["agg_metrics"] > best_metric:
-                    best_metric, best_epoch, improved = val_log["agg_metrics"], cur_epoch, True
-                val_log["best_epoch"] = best_epoch
-                self.log_stats(val_log, split_name)
-            self._save_checkpoint(cur_epoch, is_best=improved)
+            # The trained epoch is on disk before validation runs: a validation that fails loses
+            # nothing, and resuming from this file validates the epoch first.
+            self._save_checkpoint(cur_epoch)
+            self._validate_and_mark_best(cur_epoch, self.output_dir / "checkpoint_last.pth")
             if self.use_distributed:
                 dist.barrier()
         if self.is_main and self.config.run_cfg.get("plot", True):
@@ -337,11 +357,31 @@ class AHNPLRunner(RunnerBase):
             png = plot_training_curves(self.output_dir / "metrics.jsonl", self.output_dir)
             if png:
                 logging.info("training curves: %s", png)
-        has_best = bool(self.valid_splits) and best_epoch is not None
+        has_best = bool(self.valid_splits) and self.best_epoch is not None
         results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
         self._write_results(results)
         logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
         return results
+
+    def _validate_and_mark_best(self, epoch: int, saved: Path) -> None:
+        """Validate ``epoch``'s weights (the model's now, saved in ``saved``) on ``run.valid_splits``;
+        when the first split's ``agg_metrics`` beats the best so far, ``saved`` is copied to
+        ``checkpoint_best.pth``."""
+        improved = False
+        for split_name in self.valid_splits:
+            val_log = self.eval_epoch(split_name=split_name, cur_epoch=epoch)
+            if val_log is None:
+                continue
+            if "agg_metrics" not in val_log:
+                raise ConfigError(f"task returned no agg_metrics on split {split_name}")
+            if split_name == self.valid_splits[0] and val_log["agg_metrics"] > self.best_metric:
+                self.best_metric, self.best_epoch, improved = float(val_log["agg_metrics"]), epoch, True
+            val_log["best_epoch"] = self.best_epoch
+            self.log_stats(val_log, split_name)
+        if improved and self.is_main:
+            best = self.output_dir / "checkpoint_best.pth"
+            _atomic_copy(Path(saved), best)
+            logging.info("epoch %d is the best so far (%s %.4f): %s", epoch, self.valid_splits[0], self.best_metric, best)
 
     def train_epoch(self, epoch):
         run = self.config.run_cfg
@@ -354,12 +394,17 @@ class AHNPLRunner(RunnerBase):
         for sampler in list(self._samplers.values()) + list(self._streams.values()):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
-        # Augmentation randomness depends only on (seed, epoch, rank): resume reproduces it.
-        torch.manual_seed(int(run.get("seed", 42)) * 1000 + epoch * 100 + int(run.get("rank", 0)))
+        # Randomness depends only on (seed, epoch, rank), in this process and in the loader's
+        # workers (whose base seed the generator draws): a resumed run reproduces it.
+        epoch_seed = int(run.get("seed", 42)) * 1000 + epoch * 100 + int(run.get("rank", 0))
+        torch.manual_seed(epoch_seed)
+        random.seed(epoch_seed)
+        np.random.seed(epoch_seed % (2**32))
+        self._worker_seeds.manual_seed(epoch_seed)
 
         iters = self._iters_per_epoch()
         accum = self.accum_grad_iters
-        total_opt_steps = max(1, (iters // accum) * self.max_epoch)
+        total_opt_steps = max(1, optimizer_steps_per_epoch(iters, accum) * self.max_epoch)
         max_norm = run.get("max_grad_norm")
         log_freq = self.log_freq
         sums, count = {}, 0
@@ -384,12 +429,12 @@ class AHNPLRunner(RunnerBase):
                 )
                 loader_iter = iter(self.train_loader)
                 samples = next(loader_iter)
-            opt_step = (epoch * iters + i) // accum
-            lr = self._set_lr(opt_step, total_opt_steps)
+            place = micro_step(epoch, i, iters, accum)
+            lr = self._set_lr(place.optimizer_step, total_opt_steps)
             samples = _to_device(samples, self.device)
             if isinstance(samples, dict):
                 samples.update({"epoch": epoch, "iters": epoch * iters + i, "num_iters_per_epoch": iters})
-            last_micro = (i + 1) % accum == 0 or i + 1 == iters
+            last_micro = place.last_in_group
             sync = model.no_sync() if isinstance(model, DDP) and not last_micro else contextlib.nullcontext()
             with sync:
                 with self._autocast():
@@ -397,7 +442,7 @@ class AHNPLRunner(RunnerBase):
                 loss = output["loss"]
                 components = {k: _scalar(v) for k, v in output.items() if self._loggable(v)}
                 self._check_finite(components, epoch * iters + i)
-                scaled = loss / accum
+                scaled = loss / place.group_size  # the group's mean loss, a partial group too
                 if self.scaler is not None:
                     self.scaler.scale(scaled).backward()
                 else:
@@ -506,7 +551,10 @@ class AHNPLRunner(RunnerBase):
         return self.task.after_evaluation(val_result=results, split_name=split_name, epoch=cur_epoch)
 
     # -------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, cur_epoch, is_best=False):
+    def _save_checkpoint(self, cur_epoch):
+        """``checkpoint_last.pth`` (and ``checkpoint_<epoch>.pth`` with ``run.save_every_epoch``)
+        of a trained epoch, saved before its validation: ``best_metric``/``best_epoch`` are those
+        of the epochs before it."""
         if not self.is_main:
             return
         model = self.unwrap_dist_model(self.model)
@@ -517,14 +565,15 @@ class AHNPLRunner(RunnerBase):
             "config": self.config.to_dict(),
             "epoch": cur_epoch,
             "global_step": self.global_step,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "validated": False,
         }
         last = self.output_dir / "checkpoint_last.pth"
         _atomic_torch_save(state, last)
         if self.config.run_cfg.get("save_every_epoch", False):
-            _atomic_torch_save(state, self.output_dir / f"checkpoint_{cur_epoch}.pth")
-        if is_best:
-            _atomic_torch_save(state, self.output_dir / "checkpoint_best.pth")
-        logging.info("saved checkpoint of epoch %d%s", cur_epoch, " (best)" if is_best else "")
+            _atomic_copy(last, self.output_dir / f"checkpoint_{cur_epoch}.pth")
+        logging.info("saved checkpoint of epoch %d: %s", cur_epoch, last)
 
     def _read_checkpoint(self, path):
         path = Path(path).expanduser()
@@ -532,22 +581,60 @@ class AHNPLRunner(RunnerBase):
             raise ConfigError(f"checkpoint not found: {path}")
         return torch.load(path, map_location=self.device, weights_only=False)
 
+    def _load_model_state(self, checkpoint, path) -> None:
+        """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
+        error naming the model it holds (from its stored config) and the one being run."""
+        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+        if not isinstance(state, dict):
+            raise ConfigError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
+        try:
+            self.unwrap_dist_model(self.model).load_state_dict(state)
+        except RuntimeError as exc:
+            from ahnpl_plugin.models.checkpoint_info import mismatch_message
+
+            model_cfg = self.config.model_cfg
+            this = f"{model_cfg.get('arch')} {model_cfg.get('model_type')}"
+            raise ConfigError(mismatch_message(path, checkpoint, this, exc)) from None
+
     def _load_model_weights(self, path):
-        checkpoint = self._read_checkpoint(path)
-        state = checkpoint.get("model", checkpoint)
-        self.unwrap_dist_model(self.model).load_state_dict(state)
+        self._load_model_state(self._read_checkpoint(path), path)
         logging.info("loaded model weights from %s", path)
 
     def _load_checkpoint(self, url_or_filename):
-        """Resume: model (incl. adaptive thresholds), optimiser, scaler, epoch and step."""
+        """Resume: model (incl. adaptive thresholds), optimiser, scaler, epoch, step and the best
+        validation so far; a checkpoint saved before its epoch's validation is validated first."""
         checkpoint = self._read_checkpoint(url_or_filename)
-        self.unwrap_dist_model(self.model).load_state_dict(checkpoint["model"])
+        self._load_model_state(checkpoint, url_or_filename)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
-        self.start_epoch = int(checkpoint["epoch"]) + 1
+        epoch = int(checkpoint["epoch"])
+        self.start_epoch = epoch + 1
         self.global_step = int(checkpoint.get("global_step", 0))
-        logging.info("resumed from %s at epoch %d", url_or_filename, self.start_epoch)
+        self.best_metric = float(checkpoint.get("best_metric", -math.inf))
+        self.best_epoch = checkpoint.get("best_epoch")
+        path = Path(url_or_filename).expanduser()
+        if self.valid_splits and not checkpoint.get("validated", True):
+            self._revalidate = (epoch, path)
+        if self.best_epoch is not None:
+            self._adopt_best_checkpoint(path.parent)
+        logging.info("resumed from %s at epoch %d (best so far: epoch %s, %s)", url_or_filename,
+                     self.start_epoch, self.best_epoch, self.best_metric)
+
+    def _adopt_best_checkpoint(self, old_run_dir: Path) -> None:
+        """Copy the interrupted run's ``checkpoint_best.pth`` into this run's folder, so that the
+        final test uses the same best epoch as an uninterrupted run would."""
+        candidates = [old_run_dir / "checkpoint_best.pth", old_run_dir / f"checkpoint_{self.best_epoch}.pth"]
+        for source in candidates:
+            if source.is_file() and _stored_epoch(source) == int(self.best_epoch):
+                if self.is_main:
+                    _atomic_copy(source, self.output_dir / "checkpoint_best.pth")
+                return
+        raise ConfigError(
+            f"resuming: the best epoch so far is {self.best_epoch}, but neither {candidates[0]} nor {candidates[1]} "
+            "holds it; the final test evaluates the best epoch's weights, so put that file back beside the "
+            "resumed checkpoint"
+        )
 
     def log_stats(self, stats, split_name):
         if self.is_main and isinstance(stats, dict):

@@ -2,12 +2,14 @@
 
 LAVIS's ``linear_warmup_cosine_lr`` decays per *epoch* and warms up only in epoch 0; the published
 AHNPL recipe is a per-step cosine with 50 warm-up steps. A pure function of the step also makes
-resuming exact: nothing to save.
+resuming exact: nothing to save. :func:`micro_step` places a micro-step of gradient accumulation
+(which optimiser step it feeds, what its loss is divided by).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from ahnpl_plugin.errors import unknown_choice
 
@@ -40,3 +42,37 @@ def learning_rate(
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
     return min_lr + 0.5 * (init_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def optimizer_steps_per_epoch(iters: int, accum: int) -> int:
+    """Optimiser steps of an epoch of ``iters`` micro-steps, accumulated ``accum`` at a time.
+
+    Accumulation groups never cross an epoch boundary, so a trailing partial group is a step too:
+    ``ceil(iters / accum)``.
+    """
+    if iters < 0 or accum < 1:
+        raise ValueError(f"need iters >= 0 and accum >= 1, got iters={iters}, accum={accum}")
+    return -(-iters // accum)
+
+
+@dataclass(frozen=True)
+class MicroStep:
+    """Where micro-step ``i`` of an epoch stands in gradient accumulation."""
+
+    optimizer_step: int  # 0-based index over the whole run of the optimiser step it feeds
+    group_size: int  # micro-steps in its group: the loss is divided by this, so the step
+    # follows the mean loss of the group, a trailing partial group included
+    last_in_group: bool  # the optimiser steps after this micro-step
+
+
+def micro_step(epoch: int, i: int, iters: int, accum: int) -> MicroStep:
+    """Micro-step ``i`` (0-based) of ``epoch``, with ``iters`` micro-steps per epoch."""
+    if not 0 <= i < iters:
+        raise ValueError(f"micro-step {i} outside an epoch of {iters}")
+    group_start = (i // accum) * accum
+    size = min(accum, iters - group_start)
+    return MicroStep(
+        optimizer_step=epoch * optimizer_steps_per_epoch(iters, accum) + i // accum,
+        group_size=size,
+        last_in_group=i == group_start + size - 1,
+    )

@@ -31,13 +31,13 @@ def build_runner(args, evaluate_only: bool = False):
     from ahnpl_plugin import register
 
     register()
-    from lavis.common.logger import setup_logger
     from lavis.common.registry import registry
     import lavis.tasks as tasks
 
     from ahnpl_plugin import launch
     from ahnpl_plugin.config import load_config
 
+    launch.setup_logging()
     cfg = load_config(args.cfg_path, args.options)
     from ahnpl_plugin.datasets.preflight import check_dataset_paths
 
@@ -46,7 +46,6 @@ def build_runner(args, evaluate_only: bool = False):
         cfg.run_cfg.evaluate = True
     launch.init_distributed(cfg.run_cfg)
     launch.seed_everything(int(cfg.run_cfg.get("seed", 42)) + int(cfg.run_cfg.rank))
-    setup_logger()
     cfg.pretty_print()
 
     task = tasks.setup_task(cfg)

@@ -19,19 +19,11 @@ import pytest
 import yaml
 
 from ahnpl_plugin.data.errors import DataError
-from ahnpl_plugin.data.sample_folder import make_coco_folder, template_negatives, write_template_negatives
+from ahnpl_plugin.data.sample_folder import template_negatives
 from ahnpl_plugin.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = REPO / "projects" / "ahnpl"
-
-
-@pytest.fixture(scope="module")
-def coco(tmp_path_factory):
-    root = tmp_path_factory.mktemp("coco")
-    folder = make_coco_folder(root / "coco", n_train=8, n_val=3, n_test=3, captions_per_image=2)
-    negatives = write_template_negatives(folder.train_rows, root / "coco" / "negatives" / "train.jsonl")
-    return folder, negatives
 
 
 def _run(output_dir: Path, task="retrieval", **overrides) -> dict:

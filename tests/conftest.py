@@ -1,0 +1,17 @@
+"""Fixtures shared by test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory):
+    """A tiny COCO-shaped folder (Karpathy JSONs, generated JPEGs; 8 train images x 2 captions,
+    3 val and 3 test images) and its template negatives file: ``(CocoFolder, negatives path)``."""
+    from ahnpl_plugin.data.sample_folder import make_coco_folder, write_template_negatives
+
+    root = tmp_path_factory.mktemp("coco")
+    folder = make_coco_folder(root / "coco", n_train=8, n_val=3, n_test=3, captions_per_image=2)
+    negatives = write_template_negatives(folder.train_rows, root / "coco" / "negatives" / "train.jsonl")
+    return folder, negatives
