@@ -66,6 +66,31 @@ def test_coco_and_karpathy_inputs_keep_their_fields(tmp_path):
     assert all(record[field_name(t)] == INVALID for t in NEGCLIP_TYPES)
 
 
+def test_cocos_official_captions_file_gives_negatives_that_join_and_serve_as_annotations(tmp_path):
+    from ahnpl_plugin.data.annotations import read_train_annotations
+    from ahnpl_plugin.data.negatives_join import join_negatives, read_negatives
+
+    official = tmp_path / "captions_train2014.json"
+    official.write_text(json.dumps({"info": {}, "licenses": [], "images": [
+        {"id": 57870, "file_name": "COCO_train2014_000000057870.jpg", "height": 480, "width": 640},
+        {"id": 9, "file_name": "COCO_train2014_000000000009.jpg", "height": 480, "width": 640}],
+        "annotations": [{"image_id": 9, "id": 1, "caption": "A cat sitting on a red car."},
+                        {"image_id": 57870, "id": 2, "caption": "A dog on a bed."}]}))
+    out = tmp_path / "captions_train2014.negatives.jsonl"
+    assert run_cli("--input", official, "--output", out) == 0
+    records = read_jsonl(out)
+    assert [(r["image"], r["image_id"], r["id"], r["caption"]) for r in records] == [
+        ("train2014/COCO_train2014_000000000009.jpg", 9, 1, "A cat sitting on a red car."),
+        ("train2014/COCO_train2014_000000057870.jpg", 57870, 2, "A dog on a bed.")]
+    assert records[1]["relation_aug_caption"] == "A bed on a dog."
+    joined = join_negatives(read_train_annotations(official), read_negatives(out))
+    assert joined.unmatched == [] and joined.unused == 0
+    assert joined.records[1]["relation_aug_caption"] == "A bed on a dog."
+    # the output is itself a train annotation file: same rows as the official file
+    assert [(r["image"], r["caption"]) for r in read_train_annotations(out)] == \
+        [(r["image"], r["caption"]) for r in read_train_annotations(official)]
+
+
 @pytest.mark.parametrize("name,content,message", [
     ("bad.json", '{"annotations": [\n  {"caption": "a"},\n  {"caption": "b"\n]}', "bad.json: malformed JSON at line 4, column 1"),
     ("bad.jsonl", '{"caption": "a"}\n{"caption": "b",}\n', "bad.jsonl: line 2, column 17: malformed JSON"),

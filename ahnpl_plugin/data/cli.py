@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     shards = sub.add_parser("write-shards", help="write webdataset shards (jpg + json per sample)")
     shards.add_argument("--annotations", required=True, metavar="FILE",
-                        help="Karpathy train .json, or a .jsonl of {image, caption, [negatives]} records")
+                        help="COCO captions_train2014.json, a Karpathy train .json, or a .jsonl of "
+                             "{image, caption, [negatives]} records")
     shards.add_argument("--negatives", default=None, metavar="FILE", help="negatives JSONL to join onto the rows")
     shards.add_argument("--unmatched", default="error", choices=("error", "drop", "keep"),
                         help="rows without negatives: error (default), drop, keep (no negatives)")
@@ -70,7 +71,7 @@ def run_import(args) -> int:
 
 
 def read_shard_records(annotations: str, negatives: str | None, unmatched: str) -> list[dict]:
-    """Rows for write-shards: a Karpathy .json or a .jsonl of records, joined with ``negatives``."""
+    """Rows for write-shards: any train annotation file (COCO captions, Karpathy, .jsonl), joined with ``negatives``."""
     from ahnpl_plugin.data.annotations import read_train_annotations
     from ahnpl_plugin.data.negatives_join import join_negatives, read_negatives
 

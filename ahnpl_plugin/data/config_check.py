@@ -3,8 +3,9 @@
 Reports, per part of the config: the model weights (``model.pretrained``/``finetuned``; OpenAI
 weights are looked up in LAVIS's cache, never downloaded), the run's output and checkpoint paths,
 and for each dataset whose builder has an ``inspect`` (``ahnpl_coco``, ``ahnpl_flickr30k``,
-``ahnpl_wds``): annotation rows, images found/missing, negatives matched and their valid rate per
-type, shards. Each problem says what to fix. Nothing is written.
+``ahnpl_wds``, the benchmark builders ``ahnpl_<benchmark>``): annotation rows, images
+found/missing, negatives matched and their valid rate per type, shards, benchmark items. Each
+problem says what to fix. Nothing is written.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Layout (as real COCO under LAVIS):
     <root>/images/val2014/COCO_val2014_%012d.jpg         val/test images and one "restval" train image
     <root>/annotations/coco_karpathy_{train,val,test}.json
 
+:func:`write_coco_captions` writes train rows as COCO's own captions file (the layout of
+``annotations/captions_train2014.json`` from cocodataset.org).
+
 Captions are templated ("a red dog next to a blue car") so that the negatives generator finds
 something to perturb, and :func:`template_negatives` gives known negatives without spaCy (verb
 always invalid). Everything is deterministic in ``seed``.
@@ -112,4 +115,22 @@ def write_template_negatives(rows: list[dict], path: str | Path) -> Path:
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps({**row, **template_negatives(row["caption"])}) + "\n")
+    return path
+
+
+def write_coco_captions(rows: list[dict], path: str | Path) -> Path:
+    """Train rows ``{"image": "<folder>/COCO_<folder>_<id>.jpg", "caption", ...}`` as COCO's captions
+    file: ``{"info", "licenses", "images": [{"id", "file_name", "height", "width"}], "annotations":
+    [{"image_id", "id", "caption"}]}``, images in first-seen order, annotation ids from 1."""
+    path = Path(path)
+    images: dict[str, dict] = {}
+    annotations = []
+    for number, row in enumerate(rows, start=1):
+        file_name = Path(row["image"]).name
+        image_id = int(re.findall(r"\d+", Path(file_name).stem)[-1])
+        images.setdefault(file_name, {"id": image_id, "file_name": file_name, "height": 480, "width": 640})
+        annotations.append({"image_id": image_id, "id": number, "caption": row["caption"]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"info": {"description": "tiny COCO-format sample"}, "licenses": [],
+                                "images": list(images.values()), "annotations": annotations}))
     return path

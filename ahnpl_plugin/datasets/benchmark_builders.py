@@ -19,6 +19,9 @@ Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``)
 ``vis_processor.eval`` / ``text_processor.eval``  LAVIS processors for images and captions; when
                 absent, the ``ahnpl_compositional`` task fills in the model's own eval processors.
 
+:meth:`BenchmarkBuilder.inspect` is the check of ``python -m ahnpl_plugin.data check``: the same
+keys and files, item and missing-image counts, problems with their fixes.
+
 Missing or malformed benchmark files, and missing images under ``strict``, raise
 :class:`BenchmarkInputError` (a :class:`~ahnpl_plugin.errors.UserError`: the entry points print
 the message, which names the file expected and where to download it, and exit with code 2).
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
@@ -129,6 +133,16 @@ def loader_option_names(benchmark_name: str) -> list[str]:
     )
 
 
+@dataclass
+class BenchmarkSettings:
+    """A benchmark builder config, validated, with its folders resolved."""
+
+    root: Path
+    image_root: object  # None, a folder, or (VALSE) a mapping source -> folder(s)
+    strict: bool
+    options: dict
+
+
 class BenchmarkBuilder(BaseDatasetBuilder):
     """Builds split ``test`` of :attr:`benchmark_name` (subclasses set it and register)."""
 
@@ -138,22 +152,21 @@ class BenchmarkBuilder(BaseDatasetBuilder):
     def registered_name(cls) -> str:
         return f"ahnpl_{cls.benchmark_name}"
 
-    def build_datasets(self):
-        """Load and check the benchmark files (nothing is downloaded) and build split ``test``."""
-        name = self.registered_name()
-        cfg = self.config
+    @classmethod
+    def settings(cls, cfg) -> BenchmarkSettings:
+        """Validate the keys of a builder config and resolve its folders (ConfigError naming the key)."""
+        name = cls.registered_name()
         unknown = sorted(set(cfg.keys()) - BUILDER_KEYS)
         if unknown:
             raise ConfigError(f"unknown key(s) {unknown} under datasets.{name}; valid: "
                               f"{sorted(BUILDER_KEYS)}")
         if not cfg.get("root"):
             raise ConfigError(f"datasets.{name}.root is required (the benchmark's folder)")
-        root = resolve_user_path(cfg.root)
         image_root = resolve_image_root(cfg.get("image_root"), f"datasets.{name}.image_root")
         options = _plain(cfg.get("options")) or {}
         if not isinstance(options, dict):
             raise ConfigError(f"datasets.{name}.options: expected a mapping, got {options!r}")
-        valid = loader_option_names(self.benchmark_name)
+        valid = loader_option_names(cls.benchmark_name)
         bad = sorted(set(options) - set(valid))
         if bad:
             raise ConfigError(f"unknown option(s) {bad} under datasets.{name}.options; valid: "
@@ -161,17 +174,59 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         strict = cfg.get("strict", False)
         if not isinstance(strict, bool):
             raise ConfigError(f"datasets.{name}.strict: expected true or false, got {strict!r}")
+        return BenchmarkSettings(resolve_user_path(cfg.root), image_root, strict, options)
+
+    @classmethod
+    def load_benchmark(cls, settings: BenchmarkSettings, strict: bool) -> benchmarks.Benchmark:
+        """The benchmark's files read and checked (images: existence only, none decoded)."""
+        try:
+            return benchmarks.load(cls.benchmark_name, settings.root, settings.image_root, strict=strict,
+                                   **settings.options)
+        except benchmarks.BenchmarkError as exc:
+            raise BenchmarkInputError(f"datasets.{cls.registered_name()}: {exc}") from None
+
+    @classmethod
+    def inspect(cls, cfg):
+        """``python -m ahnpl_plugin.data check``: keys validated, files loaded, items and missing
+        images counted, each problem with its fix (no image is decoded, nothing is written)."""
+        from ahnpl_plugin.data.report import CheckReport
+
+        name = cls.registered_name()
+        report = CheckReport(f"datasets.{name}")
+        try:
+            settings = cls.settings(cfg)
+            bench = cls.load_benchmark(settings, strict=False)
+        except UserError as exc:
+            report.problem(str(exc))
+            return report
+        where = settings.image_root if settings.image_root is not None else "the default under root"
+        report.add(f"{bench.name}: {len(bench.all_items)} items in {settings.root}; images from {where}")
+        report.add(f"{len(bench.items)} items evaluable over {len(bench.unique_images())} distinct images and "
+                   f"{len(bench.unique_captions())} distinct captions")
+        if not bench.missing_images:
+            return report
+        missing = (f"{len(bench.missing_images)} image file(s) missing (e.g. {', '.join(bench.missing_images[:3])}), "
+                   f"used by {len(bench.skipped_items)} of {len(bench.all_items)} items")
+        if not bench.items or settings.strict:
+            reason = "no item can be evaluated" if not bench.items else "strict: true"
+            report.problem(f"{missing}; {reason}: add the files or point datasets.{name}.image_root at their folder")
+        else:
+            report.add(f"{missing}: those items are left out and counted beside the scores (strict: false)")
+        return report
+
+    def build_datasets(self):
+        """Load and check the benchmark files (nothing is downloaded) and build split ``test``."""
+        name = self.registered_name()
+        cfg = self.config
+        settings = self.settings(cfg)
         vis_cfg = cfg.get("vis_processor")
         if vis_cfg is None or vis_cfg.get("eval") is None:
             raise ConfigError(
                 f"datasets.{name}.vis_processor.eval is not set (the ahnpl_compositional task sets "
                 "it to the model's eval processor; other tasks need it in the config)"
             )
-
-        try:
-            bench = benchmarks.load(self.benchmark_name, root, image_root, strict=strict, **options)
-        except benchmarks.BenchmarkError as exc:
-            raise BenchmarkInputError(f"datasets.{name}: {exc}") from None
+        bench = self.load_benchmark(settings, strict=settings.strict)
+        image_root = settings.image_root
         if not bench.items:
             shown = ", ".join(bench.missing_images[:3])
             raise BenchmarkInputError(

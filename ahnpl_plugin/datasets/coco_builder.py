@@ -1,6 +1,8 @@
-"""``ahnpl_coco`` and ``ahnpl_flickr30k``: Karpathy-split image-caption data with hard negatives.
+"""``ahnpl_coco`` and ``ahnpl_flickr30k``: image-caption data with hard negatives, Karpathy val/test.
 
-train: LAVIS's Karpathy train annotations (one row per caption) joined with a negatives JSONL
+train: train annotations, one row per caption (COCO's ``captions_train2014.json`` for the
+published recipe, or a LAVIS Karpathy train list; formats in :mod:`ahnpl_plugin.data.annotations`),
+joined with a negatives JSONL
 (``python -m ahnpl_plugin.negatives`` or ``python -m ahnpl_plugin.data import-npy`` output; join
 rules in :mod:`ahnpl_plugin.data.negatives_join`), as a
 :class:`~ahnpl_plugin.datasets.training_samples.ReplacingHardNegativeDataset`.
@@ -22,7 +24,11 @@ Config keys (``datasets.ahnpl_coco:``; defaults in lavis_configs/datasets/ahnpl_
 * ``skip_missing`` (false): missing image files at startup are an error with their count and first
   examples; true leaves those rows out and logs the count.
 * ``log_sample_keys`` (false): debug, see :mod:`ahnpl_plugin.datasets.sample_keys`.
-* ``vis_processor`` / ``text_processor``: LAVIS processors (image size follows the model's).
+* ``vis_processor`` / ``text_processor``: LAVIS processors. The defaults follow the model type's
+  ``preprocess`` section: image size and eval transform, and the eval captions' text processor
+  (none for CLIP models: raw captions, as CLIP and open_clip score them; ``blip_caption`` for
+  BLIP's), so ``lavis.evaluate`` with this builder gives a checkpoint the numbers its training run
+  reported.
 
 Relative paths are taken from the working directory; nothing is downloaded or copied.
 :meth:`KarpathyBuilder.check_paths` checks the paths without reading them (before the model is
@@ -123,6 +129,15 @@ def negatives_command(paths: KarpathyPaths, workers: int = 8) -> str:
 
 
 IMAGE_FOLDERS = {"ahnpl_coco": "train2014/, val2014/", "ahnpl_flickr30k": "flickr30k-images/"}
+ANNOTATION_FILES = {
+    ("ahnpl_coco", "train"): ("COCO's annotations/captions_train2014.json (cocodataset.org, "
+                              "annotations_trainval2014.zip) or LAVIS's Karpathy train file"),
+}
+
+
+def annotation_file_hint(name: str, split: str) -> str:
+    """What file a split's ``storage`` should name, for the not-found message."""
+    return ANNOTATION_FILES.get((name, split), f"LAVIS's Karpathy {split} annotation file")
 
 
 def path_problems(cfg, name: str) -> list[str]:
@@ -134,7 +149,7 @@ def path_problems(cfg, name: str) -> list[str]:
             if not path.is_file():
                 problems.append(
                     f"datasets.{name}.build_info.annotations.{split}.storage: file not found: {path}. "
-                    f"Put LAVIS's Karpathy {split} annotation file there or point the key at it (layout: docs/data.md)"
+                    f"Put {annotation_file_hint(name, split)} there or point the key at it (layout: docs/data.md)"
                 )
     if not paths.images.is_dir():
         problems.append(
@@ -147,6 +162,12 @@ def path_problems(cfg, name: str) -> list[str]:
             f"(or set datasets.{name}.generate_negatives: true to make it at startup)"
         )
     return problems
+
+
+def eval_caption_protocol(cfg) -> str:
+    """How val/test captions reach the model: its eval text processor, or raw."""
+    processor = (cfg.get("text_processor") or {}).get("eval")
+    return f"text processor {processor.name}" if processor else "raw (no text processor)"
 
 
 def _is_main() -> bool:
@@ -213,6 +234,8 @@ class KarpathyBuilder(BaseDatasetBuilder):
                 elif scan.missing:
                     report.problem(f"{len(scan.missing)} {split} image(s) missing, e.g. {scan.examples()}: add the files, "
                                    f"or set datasets.{cls.NAME}.skip_missing: true to leave their rows out")
+        if {"val", "test"} & paths.annotations.keys():
+            report.add(f"val/test captions: {eval_caption_protocol(cfg)}")
         types = negative_types_of(cfg, cls.NAME)
         if "train" not in paths.annotations:
             return report

@@ -2,9 +2,12 @@
 
 Inputs (by file name suffix):
 
-- ``.json``: a COCO captions file ``{"annotations": [{"image_id", "id", "caption"}, ...]}`` or a
-  LAVIS Karpathy list ``[{"caption", "image", "image_id"}, ...]``; a record whose ``caption`` is a
-  list of strings (Karpathy val/test) gives one output record per caption.
+- ``.json``: a COCO captions file ``{"annotations": [{"image_id", "id", "caption"}, ...]}`` (when its
+  ``images`` list names files, e.g. COCO's ``captions_train2014.json``, each record also gets the
+  train-annotation ``image`` path, ``train2014/COCO_train2014_000000057870.jpg``, so the output
+  can serve as its own train annotation file) or a LAVIS Karpathy list
+  ``[{"caption", "image", "image_id"}, ...]``; a record whose ``caption`` is a list of strings
+  (Karpathy val/test) gives one output record per caption.
 - ``.jsonl`` / ``.ndjson``: one JSON object with a ``caption`` per line (blank lines skipped).
 - anything else: UTF-8 text, one caption per line (every line is a caption, blank ones too).
 
@@ -52,6 +55,7 @@ def _json_records(path: Path, text: str) -> list[dict]:
         items, where = data["annotations"], "annotations"
         if not isinstance(items, list):
             raise NegativesError(f"{path}: 'annotations' must be a list, got {type(items).__name__}")
+        items = _with_image_paths(items, data.get("images"))
     elif isinstance(data, list):
         items, where = data, ""
     else:
@@ -64,6 +68,23 @@ def _json_records(path: Path, text: str) -> list[dict]:
     for i, item in enumerate(items):
         records += _caption_records(item, f"{path}: {where}[{i}]")
     return records
+
+
+def _with_image_paths(items: list, images) -> list:
+    """COCO captions entries with ``image`` (the path a train annotation row has) put first, for the
+    entries whose ``image_id`` the file's ``images`` list names with a ``file_name``."""
+    from ahnpl_plugin.data.annotations import coco_image_path
+
+    paths = {}
+    for image in images if isinstance(images, list) else []:
+        if isinstance(image, dict) and isinstance(image.get("file_name"), str) and isinstance(image.get("id"), int):
+            paths[image["id"]] = coco_image_path(image["file_name"])
+
+    def with_image(item):
+        image_id = item.get("image_id") if isinstance(item, dict) else None
+        return {"image": paths[image_id], **item} if isinstance(image_id, int) and image_id in paths else item
+
+    return [with_image(item) for item in items] if paths else items
 
 
 def _jsonl_records(path: Path, text: str) -> list[dict]:
