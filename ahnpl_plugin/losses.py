@@ -1,4 +1,4 @@
-"""The AHNPL training loss (pure torch), in the two modes of /work/shared/METHOD.md.
+"""The AHNPL training loss (pure torch), in the two modes of docs/method.md.
 
 Notation (one step, the global batch): ``v`` image embeddings [B, D], ``t`` caption embeddings
 [B, D], ``n`` hard-negative caption embeddings [B, K, D] (K types in the fixed order of
@@ -312,7 +312,7 @@ def _autocast_disabled(device: torch.device):
 
 
 class AHNPLLoss(nn.Module):
-    """AHNPL loss; see the module docstring and /work/shared/METHOD.md for the math.
+    """AHNPL loss; see the module docstring and docs/method.md for the math.
 
     ``forward(image_feats [B,D], text_feats [B,D], neg_feats [B,K,D], neg_mask [B,K], logit_scale)``
     with L2-normalised features (any float dtype; the loss is computed in float32, or float64 for

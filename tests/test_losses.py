@@ -17,7 +17,7 @@ E = math.e
 
 
 # ------------------------------------------------------------------------------------------------
-# Independent NumPy implementation (plain loops, written from METHOD.md)
+# Independent NumPy implementation (plain loops, written from docs/method.md)
 # ------------------------------------------------------------------------------------------------
 
 

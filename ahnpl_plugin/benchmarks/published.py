@@ -1,8 +1,8 @@
 """Published numbers (CLIP ViT-B/32, NegCLIP, CE-CLIP, AHNPL) and the paper-style Markdown table.
 
-Numbers are copied, with their printed precision, from the sources gathered in the project's
-shared BENCHMARKS.md / METHOD.md (ARO, SugarCrepe, CE-CLIP and AHNPL papers). A cell that a paper
-does not give is absent here and rendered as "–". Our scores are fractions; the table prints them
+Numbers are copied, with their printed precision, from the tables of the ARO (Yuksekgonul et al.,
+ICLR 2023), SugarCrepe (Hsieh et al., NeurIPS 2023), CE-CLIP and AHNPL (IJCAI 2025) papers. A cell
+that no paper gives is absent here and rendered as "–". Our scores are fractions; the table prints them
 as percentages with one decimal.
 """
 
