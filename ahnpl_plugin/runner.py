@@ -349,8 +349,6 @@ class AHNPLRunner(RunnerBase):
             # nothing, and resuming from this file validates the epoch first.
             self._save_checkpoint(cur_epoch)
             self._validate_and_mark_best(cur_epoch, self.output_dir / "checkpoint_last.pth")
-            if self.use_distributed:
-                dist.barrier()
         if self.is_main and self.config.run_cfg.get("plot", True):
             from ahnpl_plugin.plotting import plot_training_curves
 
@@ -382,6 +380,8 @@ class AHNPLRunner(RunnerBase):
             best = self.output_dir / "checkpoint_best.pth"
             _atomic_copy(Path(saved), best)
             logging.info("epoch %d is the best so far (%s %.4f): %s", epoch, self.valid_splits[0], self.best_metric, best)
+        if self.use_distributed:  # every rank may read checkpoint_best.pth next
+            dist.barrier()
 
     def train_epoch(self, epoch):
         run = self.config.run_cfg
@@ -629,6 +629,8 @@ class AHNPLRunner(RunnerBase):
             if source.is_file() and _stored_epoch(source) == int(self.best_epoch):
                 if self.is_main:
                     _atomic_copy(source, self.output_dir / "checkpoint_best.pth")
+                if self.use_distributed:
+                    dist.barrier()
                 return
         raise ConfigError(
             f"resuming: the best epoch so far is {self.best_epoch}, but neither {candidates[0]} nor {candidates[1]} "
