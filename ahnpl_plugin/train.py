@@ -67,9 +67,19 @@ def run_cli(main_fn, argv=None) -> int:
         main_fn(argv)
     except UserError as exc:
         logging.getLogger(__name__).debug("user error", exc_info=True)
+        _log_fatal(f"error: {exc}")
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crash: its traceback goes into train.log too, then as usual
+        _log_fatal(f"fatal: {type(exc).__name__}: {exc}", exc_info=sys.exc_info())
+        raise
     return 0
+
+
+def _log_fatal(message: str, exc_info=None) -> None:
+    launch = sys.modules.get("ahnpl_plugin.launch")  # loaded once a run has started
+    if launch is not None:
+        launch.log_fatal(message, exc_info)
 
 
 def _train(argv=None):

@@ -137,7 +137,9 @@ def test_failed_validation_keeps_the_trained_epoch_and_resume_validates_it(coco,
     planted.update({0: 50.0, 1: 10.0})  # validation works now; epoch 0 is best
     resumed = _train(_write(_config(coco, tmp_path / "b", max_epoch=2), tmp_path / "b.yaml"),
                      f"run.resume_ckpt_path={run_dir / 'checkpoint_last.pth'}")
-    assert [r["epoch"] for r in _metrics(resumed.output_dir)] == [1] * 4  # epoch 0 not retrained
+    # epoch 0 not retrained; its rows carried over from the interrupted run, so the file covers the run
+    assert [r["epoch"] for r in _metrics(resumed.output_dir)] == [0] * 4 + [1] * 4
+    assert _metrics(resumed.output_dir)[:4] == _metrics(run_dir)
     assert (resumed.best_epoch, resumed.best_metric) == (0, 50.0)
     best = torch.load(resumed.output_dir / "checkpoint_best.pth", map_location="cpu", weights_only=False)
     assert best["epoch"] == 0
@@ -154,7 +156,7 @@ def test_resume_with_workers_and_an_earlier_best_epoch_matches_the_uninterrupted
     resumed = _train(_write(_config(coco, tmp_path / "b", **run), tmp_path / "b.yaml"),
                      f"run.resume_ckpt_path={full.output_dir / 'checkpoint_1.pth'}")
     rows_full = [r for r in _metrics(full.output_dir) if r["epoch"] == 2]
-    rows_resumed = _metrics(resumed.output_dir)
+    rows_resumed = [r for r in _metrics(resumed.output_dir) if r["epoch"] == 2]
     assert [r["step"] for r in rows_resumed] == [r["step"] for r in rows_full]
     for a, b in zip(rows_full, rows_resumed):
         for key in ("loss", "loss_itc", "loss_hn", "loss_dm", "theta/noun", "lr"):
