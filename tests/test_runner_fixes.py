@@ -165,6 +165,20 @@ def test_resume_with_workers_and_an_earlier_best_epoch_matches_the_uninterrupted
     assert _results(resumed.output_dir)["test"] == _results(full.output_dir)["test"]
 
 
+def test_a_finished_run_whose_last_epoch_was_best_extends_to_more_epochs(coco, tmp_path, monkeypatch):
+    """Epoch 1 improves the best score, so checkpoint_best.pth moves on to epoch 1: extending the
+    finished 2-epoch run to 3 epochs from its checkpoint_last.pth must find epoch 1's weights."""
+    _plant_validation(monkeypatch, {0: 10.0, 1: 50.0, 2: 20.0})
+    short = _train(_write(_config(coco, tmp_path / "b", max_epoch=2), tmp_path / "b.yaml"))
+    extended = _train(_write(_config(coco, tmp_path / "c", max_epoch=3), tmp_path / "c.yaml"),
+                      f"run.resume_ckpt_path={short.output_dir / 'checkpoint_last.pth'}")
+    assert (extended.best_epoch, extended.best_metric) == (1, 50.0)
+    assert [r["step"] for r in _metrics(extended.output_dir)] == list(range(1, 13))  # the whole run
+    best = torch.load(extended.output_dir / "checkpoint_best.pth", map_location="cpu", weights_only=False)
+    assert (best["epoch"], best["validated"]) == (1, True)
+    assert _results(extended.output_dir)["model_weights"]["epoch"] == 1
+
+
 def test_resume_refuses_when_the_best_epochs_weights_are_gone(coco, tmp_path, monkeypatch):
     _plant_validation(monkeypatch, {0: 90.0, 1: 50.0})
     full = _train(_write(_config(coco, tmp_path / "a", max_epoch=2), tmp_path / "a.yaml"))
@@ -253,6 +267,7 @@ def test_cuda_fallback_keeps_info_logging_in_train_log(coco, tmp_path):
     (run_dir,) = list((tmp_path / "o").iterdir())
     log = (run_dir / "train.log").read_text()
     assert "[INFO] run folder:" in log and "(device: cpu)" in log
+    assert "[WARNING] run.device=cuda but CUDA is not available: using cpu" in log  # logged before the folder existed
     assert "[INFO] epoch 0 step 3/4" in log
     assert "[INFO] saved checkpoint of epoch 0" in log
 

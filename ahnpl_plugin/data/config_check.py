@@ -16,16 +16,58 @@ from pathlib import Path
 from ahnpl_plugin.data.report import CheckReport
 
 
+def blip_model_report(cfg, report: CheckReport) -> CheckReport:
+    """``ahnpl_blip``'s inputs, resolved by the code the model's build uses
+    (:func:`ahnpl_plugin.models.blip_sources.blip_input_problems`): what it reports missing,
+    training would fail on; what it accepts (a cached URL, a reachable host), training loads."""
+    from ahnpl_plugin.errors import ConfigError
+    from ahnpl_plugin.models.blip_config import blip_model_options
+    from ahnpl_plugin.models.blip_sources import (
+        BUILTIN_TINY, blip_input_problems, hf_hub_cache, hub_tokenizer_cached, is_url, tokenizer_kind,
+        url_cache_path, weights_source,
+    )
+
+    try:
+        options = blip_model_options(cfg.model_cfg)
+    except ConfigError as exc:
+        report.problem(str(exc))
+        return report
+    spec, kind = options.tokenizer, tokenizer_kind(options.tokenizer)
+    if spec == BUILTIN_TINY:
+        report.add("tokenizer: built-in tiny vocabulary")
+    elif kind == "hub":
+        cached = hub_tokenizer_cached(spec)
+        report.add(f"tokenizer: {spec} ({'in the hub cache ' + hf_hub_cache() if cached else 'not in the hub cache'})")
+    else:
+        report.add(f"tokenizer: {spec}")
+    key, source = weights_source(options)
+    if not source:
+        report.add(f"{key}: none (random initialisation)")
+    elif is_url(source):
+        cached = os.path.isfile(url_cache_path(source))
+        report.add(f"{key}: {source} ({'cached at ' + url_cache_path(source) if cached else 'not cached'})")
+    else:
+        report.add(f"{key}: {source}")
+    problems = blip_input_problems(options)
+    for problem in problems:
+        report.problem(problem)
+    if not problems:
+        report.add("every input is on disk, cached, or downloadable")
+    return report
+
+
 def model_report(cfg) -> CheckReport:
     model = cfg.model_cfg
     report = CheckReport("model")
     arch, model_type = model.get("arch"), model.get("model_type")
     report.add(f"{arch} {model_type}")
+    if arch == "ahnpl_blip":
+        return blip_model_report(cfg, report)
     if model.get("load_finetuned", False):
         path = Path(os.path.expanduser(str(model.get("finetuned", ""))))
         report.add(f"finetuned: {path} ({'found' if path.is_file() else 'MISSING'})")
         if not path.is_file():
-            report.problem(f"model.finetuned: checkpoint not found: {path}; point it at a checkpoint_best.pth")
+            report.problem(f"model.finetuned: checkpoint not found: {path}; point it at a run's checkpoint_best.pth")
         return report
     pretrained = str(model.get("pretrained", "") or "")
     if not pretrained.strip():
