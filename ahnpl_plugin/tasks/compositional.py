@@ -110,6 +110,12 @@ def model_eval_processors(model_cfg) -> dict:
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _strict_flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"run.strict: expected true or false, got {value!r}")
+    return value
+
+
 def choice_parts(dataset) -> list:
     """The choice datasets of a split: the dataset itself, or each part of a ConcatDataset."""
     parts = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
@@ -158,11 +164,15 @@ def render_results_markdown(parts: list[dict], model_name: str, *, with_groups: 
 @registry.register_task("ahnpl_compositional")
 class CompositionalTask(BaseTask):
     def __init__(self, text_batch_size: int = DEFAULT_TEXT_BATCH, progress: bool = True,
-                 model_name: str = "model"):
+                 model_name: str = "model", strict: bool = False):
         super().__init__()
         self.text_batch_size = int(text_batch_size)
         self.progress = bool(progress)
         self.model_name = model_name
+        self.strict = bool(strict)
+        # benchmarks of the config that were not evaluated: registered name -> why (names the
+        # file expected and where to get it, or "enabled: false"); listed in results.md
+        self.not_evaluated: dict[str, str] = {}
         self.cache = FeatureCache()
         self._reported: dict[str, list[dict]] = {}  # split -> parts, for the run's results.md
 
@@ -175,12 +185,48 @@ class CompositionalTask(BaseTask):
             text_batch_size=max(DEFAULT_TEXT_BATCH, int(run_cfg.get("batch_size_eval", 64)) * 4),
             progress=bool(run_cfg.get("progress", True)),
             model_name=model_display_name(cfg.model_cfg, run_cfg),
+            strict=_strict_flag(run_cfg.get("strict", False)),
         )
 
     # ---------------------------------------------------------------------------- datasets
     def build_datasets(self, cfg):
-        """LAVIS's build, after giving benchmark datasets the model's eval processors where their
-        config sets none."""
+        """Each configured dataset built as LAVIS builds it, after giving benchmark datasets the
+        model's eval processors where their config sets none.
+
+        A benchmark with ``enabled: false`` is left out; one whose files are absent (or none of
+        whose images are) is left out and listed in :attr:`not_evaluated` (and in results.md,
+        with where to get it), unless ``run.strict: true``, which makes it an error. Malformed
+        files are always an error. At least one dataset must remain.
+        """
+        from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder, BenchmarkMissingError
+
+        self._give_default_processors(cfg)
+        datasets = {}
+        for name in cfg.datasets_cfg:
+            builder_cls = registry.get_builder_class(name)
+            dataset_cfg = cfg.datasets_cfg[name]
+            is_benchmark = builder_cls is not None and issubclass(builder_cls, BenchmarkBuilder)
+            if is_benchmark and not builder_cls.enabled(dataset_cfg):
+                self.not_evaluated[name] = "enabled: false"
+                logging.info("datasets.%s: left out (enabled: false)", name)
+                continue
+            try:
+                datasets[name] = builder_cls(dataset_cfg).build_datasets()
+            except BenchmarkMissingError as exc:
+                self.not_evaluated[name] = str(exc)
+                logging.warning("%s: not evaluated (run.strict: true makes this an error): %s", name, exc)
+        absent = [why for why in self.not_evaluated.values() if why != "enabled: false"]
+        if self.strict and absent:
+            raise BenchmarkMissingError(f"run.strict: {len(absent)} dataset(s) of the config cannot be "
+                                        "evaluated: " + "; ".join(absent))
+        if not datasets:
+            if len(self.not_evaluated) == 1:
+                raise ConfigError(next(iter(self.not_evaluated.values())))
+            raise ConfigError(f"none of the {len(self.not_evaluated)} datasets of the config can be "
+                              "evaluated: " + "; ".join(self.not_evaluated.values()))
+        return datasets
+
+    def _give_default_processors(self, cfg) -> None:
         from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder
 
         defaults = None
@@ -197,7 +243,6 @@ class CompositionalTask(BaseTask):
                 if key in defaults:
                     dataset_cfg[key] = {"eval": defaults[key]}
                     logging.info("datasets.%s.%s.eval: the model's %s", name, key, defaults[key])
-        return super().build_datasets(cfg)
 
     # -------------------------------------------------------------------------- evaluation
     def evaluate_dataset(self, model, dataset, *, batch_size: int = 64, num_workers: int = 0,
