@@ -307,3 +307,32 @@ def test_evaluation_names_an_unreadable_image_in_one_line(num_workers, tmp_path)
     message = str(err.value)
     assert "\n" not in message and "Traceback" not in message and "worker" not in message
     assert message.startswith(f"cannot read image {images / '000000037777.jpg'}: ")
+
+
+# ------------------------------------------------------------------------------- end to end (CLI)
+@pytest.mark.slow
+def test_python_m_lavis_evaluate_runs_what_is_present_and_reports_it(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = _suite_cfg(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "lavis.evaluate", "--cfg-path", str(cfg)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "o").iterdir())
+    page = (run_dir / "results.md").read_text()
+    assert "**Weights and model selection.** ahnpl_clip tiny with pretrained weights none" in page
+    assert "## By protocol (95% intervals" in page
+    assert "| Model | sugarcrepe/replace-pooled | sugarcrepe/swap-pooled |" in page
+    assert "## Not evaluated\n\n- ahnpl_valse: datasets.ahnpl_valse: VALSE file existence.json not found" in page
+    assert "- ahnpl_winoground: datasets.ahnpl_winoground: Winoground not found" in page
+    assert ("| sugarcrepe | 3 | 0 | 7,511 | 7,512 | swap_obj.json as released has 245 items (id 108 was "
+            "removed upstream); the papers print 246 |") in page
+    items = json.loads((run_dir / "result" / "test_epocheval.items.json").read_text())["sugarcrepe"]
+    assert sorted(items["ids"]) == ["add_att/0", "swap_obj/107", "swap_obj/109"]
+    results = json.loads((run_dir / "results.json").read_text())["test"]
+    cell = results["cells"]["sugarcrepe/swap_obj"]
+    assert cell["n"] == 2 and cell["method"] == "wilson" and cell["complete"] is True
+    assert cell["value"] in (0.0, 0.5, 1.0) and cell["low"] <= cell["value"] <= cell["high"]
+    assert results["cells"]["sugarcrepe/replace-pooled"]["value"] is None
+    print(page)
