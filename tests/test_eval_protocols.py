@@ -221,3 +221,27 @@ def test_every_published_cell_names_a_known_protocol_and_a_source():
     assert by[("NegCLIP (vl_compo)", "valse/groups-mean")] == "73.7"
     assert by[("CE-CLIP", "vl_checklist/subcategories-mean")] == "75.1"
     assert ("CE-CLIP", "valse/groups-mean") not in by  # CE-CLIP's own table is not vl_compo's rule
+
+
+def test_compare_two_runs_pairs_items_by_id(tmp_path, capsys):
+    import json
+
+    from ahnpl_plugin.benchmarks.compare import main
+
+    # run A: 20 Winoground items, group right on the first 12; run B: right on the first 4 and
+    # items 12..13; B also has an item A lacks (not paired)
+    ids = [f"Object/{i}" for i in range(20)]
+    a = ItemOutcomes("winoground", ids, ["Object"] * 20,
+                     {m: np.array([i < 12 for i in range(20)]) for m in ("text", "image", "group")})
+    b = ItemOutcomes("winoground", ids + ["Object/99"], ["Object"] * 21,
+                     {m: np.array([i < 4 or 12 <= i < 14 for i in range(20)] + [True]) for m in ("text", "image", "group")})
+    (tmp_path / "a.json").write_text(json.dumps({"winoground": a.to_json()}))
+    (tmp_path / "b.json").write_text(json.dumps({"winoground": b.to_json()}))
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--names", "ahnpl", "clip"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| protocol | n | ahnpl | clip | difference [95% CI] | p | test |"
+    group = next(line for line in out if line.startswith("| winoground/group |"))
+    cells = [c.strip() for c in group.split("|")[1:-1]]
+    # discordant: A only on items 4..11 (8), B only on 12, 13 (2): p = 2 * (1 + 10 + 45) / 1024
+    assert cells[1:4] == ["20", "60.0", "30.0"] and cells[4].startswith("+30.0 [")
+    assert cells[5] == f"{2 * 56 / 1024:.3g}" == "0.109" and cells[6] == "mcnemar-exact"

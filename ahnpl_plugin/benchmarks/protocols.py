@@ -247,6 +247,7 @@ class ItemOutcomes:
     outcomes: dict[str, np.ndarray]
     skipped_parts: dict[str, int] = field(default_factory=dict)
     missing_parts: list[str] = field(default_factory=list)
+    images: list[list[str]] = field(default_factory=list)  # per item: its image files (overlap reports)
 
     def counts(self, outcome: str = "correct", keep: np.ndarray | None = None) -> dict[str, tuple[int, int]]:
         """``part -> (correct, total)`` over the items (or those where ``keep`` is true)."""
@@ -263,13 +264,14 @@ class ItemOutcomes:
     def to_json(self) -> dict:
         return {"benchmark": self.benchmark, "ids": self.ids, "parts": self.parts,
                 "outcomes": {k: "".join("1" if v else "0" for v in arr) for k, arr in self.outcomes.items()},
-                "skipped_parts": self.skipped_parts, "missing_parts": self.missing_parts}
+                "skipped_parts": self.skipped_parts, "missing_parts": self.missing_parts, "images": self.images}
 
     @classmethod
     def from_json(cls, data: Mapping) -> "ItemOutcomes":
         return cls(data["benchmark"], list(data["ids"]), list(data["parts"]),
                    {k: np.array([c == "1" for c in v], dtype=bool) for k, v in data["outcomes"].items()},
-                   dict(data.get("skipped_parts", {})), list(data.get("missing_parts", [])))
+                   dict(data.get("skipped_parts", {})), list(data.get("missing_parts", [])),
+                   [list(x) for x in data.get("images", [])])
 
 
 def item_id(item, position: int) -> str:
@@ -299,4 +301,5 @@ def benchmark_outcomes(bench, sims: Sequence[np.ndarray]) -> ItemOutcomes:
     return ItemOutcomes(
         bench.name, [item_id(it, i) for i, it in enumerate(bench.items)], [it.group for it in bench.items],
         outcomes, {g: n for g, (n, _) in bench.skipped_by_group().items()}, list(bench.missing_parts),
+        [[ref.path for ref in it.images] for it in bench.items],
     )
