@@ -323,6 +323,8 @@ def test_python_m_lavis_evaluate_runs_what_is_present_and_reports_it(tmp_path):
     page = (run_dir / "results.md").read_text()
     assert "**Weights and model selection.** ahnpl_clip tiny with pretrained weights none" in page
     assert "## By protocol (95% intervals" in page
+    assert "compositional_vs_zero_shot.png" not in page  # no ARO/VALSE/...: no compositional average
+    assert "No plot of compositional average vs zero-shot retention: the average over the 5 benchmarks shared with vl_compo is incomplete (1/5 members; sugarcrepe/families-mean incomplete)." in page
     assert "| Model | sugarcrepe/replace-pooled | sugarcrepe/swap-pooled |" in page
     assert "## Not evaluated\n\n- ahnpl_valse: datasets.ahnpl_valse: VALSE file existence.json not found" in page
     assert "- ahnpl_winoground: datasets.ahnpl_winoground: Winoground not found" in page

@@ -245,3 +245,19 @@ def test_compare_two_runs_pairs_items_by_id(tmp_path, capsys):
     # discordant: A only on items 4..11 (8), B only on 12, 13 (2): p = 2 * (1 + 10 + 45) / 1024
     assert cells[1:4] == ["20", "60.0", "30.0"] and cells[4].startswith("+30.0 [")
     assert cells[5] == f"{2 * 56 / 1024:.3g}" == "0.109" and cells[6] == "mcnemar-exact"
+
+
+def test_plot_points_and_file(tmp_path):
+    from ahnpl_plugin.benchmarks.plot import COMPOSITIONAL, plot_compositional_vs_zero_shot, published_points
+
+    points = published_points()
+    x, y = points["NegCLIP (vl_compo)"]
+    assert x == pytest.approx(55.9 / 57.1) and y == pytest.approx((80.9 + 83.7 + 73.7 + 75.0 + 8.0) / 5)
+    assert points["CLIP ViT-B/32 (vl_compo)"][0] == 1.0 and len(points) == 6
+    cell = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, True, "mean of members")
+    out = plot_compositional_vs_zero_shot(tmp_path / "p.png", "ours", {COMPOSITIONAL: cell})
+    assert out.is_file() and out.read_bytes()[:4] == b"\x89PNG"
+    assert plot_compositional_vs_zero_shot(tmp_path / "q.png", "ours", {}) is None
+    assert plot_compositional_vs_zero_shot(tmp_path / "r.png", "ours", {COMPOSITIONAL: cell}, 0.97).is_file()
+    partial = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, False, "mean of members", "4/5 members")
+    assert plot_compositional_vs_zero_shot(tmp_path / "s.png", "ours", {COMPOSITIONAL: partial}) is None

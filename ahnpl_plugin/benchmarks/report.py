@@ -63,6 +63,7 @@ def render_suite_report(
     not_evaluated: Mapping[str, str] | None = None,
     selection: str = "",
     with_groups: bool = False,
+    plot: str | None = None,
 ) -> str:
     """The whole results page of a suite run.
 
@@ -87,6 +88,14 @@ def render_suite_report(
                      "single accuracy, item bootstrap stratified by part (2,000 replicates) for means. A cell "
                      "marked incomplete is over fewer items or parts than the benchmark has.\n\n")
         parts.append(render_protocol_table({model_name: cells}))
+    if plot:
+        parts.append(f"\n![compositional average vs zero-shot retention]({plot})\n\n"
+                     "Compositional average: the 5 benchmarks shared with vl_compo, each under vl_compo's rule "
+                     "(protocol vl_compo/shared5-mean); published methods from vl_compo / FSC-CLIP.\n")
+    elif cells and "vl_compo/shared5-mean" in cells:
+        why = cells["vl_compo/shared5-mean"].incomplete_because
+        parts.append(f"\nNo plot of compositional average vs zero-shot retention: the average over the 5 "
+                     f"benchmarks shared with vl_compo is incomplete ({why}).\n")
     if not_evaluated:
         parts.append("\n## Not evaluated\n\n" + "".join(
             f"- {name}: {why}\n" for name, why in not_evaluated.items()))

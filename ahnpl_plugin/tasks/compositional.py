@@ -168,7 +168,7 @@ def _metric_table(scores: dict) -> str:
 
 def render_results_markdown(parts: list[dict], model_name: str, *, with_groups: bool = False,
                             outcomes: dict | None = None, not_evaluated: dict | None = None,
-                            selection: str = "") -> str:
+                            selection: str = "", plot: str | None = None) -> str:
     """Markdown of evaluated parts. With ``outcomes`` (the run's results.md): the suite page of
     :func:`ahnpl_plugin.benchmarks.report.render_suite_report` (selection, table by protocol with
     intervals, what was not evaluated, item counts, paper-style table); without (per-split
@@ -181,7 +181,7 @@ def render_results_markdown(parts: list[dict], model_name: str, *, with_groups: 
 
         cells = model_cells({k: v for k, v in (outcomes or {}).items() if k in benchmark_scores})
         text = render_suite_report(benchmark_scores, model_name, cells=cells, not_evaluated=not_evaluated,
-                                   selection=selection, with_groups=with_groups)
+                                   selection=selection, with_groups=with_groups, plot=plot)
     elif benchmark_scores:
         text = render_report(benchmark_scores, model_name, with_groups=with_groups)
     else:
@@ -409,7 +409,23 @@ class CompositionalTask(BaseTask):
         output_dir = registry.get_path("output_dir")
         if output_dir and os.path.isdir(output_dir):
             every = [p for split_parts in self._reported.values() for p in split_parts]
+            plot = self._write_plot(output_dir, {p["benchmark"] for p in every if p.get("benchmark")})
             with open(os.path.join(output_dir, "results.md"), "w") as f:
                 f.write(render_results_markdown(every, self.model_name, outcomes=self.outcomes,
-                                                not_evaluated=self.not_evaluated, selection=self.selection))
+                                                not_evaluated=self.not_evaluated, selection=self.selection,
+                                                plot=plot))
+
+    def _write_plot(self, output_dir: str, benchmarks: set) -> str | None:
+        """compositional_vs_zero_shot.png beside results.md (file name, or None when no point)."""
+        from ahnpl_plugin.benchmarks.cells import model_cells
+        from ahnpl_plugin.benchmarks.plot import plot_compositional_vs_zero_shot
+
+        cells = model_cells({k: v for k, v in self.outcomes.items() if k in benchmarks})
+        try:
+            path = plot_compositional_vs_zero_shot(os.path.join(output_dir, "compositional_vs_zero_shot.png"),
+                                                   self.model_name, cells)
+        except ImportError as exc:  # matplotlib missing: the table still says everything
+            logging.warning("no plot: %s", exc)
+            return None
+        return os.path.basename(path) if path else None
 
