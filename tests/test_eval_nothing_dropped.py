@@ -338,3 +338,29 @@ def test_python_m_lavis_evaluate_runs_what_is_present_and_reports_it(tmp_path):
     assert cell["value"] in (0.0, 0.5, 1.0) and cell["low"] <= cell["value"] <= cell["high"]
     assert results["cells"]["sugarcrepe/replace-pooled"]["value"] is None
     print(page)
+
+
+def test_itm_route_names_an_unreadable_image_in_one_line(tmp_path):
+    """BLIP's ITM scoring reads images through its own DataLoader pass: same one line."""
+    from ahnpl_plugin import register
+
+    register()
+    from lavis.common.registry import registry
+    from omegaconf import OmegaConf
+
+    from ahnpl_plugin.datasets.benchmark_builders import open_benchmark_image
+    from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset, UnreadableImageError
+    from ahnpl_plugin.tasks.compositional import CompositionalTask
+
+    good, empty = tmp_path / "good.jpg", tmp_path / "empty.jpg"
+    _jpg(good)
+    empty.write_bytes(b"")
+    items = [{"images": [str(p)], "captions": ["a dog", "a cat"], "label": 0, "category": "x"} for p in (good, empty)]
+    processor = registry.get_processor_class("blip_image_eval")(image_size=32)
+    dataset = ChoiceEvalDataset(items, processor, lambda sims: {"average": 0.0}, open_benchmark_image)
+    cls = registry.get_model_class("ahnpl_blip")
+    model = cls.from_config(OmegaConf.load(cls.default_config_path("tiny")).model).eval()
+    model.scoring = "itm"
+    with pytest.raises(UnreadableImageError) as err:
+        CompositionalTask(progress=False).evaluate_dataset(model, dataset, batch_size=1, num_workers=1)
+    assert str(err.value).startswith(f"cannot read image {empty}: ") and "\n" not in str(err.value)
