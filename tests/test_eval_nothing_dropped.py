@@ -110,6 +110,22 @@ def test_data_check_fails_naming_every_piece_with_skipped_items(tmp_path, monkey
     assert "(relations: 2 of 2)" in problem and "000000462576.jpg" in problem
 
 
+def test_data_check_says_which_sources_fall_back_to_the_default_folder(tmp_path, monkeypatch, capsys):
+    """The mapping of the old configs (coco2017 only, no FOIL entry, spelt exactly): with exact
+    matching relations' "coco_2017" would fall to default silently; now it is matched, and the
+    sources that do use "default" are named."""
+    monkeypatch.chdir(tmp_path)
+    write_valse(tmp_path)
+    old_mapping = {"visual7w": "data/visual7w/images", "SWiG": "data/swig/images",
+                   "VisDial_v1.0": ["data/coco/images/train2014", "data/visdial/VisualDialog_val2018"],
+                   "coco2017": "data/coco/images/val2017", "default": "data/coco/images/val2014"}
+    cfg = _write_cfg(tmp_path, {"ahnpl_valse": {"root": "data/valse", "image_root": old_mapping}})
+    assert _check(cfg) == 0
+    out = capsys.readouterr().out
+    assert "note: image_root names no folder for source(s) 'FOIL dataset' (1 items): their images are looked up " \
+           "in the 'default' folder" in out
+
+
 def test_valse_mapping_that_names_one_source_twice_is_an_error(tmp_path):
     write_valse(tmp_path)
     with pytest.raises(benchmarks.BenchmarkError, match=r"'coco2017' and 'coco_2017'.*keep one"):

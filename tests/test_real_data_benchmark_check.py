@@ -34,6 +34,7 @@ def test_inspect_counts_items_and_names_each_group_with_skipped_items_as_a_probl
     assert report.lines == [
         f"sugarcrepe: 5 items in {data}; images from {coco}",
         "4 items evaluable over 3 distinct images and 4 distinct captions",
+        "note: ties count as wrong; replace/swap/add/average are micro averages",
     ]
     assert report.problems == [
         f"1 image file(s) missing (e.g. {coco / '000000000099.jpg'}), used by 1 of 5 items, which would be "

@@ -107,10 +107,16 @@ def load_valse(root, image_root=None, *, strict: bool = False,
                 group=piece,
                 meta={"id": key, "dataset": source},
             ))
+    notes = [f"only items with mturk.caption >= {MIN_MTURK_CAPTION_VOTES} "
+             f"({n_filtered} left out); ties count as wrong; average = mean over pieces"]
+    defaulted = getattr(resolve, "to_default", {})
+    if defaulted:
+        notes.append("image_root names no folder for source(s) " + ", ".join(
+            f"{source!r} ({n} items)" for source, n in defaulted.items()) + ": their images are looked up "
+            "in the 'default' folder")
     return Benchmark(
         "valse", items, _score_valse, strict=strict,
-        notes=[f"only items with mturk.caption >= {MIN_MTURK_CAPTION_VOTES} "
-               f"({n_filtered} left out); ties count as wrong; average = mean over pieces"],
+        notes=notes,
         counts={"n_items_filtered_mturk": n_filtered},
     )
 
@@ -141,6 +147,8 @@ def _image_resolver(image_root):
         folders[key], spelled[key] = resolved, str(source)
 
     def resolve(source: str, image_file: str, path: Path, where: str) -> str:
+        if source_key(source) not in folders:
+            resolve.to_default[source] = resolve.to_default.get(source, 0) + 1
         candidates = folders.get(source_key(source)) or folders.get("default")
         if not candidates:
             raise BenchmarkError(
@@ -152,6 +160,7 @@ def _image_resolver(image_root):
                 return str(folder / image_file)
         return str(candidates[0] / image_file)
 
+    resolve.to_default = {}  # source -> items sent to the "default" folder (not named in image_root)
     return resolve
 
 

@@ -245,6 +245,8 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         report.add(f"{bench.name}: {len(bench.all_items)} items in {settings.root}; images from {where}")
         report.add(f"{len(bench.items)} items evaluable over {len(bench.unique_images())} distinct images and "
                    f"{len(bench.unique_captions())} distinct captions")
+        for note in bench.notes:
+            report.add(f"note: {note}")
         for part, why in bench.missing_parts.items():
             report.problem(f"{bench.name}: part {part} missing, {why}; its items are not evaluated")
         if bench.missing_images:
