@@ -124,8 +124,12 @@ class Benchmark:
         notes: Iterable[str] = (),
         counts: Mapping[str, int] | None = None,
         missing_parts: Mapping[str, str] | None = None,
+        outcomes_fn: Callable[[Sequence[Item], Sequence[np.ndarray]], dict[str, np.ndarray]] | None = None,
     ):
         self.name = name
+        # per-item outcomes for intervals and paired tests: outcome name -> bool per item; the
+        # default is strict caption choice ("correct"); Winoground-like benchmarks give several
+        self.outcomes_fn = outcomes_fn
         # part (e.g. a VL-CheckList corpus) -> why it is absent (names the file expected and
         # where to get it); the benchmark is then incomplete
         self.missing_parts = dict(missing_parts or {})

@@ -16,9 +16,21 @@ the results table names its :class:`Protocol`, and a protocol is data:
   of its four tasks).
 
 A rule's value needs only ``(correct, total)`` per part (:class:`PartCounts`), which also makes
-the intervals cheap (:mod:`ahnpl_plugin.benchmarks.stats`). A new benchmark joins the table by
-adding its protocols to :func:`_protocols` (and its published cells to
-:mod:`ahnpl_plugin.benchmarks.published`). numpy only.
+the intervals cheap (:mod:`ahnpl_plugin.benchmarks.stats`). numpy only.
+
+How a new benchmark joins the table (e.g. WhatsUp, vl_compo's mean over its 6 subsets):
+
+1. its loader returns a :class:`~ahnpl_plugin.benchmarks.base.Benchmark` whose items' ``group`` is
+   the part a rule reads (``"WhatsUp_A"``, ...), ``meta["id"]`` the id in its file, and, when an
+   item has several outcomes (text/image/group), ``outcomes_fn=`` giving them;
+2. one line per protocol in :func:`_protocols`, e.g.
+   ``Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in SUBSETS]), VL_COMPO)``;
+3. its published numbers as ``PublishedCell(model, "whatsup/subsets-mean", "41.5", source)`` in
+   :mod:`~ahnpl_plugin.benchmarks.published`, its counts as an ``ItemCount`` in
+   :mod:`~ahnpl_plugin.benchmarks.item_counts`.
+
+Cells, intervals, completeness, the paired comparison, the blind row and the overlap report
+then follow with no further code.
 """
 
 from __future__ import annotations
@@ -296,11 +308,9 @@ def benchmark_outcomes(bench, sims: Sequence[np.ndarray]) -> ItemOutcomes:
     from .scoring import correct_by_item
 
     arrays = validate_sims(bench.name, bench.items, sims)
-    if bench.name == "winoground":
-        from .winoground import winoground_outcomes
-
-        table = np.array([winoground_outcomes(s) for s in arrays], dtype=bool).reshape(-1, 3)
-        outcomes = {name: table[:, k] for k, name in enumerate(("text", "image", "group"))}
+    outcomes_fn = getattr(bench, "outcomes_fn", None)
+    if outcomes_fn is not None:
+        outcomes = {k: np.asarray(v, dtype=bool) for k, v in outcomes_fn(bench.items, arrays).items()}
     else:
         outcomes = {"correct": correct_by_item(bench.items, arrays)}
     return ItemOutcomes(
