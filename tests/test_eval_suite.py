@@ -201,8 +201,11 @@ def test_task_scores_equal_naive_per_item_scoring_and_encode_each_input_once(
         naive = []
         for item in dataset.benchmark.items:
             images = torch.stack([dataset.vis_processor(open_image(ref)) for ref in item.images])
-            naive.append((tiny_model.encode_image(images) @ tiny_model.encode_text(item.captions).T).numpy())
-    assert scores == dataset.benchmark.score(naive)
+            image_feats, text_feats = tiny_model.encode_image(images), tiny_model.encode_text(item.captions)
+            # one dot product per pair: a matrix product may round two identical columns apart
+            naive.append(np.array([[float((i * t).sum()) for t in text_feats] for i in image_feats]))
+    assert {k: v for k, v in scores.items() if k != "cells"} == dataset.benchmark.score(naive)
+    assert scores["cells"]["sugarcrepe/swap_obj"]["value"] == 0.0  # the task adds the cells by protocol
     assert scores["swap_obj"] == 0.0  # the planted tie
     assert scores["counts"]["n_items"] == 4 and scores["counts"]["n_items_skipped_missing_images"] == 1
 
