@@ -187,6 +187,16 @@ def test_vl_checklist_lists_every_missing_annotation_file_and_runs_the_present_c
     scores = bench.score([np.array([[0.9, 0.1]])] * 2)
     assert scores["counts"]["n_items"] == 2 and scores["counts"]["n_missing_parts"] == 2
     assert any(n.startswith("relation/action/swig not evaluated: expected ") for n in scores["notes"])
+    from ahnpl_plugin.benchmarks.cells import model_cells
+    from ahnpl_plugin.benchmarks.protocols import benchmark_outcomes
+
+    cells = model_cells({"vl_checklist": benchmark_outcomes(bench, [np.array([[0.9, 0.1]])] * 2)})
+    average = cells["vl_checklist/subcategories-mean"]
+    assert average.value == 1.0 and not average.complete and average.n == 2
+    assert average.incomplete_because == (
+        "no attribute/action/*, no attribute/size/*, no attribute/state/*, no object/size/*, no relation/spatial/*; "
+        "not found: attribute/material/vg, relation/action/swig").replace(", no", "; no")
+    assert average.render().startswith("100.0 [") and " incomplete: no attribute/action/*" in average.render()
 
     with pytest.raises(benchmarks.BenchmarkFileNotFoundError) as err:
         benchmarks.load("vl_checklist", root, image_root=images, strict=True)

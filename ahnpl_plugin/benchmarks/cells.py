@@ -75,7 +75,7 @@ def protocol_cell(protocol: Protocol, outcomes: ItemOutcomes, *, keep=None,
     """The cell of ``protocol`` for one benchmark's outcomes (``keep``: a mask of items to use)."""
     counts = outcomes.counts(protocol.outcome, keep)
     value = protocol.rule.value(counts) if counts else float("nan")
-    low, high, method = interval(protocol.rule, counts, replicates=replicates, seed=seed) if counts else (
+    low, high, method = interval(protocol.rule, counts, replicates=replicates, seed=seed) if value == value else (
         None, None, "none")
     n = int(sum(n for part, (_, n) in counts.items() if protocol.rule.reads(part)))
     why = _incompleteness(protocol, outcomes, counts)

@@ -56,6 +56,8 @@ def bootstrap_interval(rule: Rule, counts: Mapping[str, tuple[int, int]], *,
     draws = {p: rng.binomial(n, k / n, size=replicates) for p, (k, n) in counts.items()}
     values = _replicates(rule, draws, {p: n for p, (_, n) in counts.items()})
     values = values[~np.isnan(values)]
+    if not values.size:  # the rule reads none of the parts present
+        return float("nan"), float("nan")
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
 
 
