@@ -310,7 +310,7 @@ def test_data_check_names_an_empty_image_file(tmp_path, capsys):
     assert problems == [f"PROBLEM: cannot read image {images / '000000037777.jpg'}: the file is empty (0 bytes)"]
 
 
-@pytest.mark.parametrize("num_workers", [0, 1])
+@pytest.mark.parametrize("num_workers", [0, pytest.param(1, marks=pytest.mark.slow)])  # 1: a worker process
 def test_evaluation_names_an_unreadable_image_in_one_line(num_workers, tmp_path):
     from ahnpl_plugin import register
 
@@ -366,6 +366,7 @@ def test_python_m_lavis_evaluate_runs_what_is_present_and_reports_it(tmp_path):
     print(page)
 
 
+@pytest.mark.slow  # a DataLoader worker process and a tiny BLIP
 def test_itm_route_names_an_unreadable_image_in_one_line(tmp_path):
     """BLIP's ITM scoring reads images through its own DataLoader pass: same one line."""
     from ahnpl_plugin import register
