@@ -23,7 +23,10 @@ import torch
 
 HF_ACTS = {"quick_gelu": True, "gelu": False}  # HF hidden_act -> quick_gelu
 HF_MARKER = "text_model.embeddings.token_embedding.weight"
-BOS_ID, EOS_ID, PAD_ID = 49406, 49407, 0  # CLIP BPE: <|startoftext|>, <|endoftext|>, "!" (LAVIS pads with 0)
+# CLIP BPE: <|startoftext|>, <|endoftext|>; HF pads with <|endoftext|> (LAVIS with 0: a real token, "!",
+# which HF would then split out of captions as a special token). Padding never reaches the features:
+# the text tower is causal and pools at the first <|endoftext|>.
+BOS_ID, EOS_ID, PAD_ID = 49406, 49407, 49407
 
 # Per-layer names (open_clip suffix, HF suffix), same shapes.
 _BLOCK = (
