@@ -242,6 +242,10 @@ class CompositionalTask(BaseTask):
 
     @torch.no_grad()
     def evaluation(self, model, data_loader, cuda_enabled=True):
+        from ahnpl_plugin.model_adapters import unwrap
+
+        # where the weights came from and which activation ran (ahnpl_clip: clip_loading.WeightsProvenance)
+        self.weights_provenance = dict(getattr(unwrap(model), "weights_provenance", None) or {})
         parts = []
         for part in choice_parts(data_loader.dataset):
             label = getattr(part, "dataset_name", None)
@@ -261,6 +265,9 @@ class CompositionalTask(BaseTask):
                 raise KeyError(f"the scorer of split {split_name} returned no 'average': {sorted(scores)}")
             return {**scores, "agg_metrics": scores["average"]}
         metrics = {"benchmark": benchmark, "model": self.model_name, **scores}
+        provenance = getattr(self, "weights_provenance", None) or {}
+        if provenance.get("act"):
+            metrics["weights"] = {k: provenance.get(k) for k in ("source", "format", "act", "act_source", "patch", "lora")}
         headline = scores.get(HEADLINE_METRIC.get(benchmark, "average"))
         if _is_number(headline):  # absent when nothing could be scored (said in the notes)
             metrics["agg_metrics"] = headline
@@ -304,4 +311,8 @@ class CompositionalTask(BaseTask):
             every = [p for split_parts in self._reported.values() for p in split_parts]
             with open(os.path.join(output_dir, "results.md"), "w") as f:
                 f.write(render_results_markdown(every, self.model_name))
+                provenance = getattr(self, "weights_provenance", None) or {}
+                if provenance.get("act"):
+                    f.write(f"\nWeights: {provenance.get('source')} ({provenance.get('format')}); activation "
+                            f"{provenance['act']} (from {provenance.get('act_source')})\n")
 
