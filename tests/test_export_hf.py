@@ -295,3 +295,29 @@ def test_rn50_has_no_hf_export_and_output_must_be_new(tmp_path, capsys, exported
 
     with pytest.raises(LayoutError, match="ResNet"):
         hf_config_dict(architecture("RN50"), True, 4.6)
+
+
+@pytest.mark.slow
+def test_vit_b32_exports_to_hf_and_open_clip_with_equal_features(tmp_path):
+    """Random ViT-B-32 (QuickGELU, as OpenAI-initialised runs): 12 layers, 224 px, 77 tokens."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    cfg = OmegaConf.load(AHNPLClip.default_config_path("ViT-B-32")).model
+    cfg.pretrained = ""
+    model = AHNPLClip.from_config(cfg).eval()
+    torch.save({"model": model.state_dict(), "config": {"model": {"arch": "ahnpl_clip", "model_type": "ViT-B-32",
+                                                                  "pretrained": "openai"}}}, tmp_path / "c.pth")
+    assert main(["--checkpoint", str(tmp_path / "c.pth"), "--format", "hf", str(tmp_path / "hf")]) == 0
+    front = yaml.safe_load((tmp_path / "hf" / "README.md").read_text().split("---")[1])
+    assert front["base_model"] == "openai/clip-vit-base-patch32"
+    hf = CLIPModel.from_pretrained(tmp_path / "hf").eval()
+    assert hf.config.text_config.hidden_act == "quick_gelu"
+    captions = ["a man is sitting on a bench next to a bicycle", LONG]
+    batch = CLIPTokenizer.from_pretrained(tmp_path / "hf")(captions, padding=True, truncation=True, return_tensors="pt")
+    image = _images()[0]
+    pixels = torch.from_numpy(CLIPImageProcessor.from_pretrained(tmp_path / "hf")(image, return_tensors="np")["pixel_values"])
+    with torch.no_grad():
+        text = torch.nn.functional.normalize(hf.get_text_features(**batch), dim=-1)
+        assert torch.allclose(text, model.encode_text(captions), atol=ATOL, rtol=0)
+        feats = torch.nn.functional.normalize(hf.get_image_features(pixel_values=pixels), dim=-1)
+        assert torch.allclose(feats, model.encode_image(ClipImageEvalProcessor(224)(image)[None]), atol=ATOL, rtol=0)

@@ -254,6 +254,11 @@ def test_wrong_architecture_and_junk_files_are_rejected(tmp_path):
     with pytest.raises(PretrainedWeightsError, match=r"argparse.Namespace.*model.trust_code: true"):
         AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "with_args.pt"), act="gelu"))
     assert AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "with_args.pt"), act="gelu", trust_code=True))
+    import numpy as np
+
+    torch.save({"epoch": np.int64(5), "best": np.float64(0.8), "curve": np.arange(3.0),
+                "state_dict": reference_clip(quick_gelu=False).state_dict()}, tmp_path / "numpy_values.pt")
+    assert AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "numpy_values.pt"), act="gelu"))  # data, not code
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(PretrainedWeightsError, match="not a state dict"):
         AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "list.pt")))

@@ -91,10 +91,24 @@ def _strip(state: dict, prefix: str) -> dict:
 # ----------------------------------------------------------------------------- file readers
 
 
+def _numpy_data_globals() -> list:
+    """numpy's scalar/array/dtype reconstructors: data only (training checkpoints often hold a numpy
+    float or array next to the weights), allowed under ``weights_only=True``."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    found = [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype]
+    found += [getattr(np.dtypes, name) for name in dir(getattr(np, "dtypes", object)) if name.endswith("DType")]
+    return found
+
+
 def load_pickle(path: str, trust_code: bool = False):
-    """``torch.load`` of ``path`` on the CPU, tensors and plain containers only unless ``trust_code``."""
+    """``torch.load`` of ``path`` on the CPU: tensors, plain containers and numpy data only, unless ``trust_code``."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust_code)
+        if trust_code:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_numpy_data_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors of all kinds
         blocked = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if blocked and not trust_code:
