@@ -23,7 +23,8 @@ Before anything is loaded, every weights file of every model (``pretrained``, th
 LoRA file, ``finetuned``) and every benchmark's files are checked; all that is missing is listed at
 once (exit code 2). Benchmarks are read once; each model then encodes every distinct image and
 caption once (:class:`~ahnpl_plugin.tasks.choice_features.FeatureCache`, shared by the benchmarks)
-and is released before the next is built. Output in ``output_dir``: ``results.md`` (the published
+and is released before the next is built; a model that cannot be loaded (e.g. a plain state dict
+without ``act``) is reported in the table and the others still run. Output in ``output_dir``: ``results.md`` (the published
 rows, one row per model, the exact McNemar test of each model against the reference on each
 caption-choice benchmark's items, and where each model's weights and activation came from) and
 ``results.json`` (all scores, per-item outcomes counts and provenance).
@@ -72,6 +73,7 @@ class ModelResult:
     outcomes: dict = field(default_factory=dict)  # benchmark -> bool array (caption-choice items) or None
     provenance: dict = field(default_factory=dict)
     encoded: dict = field(default_factory=dict)  # images / captions encoded
+    error: str = ""  # why the model could not be evaluated (the others still are)
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -262,6 +264,9 @@ def render_results(plan: ComparePlan, results: list[ModelResult]) -> str:
     for result in results:
         cells = [format_score(result.scores.get(c.benchmark, {}).get(c.metric)) for c in columns]
         lines.append(f"| **{result.name}** | " + " | ".join(cells) + " |")
+    failed = [r for r in results if r.error]
+    if failed:
+        lines += ["", "Not evaluated:"] + [f"- **{r.name}**: {r.error}" for r in failed]
     reference = next((r for r in results if r.name == plan.reference), None)
     if reference is not None and len(results) > 1:
         lines += ["", f"## Paired tests against {reference.name}", "",
@@ -295,7 +300,7 @@ def write_results(plan: ComparePlan, results: list[ModelResult]) -> tuple[Path, 
     plan.output_dir.mkdir(parents=True, exist_ok=True)
     md, js = plan.output_dir / "results.md", plan.output_dir / "results.json"
     md.write_text(render_results(plan, results))
-    payload = {r.name: {"scores": r.scores, "provenance": r.provenance, "encoded": r.encoded,
+    payload = {r.name: {"scores": r.scores, "provenance": r.provenance, "encoded": r.encoded, "error": r.error,
                         "correct_items": {b: (int(o.sum()) if o is not None else None) for b, o in r.outcomes.items()}}
                for r in results}
     js.write_text(json.dumps(payload, indent=2, default=str))
@@ -316,7 +321,11 @@ def run(cfg, output_dir: str | None = None) -> tuple[Path, Path]:
     results = []
     for i, entry in enumerate(plan.models, 1):
         logging.info("model %d/%d: %s", i, len(plan.models), entry.name)
-        results.append(evaluate_model(entry, benches, plan))
+        try:
+            results.append(evaluate_model(entry, benches, plan))
+        except UserError as exc:  # e.g. a plain state dict without model.act: the other models still run
+            logging.error("%s: not evaluated: %s", entry.name, exc)
+            results.append(ModelResult(entry.name, error=str(exc)))
     return write_results(plan, results)
 
 

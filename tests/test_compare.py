@@ -90,12 +90,15 @@ def test_compare_runs_every_format_once_and_writes_one_table(tmp_path):
             {"name": "open_clip file", "model": tiny(tmp_path / "epoch_5.pt", act="quick_gelu")},
             {"name": "patched", "model": tiny(tmp_path / "epoch_5.pt", act="quick_gelu",
                                               pretrained_patch={"base": str(tmp_path / "checkpoint_2.pth"), "alpha": 0.6})},
+            {"name": "no act", "model": tiny(tmp_path / "epoch_5.pt")},
         ],
         "datasets": datasets,
     }
     md, js = compare.run(OmegaConf.create(cfg))
     results = json.loads(js.read_text())
     assert list(results) == [m["name"] for m in cfg["models"]]
+    failed = results.pop("no act")  # reported, and the other models still evaluated
+    assert failed["scores"] == {} and "set model.act" in failed["error"]
     for name, result in results.items():  # 5 distinct images, 28 distinct captions: each encoded once
         assert result["encoded"] == {"images": 5, "captions": 28}, name
     same = [results[n]["scores"]["sugarcrepe"] for n in ("ours epoch 1", "epoch 1 as HF", "open_clip file")]
@@ -108,6 +111,7 @@ def test_compare_runs_every_format_once_and_writes_one_table(tmp_path):
     # the same weights in another format: no discordant item, p = 1
     assert re.search(r"^\| sugarcrepe \| epoch 1 as HF \| 14 \| ([\d.]+) \| \1 \| \+0\.0 \| 0 \| 0 \| 1 \|$", table, re.M)
     assert "| open_clip file | " in table and "quick_gelu (model.act)" in table
+    assert "- **no act**: " in table
 
 
 def test_missing_files_are_all_listed_before_any_model_loads(tmp_path, monkeypatch):
