@@ -255,3 +255,13 @@ def test_vit_b32_hf_folder_and_open_clip_state_dict_match_their_libraries(tmp_pa
     assert_close(our_features(model, images, tokens), open_clip_features(reference, images, tokens))
     assert set(open_clip_to_hf(model.clip.state_dict())) <= set(CLIPModel(CLIPConfig(**hf_config_dict(
         architecture("ViT-B-32"), True, 2.6592))).state_dict())
+
+
+def test_finetuned_checkpoint_records_its_provenance(tmp_path):
+    torch.manual_seed(6)
+    model = AHNPLClip.from_config(cfg(quick_gelu=True))
+    torch.save({"model": model.state_dict(), "config": {}}, tmp_path / "best.pth")
+    again = AHNPLClip.from_config(cfg(load_finetuned=True, finetuned=str(tmp_path / "best.pth"), quick_gelu=False))
+    prov = again.weights_provenance
+    assert again.uses_quick_gelu and (prov["format"], prov["act"]) == ("ahnpl_checkpoint", "quick_gelu")
+    assert prov["source"] == str(tmp_path / "best.pth") and prov["act_source"] == "the checkpoint's quick_gelu entry"

@@ -49,6 +49,7 @@ from ahnpl_plugin.models.clip_loading import (
     PretrainedWeightsError,
     build_clip,
     check_pretrained_available,
+    checkpoint_provenance,
     new_clip,
 )
 from ahnpl_plugin.models.model_config import ModelOptions, model_options
@@ -178,12 +179,9 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
             new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
         )
         model.load_checkpoint(path, state=state, checkpoint=checkpoint)
-        act = "quick_gelu" if quick_gelu else "gelu"
-        model.weights_provenance = {
-            "pretrained": path, "source": path, "format": "ahnpl_checkpoint", "act": act,
-            "act_source": "model.quick_gelu (not recorded)" if recorded is None else "the checkpoint's quick_gelu entry",
-        }
-        log.info("ahnpl_clip %s weights: %s [ahnpl_checkpoint]; activation %s", options.model_type, path, act)
+        model.weights_provenance = checkpoint_provenance(path, quick_gelu, recorded is not None)
+        log.info("ahnpl_clip %s weights: %s [ahnpl_checkpoint]; activation %s", options.model_type, path,
+                 model.weights_provenance["act"])
         return model
 
     def load_checkpoint(self, url_or_filename, state=None, checkpoint=None):

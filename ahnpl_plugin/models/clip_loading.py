@@ -182,6 +182,15 @@ def check_fits(weights: LoadedWeights, model_type: str, path: str) -> None:
         raise PretrainedWeightsError(f"{path} ({weights.origin}) does not fit model_type {model_type!r}: {shown}{hint}")
 
 
+def checkpoint_provenance(path: str, quick_gelu: bool, recorded: bool = True) -> dict:
+    """``weights_provenance`` of a model whose weights were replaced by an ``ahnpl_clip`` checkpoint
+    (``model.finetuned``, the runner's ``run.checkpoint``)."""
+    return WeightsProvenance(
+        str(path), str(path), "ahnpl_checkpoint", "quick_gelu" if quick_gelu else "gelu",
+        "the checkpoint's quick_gelu entry" if recorded else "model.quick_gelu (not recorded in the checkpoint)",
+    ).as_dict()
+
+
 def resolve_act(weights: LoadedWeights, act: str, source: str) -> tuple[bool, str]:
     """``(quick_gelu, reason)``: the file's activation where it states one, else ``model.act``.
 
