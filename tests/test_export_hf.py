@@ -298,7 +298,7 @@ def test_rn50_has_no_hf_export_and_output_must_be_new(tmp_path, capsys, exported
 
 
 @pytest.mark.slow
-def test_vit_b32_exports_to_hf_and_open_clip_with_equal_features(tmp_path):
+def test_vit_b32_exports_to_hf_with_equal_features(tmp_path):
     """Random ViT-B-32 (QuickGELU, as OpenAI-initialised runs): 12 layers, 224 px, 77 tokens."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
