@@ -86,9 +86,9 @@ def model_report(cfg) -> CheckReport:
             report.problem(f"model.pretrained: OpenAI's {model_type} weights are not at {target}: download {url} there "
                            "(any machine's ~/.cache/clip copy works), or set model.pretrained to a local file")
     elif pretrained.lower() != "openai":
-        path = Path(os.path.expanduser(pretrained))
-        report.add(f"pretrained: {path} ({'found' if path.is_file() else 'MISSING'})")
-        if not path.is_file():
+        path = Path(os.path.expanduser(pretrained))  # a file, or a HF / open_clip hub folder
+        report.add(f"pretrained: {path} ({'found' if path.exists() else 'MISSING'})")
+        if not path.exists():
             report.problem(f"model.pretrained: file not found: {path}")
     return report
 

@@ -344,6 +344,10 @@ class CompositionalTask(BaseTask):
 
     @torch.no_grad()
     def evaluation(self, model, data_loader, cuda_enabled=True):
+        from ahnpl_plugin.model_adapters import unwrap
+
+        # where the weights came from and which activation ran (ahnpl_clip: clip_loading.WeightsProvenance)
+        self.weights_provenance = dict(getattr(unwrap(model), "weights_provenance", None) or {})
         parts = []
         for part in choice_parts(data_loader.dataset):
             label = getattr(part, "dataset_name", None)
@@ -363,6 +367,9 @@ class CompositionalTask(BaseTask):
                 raise KeyError(f"the scorer of split {split_name} returned no 'average': {sorted(scores)}")
             return {**scores, "agg_metrics": scores["average"]}
         metrics = {"benchmark": benchmark, "model": self.model_name, **scores}
+        provenance = getattr(self, "weights_provenance", None) or {}
+        if provenance.get("act"):
+            metrics["weights"] = {k: provenance.get(k) for k in ("source", "format", "act", "act_source", "patch", "lora")}
         headline = scores.get(HEADLINE_METRIC.get(benchmark, "average"))
         if _is_number(headline):  # absent when nothing could be scored (said in the notes)
             metrics["agg_metrics"] = headline
@@ -414,6 +421,10 @@ class CompositionalTask(BaseTask):
                 f.write(render_results_markdown(every, self.model_name, outcomes=self.outcomes,
                                                 not_evaluated=self.not_evaluated, selection=self.selection,
                                                 plot=plot))
+                provenance = getattr(self, "weights_provenance", None) or {}
+                if provenance.get("act"):
+                    f.write(f"\nWeights: {provenance.get('source')} ({provenance.get('format')}); activation "
+                            f"{provenance['act']} (from {provenance.get('act_source')})\n")
 
     def _write_plot(self, output_dir: str, benchmarks: set) -> str | None:
         """compositional_vs_zero_shot.png beside results.md (file name, or None when no point)."""
