@@ -100,9 +100,23 @@ def _atomic_copy(source: Path, target: Path) -> None:
     _fsync_dir(target.parent)
 
 
+def _load_safely(path, map_location="cpu", mmap: bool = False):
+    """``torch.load`` with ``weights_only=True``: a runner checkpoint holds tensors and plain
+    containers only (RNG states included), so nothing in it needs code to be unpickled."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:
+        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
+            raise ConfigError(
+                f"{path}: holds Python objects besides tensors, and unpickling them could run code from the "
+                "file; it is not a checkpoint of this runner (load other models' weights with model.pretrained)"
+            ) from None
+        raise
+
+
 def _stored_epoch(path: Path) -> int | None:
     """The ``epoch`` a runner checkpoint holds (memory-mapped: the tensors are not read)."""
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    stored = _load_safely(path, mmap=True)
     epoch = stored.get("epoch") if isinstance(stored, dict) else None
     return None if epoch is None else int(epoch)
 
@@ -621,6 +635,11 @@ class AHNPLRunner(RunnerBase):
             stored = self._read_checkpoint(ckpt)
             self._load_model_state(stored, ckpt)
             logging.info("loaded model weights from %s", ckpt)
+            model = self.unwrap_dist_model(self.model)
+            if hasattr(model, "uses_quick_gelu"):  # results name the weights evaluated, not the base model's
+                from ahnpl_plugin.models.clip_loading import checkpoint_provenance
+
+                model.weights_provenance = checkpoint_provenance(ckpt, model.uses_quick_gelu)
         results = self.evaluate(cur_epoch="eval", skip_reload=True)
         self._write_results(results, model_epoch=stored.get("epoch") if isinstance(stored, dict) else None,
                             checkpoint=ckpt)
@@ -701,6 +720,8 @@ class AHNPLRunner(RunnerBase):
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "validated": validated,
+            "selection": (f"best {self.valid_splits[0]} agg_metrics so far (epoch {epoch})" if not with_optimizer
+                          else "the state of the run when it was saved"),
             "provenance": self.provenance(),
         }
         if with_optimizer:
@@ -727,7 +748,7 @@ class AHNPLRunner(RunnerBase):
         path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError(f"checkpoint not found: {path}")
-        return torch.load(path, map_location=self.device, weights_only=False)
+        return _load_safely(path, map_location=self.device)
 
     def _load_model_state(self, checkpoint, path) -> None:
         """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
@@ -825,9 +846,10 @@ class AHNPLRunner(RunnerBase):
                 "resumed checkpoint"
             )
         if self.is_main and found != target:
-            stored = torch.load(found, map_location="cpu", weights_only=False)
+            stored = _load_safely(found)
             best = {k: v for k, v in stored.items() if k not in ("optimizer", "scaler", "rng", "running")}
-            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric})
+            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric,
+                         "selection": f"best {self.valid_splits[0]} agg_metrics so far (epoch {best_epoch})"})
             _atomic_torch_save(best, target)
         if self.use_distributed:
             dist.barrier()

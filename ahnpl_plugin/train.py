@@ -78,7 +78,9 @@ def _build_from_evaluated_checkpoint(cfg) -> None:
     path = Path(str(ckpt)).expanduser()
     if not path.is_file():
         raise ConfigError(f"run.checkpoint: checkpoint not found: {ckpt}")
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    from ahnpl_plugin.runner import _load_safely
+
+    stored = _load_safely(path, mmap=True)
     arch, model_type = checkpoint_model(stored)
     if not (isinstance(stored, dict) and "model" in stored and arch and model_type):
         return  # not a runner checkpoint: the model is built as configured, then loads it

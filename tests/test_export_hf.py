@@ -219,6 +219,7 @@ def test_a_benchmark_scores_the_same_through_transformers(tmp_path, exported):
                 hf.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]), dim=-1)
             sims.append((image @ text.T).numpy())
     theirs = bench.score(sims)
+    ours = {k: v for k, v in ours.items() if k not in ("cells", "weights")}  # the task's additions to the scores
     assert theirs == ours and len(bench.items) == 9
     lavis = ClipImageEvalProcessor(image_size=32)
     with torch.no_grad():  # and the similarities themselves, item by item
