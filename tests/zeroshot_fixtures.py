@@ -98,3 +98,21 @@ class PlantedEncoder:
 
 def to_tensor(image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+class PlantedModel(torch.nn.Module):
+    """:class:`PlantedEncoder` as a model (``encode_image`` / ``encode_text``), for the tasks.
+    ``swap`` maps a class name to the colour of another (a model that confuses them)."""
+
+    def __init__(self, swap: dict | None = None):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # gives the model a device
+        self.swap = swap or {}
+        self.encoder = PlantedEncoder()
+
+    def encode_image(self, images):
+        return self.encoder.encode_image(images)
+
+    def encode_text(self, texts):
+        texts = [next((t.replace(a, b) for a, b in self.swap.items() if a in t), t) for t in texts]
+        return self.encoder.encode_text(texts)

@@ -3,9 +3,10 @@
 Reports, per part of the config: the model weights (``model.pretrained``/``finetuned``; OpenAI
 weights are looked up in LAVIS's cache, never downloaded), the run's output and checkpoint paths,
 and for each dataset whose builder has an ``inspect`` (``ahnpl_coco``, ``ahnpl_flickr30k``,
-``ahnpl_wds``, the benchmark builders ``ahnpl_<benchmark>``): annotation rows, images
-found/missing, negatives matched and their valid rate per type, shards, benchmark items. Each
-problem says what to fix. Nothing is written.
+``ahnpl_wds``, the benchmark builders ``ahnpl_<benchmark>``, ``ahnpl_zeroshot``, and LAVIS's
+``imagenet``): annotation rows, images found/missing, negatives matched and their valid rate per
+type, shards, benchmark items, zero-shot sets (images, classes, templates, metric); the weights of
+``run.reference_model`` too. Each problem says what to fix. Nothing is written.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 from ahnpl_plugin.data.report import CheckReport
 
 
-def model_report(cfg) -> CheckReport:
-    model = cfg.model_cfg
-    report = CheckReport("model")
+def model_report(cfg, model=None, title: str = "model") -> CheckReport:
+    model = cfg.model_cfg if model is None else model
+    report = CheckReport(title)
     arch, model_type = model.get("arch"), model.get("model_type")
     report.add(f"{arch} {model_type}")
     if model.get("load_finetuned", False):
@@ -78,6 +79,10 @@ def dataset_reports(cfg) -> list[CheckReport]:
         builder = registry.get_builder_class(name)
         inspect = getattr(builder, "inspect", None)
         if inspect is None:
+            from ahnpl_plugin.datasets.zeroshot_builder import LAVIS_BUILDER_CHECKS
+
+            inspect = LAVIS_BUILDER_CHECKS.get(name)
+        if inspect is None:
             report = CheckReport(f"datasets.{name}")
             report.add("no checks for this builder (not an ahnpl data builder)")
             reports.append(report)
@@ -94,4 +99,8 @@ def check_config(cfg_path: str, options: list[str] | None = None) -> list[CheckR
     from ahnpl_plugin.config import load_config
 
     cfg = load_config(cfg_path, options)
-    return [model_report(cfg), run_report(cfg), *dataset_reports(cfg)]
+    reports = [model_report(cfg), run_report(cfg)]
+    reference = cfg.run_cfg.get("reference_model")  # task ahnpl_zeroshot's starting weights
+    if reference:
+        reports.append(model_report(cfg, reference, "run.reference_model"))
+    return [*reports, *dataset_reports(cfg)]
