@@ -211,3 +211,25 @@ def test_swapped_labels_are_caught_by_the_planted_model(tmp_path):
     zs.classnames = ["apple", "mango", "zebra"]  # the folder listing's order: labels would be wrong
     result = score_set(PlantedEncoder(), ZeroShotImages(zs, to_tensor), batch_size=4)
     assert result["metrics"]["acc1"] == 0.0
+
+
+def test_metrics_equal_scikit_learn_where_the_suites_call_it():
+    """CLIP_benchmark and ELEVATER compute these with scikit-learn; the project does not depend on
+    it, so this cross-check runs only where it is installed (random sets, half with tied scores)."""
+    sm = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n, c = int(rng.integers(5, 40)), int(rng.integers(2, 8))
+        logits = rng.normal(size=(n, c))
+        logits = (np.round(logits * 2) / 2 if trial % 2 else logits) * 0.05
+        labels = rng.integers(0, c, n)
+        assert m.mean_per_class_recall(logits, labels) == pytest.approx(
+            sm.balanced_accuracy_score(labels, logits.argmax(1)))
+        probabilities = m.softmax(logits)
+        for k in range(c):
+            precision, recall, _ = sm.precision_recall_curve(labels == k, probabilities[:, k])
+            ours_p, ours_r = m.precision_recall_curve(probabilities[:, k], labels == k)
+            np.testing.assert_allclose(ours_p, precision)
+            np.testing.assert_allclose(ours_r, recall)
+        if c == 2 and len(set(labels)) == 2:
+            assert m.roc_auc(logits, labels) == pytest.approx(sm.roc_auc_score(labels, probabilities[:, 1]))
