@@ -280,3 +280,24 @@ def test_python_m_lavis_evaluate_imagenet_builder_on_cpu(tmp_path, arch, process
     assert set(results) == {"agg_metrics", "acc"} and 0.0 <= results["acc"] <= 1.0
     predictions = json.loads((run_dir / "result" / "val_epocheval.json").read_text())
     assert sorted(p["target"] for p in predictions) == [0, 1]
+
+
+def test_reference_model_must_preprocess_like_the_model(lavis_ready, caplog):
+    from types import SimpleNamespace
+
+    from ahnpl_plugin.errors import ConfigError
+    from ahnpl_plugin.tasks.zeroshot import ZeroShotTask
+
+    def cfg(reference, **run):
+        return SimpleNamespace(model_cfg=OmegaConf.merge(OmegaConf.load(
+            REPO / "lavis_configs/models/ahnpl_clip_tiny.yaml").model, TINY["ahnpl_clip"]),
+            run_cfg=OmegaConf.create({"reference_model": reference, **run}))
+
+    with pytest.raises(ConfigError, match="same architecture"):
+        ZeroShotTask.setup_task(cfg(TINY["ahnpl_blip"]))
+    task = ZeroShotTask.setup_task(cfg(TINY["ahnpl_clip"]))
+    assert task.reference_name == "ahnpl_clip tiny (random init) [reference]"
+    assert "retention will be 0" in caplog.text
+    caplog.clear()
+    task = ZeroShotTask.setup_task(cfg(TINY["ahnpl_clip"], checkpoint="run/checkpoint_best.pth"))
+    assert task.model_name == "ahnpl_clip tiny (run/checkpoint_best.pth)" and "retention" not in caplog.text

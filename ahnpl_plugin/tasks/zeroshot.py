@@ -92,6 +92,10 @@ class ZeroShotTask(BaseTask):
                     f"run.reference_model preprocesses images as {theirs.get('vis_processor')}, the model as "
                     f"{mine.get('vis_processor')}: the reference must be the same architecture (its starting weights)"
                 )
+            same = OmegaConf.to_container(reference, resolve=True) == OmegaConf.to_container(cfg.model_cfg, resolve=True)
+            if same and not (run_cfg.get("checkpoint") or run_cfg.get("resume_ckpt_path")):
+                logging.warning("run.reference_model is the model itself and no run.checkpoint is set: "
+                                "the retention will be 0 (set run.checkpoint to the fine-tuned weights)")
         return cls(
             text_batch_size=max(DEFAULT_TEXT_BATCH, int(run_cfg.get("batch_size_eval", 64)) * 4),
             progress=bool(run_cfg.get("progress", True)),
