@@ -107,9 +107,16 @@ def test_suite_metrics_reports_clip_benchmark_trio_and_the_headline():
     ("imagenet1k", "accuracy"), ("wds/vtab/caltech101", "mean-per-class"), ("fgvc_aircraft", "mean-per-class"),
     ("vtab/pets", "mean-per-class"), ("flowers", "mean-per-class"), ("voc2007_multilabel", "11point_mAP"),
     ("hateful-memes", "roc_auc"), ("cars", "accuracy"), ("my_own_set", "acc1"),
+    ("voc2007classification", "11point_mAP"), ("flower102", "mean-per-class"), ("stanfordcar", "accuracy"),
 ])
 def test_headline_metric_follows_elevater(name, metric):
     assert headline_metric(name) == metric
+
+
+def test_every_name_table_covers_the_21_elevater_sets():
+    from ahnpl_plugin.zeroshot.protocols import ELEVATER_CONFIG_NAMES, ELEVATER_METRIC
+
+    assert len(ELEVATER_METRIC) == 21 and sorted(set(ELEVATER_CONFIG_NAMES.values())) == sorted(ELEVATER_METRIC)
 
 
 # ----------------------------------------------------------------------------- classifier

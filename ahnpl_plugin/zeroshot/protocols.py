@@ -5,8 +5,9 @@ image-classification sets plus ImageNet-1k; vl_compo's "21 zero-shot tasks" are 
 CLIP_benchmark reports ``acc1``, ``acc5`` and ``mean_per_class_recall`` for every single-label
 set and ``mean_average_precision`` for multi-label ones (``voc2007_multilabel``).
 
-Keys are the names a config uses for a set (``datasets.ahnpl_zeroshot.sets.<name>``); both
-ELEVATER's and CLIP_benchmark's spellings of the same dataset map to the ELEVATER metric. Note that
+Keys are the names a config uses for a set (``datasets.ahnpl_zeroshot.sets.<name>``); ELEVATER's
+dataset names, its config file names (vl_compo's column names) and CLIP_benchmark's names of the
+same dataset all map to the ELEVATER metric. Note that
 the two suites do not always hold the same images (e.g. ELEVATER's ``eurosat_clip`` and
 ``resisc45_clip`` subsets, its multi-label VOC 2007 against CLIP_benchmark's ``voc2007``): the
 results name the data read, and a number is comparable only with one on the same files.
@@ -63,6 +64,32 @@ CLIP_BENCHMARK_TO_ELEVATER = {
     "voc2007_multilabel": "voc-2007-classification",
 }
 
+# ELEVATER's config file names (vision_benchmark/resources/datasets/<name>.yaml), which vl_compo's
+# results.csv uses as column names ("elevator::<name>"), -> the ELEVATER dataset.
+ELEVATER_CONFIG_NAMES = {
+    "caltech101": "caltech-101",
+    "cifar10": "cifar-10",
+    "cifar100": "cifar-100",
+    "country211": "country211",
+    "dtd": "dtd",
+    "eurosat-clip": "eurosat_clip",
+    "fer2013": "fer-2013",
+    "fgvc-aircraft-2013b": "fgvc-aircraft-2013b-variants102",
+    "flower102": "oxford-flower-102",
+    "food101": "food-101",
+    "gtsrb": "gtsrb",
+    "hateful-memes": "hateful-memes",
+    "imagenet-1k": "imagenet-1k",
+    "kitti-distance": "kitti-distance",
+    "mnist": "mnist",
+    "oxford-iiit-pets": "oxford-iiit-pets",
+    "patchcamelyon": "patch-camelyon",
+    "rendered-sst2": "rendered-sst2",
+    "resisc45-clip": "resisc45_clip",
+    "stanfordcar": "stanford-cars",
+    "voc2007classification": "voc-2007-classification",
+}
+
 DEFAULT_METRIC = "acc1"
 
 
@@ -79,7 +106,7 @@ def elevater_name(name: str) -> str | None:
     key = _normalise(name)
     if key in ELEVATER_METRIC:
         return key
-    return CLIP_BENCHMARK_TO_ELEVATER.get(key)
+    return CLIP_BENCHMARK_TO_ELEVATER.get(key) or ELEVATER_CONFIG_NAMES.get(key)
 
 
 def headline_metric(name: str, multilabel: bool = False) -> str:
