@@ -18,6 +18,7 @@ from ahnpl_plugin.zeroshot.readers import (
     open_image,
     read_class_folders,
     read_clip_benchmark_wds,
+    read_elevater,
 )
 from tests.zeroshot_fixtures import (
     CLASSNAMES,
@@ -26,6 +27,8 @@ from tests.zeroshot_fixtures import (
     PlantedEncoder,
     make_class_folders,
     make_clip_benchmark_wds,
+    make_elevater_coco,
+    make_elevater_iris,
     to_tensor,
 )
 
@@ -199,13 +202,37 @@ def test_missing_templates_file_is_an_error_not_imagenet_templates(tmp_path):
         read_class_folders(root)
 
 
+def test_elevater_iris_index_with_zipped_images(tmp_path):
+    root = make_elevater_iris(tmp_path / "food-101", labels=(0, 1, 2, 1))
+    zs = read_elevater(root, templates=root / "templates.txt")
+    assert zs.classnames == CLASSNAMES and zs.templates == ["a photo of a {}."] and not zs.multilabel
+    assert zs.targets.tolist() == [0, 1, 2, 1]
+    assert zs.images[1].name == "val/image 1.jpg" and zs.images[1].archive.endswith("val.zip")
+    assert np.abs(np.asarray(open_image(zs.images[2])).reshape(-1, 3).mean(0) - COLOURS["mango"]).max() < 12
+    with pytest.raises(ZeroShotDataError, match="no prompt templates"):
+        read_elevater(root)
+    multi = read_elevater(make_elevater_iris(tmp_path / "voc", multilabel_row="0,2"), templates=["{}"])
+    assert multi.multilabel and multi.targets.tolist()[0] == [1, 0, 1]
+
+
+def test_elevater_coco_index_classes_in_category_id_order(tmp_path):
+    root = make_elevater_coco(tmp_path / "hateful-memes", labels=(1, 0, 1))
+    zs = read_elevater(root, templates=root / "templates.txt")
+    assert zs.classnames == CLASSNAMES[:2]  # category 1 first although listed second
+    assert zs.targets.tolist() == [1, 0, 1] and zs.images[0].name == "img/00000.png"
+    zs = read_elevater(root, templates=["{}"], classnames=["not hateful", "hateful"])
+    assert zs.classnames == ["not hateful", "hateful"]
+
+
 # --------------------------------------------------------------------- planted model: 100%
-@pytest.mark.parametrize("layout", ["folders", "wds"])
+@pytest.mark.parametrize("layout", ["folders", "wds", "elevater"])
 def test_planted_model_that_separates_the_classes_scores_100(tmp_path, layout):
     if layout == "folders":
         zs = read_class_folders(make_class_folders(tmp_path / "set"))
-    else:
+    elif layout == "wds":
         zs = read_clip_benchmark_wds(make_clip_benchmark_wds(tmp_path / "set"))
+    else:
+        zs = read_elevater(make_elevater_iris(tmp_path / "set"), templates=TEMPLATES)
     encoder = PlantedEncoder()
     result = score_set(encoder, ZeroShotImages(zs, to_tensor), batch_size=4)
     assert result["metrics"]["acc1"] == 1.0 and result["metrics"]["mean_per_class_recall"] == 1.0

@@ -24,6 +24,7 @@ from tests.zeroshot_fixtures import (
     COLOURS,
     make_class_folders,
     make_clip_benchmark_wds,
+    make_elevater_iris,
     to_tensor,
 )
 
@@ -152,6 +153,26 @@ def test_builder_reads_each_set_with_its_metric(tmp_path, lavis_ready):
     assert [p.dataset_name for p in suite.parts] == ["colours", "pets"]
     assert [p.headline for p in suite.parts] == ["acc1", "mean-per-class"]  # pets: ELEVATER's choice
     assert len(suite) == 6 + 7
+
+
+def test_builder_elevater_set_and_key_errors(tmp_path, lavis_ready):
+    from lavis.common.registry import registry
+
+    from ahnpl_plugin.errors import ConfigError
+
+    root = make_elevater_iris(tmp_path / "food101")
+
+    def build(sets):
+        cfg = OmegaConf.create({"data_type": "images", "sets": sets,
+                                "vis_processor": {"eval": {"name": "clip_image_eval", "image_size": 12}}})
+        return registry.get_builder_class("ahnpl_zeroshot")(cfg).build_datasets()["test"]
+
+    suite = build({"food101": {"format": "elevater", "root": str(root), "templates": str(root / "templates.txt")}})
+    assert suite.parts[0].headline == "accuracy" and len(suite) == 4
+    with pytest.raises(ConfigError, match="index applies to format elevater only"):
+        build({"x": {"format": "wds", "root": str(root), "index": "test.txt"}})
+    with pytest.raises(ConfigError, match="format: expected one of wds, folders, elevater"):
+        build({"x": {"format": "tfds", "root": str(root)}})
 
 
 def test_task_scores_planted_model_100_and_reports_retention(tmp_path, lavis_ready):

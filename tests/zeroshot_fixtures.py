@@ -116,3 +116,43 @@ class PlantedModel(torch.nn.Module):
     def encode_text(self, texts):
         texts = [next((t.replace(a, b) for a, b in self.swap.items() if a in t), t) for t in texts]
         return self.encoder.encode_text(texts)
+
+
+def make_elevater_iris(root: Path, labels=(0, 1, 2, 1), multilabel_row: str | None = None) -> Path:
+    """An ELEVATER download in IRIS form: labels.txt, test.txt ("val.zip@<path> <ids>"), val.zip (stored)."""
+    import zipfile
+
+    root.mkdir(parents=True, exist_ok=True)
+    write_text(root / "labels.txt", CLASSNAMES)
+    lines = []
+    with zipfile.ZipFile(root / "val.zip", "w", compression=zipfile.ZIP_STORED) as archive:
+        for i, label in enumerate(labels):
+            inner = f"val/image {i}.jpg"  # a space in the path, as the format allows
+            archive.writestr(inner, image_bytes(COLOURS[CLASSNAMES[label]], seed=i, fmt="JPEG"))
+            lines.append(f"val.zip@{inner} {label}")
+    if multilabel_row is not None:
+        lines[0] = lines[0].rsplit(" ", 1)[0] + " " + multilabel_row
+    write_text(root / "test.txt", lines)
+    write_text(root / "templates.txt", ["a photo of a {}."])
+    return root
+
+
+def make_elevater_coco(root: Path, labels=(1, 0, 1)) -> Path:
+    """An ELEVATER download in COCO form (as hateful-memes): test_meta.json + img.zip; category ids
+    from 1, listed out of order."""
+    import json
+    import zipfile
+
+    root.mkdir(parents=True, exist_ok=True)
+    names = CLASSNAMES[:2]
+    images, annotations = [], []
+    with zipfile.ZipFile(root / "img.zip", "w", compression=zipfile.ZIP_STORED) as archive:
+        for i, label in enumerate(labels):
+            archive.writestr(f"img/{i:05d}.png", image_bytes(COLOURS[names[label]], seed=i))
+            images.append({"id": i + 1, "file_name": f"img/{i:05d}.png", "zip_file": "img.zip"})
+            annotations.append({"id": i + 1, "image_id": i + 1, "category_id": label + 1})
+    categories = [{"id": 2, "name": names[1]}, {"id": 1, "name": names[0]}]
+    (root / "test_meta.json").write_text(json.dumps({"images": images, "annotations": annotations,
+                                                     "categories": categories}))
+    write_text(root / "templates.txt", ["a meme of a {}."])
+    return root

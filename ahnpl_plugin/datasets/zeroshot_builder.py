@@ -7,7 +7,8 @@ Config (defaults: ``lavis_configs/datasets/zeroshot/defaults.yaml``)::
       ahnpl_zeroshot:
         sets:
           <name>:                 # e.g. imagenet1k, cifar10, vtab/pets: the name picks the metric
-            format: wds | folders # CLIP_benchmark webdataset export | class-per-folder tree
+            format: wds | folders | elevater  # CLIP_benchmark webdataset export | class-per-folder
+                                  # tree | a dataset folder as ELEVATER's toolkit downloads it
             root: path            # relative paths: from the working directory
             split: test           # the export's split folder / the tree's images folder
             classnames: null      # a file (default: root/classnames.txt) or "imagenet" (LAVIS's list)
@@ -15,6 +16,9 @@ Config (defaults: ``lavis_configs/datasets/zeroshot/defaults.yaml``)::
                                   # or "imagenet" (OpenAI's 80 ImageNet templates: ImageNet only)
             folders: null         # folders only: a file (line i = class i's folder; default
                                   # root/folders.txt if present, else folders named as classes) or "sorted"
+            index: null           # elevater only: the split's index under root (default: test.txt,
+                                  # test_coco.json, test_meta.json or test.json)
+            labelmap: labels.txt  # elevater only, IRIS index: the class names file under root
             metric: null          # override the suite's metric (ahnpl_plugin.zeroshot.metrics.METRICS)
         vis_processor: {eval: ...}  # unset: the model's own eval processor (task ahnpl_zeroshot)
 
@@ -40,7 +44,8 @@ from ahnpl_plugin.zeroshot.protocols import headline_metric
 from ahnpl_plugin.zeroshot.readers import FORMATS, ZeroShotSet, read_set
 
 BUILDER_KEYS = {"data_type", "sets", "vis_processor", "text_processor"}
-SET_KEYS = {"format", "root", "split", "classnames", "templates", "folders", "metric"}
+SET_KEYS = {"format", "root", "split", "classnames", "templates", "folders", "metric", "index", "labelmap"}
+FORMAT_ONLY_KEYS = {"folders": "folders", "index": "elevater", "labelmap": "elevater"}
 IMAGENET = "imagenet"
 
 
@@ -68,8 +73,9 @@ def _set_options(name: str, cfg) -> dict:
         raise ConfigError(f"{where}.root is required (the set's folder)")
     if cfg.get("metric") is not None and cfg["metric"] not in METRICS:
         raise ConfigError(f"{where}.metric: unknown {cfg['metric']!r}; valid: {', '.join(sorted(METRICS))}")
-    if fmt == "wds" and cfg.get("folders") is not None:
-        raise ConfigError(f"{where}.folders applies to format folders only")
+    for key, only in FORMAT_ONLY_KEYS.items():
+        if cfg.get(key) is not None and fmt != only:
+            raise ConfigError(f"{where}.{key} applies to format {only} only")
     return cfg
 
 
@@ -98,6 +104,9 @@ def read_configured_set(name: str, cfg) -> tuple[ZeroShotSet, str | None]:
     if options["format"] == "folders":
         folders = options.get("folders")
         kwargs["folders"] = folders if folders in (None, "sorted") else resolve_user_path(folders)
+    if options["format"] == "elevater":
+        kwargs["index"] = options.get("index")  # relative to root
+        kwargs["labelmap"] = options.get("labelmap") or "labels.txt"
     return read_set(options["format"], root, **kwargs), options.get("metric")
 
 

@@ -30,14 +30,31 @@ Labels always follow the class list, never the folders' alphabetical order. A fo
 no class is an error (naming it); a class without a folder just has no test images. ``folders``
 may also be ``"sorted"``: class i is the i-th folder in sorted order (ImageNet's ``val/`` with
 WordNet-id folders, which is how LAVIS's ``imagenet`` builder reads them).
+
+**ELEVATER's downloads** (vision-datasets' ``DatasetHub``; one folder per dataset, its
+``root_folder``, e.g. ``classification/food_101_20211007``): the split's index is either
+
+* IRIS text (``test.txt``): lines ``<image> <label>[,<label>...]`` (0-based class ids; the image
+  path may hold spaces, the labels never do), class names in the labelmap (``labels.txt``, line i =
+  class i), or
+* COCO json (``test_coco.json``, hateful-memes' ``test_meta.json``): ``images`` (``id``,
+  ``file_name``, optional ``zip_file``), ``annotations`` (``image_id``, ``category_id``),
+  ``categories`` (``id``, ``name``; ids from 1, classes in id order);
+
+an image is ``<zip>@<path in zip>`` (IRIS) or ``file_name`` inside ``zip_file`` (COCO), else a file
+under the folder. The class names ELEVATER's zero-shot code prompts with and its templates live in
+its ``vision_benchmark/datasets/prompts.py``, not in the download: ``templates`` must be given
+(and ``classnames`` where they differ from the labelmap).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import tarfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +91,28 @@ class TarMember:
         return f"{self.shard}:{self.name}"
 
 
+@dataclass(frozen=True)
+class ZipMember:
+    """An image stored inside a zip file (ELEVATER's downloads)."""
+
+    archive: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.archive}@{self.name}"
+
+
+_OPEN_ZIPS: dict = {}  # (process id, archive) -> ZipFile: each loader worker opens its own
+
+
+def _zip(archive: str) -> zipfile.ZipFile:
+    key = (os.getpid(), archive)
+    if key not in _OPEN_ZIPS:
+        _OPEN_ZIPS[key] = zipfile.ZipFile(archive)
+    return _OPEN_ZIPS[key]
+
+
 @dataclass
 class ZeroShotSet:
     """A set's class names, templates, images (paths or :class:`TarMember`) and targets
@@ -98,6 +137,8 @@ def read_image_bytes(ref) -> bytes:
         with open(ref.shard, "rb") as f:
             f.seek(ref.offset)
             return f.read(ref.size)
+    if isinstance(ref, ZipMember):
+        return _zip(ref.archive).read(ref.name)
     with open(ref, "rb") as f:
         return f.read()
 
@@ -283,11 +324,105 @@ def read_class_folders(root, split: str = "test", name: str | None = None, class
                        False, f"class folders {split_dir}", notes)
 
 
-FORMATS = {"wds": read_clip_benchmark_wds, "folders": read_class_folders}
+# --------------------------------------------------------------------------- ELEVATER downloads
+ELEVATER_INDEX_NAMES = ("{split}.txt", "{split}_coco.json", "{split}_meta.json", "{split}.json")
+
+
+def _elevater_image(root: Path, path: str, zip_file: str | None = None):
+    if zip_file:
+        return ZipMember(str(root / zip_file), path)
+    if "@" in path:
+        archive, inner = path.split("@", 1)
+        return ZipMember(str(root / archive), inner)
+    return str(root / path)
+
+
+def _read_iris(root: Path, index: Path, labelmap: Path) -> tuple[list[str], list, list[list[int]]]:
+    names = read_lines(labelmap, "ELEVATER labelmap") if labelmap.is_file() else None
+    images, labels = [], []
+    for number, line in enumerate(index.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.rsplit(" ", 1)
+        try:
+            ids = [int(x) for x in parts[1].split(",")] if len(parts) == 2 else []
+        except ValueError:
+            raise ZeroShotDataError(f"{index}:{number}: expected '<image> <class id>[,<class id>...]', got {line!r}") from None
+        images.append(_elevater_image(root, parts[0]))
+        labels.append(ids)
+    if names is None:
+        raise ZeroShotDataError(f"ELEVATER labelmap not found: {labelmap} (class names; or set classnames)")
+    return names, images, labels
+
+
+def _read_elevater_coco(root: Path, index: Path) -> tuple[list[str], list, list[list[int]]]:
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+        categories = sorted(data["categories"], key=lambda c: c["id"])
+        position = {c["id"]: i for i, c in enumerate(categories)}
+        by_image: dict = {}
+        for annotation in data.get("annotations", []):
+            by_image.setdefault(annotation["image_id"], []).append(position[annotation["category_id"]])
+        images = [_elevater_image(root, im["file_name"], im.get("zip_file")) for im in data["images"]]
+        labels = [sorted(by_image.get(im["id"], [])) for im in data["images"]]
+        names = [str(c["name"]) for c in categories]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ZeroShotDataError(f"{index}: not an ELEVATER/vision-datasets COCO classification index ({exc!r})") from None
+    return names, images, labels
+
+
+def read_elevater(root, split: str = "test", name: str | None = None, classnames=None, templates=None,
+                  index=None, labelmap="labels.txt") -> ZeroShotSet:
+    """A dataset as ELEVATER's toolkit downloads it (module docstring). ``templates`` is required
+    (a file or a list); ``index`` defaults to the first of ``test.txt``, ``test_coco.json``,
+    ``test_meta.json``, ``test.json`` found. Multi-label when an image has several labels."""
+    root = Path(root)
+    if templates is None:
+        raise ZeroShotDataError(f"{root}: ELEVATER's downloads hold no prompt templates: set templates to a file "
+                                "with this dataset's templates from ELEVATER's prompts.py, one per line ({} = class)")
+    if index is None:
+        found = [root / n.format(split=split) for n in ELEVATER_INDEX_NAMES if (root / n.format(split=split)).is_file()]
+        if not found:
+            raise ZeroShotDataError(f"{root}: no {split} index ({', '.join(n.format(split=split) for n in ELEVATER_INDEX_NAMES)})")
+        index = found[0]
+    index = Path(index) if Path(index).is_absolute() else root / index
+    if not index.is_file():
+        raise ZeroShotDataError(f"ELEVATER index not found: {index}")
+    if index.suffix == ".txt":
+        names, images, labels = _read_iris(root, index, root / labelmap)
+    else:
+        names, images, labels = _read_elevater_coco(root, index)
+    if classnames is not None:
+        given = list(classnames) if isinstance(classnames, (list, tuple)) else read_classnames(Path(classnames))
+        if len(given) != len(names):
+            raise ZeroShotDataError(f"classnames has {len(given)} names, the index {len(names)} classes")
+        names = given
+    temps = list(templates) if isinstance(templates, (list, tuple)) else read_templates(Path(templates))
+    if not images:
+        raise ZeroShotDataError(f"{index}: no images")
+    unlabelled = sum(1 for ids in labels if not ids)
+    if unlabelled:
+        raise ZeroShotDataError(f"{index}: {unlabelled} image(s) without a label")
+    bad = [i for ids in labels for i in ids if not 0 <= i < len(names)]
+    if bad:
+        raise ZeroShotDataError(f"{index}: class id {bad[0]} outside the {len(names)} classes")
+    multilabel = any(len(ids) > 1 for ids in labels)
+    if multilabel:
+        targets = np.zeros((len(labels), len(names)), dtype=np.int64)
+        for row, ids in enumerate(labels):
+            targets[row, ids] = 1
+    else:
+        targets = np.asarray([ids[0] for ids in labels], dtype=np.int64)
+    return ZeroShotSet(name or root.name, names, temps, images, targets, multilabel, f"ELEVATER {index}")
+
+
+FORMATS = {"wds": read_clip_benchmark_wds, "folders": read_class_folders, "elevater": read_elevater}
 
 
 def read_set(format: str, root, **kwargs) -> ZeroShotSet:
-    """``read_clip_benchmark_wds`` (``format: wds``) or ``read_class_folders`` (``folders``)."""
+    """``read_clip_benchmark_wds`` (``format: wds``), ``read_class_folders`` (``folders``) or
+    ``read_elevater`` (``elevater``)."""
     if format not in FORMATS:
         raise ZeroShotDataError(f"unknown zero-shot set format {format!r}; valid: {', '.join(FORMATS)}")
     return FORMATS[format](root, **kwargs)
