@@ -39,7 +39,7 @@ WordNet-id folders, which is how LAVIS's ``imagenet`` builder reads them).
   class i), or
 * COCO json (``test_coco.json``, hateful-memes' ``test_meta.json``): ``images`` (``id``,
   ``file_name``, optional ``zip_file``), ``annotations`` (``image_id``, ``category_id``),
-  ``categories`` (``id``, ``name``; ids from 1, classes in id order);
+  ``categories`` (``id``, ``name``; ids from 1, classes in id order; images in id order);
 
 an image is ``<zip>@<path in zip>`` (IRIS) or ``file_name`` inside ``zip_file`` (COCO), else a file
 under the folder. The class names ELEVATER's zero-shot code prompts with and its templates live in
@@ -364,8 +364,9 @@ def _read_elevater_coco(root: Path, index: Path) -> tuple[list[str], list, list[
         by_image: dict = {}
         for annotation in data.get("annotations", []):
             by_image.setdefault(annotation["image_id"], []).append(position[annotation["category_id"]])
-        images = [_elevater_image(root, im["file_name"], im.get("zip_file")) for im in data["images"]]
-        labels = [sorted(by_image.get(im["id"], [])) for im in data["images"]]
+        listed = sorted(data["images"], key=lambda im: im["id"])  # vision-datasets' order
+        images = [_elevater_image(root, im["file_name"], im.get("zip_file")) for im in listed]
+        labels = [sorted(by_image.get(im["id"], [])) for im in listed]
         names = [str(c["name"]) for c in categories]
     except (KeyError, TypeError, ValueError) as exc:
         raise ZeroShotDataError(f"{index}: not an ELEVATER/vision-datasets COCO classification index ({exc!r})") from None
