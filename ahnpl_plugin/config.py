@@ -33,7 +33,7 @@ RUN_KEYS = {
     # ours
     "beta1", "eps", "max_grad_norm", "fused_adamw", "compile", "channels_last", "dist_backend",
     "checkpoint", "save_every_epoch", "plot", "max_steps", "progress", "job_name", "scores",
-    "reference_model",  # task ahnpl_zeroshot: the starting weights, for retention
+    "reference_model", "bootstrap",  # task ahnpl_zeroshot: starting weights (retention), interval replicates
 }
 
 

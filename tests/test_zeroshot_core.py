@@ -267,3 +267,65 @@ def test_metrics_equal_scikit_learn_where_the_suites_call_it():
             np.testing.assert_allclose(ours_r, recall)
         if c == 2 and len(set(labels)) == 2:
             assert m.roc_auc(logits, labels) == pytest.approx(sm.roc_auc_score(labels, probabilities[:, 1]))
+
+
+# ------------------------------------------------------------------------------ intervals
+def _hit_logits(hits, classes=3):
+    """Logits whose argmax is the label (0) exactly where ``hits``."""
+    logits = np.zeros((len(hits), classes))
+    logits[np.arange(len(hits)), np.where(hits, 0, 1)] = 1.0
+    return logits
+
+
+def test_bootstrap_values_on_the_identity_resample_equal_the_metrics():
+    from ahnpl_plugin.zeroshot.intervals import _value, evidence
+
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(50, 6)), rng.integers(0, 6, 50)
+    identity = np.arange(50)
+    for metric in ("acc1", "acc5", "mean-per-class", "11point_mAP"):
+        assert _value(evidence(metric, logits, labels), identity) == pytest.approx(m.compute(metric, logits, labels))
+
+
+def test_bootstrap_interval_of_an_accuracy_matches_the_binomial_width():
+    from ahnpl_plugin.zeroshot.intervals import evidence, set_intervals
+
+    hits = np.arange(400) % 2 == 0  # 50% of 400: binomial 95% half-width 4.9 points
+    out = set_intervals({"s": evidence("acc1", _hit_logits(hits), np.zeros(400, dtype=int))})
+    low, high = out["sets"]["s"]["score"]
+    assert low == pytest.approx(0.451, abs=0.01) and high == pytest.approx(0.549, abs=0.01)
+    perfect = set_intervals({"s": evidence("acc1", _hit_logits(np.ones(20, bool)), np.zeros(20, dtype=int))})
+    assert perfect["sets"]["s"]["score"] == (1.0, 1.0)
+
+
+def test_paired_retention_interval():
+    from ahnpl_plugin.zeroshot.intervals import evidence, set_intervals
+
+    labels = np.zeros(400, dtype=int)
+    tuned = evidence("acc1", _hit_logits(np.ones(400, bool)), labels)
+    start = evidence("acc1", _hit_logits(np.arange(400) % 2 == 0), labels)
+    same = set_intervals({"s": tuned}, {"s": tuned})
+    assert same["sets"]["s"]["retention"] == (0.0, 0.0) and same["mean"]["retention"] == (0.0, 0.0)
+    out = set_intervals({"s": tuned, "t": tuned}, {"s": start, "t": tuned})
+    low, high = out["sets"]["s"]["retention"]
+    assert low == pytest.approx(0.451, abs=0.01) and high == pytest.approx(0.549, abs=0.01)
+    low, high = out["mean"]["retention"]  # (0.5 + 0) / 2, half the width
+    assert low == pytest.approx(0.2255, abs=0.006) and high == pytest.approx(0.2745, abs=0.006)
+
+
+def test_table_cells_carry_their_intervals():
+    from ahnpl_plugin.zeroshot.report import render_zeroshot_table
+
+    results = {"cifar10": {"headline": "accuracy", "images": 10, "score": 0.8}}
+    reference = {"cifar10": {"headline": "accuracy", "images": 10, "score": 0.9}}
+    intervals = {"sets": {"cifar10": {"score": (0.7, 0.9), "reference": (0.8, 1.0), "retention": (-0.2, 0.0)}},
+                 "mean": {"score": (0.7, 0.9), "reference": (0.8, 1.0), "retention": (-0.2, 0.0)}}
+    table = render_zeroshot_table(results, "tuned", reference, "start", intervals)
+    assert "| cifar10 | accuracy | 10 | 80.0 [70.0, 90.0] | 90.0 [80.0, 100.0] | -10.0 [-20.0, +0.0] |" in table
+
+
+def test_top_k_ties_rank_the_lower_class_first():
+    logits = np.array([[1.0, 1.0, 1.0, 0.0]])
+    assert m.top_k_hits(logits, [0], 1).tolist() == [True]
+    assert m.top_k_hits(logits, [1], 1).tolist() == [False]
+    assert m.top_k_hits(logits, [2], 2).tolist() == [False] and m.top_k_hits(logits, [2], 3).tolist() == [True]

@@ -194,6 +194,9 @@ def test_task_scores_planted_model_100_and_reports_retention(tmp_path, lavis_rea
     assert metrics["reference"]["pets"]["score"] == pytest.approx(1 / 3)
     assert metrics["retention"]["colours"] == pytest.approx(5 / 6)
     assert metrics["retention"]["mean"] == pytest.approx(1 - (1 / 6 + 1 / 3) / 2)
+    assert metrics["intervals"]["sets"]["colours"]["score"] == (1.0, 1.0)
+    low, high = metrics["intervals"]["sets"]["colours"]["retention"]
+    assert 0 < low <= 5 / 6 <= high <= 1
     # the reference is scored once per run
     task._reference = None
     assert task.evaluation(PlantedModel(), loader)["reference"]["pets"]["score"] == pytest.approx(1 / 3)

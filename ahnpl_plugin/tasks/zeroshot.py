@@ -12,7 +12,10 @@ results show retention = evaluated minus reference, per set and for the mean.
 
 Returned metrics: ``{<set>: {headline, score, metrics, images, classes, ...}, "mean": ...,
 "agg_metrics": mean headline score}`` and, with a reference, ``reference`` (same layout, with
-``model``) and ``retention`` (per set and ``mean``). Reports: ``<result_dir>/<split>_epoch<e>.json``
+``model``) and ``retention`` (per set and ``mean``); ``intervals``: 95% percentile-bootstrap
+intervals over images of each score, the reference's and the retention (paired), and of the means
+(:mod:`ahnpl_plugin.zeroshot.intervals`; ``run.bootstrap`` replicates per set, default 1000, 0 =
+none). Reports: ``<result_dir>/<split>_epoch<e>.json``
 and ``.md``, and ``results.md`` in the run folder.
 """
 
@@ -34,7 +37,8 @@ from ahnpl_plugin.tasks.compositional import (
     model_display_name,
     model_eval_processors,
 )
-from ahnpl_plugin.zeroshot.evaluate import score_set
+from ahnpl_plugin.zeroshot.evaluate import set_logits, set_result
+from ahnpl_plugin.zeroshot.intervals import REPLICATES, evidence, set_intervals
 from ahnpl_plugin.zeroshot.report import mean_score, render_zeroshot_table
 
 
@@ -67,8 +71,9 @@ def reference_model_config(run_cfg):
 @registry.register_task("ahnpl_zeroshot")
 class ZeroShotTask(BaseTask):
     def __init__(self, text_batch_size: int = DEFAULT_TEXT_BATCH, progress: bool = True, model_name: str = "model",
-                 reference_cfg=None):
+                 reference_cfg=None, bootstrap: int = REPLICATES):
         super().__init__()
+        self.bootstrap = int(bootstrap)  # replicates per set for the 95% intervals; 0: none
         self.text_batch_size = int(text_batch_size)
         self.progress = bool(progress)
         self.model_name = model_name
@@ -101,6 +106,7 @@ class ZeroShotTask(BaseTask):
             progress=bool(run_cfg.get("progress", True)),
             model_name=model_display_name(cfg.model_cfg, run_cfg),
             reference_cfg=reference,
+            bootstrap=int(run_cfg.get("bootstrap", REPLICATES)),
         )
 
     def build_datasets(self, cfg):
@@ -121,14 +127,16 @@ class ZeroShotTask(BaseTask):
         return self._reference
 
     def score_parts(self, model, parts, *, batch_size: int, num_workers: int) -> dict:
+        """``{set: (result, bootstrap evidence)}`` of one model."""
         from ahnpl_plugin.model_adapters import choice_encoder
 
         encoder = choice_encoder(model)
-        return {
-            part.dataset_name: score_set(encoder, part, batch_size=batch_size, text_batch_size=self.text_batch_size,
-                                         num_workers=num_workers, progress=self.progress)
-            for part in parts
-        }
+        scored = {}
+        for part in parts:
+            logits = set_logits(encoder, part, batch_size=batch_size, text_batch_size=self.text_batch_size,
+                                num_workers=num_workers, progress=self.progress)
+            scored[part.dataset_name] = (set_result(part, logits), evidence(part.headline, logits, part.set.targets))
+        return scored
 
     @torch.no_grad()
     def evaluation(self, model, data_loader, cuda_enabled=True):
@@ -136,8 +144,9 @@ class ZeroShotTask(BaseTask):
 
         parts = suite_parts(data_loader.dataset)
         batch_size, workers = data_loader.batch_size or 64, data_loader.num_workers
-        results = self.score_parts(unwrap(model), parts, batch_size=batch_size, num_workers=workers)
-        output = {"results": results}
+        scored = self.score_parts(unwrap(model), parts, batch_size=batch_size, num_workers=workers)
+        output = {"results": {k: v[0] for k, v in scored.items()}}
+        evidence_ref = None
         if self.reference_cfg is not None:
             device = choice_encoder(unwrap(model)).device
             todo = [p for p in parts if p.dataset_name not in self._reference_results]
@@ -145,11 +154,16 @@ class ZeroShotTask(BaseTask):
                 reference = self.reference_model(device)
                 self._reference_results.update(
                     self.score_parts(reference, todo, batch_size=batch_size, num_workers=workers))
-            output["reference"] = {p.dataset_name: self._reference_results[p.dataset_name] for p in parts}
+            output["reference"] = {p.dataset_name: self._reference_results[p.dataset_name][0] for p in parts}
+            evidence_ref = {p.dataset_name: self._reference_results[p.dataset_name][1] for p in parts}
+        if self.bootstrap > 0:
+            output["intervals"] = set_intervals({k: v[1] for k, v in scored.items()}, evidence_ref,
+                                                count=self.bootstrap)
         return output
 
     def after_evaluation(self, val_result, split_name, epoch, **kwargs):
         results, reference = val_result["results"], val_result.get("reference")
+        intervals = val_result.get("intervals")
         mean = mean_score(results)
         metrics = {name: {"model": self.model_name, **result} for name, result in results.items()}
         metrics["mean"] = mean
@@ -162,17 +176,20 @@ class ZeroShotTask(BaseTask):
             if mean is not None and ref_mean is not None:
                 retention["mean"] = mean - ref_mean
             metrics["retention"] = retention
-        self._write_reports(metrics, results, reference, split_name, epoch)
+        if intervals is not None:
+            metrics["intervals"] = {"method": f"percentile bootstrap over images, {self.bootstrap} replicates "
+                                              "(paired for retention)", **intervals}
+        self._write_reports(metrics, results, reference, split_name, epoch, intervals)
         logging.info("%s (epoch %s): %s", split_name, epoch, "  ".join(
             f"{name}/{r['headline']}={r['score']:.4f}" for name, r in results.items()))
         return metrics
 
-    def _write_reports(self, metrics, results, reference, split_name, epoch) -> None:
+    def _write_reports(self, metrics, results, reference, split_name, epoch, intervals=None) -> None:
         from lavis.common.dist_utils import is_main_process
 
         if not is_main_process():
             return
-        table = render_zeroshot_table(results, self.model_name, reference, self.reference_name)
+        table = render_zeroshot_table(results, self.model_name, reference, self.reference_name, intervals)
         text = f"# Zero-shot classification: {self.model_name}\n\n{table}"
         result_dir = registry.get_path("result_dir")
         if result_dir and os.path.isdir(result_dir):

@@ -59,14 +59,19 @@ def image_logits(encoder, dataset: ZeroShotImages, weights: torch.Tensor, *, bat
     return logits
 
 
-def score_set(encoder, dataset: ZeroShotImages, *, batch_size: int = 64, text_batch_size: int = 256,
-              num_workers: int = 0, progress: bool = False) -> dict:
-    """``{"metrics": {...}, "headline": name, "score": value, "images": N, "classes": C,
-    "prompts": P, "source": ...}`` of one model on one set."""
+def set_logits(encoder, dataset: ZeroShotImages, *, batch_size: int = 64, text_batch_size: int = 256,
+               num_workers: int = 0, progress: bool = False) -> np.ndarray:
+    """[N, C] logits of one model on one set: classifier from the set's prompts, then its images."""
     zs_set = dataset.set
     weights = zero_shot_weights(encoder.encode_text, zs_set.classnames, zs_set.templates, text_batch_size)
-    logits = image_logits(encoder, dataset, weights, batch_size=batch_size, num_workers=num_workers,
-                          progress=progress)
+    return image_logits(encoder, dataset, weights, batch_size=batch_size, num_workers=num_workers,
+                        progress=progress)
+
+
+def set_result(dataset: ZeroShotImages, logits: np.ndarray) -> dict:
+    """``{"metrics": {...}, "headline": name, "score": value, "images": N, "classes": C,
+    "templates": T, "source": ...}`` of a set's logits."""
+    zs_set = dataset.set
     values = zs_metrics.suite_metrics(logits, zs_set.targets, dataset.headline, zs_set.multilabel)
     result = {
         "metrics": values,
@@ -82,3 +87,8 @@ def score_set(encoder, dataset: ZeroShotImages, *, batch_size: int = 64, text_ba
     log.info("%s: %s = %.4f (%d images, %d classes, %d templates)", zs_set.name, dataset.headline,
              result["score"], len(zs_set), len(zs_set.classnames), len(zs_set.templates))
     return result
+
+
+def score_set(encoder, dataset: ZeroShotImages, **kwargs) -> dict:
+    """:func:`set_result` of :func:`set_logits` (keywords: those of :func:`set_logits`)."""
+    return set_result(dataset, set_logits(encoder, dataset, **kwargs))

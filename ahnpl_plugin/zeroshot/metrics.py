@@ -59,15 +59,23 @@ def softmax(logits) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def top_k_hits(logits, targets, k: int) -> np.ndarray:
+    """Per image: is its class among the k highest scores (a tie ranks the lower class index
+    first)? Its rank is counted, not sorted for: O(images x classes)."""
+    array = _as_logits(logits)
+    labels = _labels(targets, array.shape[0])
+    own = array[np.arange(array.shape[0]), labels][:, None]
+    before = (array > own).sum(axis=1) + ((array == own) & (np.arange(array.shape[1]) < labels[:, None])).sum(axis=1)
+    return before < k
+
+
 def top_k_accuracy(logits, targets, k: int) -> float:
     """Fraction of images whose class is among the k highest scores; NaN if k > classes
     (CLIP_benchmark reports acc5 = NaN for fewer than 5 classes)."""
     array = _as_logits(logits)
-    labels = _labels(targets, array.shape[0])
     if k > array.shape[1]:
         return float("nan")
-    order = np.argsort(-array, axis=1, kind="stable")[:, :k]
-    return float((order == labels[:, None]).any(axis=1).mean())
+    return float(top_k_hits(array, targets, k).mean())
 
 
 def mean_per_class_recall(logits, targets) -> float:
@@ -104,14 +112,9 @@ def interpolated_precision(scores, positives, recall_points=ELEVATER_RECALL_POIN
     """Precision at each recall point: the highest precision at a recall >= the point
     (vision-evaluation's ``_calc_precision_recall_interp``)."""
     precision, recall = precision_recall_curve(scores, positives)
-    values = np.empty(len(recall_points))
-    best, index = 0.0, 0
-    for i, point in enumerate(recall_points):  # points decreasing, recall non-increasing
-        while index < len(recall) and point <= recall[index]:
-            best = max(best, precision[index])
-            index += 1
-        values[i] = best
-    return values
+    running_max = np.maximum.accumulate(precision)  # recall is non-increasing along the curve
+    reached = (recall[None, :] >= np.asarray(recall_points)[:, None]).sum(axis=1)  # leading points >= each
+    return np.where(reached > 0, running_max[np.maximum(reached - 1, 0)], 0.0)
 
 
 def map_11_points(logits, targets) -> float:

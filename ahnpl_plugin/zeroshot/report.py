@@ -22,6 +22,14 @@ def _diff(value, reference) -> str:
     return f"{100.0 * (value - reference):+.1f}"
 
 
+def _with_interval(text: str, interval, signed: bool = False) -> str:
+    """``text [lo, hi]`` (points) when an interval is known."""
+    if text == DASH or not interval or any(v is None or math.isnan(v) for v in interval):
+        return text
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    return f"{text} [{fmt.format(100.0 * interval[0])}, {fmt.format(100.0 * interval[1])}]"
+
+
 def mean_score(results: dict) -> float | None:
     """Mean headline score over the sets (None when there are none; NaN scores left out)."""
     scores = [r["score"] for r in results.values() if not math.isnan(r["score"])]
@@ -39,26 +47,33 @@ def suite_note(names) -> str:
 
 
 def render_zeroshot_table(results: dict, model_name: str, reference: dict | None = None,
-                          reference_name: str | None = None) -> str:
+                          reference_name: str | None = None, intervals: dict | None = None) -> str:
     """Markdown: per set its headline metric, the model's score, the reference's and the
-    retention (model minus reference) when a reference was evaluated; then the means."""
+    retention (model minus reference) when a reference was evaluated; then the means. With
+    ``intervals`` (:func:`ahnpl_plugin.zeroshot.intervals.set_intervals`), each cell carries its
+    95% interval in brackets."""
     with_ref = bool(reference)
+    per_set = (intervals or {}).get("sets", {})
+    mean_iv = (intervals or {}).get("mean", {})
     head = ["set", "metric", "images", model_name]
     if with_ref:
         head += [reference_name or "start", "retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for name, result in results.items():
-        row = [name, result["headline"], str(result["images"]), _pct(result["score"])]
+        iv = per_set.get(name, {})
+        row = [name, result["headline"], str(result["images"]), _with_interval(_pct(result["score"]), iv.get("score"))]
         if with_ref:
             ref = reference.get(name)
             ref_score = None if ref is None else ref["score"]
-            row += [_pct(ref_score), _diff(result["score"], ref_score)]
+            row += [_with_interval(_pct(ref_score), iv.get("reference")),
+                    _with_interval(_diff(result["score"], ref_score), iv.get("retention"), signed=True)]
         lines.append("| " + " | ".join(row) + " |")
     mean = mean_score(results)
-    row = [f"**mean of {len(results)}**", "", "", _pct(mean)]
+    row = [f"**mean of {len(results)}**", "", "", _with_interval(_pct(mean), mean_iv.get("score"))]
     if with_ref:
         ref_mean = mean_score({k: v for k, v in reference.items() if k in results})
-        row += [_pct(ref_mean), _diff(mean, ref_mean)]
+        row += [_with_interval(_pct(ref_mean), mean_iv.get("reference")),
+                _with_interval(_diff(mean, ref_mean), mean_iv.get("retention"), signed=True)]
     lines.append("| " + " | ".join(row) + " |")
     text = "\n".join(lines) + "\n\n" + suite_note(results) + "\n"
     text += ("\nMetrics: ELEVATER's per-set choice (accuracy, mean-per-class recall, 11-point mAP, ROC-AUC); "
@@ -66,4 +81,7 @@ def render_zeroshot_table(results: dict, model_name: str, reference: dict | None
              "is in results.json.\n")
     if with_ref:
         text += "Retention: the evaluated weights minus the starting weights, in points, same run and data.\n"
+    if intervals:
+        text += ("[lo, hi]: 95% percentile-bootstrap interval over the set's images (retention: paired, the same "
+                 "resampled images for both models; means: sets resampled independently).\n")
     return text
