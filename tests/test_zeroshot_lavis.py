@@ -241,15 +241,15 @@ def test_data_check_covers_zeroshot_sets_and_lavis_imagenet(tmp_path, lavis_read
     assert any("/no/such.pt" in p for p in reports["run.reference_model"].problems)
 
 
-def test_shipped_eval_zeroshot_config_loads(lavis_ready):
+@pytest.mark.parametrize("name,arch", [("eval_zeroshot", "ahnpl_clip"), ("eval_zeroshot_blip", "ahnpl_blip")])
+def test_shipped_eval_zeroshot_configs_load(lavis_ready, name, arch):
     from ahnpl_plugin.config import load_config
-
-    cfg = load_config(str(REPO / "projects/ahnpl/eval_zeroshot.yaml"), [])
-    sets = cfg.datasets_cfg.ahnpl_zeroshot.sets
     from ahnpl_plugin.zeroshot.protocols import elevater_name
 
+    cfg = load_config(str(REPO / f"projects/ahnpl/{name}.yaml"), [])
+    sets = cfg.datasets_cfg.ahnpl_zeroshot.sets
     assert len(sets) == 19 and all(elevater_name(n) for n in sets)  # + food-101, hateful-memes by hand
-    assert cfg.run_cfg.reference_model.pretrained == "openai"
+    assert cfg.model_cfg.arch == cfg.run_cfg.reference_model.arch == arch
 
 
 # --------------------------------------------------------------------------- end to end (CLI)
