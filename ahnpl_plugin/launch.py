@@ -21,9 +21,46 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s [%(levelname)s] %(message)s"
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Console lines written through ``tqdm.write`` while a progress bar is shown, so that log
+    lines and bars do not interleave on one line."""
+
+    _ahnpl_console = True
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            if getattr(tqdm, "_instances", None):
+                tqdm.write(self.format(record), file=self.stream)
+                return
+        except Exception:  # tqdm missing or closing: plain write
+            pass
+        super().emit(record)
+
+
+class _EarlyRecords(logging.Handler):
+    """Keeps the records logged before the run folder exists (config checks, the CUDA fallback),
+    for :func:`attach_run_log` to write at the top of ``train.log``."""
+
+    _ahnpl_early = True
+
+    def __init__(self, capacity: int = 10_000):
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.capacity = capacity
+
+    def emit(self, record):
+        if len(self.records) < self.capacity:
+            self.records.append(record)
+
+
+_RUN_LOGS: list[logging.Handler] = []
+
+
 def setup_logging() -> None:
     """INFO logging on the console for the main process (WARNING on the others), set up before
-    anything logs.
+    anything logs, and a buffer of the records logged before the run folder exists.
 
     LAVIS's ``setup_logger`` is a ``logging.basicConfig``, which does nothing once the root logger
     has a handler; the first ``logging.warning`` of a process installs one at level WARNING, so a
@@ -34,10 +71,40 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.setLevel(logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
     if not any(getattr(h, "_ahnpl_console", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+        handler = _ConsoleHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler._ahnpl_console = True
         root.addHandler(handler)
+    for handler in [h for h in root.handlers if getattr(h, "_ahnpl_early", False)]:
+        root.removeHandler(handler)
+    root.addHandler(_EarlyRecords())
+
+
+def attach_run_log(path) -> logging.Handler:
+    """Log to ``path`` (the run's ``train.log``) from now on, starting with the records buffered
+    since :func:`setup_logging`."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    for early in [h for h in root.handlers if getattr(h, "_ahnpl_early", False)]:
+        for record in early.records:
+            handler.handle(record)
+        root.removeHandler(early)
+    root.addHandler(handler)
+    _RUN_LOGS.append(handler)
+    return handler
+
+
+def log_fatal(message: str, exc_info=None) -> None:
+    """Write a fatal error into the run's ``train.log`` (when a run folder exists) without
+    repeating it on the console, where the entry point prints it."""
+    if not _RUN_LOGS:
+        return
+    record = logging.getLogger("ahnpl_plugin").makeRecord(
+        "ahnpl_plugin", logging.ERROR, __file__, 0, message, None, exc_info
+    )
+    for handler in _RUN_LOGS:
+        handler.handle(record)
+        handler.flush()
 
 
 def init_distributed(run_cfg) -> None:

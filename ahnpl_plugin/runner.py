@@ -41,9 +41,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
 AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
+EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class TrainingDiverged(UserError):
@@ -63,16 +65,39 @@ def _to_device(samples, device):
     return samples
 
 
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
+    """Write ``obj`` to a temporary file beside ``path``, flush it to disk, then rename it over
+    ``path``: a kill at any moment leaves either the old file or the new one, never a torn one."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    _fault_point("checkpoint_write")  # the new file is complete but not yet in place
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _atomic_copy(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, target)
+    _fsync_dir(target.parent)
 
 
 def _stored_epoch(path: Path) -> int | None:
@@ -80,6 +105,26 @@ def _stored_epoch(path: Path) -> int | None:
     stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     epoch = stored.get("epoch") if isinstance(stored, dict) else None
     return None if epoch is None else int(epoch)
+
+
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def _fault_point(name: str) -> None:
+    """Fault-injection hook for the crash tests. ``AHNPL_FAULT_POINTS`` lists ``name:N`` entries
+    (comma-separated; ``name`` alone means N=1): at the N-th time the run passes point ``name``,
+    the name is appended to the file ``AHNPL_FAULT_LOG`` and the process pauses, so that a test can
+    kill it from outside at exactly that moment. Without the variable this is a dictionary lookup."""
+    points = os.environ.get("AHNPL_FAULT_POINTS")
+    if not points:
+        return
+    _FAULT_COUNTS[name] = count = _FAULT_COUNTS.get(name, 0) + 1
+    for entry in points.split(","):
+        point, _, nth = entry.partition(":")
+        if point == name and count == int(nth or 1):
+            with open(os.environ["AHNPL_FAULT_LOG"], "a") as f:
+                f.write(f"{name}:{count}\n")
+            time.sleep(float(os.environ.get("AHNPL_FAULT_PAUSE", "120")))
 
 
 def _scalar(value):
@@ -95,9 +140,19 @@ class AHNPLRunner(RunnerBase):
         self._worker_seeds = torch.Generator()  # base seed of training loader workers, per epoch
         self._samplers = {}
         self._streams = {}
+        self._seeded = {}  # training datasets whose samples are seeded per (epoch, index)
         self._last_finite = {}
-        super().__init__(cfg, task, model, datasets, job_id)
+        self._resumed_from = None  # (file, epoch, step in epoch) of the checkpoint resumed from
+        self._resume = None  # (start step, RNG states, running sums) of a mid-epoch checkpoint
+        self._provenance = None
+        # precision settings are checked before RunnerBase creates the run folder
+        self.config, self._device = cfg, None
         self._amp_dtype = self._resolve_amp()
+        self._eval_dtype = self._resolve_eval_precision()
+        super().__init__(cfg, task, model, datasets, job_id)
+        logging.info("training precision: %s; evaluation precision: %s",
+                     "float32" if self._amp_dtype is None else f"{str(self._amp_dtype)[6:]} autocast",
+                     self.eval_precision)
 
     # ------------------------------------------------------------------ setup
     def setup_output_dir(self):
@@ -114,9 +169,9 @@ class AHNPLRunner(RunnerBase):
         registry.mapping["paths"]["output_dir"] = str(output_dir)
         self.result_dir, self.output_dir = result_dir, output_dir
         if self.is_main:
-            handler = logging.FileHandler(output_dir / "train.log")
-            handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
-            logging.getLogger().addHandler(handler)
+            from ahnpl_plugin import launch
+
+            launch.attach_run_log(output_dir / "train.log")  # with the lines logged before it existed
         logging.info("run folder: %s (device: %s)", output_dir, self.device)
 
     @property
@@ -145,10 +200,26 @@ class AHNPLRunner(RunnerBase):
             raise ConfigError("run.amp: fp16 needs a CUDA device; use bf16 on CPU")
         return torch.bfloat16 if amp == "bf16" else torch.float16
 
-    def _autocast(self):
-        if self._amp_dtype is None:
+    @property
+    def eval_precision(self) -> str:
+        return str(self.config.run_cfg.get("eval_precision", "fp32")).lower()
+
+    def _resolve_eval_precision(self):
+        """``run.eval_precision`` (fp32 by default): one precision for every evaluation of every
+        model by every route (validation, final test, evaluate-only), whatever ``run.amp`` trains in,
+        so that numbers compared side by side were measured alike."""
+        precision = self.eval_precision
+        if precision not in EVAL_PRECISIONS:
+            raise unknown_choice("run.eval_precision", precision, EVAL_PRECISIONS)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise ConfigError("run.eval_precision: fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def _autocast(self, dtype="train"):
+        dtype = self._amp_dtype if dtype == "train" else dtype
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     @property
     def model(self):
@@ -262,7 +333,8 @@ class AHNPLRunner(RunnerBase):
         if is_train and streaming:
             self._streams[label] = dataset
         elif is_train:
-            sampler = DistributedSampler(
+            dataset = self._seeded[label] = SeededSamples(dataset)
+            sampler = ResumableSampler(
                 dataset,
                 num_replicas=int(run.get("world_size", 1)) if self.use_distributed else 1,
                 rank=int(run.get("rank", 0)) if self.use_distributed else 0,
@@ -283,9 +355,9 @@ class AHNPLRunner(RunnerBase):
             pin_memory=self.device.type == "cuda",
             collate_fn=getattr(first, "collater", None),
             drop_last=is_train,
-            # Training workers start afresh each epoch from a base seed of (seed, epoch, rank)
-            # (train_epoch), so their augmentation randomness is the same in a resumed run;
-            # persistent workers would carry their RNG state over from the epochs before.
+            # Map-style training samples are augmented under seeds of (seed, epoch, rank, index)
+            # (SeededSamples); workers start afresh each epoch with a base seed of (seed, epoch,
+            # rank) for anything else (streams), so a resumed run draws the same randomness.
             persistent_workers=workers > 0 and not streaming and not is_train,
             generator=self._worker_seeds if is_train else None,
         )
@@ -340,6 +412,9 @@ class AHNPLRunner(RunnerBase):
             self._load_checkpoint(self.resume_ckpt_path)
         if self._revalidate is not None:
             self._validate_and_mark_best(*self._revalidate)
+            self._save_checkpoint(self._revalidate[0], validated=True)  # this run's own resumable file
+        if self.resume_ckpt_path and not self.evaluate_only:
+            self._adopt_best_checkpoint(Path(self.resume_ckpt_path).expanduser().parent)
         cur_epoch = self.start_epoch
         for cur_epoch in range(self.start_epoch, self.max_epoch):
             logging.info("epoch %d/%d", cur_epoch, self.max_epoch)
@@ -347,8 +422,14 @@ class AHNPLRunner(RunnerBase):
             self.log_stats(split_name="train", stats=train_stats)
             # The trained epoch is on disk before validation runs: a validation that fails loses
             # nothing, and resuming from this file validates the epoch first.
-            self._save_checkpoint(cur_epoch)
-            self._validate_and_mark_best(cur_epoch, self.output_dir / "checkpoint_last.pth")
+            self._save_checkpoint(cur_epoch, validated=not self.valid_splits)
+            _fault_point("after_epoch_checkpoint")
+            if self.valid_splits:
+                self._validate_and_mark_best(cur_epoch, self.output_dir / "checkpoint_last.pth")
+                # the same state again, now with its validation recorded (best epoch and score)
+                self._save_checkpoint(cur_epoch, validated=True)
+            if self.config.run_cfg.get("save_every_epoch", False) and self.is_main:
+                _atomic_copy(self.output_dir / "checkpoint_last.pth", self.output_dir / f"checkpoint_{cur_epoch}.pth")
         if self.is_main and self.config.run_cfg.get("plot", True):
             from ahnpl_plugin.plotting import plot_training_curves
 
@@ -356,15 +437,20 @@ class AHNPLRunner(RunnerBase):
             if png:
                 logging.info("training curves: %s", png)
         has_best = bool(self.valid_splits) and self.best_epoch is not None
+        if has_best:
+            logging.info("final test with the best epoch's weights (epoch %d, %s %.4f): checkpoint_best.pth",
+                         self.best_epoch, self.valid_splits[0], self.best_metric)
+        else:
+            logging.info("final test with the last epoch's weights (epoch %d)", cur_epoch)
         results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
-        self._write_results(results)
+        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch)
         logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
         return results
 
     def _validate_and_mark_best(self, epoch: int, saved: Path) -> None:
         """Validate ``epoch``'s weights (the model's now, saved in ``saved``) on ``run.valid_splits``;
-        when the first split's ``agg_metrics`` beats the best so far, ``saved`` is copied to
-        ``checkpoint_best.pth``."""
+        when the first split's ``agg_metrics`` beats the best so far, the weights are written to
+        ``checkpoint_best.pth`` with that epoch, score and ``validated: true``."""
         improved = False
         for split_name in self.valid_splits:
             val_log = self.eval_epoch(split_name=split_name, cur_epoch=epoch)
@@ -376,9 +462,10 @@ class AHNPLRunner(RunnerBase):
                 self.best_metric, self.best_epoch, improved = float(val_log["agg_metrics"]), epoch, True
             val_log["best_epoch"] = self.best_epoch
             self.log_stats(val_log, split_name)
+        _fault_point("validation")  # validated, not yet recorded anywhere
         if improved and self.is_main:
             best = self.output_dir / "checkpoint_best.pth"
-            _atomic_copy(Path(saved), best)
+            _atomic_torch_save(self._checkpoint_state(epoch, validated=True, with_optimizer=False), best)
             logging.info("epoch %d is the best so far (%s %.4f): %s", epoch, self.valid_splits[0], self.best_metric, best)
         if self.use_distributed:  # every rank may read checkpoint_best.pth next
             dist.barrier()
@@ -395,19 +482,28 @@ class AHNPLRunner(RunnerBase):
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
         # Randomness depends only on (seed, epoch, rank), in this process and in the loader's
-        # workers (whose base seed the generator draws): a resumed run reproduces it.
+        # workers (whose base seed the generator draws), and on the sample index for map-style
+        # samples' augmentation: a resumed run reproduces it.
         epoch_seed = int(run.get("seed", 42)) * 1000 + epoch * 100 + int(run.get("rank", 0))
         torch.manual_seed(epoch_seed)
         random.seed(epoch_seed)
         np.random.seed(epoch_seed % (2**32))
         self._worker_seeds.manual_seed(epoch_seed)
+        for seeded in self._seeded.values():
+            seeded.epoch_seed = epoch_seed
 
         iters = self._iters_per_epoch()
         accum = self.accum_grad_iters
         total_opt_steps = max(1, optimizer_steps_per_epoch(iters, accum) * self.max_epoch)
         max_norm = run.get("max_grad_norm")
         log_freq = self.log_freq
-        sums, count = {}, 0
+        every = int(run.get("checkpoint_every_steps") or 0)
+        first, sums, count = 0, {}, 0
+        resume, self._resume = self._resume, None
+        if resume is not None:  # a mid-epoch checkpoint of this epoch
+            first, sums, count = resume["step"], dict(resume["sums"]), int(resume["count"])
+            for sampler in self._samplers.values():
+                sampler.skip = first * int(run.batch_size_train)
         optimizer = self.optimizer
         optimizer.zero_grad(set_to_none=True)
 
@@ -415,9 +511,16 @@ class AHNPLRunner(RunnerBase):
         if self.is_main and run.get("progress", True):
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=iters, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False)
+            progress = tqdm(total=iters, initial=first, desc=f"epoch {epoch}", dynamic_ncols=True, leave=False)
         loader_iter = iter(self.train_loader)
-        for i in range(iters):
+        if resume is not None:
+            if "train" in self._streams:  # no index to skip to: read past the trained batches
+                for _ in range(first):
+                    next(loader_iter)
+            set_rng_states(resume["rng"], self.device)
+            logging.info("resuming epoch %d at step %d/%d", epoch, first, iters)
+        since_save = 0
+        for i in range(first, iters):
             try:
                 samples = next(loader_iter)
             except StopIteration:  # a stream shorter than the epoch: start another pass
@@ -429,6 +532,7 @@ class AHNPLRunner(RunnerBase):
                 )
                 loader_iter = iter(self.train_loader)
                 samples = next(loader_iter)
+            _fault_point("train_step")
             place = micro_step(epoch, i, iters, accum)
             lr = self._set_lr(place.optimizer_step, total_opt_steps)
             samples = _to_device(samples, self.device)
@@ -475,9 +579,16 @@ class AHNPLRunner(RunnerBase):
                 if log_freq and (i % log_freq == 0 or i + 1 == iters):
                     logging.info(
                         "epoch %d step %d/%d  %s",
-                        epoch, i, iters,
+                        epoch, i + 1, iters,
                         "  ".join(f"{k}={v:.4g}" for k, v in components.items()),
                     )
+            since_save += 1
+            if every and last_micro and since_save >= every and i + 1 < iters:
+                # between optimiser steps: nothing accumulated is lost
+                self._save_checkpoint(epoch, validated=True, step_in_epoch=i + 1,
+                                      running={"sums": sums, "count": count})
+                since_save = 0
+                _fault_point("after_step_checkpoint")
         if progress is not None:
             progress.close()
         return {k: f"{v / max(count, 1):.6f}" for k, v in sums.items()}
@@ -505,17 +616,37 @@ class AHNPLRunner(RunnerBase):
         """Evaluate-only entry: load ``run.checkpoint`` / ``run.resume_ckpt_path`` if given."""
         self.log_config()
         ckpt = self.config.run_cfg.get("checkpoint") or self.resume_ckpt_path
+        stored = None
         if ckpt:
-            self._load_model_weights(ckpt)
+            stored = self._read_checkpoint(ckpt)
+            self._load_model_state(stored, ckpt)
+            logging.info("loaded model weights from %s", ckpt)
         results = self.evaluate(cur_epoch="eval", skip_reload=True)
-        self._write_results(results)
+        self._write_results(results, model_epoch=stored.get("epoch") if isinstance(stored, dict) else None,
+                            checkpoint=ckpt)
         return results
 
-    def _write_results(self, results) -> None:
+    def provenance(self) -> dict:
+        """What produced this run's numbers (:mod:`ahnpl_plugin.provenance`), computed once."""
+        if self._provenance is None:
+            from ahnpl_plugin import provenance
+
+            self._provenance = provenance.collect(self.config.to_dict(), self.device)
+        return self._provenance
+
+    def _write_results(self, results, model_epoch=None, checkpoint=None) -> None:
         if self.is_main and results:
+            record = dict(results)
+            record["eval_precision"] = self.eval_precision
+            record["model_weights"] = {
+                "checkpoint": str(checkpoint or (self.output_dir / "checkpoint_best.pth"
+                                                  if self.best_epoch is not None else "the model after training")),
+                "epoch": model_epoch,
+            }
+            record["provenance"] = self.provenance()
             with open(self.output_dir / "results.json", "w") as f:
-                json.dump(results, f, indent=2, default=float)
-            logging.info("results: %s", json.dumps(results, default=float))
+                json.dump(record, f, indent=2, default=float)
+            logging.info("results (evaluation precision %s): %s", self.eval_precision, json.dumps(results, default=float))
 
     @torch.no_grad()
     def eval_epoch(self, split_name, cur_epoch, skip_reload=False):
@@ -542,39 +673,56 @@ class AHNPLRunner(RunnerBase):
         was_training = model.training
         model.eval()
         self.task.before_evaluation(model=model, dataset=dataset)
-        with self._autocast():
+        with self._autocast(self._eval_dtype):
             # LAVIS's tasks move batches to CUDA unless told otherwise (prepare_sample)
             results = self.task.evaluation(model, data_loader, cuda_enabled=self.device.type == "cuda")
         if was_training:
             model.train()
         if results is None:
             return None
-        return self.task.after_evaluation(val_result=results, split_name=split_name, epoch=cur_epoch)
+        metrics = self.task.after_evaluation(val_result=results, split_name=split_name, epoch=cur_epoch)
+        if isinstance(metrics, dict):
+            shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+            logging.info("%s metrics, epoch %s (%s): %s", split_name, cur_epoch, self.eval_precision,
+                         "  ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+        return metrics
 
     # -------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, cur_epoch):
-        """``checkpoint_last.pth`` (and ``checkpoint_<epoch>.pth`` with ``run.save_every_epoch``)
-        of a trained epoch, saved before its validation: ``best_metric``/``best_epoch`` are those
-        of the epochs before it."""
-        if not self.is_main:
-            return
-        model = self.unwrap_dist_model(self.model)
+    def _checkpoint_state(self, epoch: int, validated: bool, with_optimizer: bool = True,
+                          step_in_epoch: int | None = None, running: dict | None = None) -> dict:
+        """What a checkpoint holds. ``validated``: ``best_metric``/``best_epoch`` include ``epoch``'s
+        validation (false in the copy written before it). ``step_in_epoch``: set for a mid-epoch
+        checkpoint (``epoch`` is then unfinished), with the RNG states and the epoch's running sums."""
         state = {
-            "model": model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "model": self.unwrap_dist_model(self.model).state_dict(),
             "config": self.config.to_dict(),
-            "epoch": cur_epoch,
+            "epoch": epoch,
             "global_step": self.global_step,
+            "step_in_epoch": step_in_epoch,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
-            "validated": False,
+            "validated": validated,
+            "provenance": self.provenance(),
         }
+        if with_optimizer:
+            state["optimizer"] = self.optimizer.state_dict()
+            state["scaler"] = self.scaler.state_dict() if self.scaler is not None else None
+        if step_in_epoch is not None:
+            state["rng"] = rng_states(self.device)
+            state["running"] = {"sums": dict(running["sums"]), "count": int(running["count"])}
+        return state
+
+    def _save_checkpoint(self, cur_epoch, validated: bool = False, step_in_epoch: int | None = None,
+                         running: dict | None = None):
+        """``checkpoint_last.pth``: written when an epoch's training ends (before its validation,
+        ``validated: false``), again after its validation (``validated: true``), and every
+        ``run.checkpoint_every_steps`` steps within an epoch (``step_in_epoch`` set)."""
+        if not self.is_main:
+            return
         last = self.output_dir / "checkpoint_last.pth"
-        _atomic_torch_save(state, last)
-        if self.config.run_cfg.get("save_every_epoch", False):
-            _atomic_copy(last, self.output_dir / f"checkpoint_{cur_epoch}.pth")
-        logging.info("saved checkpoint of epoch %d: %s", cur_epoch, last)
+        _atomic_torch_save(self._checkpoint_state(cur_epoch, validated, True, step_in_epoch, running), last)
+        where = f"step {step_in_epoch} of epoch {cur_epoch}" if step_in_epoch is not None else f"epoch {cur_epoch}"
+        logging.info("saved checkpoint of %s%s: %s", where, "" if validated else " (before validation)", last)
 
     def _read_checkpoint(self, path):
         path = Path(path).expanduser()
@@ -602,42 +750,88 @@ class AHNPLRunner(RunnerBase):
         logging.info("loaded model weights from %s", path)
 
     def _load_checkpoint(self, url_or_filename):
-        """Resume: model (incl. adaptive thresholds), optimiser, scaler, epoch, step and the best
-        validation so far; a checkpoint saved before its epoch's validation is validated first."""
+        """Resume: model (incl. adaptive thresholds), optimiser, scaler, epoch, step, the best
+        validation so far, and for a mid-epoch checkpoint the position in the epoch, RNG states and
+        running sums. A checkpoint saved before its epoch's validation is validated first."""
         checkpoint = self._read_checkpoint(url_or_filename)
+        if "optimizer" not in checkpoint:
+            raise ConfigError(
+                f"{url_or_filename} holds model weights only (a best-epoch file); resume from the run's "
+                "checkpoint_last.pth, or evaluate this file with run.checkpoint"
+            )
         self._load_model_state(checkpoint, url_or_filename)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scaler is not None and checkpoint.get("scaler"):
             self.scaler.load_state_dict(checkpoint["scaler"])
         epoch = int(checkpoint["epoch"])
-        self.start_epoch = epoch + 1
+        step_in_epoch = checkpoint.get("step_in_epoch")
         self.global_step = int(checkpoint.get("global_step", 0))
         self.best_metric = float(checkpoint.get("best_metric", -math.inf))
         self.best_epoch = checkpoint.get("best_epoch")
         path = Path(url_or_filename).expanduser()
-        if self.valid_splits and not checkpoint.get("validated", True):
-            self._revalidate = (epoch, path)
-        if self.best_epoch is not None:
-            self._adopt_best_checkpoint(path.parent)
-        logging.info("resumed from %s at epoch %d (best so far: epoch %s, %s)", url_or_filename,
-                     self.start_epoch, self.best_epoch, self.best_metric)
+        if step_in_epoch is not None:
+            self.start_epoch = epoch
+            self._resume = {"step": int(step_in_epoch), "rng": checkpoint["rng"], **checkpoint["running"]}
+        else:
+            self.start_epoch = epoch + 1
+            if self.valid_splits and not checkpoint.get("validated", True):
+                self._revalidate = (epoch, path)
+        self._resumed_from = (path, epoch, step_in_epoch)
+        if self.is_main:
+            self._carry_over_metrics(path.parent / "metrics.jsonl", self.global_step)
+        where = f"epoch {epoch} step {step_in_epoch}" if step_in_epoch is not None else f"the end of epoch {epoch}"
+        logging.info("resumed from %s at %s (best so far: epoch %s, %s)", url_or_filename, where,
+                     self.best_epoch, self.best_metric)
+
+    def _carry_over_metrics(self, old: Path, up_to_step: int) -> None:
+        """Copy the interrupted run's per-step metrics up to the resumed step into this run's
+        ``metrics.jsonl``, so that its curves and records cover the whole run."""
+        if not old.is_file():
+            logging.warning("resuming: %s is missing; this run's metrics.jsonl starts at step %d", old, up_to_step + 1)
+            return
+        rows = []
+        for line in old.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the kill
+                continue
+            if int(row.get("step", 0)) <= up_to_step:
+                rows.append(line)
+        with open(self.output_dir / "metrics.jsonl", "w") as f:
+            f.write("".join(r + "\n" for r in rows))
 
     def _adopt_best_checkpoint(self, old_run_dir: Path) -> None:
-        """Copy the interrupted run's ``checkpoint_best.pth`` into this run's folder, so that the
-        final test uses the same best epoch as an uninterrupted run would."""
-        candidates = [old_run_dir / "checkpoint_best.pth", old_run_dir / f"checkpoint_{self.best_epoch}.pth"]
+        """Make this run's ``checkpoint_best.pth`` hold the best epoch so far, so that the final
+        test uses the same weights as an uninterrupted run would. Looked for, in order: this run's
+        own file (written when the resumed epoch was revalidated), the interrupted run's
+        ``checkpoint_best.pth`` or ``checkpoint_<epoch>.pth`` with that epoch stored, and the resumed
+        checkpoint itself when it is that epoch's end."""
+        if self.best_epoch is None:
+            return
+        best_epoch = int(self.best_epoch)
+        target = self.output_dir / "checkpoint_best.pth"
+        resumed, epoch, step_in_epoch = self._resumed_from
+        candidates = [target, old_run_dir / "checkpoint_best.pth", old_run_dir / f"checkpoint_{best_epoch}.pth"]
+        found = None
         for source in candidates:
-            if source.is_file() and _stored_epoch(source) == int(self.best_epoch):
-                if self.is_main:
-                    _atomic_copy(source, self.output_dir / "checkpoint_best.pth")
-                if self.use_distributed:
-                    dist.barrier()
-                return
-        raise ConfigError(
-            f"resuming: the best epoch so far is {self.best_epoch}, but neither {candidates[0]} nor {candidates[1]} "
-            "holds it; the final test evaluates the best epoch's weights, so put that file back beside the "
-            "resumed checkpoint"
-        )
+            if source.is_file() and _stored_epoch(source) == best_epoch:
+                found = source
+                break
+        if found is None and epoch == best_epoch and step_in_epoch is None:
+            found = resumed
+        if found is None:
+            raise ConfigError(
+                f"resuming: the best epoch so far is {best_epoch}, but neither {candidates[1]} nor {candidates[2]} "
+                "holds it; the final test evaluates the best epoch's weights, so put that file back beside the "
+                "resumed checkpoint"
+            )
+        if self.is_main and found != target:
+            stored = torch.load(found, map_location="cpu", weights_only=False)
+            best = {k: v for k, v in stored.items() if k not in ("optimizer", "scaler", "rng", "running")}
+            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric})
+            _atomic_torch_save(best, target)
+        if self.use_distributed:
+            dist.barrier()
 
     def log_stats(self, stats, split_name):
         if self.is_main and isinstance(stats, dict):

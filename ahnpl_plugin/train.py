@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from ahnpl_plugin.errors import UserError
 
@@ -44,6 +45,7 @@ def build_runner(args, evaluate_only: bool = False):
     check_dataset_paths(cfg)  # missing data paths fail before the model is built
     if evaluate_only:
         cfg.run_cfg.evaluate = True
+        _build_from_evaluated_checkpoint(cfg)
     launch.init_distributed(cfg.run_cfg)
     launch.seed_everything(int(cfg.run_cfg.get("seed", 42)) + int(cfg.run_cfg.rank))
     cfg.pretty_print()
@@ -61,15 +63,54 @@ def build_runner(args, evaluate_only: bool = False):
     return runner_cls(cfg=cfg, job_id=job_id, task=task, model=model, datasets=datasets)
 
 
+def _build_from_evaluated_checkpoint(cfg) -> None:
+    """Evaluating ``run.checkpoint`` (a runner checkpoint: it holds every weight and its config):
+    build the model from that file instead of first loading the base model's pretrained weights
+    (which may not be on this machine), after checking it was saved from this arch and model type."""
+    import torch
+
+    from ahnpl_plugin.errors import ConfigError
+    from ahnpl_plugin.models.checkpoint_info import checkpoint_model
+
+    ckpt = cfg.run_cfg.get("checkpoint") or cfg.run_cfg.get("resume_ckpt_path")
+    if not ckpt:
+        return
+    path = Path(str(ckpt)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"run.checkpoint: checkpoint not found: {ckpt}")
+    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    arch, model_type = checkpoint_model(stored)
+    if not (isinstance(stored, dict) and "model" in stored and arch and model_type):
+        return  # not a runner checkpoint: the model is built as configured, then loads it
+    model = cfg.model_cfg
+    if (arch, model_type) != (model.get("arch"), model.get("model_type")):
+        raise ConfigError(
+            f"{path} was saved from {arch} {model_type}; this model is {model.get('arch')} {model.get('model_type')}. "
+            f"To evaluate it, set model.arch={arch} model.model_type={model_type}"
+        )
+    model.load_finetuned, model.finetuned = True, str(path)
+    logging.info("evaluating %s: the model is built from it (no pretrained weights are loaded)", path)
+
+
 def run_cli(main_fn, argv=None) -> int:
     """Turn user errors into one line on stderr and exit code 2 (no traceback)."""
     try:
         main_fn(argv)
     except UserError as exc:
         logging.getLogger(__name__).debug("user error", exc_info=True)
+        _log_fatal(f"error: {exc}")
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crash: its traceback goes into train.log too, then as usual
+        _log_fatal(f"fatal: {type(exc).__name__}: {exc}", exc_info=sys.exc_info())
+        raise
     return 0
+
+
+def _log_fatal(message: str, exc_info=None) -> None:
+    launch = sys.modules.get("ahnpl_plugin.launch")  # loaded once a run has started
+    if launch is not None:
+        launch.log_fatal(message, exc_info)
 
 
 def _train(argv=None):

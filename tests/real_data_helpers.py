@@ -56,12 +56,15 @@ def make_recipe_folder(root: str | Path, n_train: int = 8, n_val: int = 3, n_tes
     return RecipeFolder(root, folder.images, train_captions, negatives, folder.train_rows, folder.eval_rows)
 
 
-def tiny_run_options(output_dir: Path, **extra) -> list[str]:
-    """--options turning a shipped COCO config into a seconds-long CPU run of the tiny CLIP."""
+def tiny_run_options(output_dir: Path, keep_amp: bool = False, **extra) -> list[str]:
+    """--options turning a shipped COCO config into a seconds-long CPU run of the tiny CLIP
+    (``keep_amp``: leave the config's own ``run.amp``)."""
     options = {
         "model.model_type": "tiny", "model.pretrained": "", "run.device": "cpu", "run.amp": "false",
         "run.max_epoch": "1", "run.batch_size_train": "4", "run.batch_size_eval": "8", "run.num_workers": "0",
         "run.init_lr": "1e-3", "run.warmup_steps": "1", "run.log_freq": "0", "run.progress": "false",
         "run.plot": "false", "run.output_dir": str(output_dir), **extra,
     }
+    if keep_amp:
+        options.pop("run.amp")
     return [f"{k}={v}" for k, v in options.items()]

@@ -46,17 +46,25 @@ def _build(cfg, name="ahnpl_coco"):
     return registry.get_builder_class(name)(cfg.datasets_cfg[name]).build_datasets()
 
 
-def test_checkpoint_gives_the_training_runs_test_numbers_through_eval_retrieval_coco(coco_dir, tmp_path):
+@pytest.mark.parametrize("train_amp", ["as shipped", "bf16"])
+def test_checkpoint_gives_the_training_runs_test_numbers_through_eval_retrieval_coco(coco_dir, tmp_path, train_amp):
+    """The shipped configs keep their own amp settings (coco.yaml: amp true; eval: false); both
+    routes evaluate at run.eval_precision (fp32), so a checkpoint gives one number, also when it
+    was trained in bf16."""
     from ahnpl_plugin.evaluate import _evaluate
     from ahnpl_plugin.train import _train
 
+    extra = {} if train_amp == "as shipped" else {"run.amp": "bf16"}
     runner = _train(["--cfg-path", str(PROJECTS / "coco.yaml"), "--options",
-                     *tiny_run_options(tmp_path / "train")])
-    trained = json.loads((runner.output_dir / "results.json").read_text())["test"]
+                     *tiny_run_options(tmp_path / "train", keep_amp=True, **extra)])
+    record = json.loads((runner.output_dir / "results.json").read_text())
+    trained = record["test"]
     checkpoint = runner.output_dir / "checkpoint_best.pth"
     evaluated = _evaluate(["--cfg-path", str(PROJECTS / "eval_retrieval_coco.yaml"), "--options",
-                           *tiny_run_options(tmp_path / "eval"), f"run.checkpoint={checkpoint}"])["test"]
+                           *tiny_run_options(tmp_path / "eval", keep_amp=True), f"run.checkpoint={checkpoint}"])["test"]
     assert {k: trained[k] for k in RECALLS} == {k: evaluated[k] for k in RECALLS}
+    (eval_dir,) = list((tmp_path / "eval").iterdir())
+    assert record["eval_precision"] == json.loads((eval_dir / "results.json").read_text())["eval_precision"] == "fp32"
     # 6 test images: R@10 is 100 whatever the model; R@1 is a multiple of 100/6 (text) and 100/30 (image)
     assert trained["txt_r10"] == trained["img_r10"] == 100.0
     assert round(trained["txt_r1"] * 6 / 100, 6).is_integer() and round(trained["img_r1"] * 30 / 100, 6).is_integer()

@@ -137,7 +137,9 @@ def test_failed_validation_keeps_the_trained_epoch_and_resume_validates_it(coco,
     planted.update({0: 50.0, 1: 10.0})  # validation works now; epoch 0 is best
     resumed = _train(_write(_config(coco, tmp_path / "b", max_epoch=2), tmp_path / "b.yaml"),
                      f"run.resume_ckpt_path={run_dir / 'checkpoint_last.pth'}")
-    assert [r["epoch"] for r in _metrics(resumed.output_dir)] == [1] * 4  # epoch 0 not retrained
+    # epoch 0 not retrained; its rows carried over from the interrupted run, so the file covers the run
+    assert [r["epoch"] for r in _metrics(resumed.output_dir)] == [0] * 4 + [1] * 4
+    assert _metrics(resumed.output_dir)[:4] == _metrics(run_dir)
     assert (resumed.best_epoch, resumed.best_metric) == (0, 50.0)
     best = torch.load(resumed.output_dir / "checkpoint_best.pth", map_location="cpu", weights_only=False)
     assert best["epoch"] == 0
@@ -154,13 +156,27 @@ def test_resume_with_workers_and_an_earlier_best_epoch_matches_the_uninterrupted
     resumed = _train(_write(_config(coco, tmp_path / "b", **run), tmp_path / "b.yaml"),
                      f"run.resume_ckpt_path={full.output_dir / 'checkpoint_1.pth'}")
     rows_full = [r for r in _metrics(full.output_dir) if r["epoch"] == 2]
-    rows_resumed = _metrics(resumed.output_dir)
+    rows_resumed = [r for r in _metrics(resumed.output_dir) if r["epoch"] == 2]
     assert [r["step"] for r in rows_resumed] == [r["step"] for r in rows_full]
     for a, b in zip(rows_full, rows_resumed):
         for key in ("loss", "loss_itc", "loss_hn", "loss_dm", "theta/noun", "lr"):
             assert b[key] == pytest.approx(a[key], rel=1e-6, abs=1e-7), (a["step"], key)
     assert (resumed.best_epoch, resumed.best_metric) == (0, 90.0)
     assert _results(resumed.output_dir)["test"] == _results(full.output_dir)["test"]
+
+
+def test_a_finished_run_whose_last_epoch_was_best_extends_to_more_epochs(coco, tmp_path, monkeypatch):
+    """Epoch 1 improves the best score, so checkpoint_best.pth moves on to epoch 1: extending the
+    finished 2-epoch run to 3 epochs from its checkpoint_last.pth must find epoch 1's weights."""
+    _plant_validation(monkeypatch, {0: 10.0, 1: 50.0, 2: 20.0})
+    short = _train(_write(_config(coco, tmp_path / "b", max_epoch=2), tmp_path / "b.yaml"))
+    extended = _train(_write(_config(coco, tmp_path / "c", max_epoch=3), tmp_path / "c.yaml"),
+                      f"run.resume_ckpt_path={short.output_dir / 'checkpoint_last.pth'}")
+    assert (extended.best_epoch, extended.best_metric) == (1, 50.0)
+    assert [r["step"] for r in _metrics(extended.output_dir)] == list(range(1, 13))  # the whole run
+    best = torch.load(extended.output_dir / "checkpoint_best.pth", map_location="cpu", weights_only=False)
+    assert (best["epoch"], best["validated"]) == (1, True)
+    assert _results(extended.output_dir)["model_weights"]["epoch"] == 1
 
 
 def test_resume_refuses_when_the_best_epochs_weights_are_gone(coco, tmp_path, monkeypatch):
@@ -251,6 +267,7 @@ def test_cuda_fallback_keeps_info_logging_in_train_log(coco, tmp_path):
     (run_dir,) = list((tmp_path / "o").iterdir())
     log = (run_dir / "train.log").read_text()
     assert "[INFO] run folder:" in log and "(device: cpu)" in log
+    assert "[WARNING] run.device=cuda but CUDA is not available: using cpu" in log  # logged before the folder existed
     assert "[INFO] epoch 0 step 3/4" in log
     assert "[INFO] saved checkpoint of epoch 0" in log
 

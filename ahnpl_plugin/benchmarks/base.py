@@ -123,8 +123,16 @@ class Benchmark:
         strict: bool = False,
         notes: Iterable[str] = (),
         counts: Mapping[str, int] | None = None,
+        missing_parts: Mapping[str, str] | None = None,
+        outcomes_fn: Callable[[Sequence[Item], Sequence[np.ndarray]], dict[str, np.ndarray]] | None = None,
     ):
         self.name = name
+        # per-item outcomes for intervals and paired tests: outcome name -> bool per item; the
+        # default is strict caption choice ("correct"); Winoground-like benchmarks give several
+        self.outcomes_fn = outcomes_fn
+        # part (e.g. a VL-CheckList corpus) -> why it is absent (names the file expected and
+        # where to get it); the benchmark is then incomplete
+        self.missing_parts = dict(missing_parts or {})
         self.all_items = list(items)
         self._scorer = scorer
         self.notes = list(notes)
@@ -145,6 +153,30 @@ class Benchmark:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def complete(self) -> bool:
+        """True when every part was found and every item can be evaluated."""
+        return not self.missing_parts and not self.skipped_items
+
+    def skipped_by_group(self) -> dict[str, tuple[int, int]]:
+        """``group -> (items skipped for missing images, items in the group)`` for each group
+        with a skipped item, in first-seen order."""
+        total: dict[str, int] = {}
+        for it in self.all_items:
+            total[it.group] = total.get(it.group, 0) + 1
+        skipped: dict[str, int] = {}
+        for it in self.skipped_items:
+            skipped[it.group] = skipped.get(it.group, 0) + 1
+        return {g: (n, total[g]) for g, n in skipped.items()}
+
+    def incompleteness(self) -> list[str]:
+        """One sentence per reason the benchmark is incomplete (empty when complete): each
+        missing part, and each group with skipped items and its count."""
+        reasons = [f"{part} missing: {why}" for part, why in self.missing_parts.items()]
+        for group, (n, total) in self.skipped_by_group().items():
+            reasons.append(f"{group}: {n} of {total} items skipped (image files missing)")
+        return reasons
 
     def __repr__(self) -> str:
         return (
@@ -207,7 +239,11 @@ class Benchmark:
         counts["n_items"] = len(self.items)
         counts["n_items_skipped_missing_images"] = len(self.skipped_items)
         counts["n_missing_images"] = len(self.missing_images)
+        counts["n_missing_parts"] = len(self.missing_parts)
+        counts["skipped_by_group"] = {g: n for g, (n, _) in self.skipped_by_group().items()}
         notes = list(self.notes) + list(result.pop("notes", []))
+        for part, why in self.missing_parts.items():
+            notes.append(f"{part} not evaluated: {why}")
         if self.skipped_items:
             notes.append(
                 f"{len(self.skipped_items)} of {len(self.all_items)} items skipped: "

@@ -53,3 +53,54 @@ def render_report(
         for note in scores.get("notes", []):
             parts.append(f"- {note}\n")
     return "".join(parts)
+
+
+def render_suite_report(
+    results: Mapping[str, Mapping],
+    model_name: str,
+    *,
+    cells: Mapping | None = None,
+    not_evaluated: Mapping[str, str] | None = None,
+    selection: str = "",
+    with_groups: bool = False,
+    plot: str | None = None,
+) -> str:
+    """The whole results page of a suite run.
+
+    1. which weights the numbers come from and how they were selected (``selection``);
+    2. the table by protocol (:func:`ahnpl_plugin.benchmarks.cells.render_protocol_table`): each
+       published number in the column of the protocol it was aggregated under, this model's
+       cells with 95% intervals, incomplete cells marked in the cell;
+    3. benchmarks of the config that were not evaluated, with why and where to get them;
+    4. items evaluated vs the released files vs the papers, and why they differ;
+    5. the paper-style table and per-benchmark details of :func:`render_report`.
+    """
+    from .cells import render_protocol_table
+    from .item_counts import render_item_counts
+
+    parts = [f"# Results: {model_name}\n"]
+    if selection:
+        parts.append(f"\n**Weights and model selection.** {selection}\n")
+    if cells:
+        parts.append("\n## By protocol (95% intervals; published rows as printed)\n\n"
+                     "Each column is one named aggregation rule (ahnpl_plugin/benchmarks/protocols.py); a "
+                     "published number appears only under the rule its paper used. Intervals: Wilson for a "
+                     "single accuracy, item bootstrap stratified by part (2,000 replicates) for means. A cell "
+                     "marked incomplete is over fewer items or parts than the benchmark has.\n\n")
+        parts.append(render_protocol_table({model_name: cells}))
+    if plot:
+        parts.append(f"\n![compositional average vs zero-shot retention]({plot})\n\n"
+                     "Compositional average: the 5 benchmarks shared with vl_compo, each under vl_compo's rule "
+                     "(protocol vl_compo/shared5-mean); published methods from vl_compo / FSC-CLIP.\n")
+    elif cells and "vl_compo/shared5-mean" in cells:
+        why = cells["vl_compo/shared5-mean"].incomplete_because
+        parts.append(f"\nNo plot of compositional average vs zero-shot retention: the average over the 5 "
+                     f"benchmarks shared with vl_compo is incomplete ({why}).\n")
+    if not_evaluated:
+        parts.append("\n## Not evaluated\n\n" + "".join(
+            f"- {name}: {why}\n" for name, why in not_evaluated.items()))
+    if results:
+        parts.append("\n## Items evaluated\n\n" + render_item_counts(results))
+        parts.append("\n" + render_report(results, model_name, with_groups=with_groups).replace(
+            f"# Compositional benchmarks: {model_name}\n", "## Paper-style table\n", 1))
+    return "".join(parts)

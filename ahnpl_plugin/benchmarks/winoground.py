@@ -70,7 +70,7 @@ def load_winoground(root, image_root=None, *, strict: bool = False,
             f"{root / 'data' / JSONL_NAME}). Download it from {WINOGROUND_SOURCE}"
         )
     return Benchmark("winoground", items, _score_winoground, strict=strict,
-                     notes=["ties count as wrong; by_group: '<tag>/<metric>'"])
+                     notes=["ties count as wrong; by_group: '<tag>/<metric>'"], outcomes_fn=item_outcomes)
 
 
 def _jsonl_items(path: Path, images_dir: Path) -> list[Item]:
@@ -136,8 +136,15 @@ def winoground_outcomes(s: np.ndarray) -> tuple[bool, bool, bool]:
     return bool(text), bool(image), bool(text and image)
 
 
+def item_outcomes(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per item: text, image and group correctness (the outcomes the protocols aggregate)."""
+    table = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
+    return {name: table[:, k] for k, name in enumerate(("text", "image", "group"))}
+
+
 def _score_winoground(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
-    outcomes = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
+    per_item = item_outcomes(items, sims)
+    outcomes = np.stack([per_item[m] for m in ("text", "image", "group")], axis=1).reshape(-1, 3)
     metrics, _ = drop_nan({name: accuracy(outcomes[:, k])
                            for k, name in enumerate(("text", "image", "group"))})
     tags = sorted({it.group for it in items})

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="verify every path of a training config")
     check.add_argument("--cfg-path", required=True, help="the YAML config to check")
     check.add_argument("--options", nargs="+", default=[], help="key=value overrides, as for training")
+    check.add_argument("--decode", default="eval", choices=("eval", "all", "none"),
+                       help="open and decode the images found: of the evaluation splits (default: they are small, "
+                            "and a bad one would crash validation after a training epoch), of every split, or none")
+    check.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="decoding threads (default: two per core)")
     return parser
 
 
@@ -103,8 +108,17 @@ def run_write_shards(args) -> int:
 def run_check(args) -> int:
     from ahnpl_plugin.data.config_check import check_config
 
+    from ahnpl_plugin.data.images import decode_problems
+
     reports = check_config(args.cfg_path, args.options)
     for report in reports:
+        for split, images in report.images.items():
+            if args.decode == "none" or (args.decode == "eval" and split in ("train",)):
+                continue
+            bad = decode_problems(images, workers=args.workers, desc=f"{report.title} {split}: decoding")
+            report.add(f"{split} images decoded: {len(images) - len(bad)} of {len(images)} OK")
+            for line in bad:
+                report.problem(f"{split} image {line}: replace the file, or remove its rows")
         print(report.render())
     problems = [p for r in reports for p in r.problems]
     if problems:

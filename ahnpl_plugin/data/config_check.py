@@ -17,16 +17,58 @@ from pathlib import Path
 from ahnpl_plugin.data.report import CheckReport
 
 
+def blip_model_report(model_cfg, report: CheckReport) -> CheckReport:
+    """``ahnpl_blip``'s inputs, resolved by the code the model's build uses
+    (:func:`ahnpl_plugin.models.blip_sources.blip_input_problems`): what it reports missing,
+    training would fail on; what it accepts (a cached URL, a reachable host), training loads."""
+    from ahnpl_plugin.errors import ConfigError
+    from ahnpl_plugin.models.blip_config import blip_model_options
+    from ahnpl_plugin.models.blip_sources import (
+        BUILTIN_TINY, blip_input_problems, hf_hub_cache, hub_tokenizer_cached, is_url, tokenizer_kind,
+        url_cache_path, weights_source,
+    )
+
+    try:
+        options = blip_model_options(model_cfg)
+    except ConfigError as exc:
+        report.problem(str(exc))
+        return report
+    spec, kind = options.tokenizer, tokenizer_kind(options.tokenizer)
+    if spec == BUILTIN_TINY:
+        report.add("tokenizer: built-in tiny vocabulary")
+    elif kind == "hub":
+        cached = hub_tokenizer_cached(spec)
+        report.add(f"tokenizer: {spec} ({'in the hub cache ' + hf_hub_cache() if cached else 'not in the hub cache'})")
+    else:
+        report.add(f"tokenizer: {spec}")
+    key, source = weights_source(options)
+    if not source:
+        report.add(f"{key}: none (random initialisation)")
+    elif is_url(source):
+        cached = os.path.isfile(url_cache_path(source))
+        report.add(f"{key}: {source} ({'cached at ' + url_cache_path(source) if cached else 'not cached'})")
+    else:
+        report.add(f"{key}: {source}")
+    problems = blip_input_problems(options)
+    for problem in problems:
+        report.problem(problem)
+    if not problems:
+        report.add("every input is on disk, cached, or downloadable")
+    return report
+
+
 def model_report(cfg, model=None, title: str = "model") -> CheckReport:
     model = cfg.model_cfg if model is None else model
     report = CheckReport(title)
     arch, model_type = model.get("arch"), model.get("model_type")
     report.add(f"{arch} {model_type}")
+    if arch == "ahnpl_blip":
+        return blip_model_report(model, report)
     if model.get("load_finetuned", False):
         path = Path(os.path.expanduser(str(model.get("finetuned", ""))))
         report.add(f"finetuned: {path} ({'found' if path.is_file() else 'MISSING'})")
         if not path.is_file():
-            report.problem(f"model.finetuned: checkpoint not found: {path}; point it at a checkpoint_best.pth")
+            report.problem(f"model.finetuned: checkpoint not found: {path}; point it at a run's checkpoint_best.pth")
         return report
     pretrained = str(model.get("pretrained", "") or "")
     if not pretrained.strip():
@@ -45,9 +87,9 @@ def model_report(cfg, model=None, title: str = "model") -> CheckReport:
             report.problem(f"model.pretrained: OpenAI's {model_type} weights are not at {target}: download {url} there "
                            "(any machine's ~/.cache/clip copy works), or set model.pretrained to a local file")
     elif pretrained.lower() != "openai":
-        path = Path(os.path.expanduser(pretrained))
-        report.add(f"pretrained: {path} ({'found' if path.is_file() else 'MISSING'})")
-        if not path.is_file():
+        path = Path(os.path.expanduser(pretrained))  # a file, or a HF / open_clip hub folder
+        report.add(f"pretrained: {path} ({'found' if path.exists() else 'MISSING'})")
+        if not path.exists():
             report.problem(f"model.pretrained: file not found: {path}")
     return report
 

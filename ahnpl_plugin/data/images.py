@@ -46,6 +46,46 @@ def scan_images(root: str | Path, images: Iterable[str]) -> ImageScan:
     return scan
 
 
+def decode_problem(path: str | Path) -> str | None:
+    """Why the image file at ``path`` cannot be decoded (one line), or None when it decodes."""
+    from PIL import Image
+
+    try:
+        if os.path.getsize(path) == 0:
+            return f"{path}: empty file (0 bytes)"
+        with Image.open(path) as image:
+            image.load()
+    except FileNotFoundError:
+        return f"{path}: missing"
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for bad files
+        return f"{path}: cannot be decoded ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    return None
+
+
+def decode_problems(paths: Iterable[str | Path], workers: int | None = None, desc: str = "decoding images",
+                    progress: bool = True) -> list[str]:
+    """Decode every distinct image of ``paths`` in parallel threads (PIL decodes without the GIL)
+    and return one line per file that fails (all of them, in input order), with a progress bar.
+
+    Decoding is strict: LAVIS sets PIL's ``LOAD_TRUNCATED_IMAGES`` when its COCO datasets are
+    imported, which turns a truncated JPEG into a silently grey-padded image; here it is a problem."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import ImageFile
+    from tqdm.auto import tqdm
+
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    workers = workers or min(32, (os.cpu_count() or 1) * 2)
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(tqdm(pool.map(decode_problem, unique, chunksize=16), total=len(unique), desc=desc,
+                                unit="img", disable=not progress or not unique, leave=False))
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+    return [r for r in results if r is not None]
+
+
 def coco2014_file(image_id: int, split: str) -> str:
     """``train2014/COCO_train2014_000000057870.jpg`` for (57870, "train2014")."""
     if split not in COCO2014_SPLITS:

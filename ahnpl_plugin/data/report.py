@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class CheckReport:
-    """``lines``: what was found (counts, rates); ``problems``: each a sentence saying what to fix."""
+    """``lines``: what was found (counts, rates); ``problems``: each a sentence saying what to fix;
+    ``images``: image files found on disk, by split (``data check --decode`` opens them)."""
 
     title: str
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    images: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, line: str) -> None:
         self.lines.append(line)

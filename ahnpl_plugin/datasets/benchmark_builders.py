@@ -13,7 +13,10 @@ Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``)
 ``image_root``  the images folder, or for VALSE a mapping ``source -> folder`` (or list of
                 folders); ``null`` = the benchmark's default (see ``benchmarks.load``);
 ``strict``      true: a missing image is an error; false (default): items with a missing image
-                are left out, counted and reported beside the scores;
+                are left out, counted and reported beside the scores (and the benchmark's
+                averages are marked incomplete);
+``enabled``     false leaves the benchmark out of the run (``--options
+                datasets.ahnpl_valse.enabled=false``); default true;
 ``options``     extra keyword arguments of the benchmark's loader (e.g. SugarCrepe ``files``,
                 VALSE ``pieces``, VL-CheckList ``corpora``, Order sets ``seed``);
 ``vis_processor.eval`` / ``text_processor.eval``  LAVIS processors for images and captions; when
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -44,8 +48,8 @@ from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
 from ahnpl_plugin.errors import ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
-BUILDER_KEYS = {"data_type", "type", "root", "image_root", "strict", "options", "vis_processor",
-                "text_processor"}
+BUILDER_KEYS = {"data_type", "type", "root", "image_root", "strict", "enabled", "options",
+                "vis_processor", "text_processor"}
 # Loader keywords that a YAML cannot or must not set (strict has its own key; tagger is a callable).
 _NOT_OPTIONS = {"strict", "tagger"}
 
@@ -53,6 +57,11 @@ _NOT_OPTIONS = {"strict", "tagger"}
 class BenchmarkInputError(UserError):
     """A benchmark file is missing or malformed, images are missing under ``strict``, or no item
     of a benchmark can be evaluated."""
+
+
+class BenchmarkMissingError(BenchmarkInputError):
+    """A benchmark's files are absent, or none of its items has its images: the suite
+    (``ahnpl_compositional``) leaves such a benchmark out and lists it unless ``run.strict``."""
 
 
 class BenchmarkImageError(UserError):
@@ -65,6 +74,26 @@ def open_benchmark_image(ref):
         return benchmarks.open_image(ref)
     except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three for broken files
         raise BenchmarkImageError(f"cannot read image {getattr(ref, 'path', ref)}: {exc}") from None
+
+
+def unreadable_images(refs) -> list[str]:
+    """One sentence per existing image file that cannot be opened: empty (0 bytes) or not an
+    image PIL recognises (only the header is read; nothing is decoded)."""
+    from PIL import Image
+
+    problems = []
+    for ref in refs:
+        if ref.data is not None or not os.path.isfile(ref.path):
+            continue
+        if os.path.getsize(ref.path) == 0:
+            problems.append(f"cannot read image {ref.path}: the file is empty (0 bytes)")
+            continue
+        try:
+            with Image.open(ref.path):
+                pass
+        except (OSError, ValueError, SyntaxError) as exc:
+            problems.append(f"cannot read image {ref.path}: {exc}")
+    return problems
 
 
 def eval_item(item: benchmarks.Item, text_processor=None) -> dict:
@@ -182,8 +211,18 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         try:
             return benchmarks.load(cls.benchmark_name, settings.root, settings.image_root, strict=strict,
                                    **settings.options)
+        except benchmarks.BenchmarkFileNotFoundError as exc:
+            raise BenchmarkMissingError(f"datasets.{cls.registered_name()}: {exc}") from None
         except benchmarks.BenchmarkError as exc:
             raise BenchmarkInputError(f"datasets.{cls.registered_name()}: {exc}") from None
+
+    @classmethod
+    def enabled(cls, cfg) -> bool:
+        """False when the config says ``enabled: false`` (ConfigError for a non-boolean)."""
+        value = cfg.get("enabled", True) if cfg is not None else True
+        if not isinstance(value, bool):
+            raise ConfigError(f"datasets.{cls.registered_name()}.enabled: expected true or false, got {value!r}")
+        return value
 
     @classmethod
     def inspect(cls, cfg):
@@ -194,6 +233,9 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         name = cls.registered_name()
         report = CheckReport(f"datasets.{name}")
         try:
+            if not cls.enabled(cfg):
+                report.add("left out of the run (enabled: false)")
+                return report
             settings = cls.settings(cfg)
             bench = cls.load_benchmark(settings, strict=False)
         except UserError as exc:
@@ -203,15 +245,18 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         report.add(f"{bench.name}: {len(bench.all_items)} items in {settings.root}; images from {where}")
         report.add(f"{len(bench.items)} items evaluable over {len(bench.unique_images())} distinct images and "
                    f"{len(bench.unique_captions())} distinct captions")
-        if not bench.missing_images:
-            return report
-        missing = (f"{len(bench.missing_images)} image file(s) missing (e.g. {', '.join(bench.missing_images[:3])}), "
-                   f"used by {len(bench.skipped_items)} of {len(bench.all_items)} items")
-        if not bench.items or settings.strict:
-            reason = "no item can be evaluated" if not bench.items else "strict: true"
-            report.problem(f"{missing}; {reason}: add the files or point datasets.{name}.image_root at their folder")
-        else:
-            report.add(f"{missing}: those items are left out and counted beside the scores (strict: false)")
+        for note in bench.notes:
+            report.add(f"note: {note}")
+        for part, why in bench.missing_parts.items():
+            report.problem(f"{bench.name}: part {part} missing, {why}; its items are not evaluated")
+        if bench.missing_images:
+            groups = "; ".join(f"{g}: {n} of {total}" for g, (n, total) in bench.skipped_by_group().items())
+            report.problem(
+                f"{len(bench.missing_images)} image file(s) missing (e.g. {', '.join(bench.missing_images[:3])}), "
+                f"used by {len(bench.skipped_items)} of {len(bench.all_items)} items, which would be skipped "
+                f"({groups}): add the files or point datasets.{name}.image_root at their folder")
+        for problem in unreadable_images(bench.unique_images()):
+            report.problem(problem)
         return report
 
     def build_datasets(self):
@@ -229,7 +274,7 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         image_root = settings.image_root
         if not bench.items:
             shown = ", ".join(bench.missing_images[:3])
-            raise BenchmarkInputError(
+            raise BenchmarkMissingError(
                 f"datasets.{name}: none of the {len(bench.all_items)} items can be evaluated: "
                 f"{len(bench.missing_images)} image file(s) missing (e.g. {shown}); check "
                 f"image_root ({image_root if image_root is not None else 'the default under root'})"

@@ -202,7 +202,7 @@ class KarpathyBuilder(BaseDatasetBuilder):
     def inspect(cls, cfg):
         """The thorough check: every file read, images counted, negatives joined and rated."""
         from ahnpl_plugin.data.annotations import read_eval_annotations, read_train_annotations
-        from ahnpl_plugin.data.images import scan_images
+        from ahnpl_plugin.data.images import resolve_image, scan_images
         from ahnpl_plugin.data.report import CheckReport
 
         report = CheckReport(f"datasets.{cls.NAME}")
@@ -229,6 +229,9 @@ class KarpathyBuilder(BaseDatasetBuilder):
             for split, rows in rows_by_split.items():
                 scan = scan_images(paths.images, (r["image"] for r in rows))
                 report.add(f"{split} images under {paths.images}: {scan.found} found, {len(scan.missing)} missing")
+                missing = set(scan.missing)
+                report.images[split] = [resolve_image(paths.images, r["image"]) for r in rows
+                                        if r["image"] not in missing]
                 if scan.missing and cfg.get("skip_missing", False):
                     report.add(f"  their rows are left out (skip_missing: true), e.g. {scan.examples()}")
                 elif scan.missing:

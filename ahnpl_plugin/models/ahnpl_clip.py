@@ -44,11 +44,13 @@ from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
+from ahnpl_plugin.models.checkpoint_formats import load_pickle
 from ahnpl_plugin.models.clip_loading import (
     QUICK_GELU_KEY,
     PretrainedWeightsError,
     build_clip,
     check_pretrained_available,
+    checkpoint_provenance,
     new_clip,
 )
 from ahnpl_plugin.models.model_config import ModelOptions, model_options
@@ -85,15 +87,19 @@ def check_model_config(cfg) -> ModelOptions:
             raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {options.finetuned}")
     else:
         check_pretrained_available(options.model_type, options.pretrained)
+        if options.pretrained_patch:
+            check_pretrained_available(options.model_type, options.pretrained_patch["base"])
+        if options.pretrained_lora and not os.path.exists(os.path.expanduser(options.pretrained_lora["path"])):
+            raise PretrainedWeightsError(f"model.pretrained_lora.path: file not found: {options.pretrained_lora['path']}")
     return options
 
 
-def _read_checkpoint(path: str) -> tuple[dict, object]:
+def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]:
     """``(model state dict, the loaded file)`` of an ``ahnpl_clip`` checkpoint (runner file or bare)."""
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    obj = load_pickle(path, trust_code)
     state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
@@ -131,6 +137,9 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         # K=0 loss for batches without negatives, kept out of the module tree (object.__setattr__)
         # so that state dicts never depend on whether such a batch was seen.
         object.__setattr__(self, "_plain_loss", None)
+        # Where the weights came from and which activation runs (clip_loading.WeightsProvenance
+        # as a dict), for run records and results tables; set by from_config.
+        self.weights_provenance: dict = {}
 
     # ------------------------------------------------------------------ building
 
@@ -149,11 +158,15 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         if options.load_finetuned:
             return cls.from_checkpoint(options.finetuned, options, loss)
         try:
-            clip, quick_gelu, source = build_clip(options.model_type, options.pretrained, options.quick_gelu)
+            clip, quick_gelu, provenance = build_clip(
+                options.model_type, options.pretrained, options.quick_gelu, act=options.act,
+                patch=options.pretrained_patch, lora=options.pretrained_lora, trust_code=options.trust_code,
+            )
         except RuntimeError as exc:  # load_state_dict problems not caught by the shape check
             raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
-        log.info("ahnpl_clip %s from %s, %s", options.model_type, source, "QuickGELU" if quick_gelu else "GELU")
-        return cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model = cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model.weights_provenance = provenance.as_dict()
+        return model
 
     @classmethod
     def from_checkpoint(cls, path: str, options: ModelOptions, loss: AHNPLLoss):
@@ -161,13 +174,16 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
 
         Built with the activation the checkpoint records (``model.quick_gelu`` if it has none).
         """
-        state, checkpoint = _read_checkpoint(path)
+        state, checkpoint = _read_checkpoint(path, options.trust_code)
         recorded = state.get(QUICK_GELU_KEY)
         quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
         model = cls(
             new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
         )
         model.load_checkpoint(path, state=state, checkpoint=checkpoint)
+        model.weights_provenance = checkpoint_provenance(path, quick_gelu, recorded is not None)
+        log.info("ahnpl_clip %s weights: %s [ahnpl_checkpoint]; activation %s", options.model_type, path,
+                 model.weights_provenance["act"])
         return model
 
     def load_checkpoint(self, url_or_filename, state=None, checkpoint=None):

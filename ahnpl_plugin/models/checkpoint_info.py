@@ -46,17 +46,50 @@ def describe_checkpoint_model(obj) -> str:
     return UNKNOWN_MODEL
 
 
+_SHOWN = 3  # keys named per kind of mismatch
+
+
+def _keys(text: str) -> list[str]:
+    keys = (k.strip().rstrip(".").strip('"') for k in text.split(","))
+    return [k for k in keys if k]
+
+
+def summarize_load_error(exc: Exception, shown: int = _SHOWN) -> str:
+    """A short account of a ``load_state_dict`` error: how many keys are missing, unexpected or of
+    another shape, with the first ``shown`` of each (PyTorch's own message lists every key: 10-16k
+    characters for a CLIP checkpoint)."""
+    parts = []
+    for line in str(exc).splitlines():
+        line = line.strip()
+        for label, prefix in (("missing", "Missing key(s) in state_dict:"),
+                              ("unexpected", "Unexpected key(s) in state_dict:")):
+            if line.startswith(prefix):
+                keys = _keys(line[len(prefix):])
+                more = f", ... (+{len(keys) - shown})" if len(keys) > shown else ""
+                parts.append(f"{len(keys)} {label} key(s): {', '.join(keys[:shown])}{more}")
+    shapes = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("size mismatch for")]
+    if shapes:
+        first = shapes[0].split(": copying")[0].removeprefix("size mismatch for ")
+        detail = shapes[0].split(": ", 1)[1] if ": " in shapes[0] else ""
+        parts.append(f"{len(shapes)} tensor(s) of another shape, first {first}"
+                     + (f" ({detail[:160]})" if detail else ""))
+    if not parts:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        text = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+        parts.append(text if len(text) <= 240 else text[:237] + "...")
+    return "; ".join(parts)
+
+
 def first_mismatch(exc: Exception) -> str:
-    """The first specific line of a ``load_state_dict`` error (its first line is a generic header)."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+    """Kept for callers of the earlier name: :func:`summarize_load_error`."""
+    return summarize_load_error(exc)
 
 
 def mismatch_message(path, obj, this: str, exc: Exception) -> str:
-    """One line for checkpoint ``obj`` (read from ``path``) that does not fit model ``this``: the
-    model it was saved from, this one, the first mismatching tensor and the fix."""
+    """One short line for checkpoint ``obj`` (read from ``path``) that does not fit model ``this``:
+    the model it was saved from, this one, counts and first keys of the mismatch, and the fix."""
     arch, model_type = checkpoint_model(obj)
     fix = (f"set model.arch={arch} model.model_type={model_type}" if arch and model_type
            else "set model.arch/model.model_type to the ones the checkpoint was trained with")
-    return (f"{path} was saved from {describe_checkpoint_model(obj)}; this model is {this} ({first_mismatch(exc)}). "
+    return (f"{path} was saved from {describe_checkpoint_model(obj)}; this model is {this} ({summarize_load_error(exc)}). "
             f"To load it, {fix}, or use a checkpoint of this model")

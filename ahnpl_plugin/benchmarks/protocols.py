@@ -1,0 +1,320 @@
+"""Protocols as data: how each published number aggregates per-item outcomes, by name.
+
+Papers that report "the same" benchmark aggregate it differently, and the difference is several
+points (vl_compo's VALSE is the mean of the 7 phenomenon groups, NegCLIP 73.7; CE-CLIP's table
+is the mean of the 11 pieces, NegCLIP 71.8 from the same per-piece values). So every number in
+the results table names its :class:`Protocol`, and a protocol is data:
+
+* a **rule** is a small tree over the benchmark's *parts* (its item groups: VALSE pieces,
+  SugarCrepe files, VL-CheckList corpora, ARO relations, Winoground tags):
+  :class:`Pool` (accuracy over all items of the parts matching its patterns, i.e. micro),
+  :class:`Mean` (unweighted mean of its children, i.e. macro) and :class:`EachPart` (mean over
+  every part present, optionally leaving some out or requiring a minimum count);
+* a :class:`Protocol` names a rule, the benchmark it reads and the per-item outcome it
+  aggregates (``correct``; Winoground: ``text``/``image``/``group``), and says where it comes from;
+* a :class:`CompositeProtocol` is the mean of other protocols' values (vl_compo's ARO = the mean
+  of its four tasks).
+
+A rule's value needs only ``(correct, total)`` per part (:class:`PartCounts`), which also makes
+the intervals cheap (:mod:`ahnpl_plugin.benchmarks.stats`). numpy only.
+
+How a new benchmark joins the table (e.g. WhatsUp, vl_compo's mean over its 6 subsets):
+
+1. its loader returns a :class:`~ahnpl_plugin.benchmarks.base.Benchmark` whose items' ``group`` is
+   the part a rule reads (``"WhatsUp_A"``, ...), ``meta["id"]`` the id in its file, and, when an
+   item has several outcomes (text/image/group), ``outcomes_fn=`` giving them;
+2. one line per protocol in :func:`_protocols`, e.g.
+   ``Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in SUBSETS]), VL_COMPO)``;
+3. its published numbers as ``PublishedCell(model, "whatsup/subsets-mean", "41.5", source)`` in
+   :mod:`~ahnpl_plugin.benchmarks.published`, its counts as an ``ItemCount`` in
+   :mod:`~ahnpl_plugin.benchmarks.item_counts`.
+
+Cells, intervals, completeness, the paired comparison, the blind row and the overlap report
+then follow with no further code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from functools import lru_cache
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+
+# part -> (correct, total): what every rule reads
+PartCounts = Mapping[str, tuple[float, float]]
+
+
+# ------------------------------------------------------------------------------------- rules
+@dataclass(frozen=True)
+class Pool:
+    """Accuracy over the items of every part matching ``patterns`` (fnmatch; ``*`` crosses ``/``)."""
+
+    patterns: tuple[str, ...]
+
+    def __init__(self, *patterns: str):
+        object.__setattr__(self, "patterns", tuple(patterns))
+
+    def parts(self, present: Sequence[str]) -> list[str]:
+        return [p for p in present if any(fnmatch.fnmatchcase(p, pat) for pat in self.patterns)]
+
+    def value(self, counts: PartCounts) -> float:
+        chosen = self.parts(list(counts))
+        total = sum(counts[p][1] for p in chosen)
+        return float(sum(counts[p][0] for p in chosen) / total) if total else float("nan")
+
+    def required(self) -> tuple[str, ...]:
+        return self.patterns
+
+    def reads(self, part: str) -> bool:
+        return any(fnmatch.fnmatchcase(part, pat) for pat in self.patterns)
+
+    def describe(self) -> str:
+        return "pool(" + ", ".join(self.patterns) + ")"
+
+
+@dataclass(frozen=True)
+class Mean:
+    """Unweighted mean of its children's values, over the children with items (so an incomplete
+    benchmark still gets a value, which its cell marks incomplete); NaN when none has."""
+
+    children: tuple
+
+    def __init__(self, *children):
+        object.__setattr__(self, "children", tuple(children))
+
+    def value(self, counts: PartCounts) -> float:
+        values = [v for v in (child.value(counts) for child in self.children) if v == v]
+        return float(np.mean(values)) if values else float("nan")
+
+    def required(self) -> tuple[str, ...]:
+        return tuple(p for child in self.children for p in child.required())
+
+    def reads(self, part: str) -> bool:
+        return any(child.reads(part) for child in self.children)
+
+    def describe(self) -> str:
+        return "mean(" + ", ".join(child.describe() for child in self.children) + ")"
+
+
+@dataclass(frozen=True)
+class EachPart:
+    """Mean over every present part (matching ``pattern``, not in ``exclude``, with at least
+    ``min_items`` items) of its accuracy: ARO's per-relation / per-attribute-pair macro."""
+
+    pattern: str = "*"
+    exclude: frozenset = frozenset()
+    min_items: int = 0
+
+    def parts(self, counts: PartCounts) -> list[str]:
+        return [p for p, (_, n) in counts.items()
+                if fnmatch.fnmatchcase(p, self.pattern) and p not in self.exclude and n >= self.min_items and n > 0]
+
+    def value(self, counts: PartCounts) -> float:
+        values = [counts[p][0] / counts[p][1] for p in self.parts(counts)]
+        return float(np.mean(values)) if values else float("nan")
+
+    def required(self) -> tuple[str, ...]:
+        return ()  # the parts are whatever the files hold
+
+    def reads(self, part: str) -> bool:
+        return fnmatch.fnmatchcase(part, self.pattern) and part not in self.exclude
+
+    def describe(self) -> str:
+        extra = (f", {len(self.exclude)} excluded" if self.exclude else "") + (
+            f", parts with >= {self.min_items} items" if self.min_items else "")
+        return f"mean over each part {self.pattern}{extra}"
+
+
+Rule = Union[Pool, Mean, EachPart]
+
+
+def rule_value(rule: Rule, counts: PartCounts) -> float:
+    """The value of ``rule`` for per-part ``(correct, total)`` counts (NaN if a pool is empty)."""
+    return rule.value(counts)
+
+
+# --------------------------------------------------------------------------------- protocols
+@dataclass(frozen=True)
+class Protocol:
+    """One named way to turn a benchmark's per-item outcomes into one number."""
+
+    name: str          # e.g. "valse/pieces-mean"
+    benchmark: str     # the loader's name (ahnpl_plugin.benchmarks.BENCHMARK_NAMES)
+    rule: Rule
+    source: str        # who aggregates this way
+    outcome: str = "correct"  # the per-item outcome aggregated (Winoground: text/image/group)
+
+    def required_parts(self) -> tuple[str, ...]:
+        """Part patterns that must each match an evaluated part for the value to be complete."""
+        return self.rule.required()
+
+    def missing_parts(self, present: Sequence[str]) -> list[str]:
+        return [pat for pat in self.required_parts()
+                if not any(fnmatch.fnmatchcase(p, pat) for p in present)]
+
+
+@dataclass(frozen=True)
+class CompositeProtocol:
+    """The unweighted mean of other protocols' values (across benchmarks)."""
+
+    name: str
+    members: tuple[str, ...]
+    source: str
+
+
+# ------------------------------------------------------------------------- the protocol table
+VALSE_PIECES = ("existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial",
+                "relations", "action-replacement", "actant-swap", "coreference-standard", "coreference-hard",
+                "foil-it")
+VALSE_GROUPS = {
+    "Existence": ("existence",), "Plurality": ("plurals",),
+    "Counting": ("counting-hard", "counting-small-quant", "counting-adversarial"),
+    "Relations": ("relations",), "Actions": ("action-replacement", "actant-swap"),
+    "Coreference": ("coreference-standard", "coreference-hard"), "Foil-it": ("foil-it",),
+}
+SUGARCREPE_FAMILIES = {
+    "replace": ("replace_obj", "replace_att", "replace_rel"),
+    "swap": ("swap_obj", "swap_att"),
+    "add": ("add_obj", "add_att"),
+}
+# VL-CheckList parts are corpus names "<type>/<subcategory>/[<level>/]<source>" (lower case)
+VLC_SUBCATEGORIES = {
+    "attribute": ("action", "color", "material", "size", "state"),
+    "object": ("location", "size"),
+    "relation": ("action", "spatial"),
+}
+# vl_compo's columns: Object splits into location center/margin/mid and size large/medium/small
+VLC_VLCOMPO_COLUMNS = {
+    "attribute": tuple(f"attribute/{s}/*" for s in VLC_SUBCATEGORIES["attribute"]),
+    "object": tuple(f"object/{s}/{level}/*" for s, levels in
+                    (("location", ("center", "margin", "mid")), ("size", ("large", "medium", "small")))
+                    for level in levels),
+    "relation": ("relation/action/*", "relation/spatial/*"),
+}
+
+VL_COMPO_SHARED = ("aro/tasks-mean", "sugarcrepe/families-mean", "valse/groups-mean", "vl_checklist/types-mean",
+                   "winoground/group")
+CE_CLIP = "CE-CLIP (Zhang et al., CVPR 2024) table, which AHNPL's paper compares against"
+VL_COMPO = "vl_compo (Oh et al., 2024; github.com/ytaek-oh/vl_compo results.csv), used by FSC-CLIP"
+SUGARCREPE_PAPER = "SugarCrepe paper (Hsieh et al., NeurIPS 2023)"
+
+
+def _protocols() -> dict[str, Protocol | CompositeProtocol]:
+    from .aro import MIN_PAIR_COUNT, excluded_relations
+
+    table: list[Protocol | CompositeProtocol] = [
+        Protocol("valse/pieces-mean", "valse", Mean(*[Pool(p) for p in VALSE_PIECES]), CE_CLIP),
+        Protocol("valse/groups-mean", "valse",
+                 Mean(*[Mean(*[Pool(p) for p in pieces]) for pieces in VALSE_GROUPS.values()]), VL_COMPO),
+        *[Protocol(f"sugarcrepe/{family}-pooled", "sugarcrepe", Pool(*files), SUGARCREPE_PAPER)
+          for family, files in SUGARCREPE_FAMILIES.items()],
+        *[Protocol(f"sugarcrepe/{f}", "sugarcrepe", Pool(f), SUGARCREPE_PAPER)
+          for files in SUGARCREPE_FAMILIES.values() for f in files],
+        Protocol("sugarcrepe/families-mean", "sugarcrepe",
+                 Mean(*[Pool(*files) for files in SUGARCREPE_FAMILIES.values()]), VL_COMPO),
+        Protocol("vl_checklist/subcategories-mean", "vl_checklist",
+                 Mean(*[Pool(f"{t}/{s}/*") for t, subs in VLC_SUBCATEGORIES.items() for s in subs]), CE_CLIP),
+        *[Protocol(f"vl_checklist/{t}", "vl_checklist", Mean(*[Pool(f"{t}/{s}/*") for s in subs]), CE_CLIP)
+          for t, subs in VLC_SUBCATEGORIES.items()],
+        Protocol("vl_checklist/types-mean", "vl_checklist",
+                 Mean(*[Mean(*[Pool(c) for c in cols]) for cols in VLC_VLCOMPO_COLUMNS.values()]), VL_COMPO),
+        Protocol("aro_vg_relation/relations-mean", "aro_vg_relation",
+                 EachPart(exclude=excluded_relations()), "ARO (Yuksekgonul et al., ICLR 2023)"),
+        Protocol("aro_vg_attribution/pairs-mean", "aro_vg_attribution",
+                 EachPart(min_items=MIN_PAIR_COUNT), "ARO (Yuksekgonul et al., ICLR 2023)"),
+        Protocol("aro_coco_order/precision", "aro_coco_order", Pool("*"), "ARO (ties count wrong here)"),
+        Protocol("aro_flickr_order/precision", "aro_flickr_order", Pool("*"), "ARO (ties count wrong here)"),
+        CompositeProtocol("aro/tasks-mean", ("aro_vg_relation/relations-mean", "aro_vg_attribution/pairs-mean",
+                                             "aro_coco_order/precision", "aro_flickr_order/precision"), VL_COMPO),
+        *[Protocol(f"winoground/{m}", "winoground", Pool("*"), "Winoground (Thrush et al., CVPR 2022)", outcome=m)
+          for m in ("text", "image", "group")],
+        # the 5 benchmarks this suite shares with vl_compo's 12, each under vl_compo's rule: the
+        # compositional axis of the plot (vl_compo's own comp_avg needs all 12)
+        CompositeProtocol("vl_compo/shared5-mean", VL_COMPO_SHARED, VL_COMPO + " (our subset of its 12)"),
+    ]
+    return {p.name: p for p in table}
+
+
+@lru_cache(maxsize=1)
+def protocol_table() -> dict[str, Protocol | CompositeProtocol]:
+    """Every protocol by name, in table order (built once; the ARO exclusion list is package data)."""
+    return _protocols()
+
+
+def protocols_of(benchmark: str) -> list[Protocol]:
+    """The protocols that read ``benchmark``'s outcomes, in table order."""
+    return [p for p in protocol_table().values() if isinstance(p, Protocol) and p.benchmark == benchmark]
+
+
+# ----------------------------------------------------------------------- per-item outcomes
+@dataclass
+class ItemOutcomes:
+    """Per-item outcomes of one benchmark for one model: what intervals and paired tests need.
+
+    ``ids`` identify items across runs (``"<part>/<id in the file>"``), ``parts`` are the groups
+    the rules read, ``outcomes`` maps an outcome name to a bool per item, ``skipped_parts`` counts
+    the items of each part that could not be evaluated, ``missing_parts`` names absent parts.
+    """
+
+    benchmark: str
+    ids: list[str]
+    parts: list[str]
+    outcomes: dict[str, np.ndarray]
+    skipped_parts: dict[str, int] = field(default_factory=dict)
+    missing_parts: list[str] = field(default_factory=list)
+    images: list[list[str]] = field(default_factory=list)  # per item: its image files (overlap reports)
+
+    def counts(self, outcome: str = "correct", keep: np.ndarray | None = None) -> dict[str, tuple[int, int]]:
+        """``part -> (correct, total)`` over the items (or those where ``keep`` is true)."""
+        values = self.outcomes[outcome]
+        out: dict[str, list[int]] = {}
+        for i, (part, ok) in enumerate(zip(self.parts, values)):
+            if keep is not None and not keep[i]:
+                continue
+            entry = out.setdefault(part, [0, 0])
+            entry[0] += int(ok)
+            entry[1] += 1
+        return {p: (k, n) for p, (k, n) in out.items()}
+
+    def to_json(self) -> dict:
+        return {"benchmark": self.benchmark, "ids": self.ids, "parts": self.parts,
+                "outcomes": {k: "".join("1" if v else "0" for v in arr) for k, arr in self.outcomes.items()},
+                "skipped_parts": self.skipped_parts, "missing_parts": self.missing_parts, "images": self.images}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "ItemOutcomes":
+        return cls(data["benchmark"], list(data["ids"]), list(data["parts"]),
+                   {k: np.array([c == "1" for c in v], dtype=bool) for k, v in data["outcomes"].items()},
+                   dict(data.get("skipped_parts", {})), list(data.get("missing_parts", [])),
+                   [list(x) for x in data.get("images", [])])
+
+
+def item_id(item, position: int) -> str:
+    """``"<group>/<id>"``: the item's id in its file (``id``, else ``index``/``row``), else its position."""
+    meta = item.meta or {}
+    for key in ("id", "index"):
+        if meta.get(key) is not None:
+            return f"{item.group}/{meta[key]}"
+    if meta.get("row") is not None:
+        return f"{item.group}/{meta['row']}:{meta.get('caption_index', 0)}"
+    return f"{item.group}/#{position}"
+
+
+def benchmark_outcomes(bench, sims: Sequence[np.ndarray]) -> ItemOutcomes:
+    """:class:`ItemOutcomes` of a loaded benchmark for per-item similarity arrays (as ``score``)."""
+    from .base import validate_sims
+    from .scoring import correct_by_item
+
+    arrays = validate_sims(bench.name, bench.items, sims)
+    outcomes_fn = getattr(bench, "outcomes_fn", None)
+    if outcomes_fn is not None:
+        outcomes = {k: np.asarray(v, dtype=bool) for k, v in outcomes_fn(bench.items, arrays).items()}
+    else:
+        outcomes = {"correct": correct_by_item(bench.items, arrays)}
+    return ItemOutcomes(
+        bench.name, [item_id(it, i) for i, it in enumerate(bench.items)], [it.group for it in bench.items],
+        outcomes, {g: n for g, (n, _) in bench.skipped_by_group().items()}, list(bench.missing_parts),
+        [[ref.path for ref in it.images] for it in bench.items],
+    )
