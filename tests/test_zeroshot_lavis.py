@@ -175,6 +175,36 @@ def test_builder_elevater_set_and_key_errors(tmp_path, lavis_ready):
         build({"x": {"format": "tfds", "root": str(root)}})
 
 
+def test_absent_set_is_left_out_and_listed_unless_strict(tmp_path, lavis_ready):
+    from lavis.common.registry import registry
+
+    from ahnpl_plugin.errors import ConfigError, UserError
+    from ahnpl_plugin.tasks.zeroshot import ZeroShotTask
+
+    make_class_folders(tmp_path / "colours")
+
+    def build(strict):
+        cfg = OmegaConf.create({"data_type": "images", "strict": strict,
+                                "sets": {"colours": {"format": "folders", "root": str(tmp_path / "colours")},
+                                         "cifar10": {"format": "wds", "root": str(tmp_path / "nowhere")}},
+                                "vis_processor": {"eval": {"name": "clip_image_eval", "image_size": 12}}})
+        return registry.get_builder_class("ahnpl_zeroshot")(cfg).build_datasets()["test"]
+
+    suite = build(False)
+    assert [p.dataset_name for p in suite.parts] == ["colours"]
+    assert suite.not_evaluated == {"cifar10": f"{tmp_path / 'nowhere'} not found"}
+    with pytest.raises(UserError, match="nshards.txt"):
+        build(True)
+    suite.parts[0].vis_processor = to_tensor
+    task = ZeroShotTask(progress=False, model_name="m", bootstrap=0)
+    out = task.evaluation(PlantedModel(), DataLoader(suite, batch_size=4, collate_fn=suite.collater))
+    metrics = task.after_evaluation(out, "test", "eval")
+    assert metrics["not_evaluated"] == suite.not_evaluated and metrics["agg_metrics"] == 1.0
+    assert "intervals" not in metrics
+    with pytest.raises(ConfigError, match="strict: expected true or false"):
+        build("yes")
+
+
 def test_task_scores_planted_model_100_and_reports_retention(tmp_path, lavis_ready):
     from ahnpl_plugin.tasks.zeroshot import ZeroShotTask
 
@@ -269,7 +299,8 @@ def test_python_m_lavis_evaluate_zeroshot_with_reference_on_cpu(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text((REPO / "projects/ahnpl/eval_zeroshot.yaml").read_text())
     sets = {"colours": {"format": "folders", "root": str(tmp_path / "colours")},
-            "pets": {"format": "wds", "root": str(tmp_path / "wds_vtab-pets")}}
+            "pets": {"format": "wds", "root": str(tmp_path / "wds_vtab-pets")},
+            "cifar10": {"format": "wds", "root": str(tmp_path / "wds_vtab-cifar10")}}  # absent
     raw = OmegaConf.load(cfg)
     raw.datasets.ahnpl_zeroshot.sets = sets
     OmegaConf.save(raw, cfg)
@@ -282,6 +313,8 @@ def test_python_m_lavis_evaluate_zeroshot_with_reference_on_cpu(tmp_path):
     assert results["retention"]["pets"] == pytest.approx(results["pets"]["score"] - results["reference"]["pets"]["score"])
     table = (run_dir / "results.md").read_text()
     assert "retention" in table and "| pets | mean-per-class | 7 |" in table
+    assert f"- cifar10: {tmp_path / 'wds_vtab-cifar10'} not found" in table
+    assert results["not_evaluated"] == {"cifar10": f"{tmp_path / 'wds_vtab-cifar10'} not found"}
 
 
 @pytest.mark.slow

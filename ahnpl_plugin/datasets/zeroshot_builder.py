@@ -20,6 +20,8 @@ Config (defaults: ``lavis_configs/datasets/zeroshot/defaults.yaml``)::
                                   # test_coco.json, test_meta.json or test.json)
             labelmap: labels.txt  # elevater only, IRIS index: the class names file under root
             metric: null          # override the suite's metric (ahnpl_plugin.zeroshot.metrics.METRICS)
+        strict: false             # true: a set whose root folder is absent is an error; false: it is
+                                  # left out and listed in the results (malformed files: always an error)
         vis_processor: {eval: ...}  # unset: the model's own eval processor (task ahnpl_zeroshot)
 
 Readers and layouts: :mod:`ahnpl_plugin.zeroshot.readers`; metric per set:
@@ -43,19 +45,21 @@ from ahnpl_plugin.zeroshot.metrics import METRICS
 from ahnpl_plugin.zeroshot.protocols import headline_metric
 from ahnpl_plugin.zeroshot.readers import FORMATS, ZeroShotSet, read_set
 
-BUILDER_KEYS = {"data_type", "sets", "vis_processor", "text_processor"}
+BUILDER_KEYS = {"data_type", "sets", "strict", "vis_processor", "text_processor"}
 SET_KEYS = {"format", "root", "split", "classnames", "templates", "folders", "metric", "index", "labelmap"}
 FORMAT_ONLY_KEYS = {"folders": "folders", "index": "elevater", "labelmap": "elevater"}
 IMAGENET = "imagenet"
 
 
 class ZeroShotSuite(ConcatDataset):
-    """The sets of one ``ahnpl_zeroshot`` config; ``parts`` are :class:`ZeroShotImages`."""
+    """The sets of one ``ahnpl_zeroshot`` config; ``parts`` are :class:`ZeroShotImages`;
+    ``not_evaluated`` maps each configured set whose folder is absent to why."""
 
-    def __init__(self, parts: list[ZeroShotImages]):
+    def __init__(self, parts: list[ZeroShotImages], not_evaluated: dict | None = None):
         super().__init__(parts)
         self.parts = parts
         self.collater = parts[0].collater
+        self.not_evaluated = dict(not_evaluated or {})
 
 
 def _set_options(name: str, cfg) -> dict:
@@ -156,15 +160,27 @@ class ZeroShotBuilder(BaseDatasetBuilder):
         if vis_cfg is None or vis_cfg.get("eval") is None:
             raise ConfigError("datasets.ahnpl_zeroshot.vis_processor.eval is not set (the ahnpl_zeroshot task "
                               "sets it to the model's eval processor; other tasks need it in the config)")
+        strict = cfg.get("strict", False)
+        if not isinstance(strict, bool):
+            raise ConfigError(f"datasets.ahnpl_zeroshot.strict: expected true or false, got {strict!r}")
         self.build_processors()
-        parts = []
+        parts, absent = [], {}
         for name in sets:
+            root = resolve_user_path(_set_options(name, sets[name])["root"])
+            if not root.exists() and not strict:  # absent: left out and listed; malformed: an error
+                absent[name] = f"{root} not found"
+                logging.warning("ahnpl_zeroshot %s: not evaluated, %s (strict: true makes this an error)",
+                                name, absent[name])
+                continue
             zs, metric = read_configured_set(name, sets[name])
             part = ZeroShotImages(zs, self.vis_processors["eval"], metric)
             logging.info("ahnpl_zeroshot %s: %d images, %d classes, %d templates, metric %s (%s)", name, len(zs),
                          len(zs.classnames), len(zs.templates), part.headline, zs.source)
             parts.append(part)
-        return {"test": ZeroShotSuite(parts)}
+        if not parts:
+            raise ConfigError(f"datasets.ahnpl_zeroshot: none of the {len(absent)} sets is there: "
+                              + "; ".join(f"{k}: {v}" for k, v in absent.items()))
+        return {"test": ZeroShotSuite(parts, absent)}
 
 
 def lavis_imagenet_report(cfg):

@@ -145,7 +145,8 @@ class ZeroShotTask(BaseTask):
         parts = suite_parts(data_loader.dataset)
         batch_size, workers = data_loader.batch_size or 64, data_loader.num_workers
         scored = self.score_parts(unwrap(model), parts, batch_size=batch_size, num_workers=workers)
-        output = {"results": {k: v[0] for k, v in scored.items()}}
+        output = {"results": {k: v[0] for k, v in scored.items()},
+                  "not_evaluated": dict(getattr(data_loader.dataset, "not_evaluated", {}) or {})}
         evidence_ref = None
         if self.reference_cfg is not None:
             device = choice_encoder(unwrap(model)).device
@@ -176,21 +177,28 @@ class ZeroShotTask(BaseTask):
             if mean is not None and ref_mean is not None:
                 retention["mean"] = mean - ref_mean
             metrics["retention"] = retention
+        not_evaluated = val_result.get("not_evaluated") or {}
+        if not_evaluated:
+            metrics["not_evaluated"] = not_evaluated
         if intervals is not None:
             metrics["intervals"] = {"method": f"percentile bootstrap over images, {self.bootstrap} replicates "
                                               "(paired for retention)", **intervals}
-        self._write_reports(metrics, results, reference, split_name, epoch, intervals)
+        self._write_reports(metrics, results, reference, split_name, epoch, intervals, not_evaluated)
         logging.info("%s (epoch %s): %s", split_name, epoch, "  ".join(
             f"{name}/{r['headline']}={r['score']:.4f}" for name, r in results.items()))
         return metrics
 
-    def _write_reports(self, metrics, results, reference, split_name, epoch, intervals=None) -> None:
+    def _write_reports(self, metrics, results, reference, split_name, epoch, intervals=None,
+                       not_evaluated=None) -> None:
         from lavis.common.dist_utils import is_main_process
 
         if not is_main_process():
             return
         table = render_zeroshot_table(results, self.model_name, reference, self.reference_name, intervals)
         text = f"# Zero-shot classification: {self.model_name}\n\n{table}"
+        if not_evaluated:
+            text += "\nNot evaluated (left out of the mean):\n" + "".join(
+                f"- {name}: {why}\n" for name, why in not_evaluated.items())
         result_dir = registry.get_path("result_dir")
         if result_dir and os.path.isdir(result_dir):
             stem = os.path.join(result_dir, f"{str(split_name).replace('/', '_')}_epoch{epoch}")
