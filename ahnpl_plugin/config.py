@@ -35,6 +35,7 @@ RUN_KEYS = {
     "checkpoint", "save_every_epoch", "plot", "max_steps", "progress", "job_name", "scores",
     "checkpoint_every_steps", "eval_precision",
     "strict",  # ahnpl_compositional: every configured benchmark must be present (all or nothing)
+    "reference_model", "bootstrap",  # task ahnpl_zeroshot: starting weights (retention), interval replicates
 }
 
 

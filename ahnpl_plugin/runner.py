@@ -3,8 +3,8 @@
 What differs from ``runner_base`` (docs/method.md, "What the LAVIS adapter changes", lists the
 defects):
 
-* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU, and under
-  torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
+* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU (LAVIS's
+  tasks are told to keep batches off CUDA there), and under torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
 * no CUDA-only ``PrefetchLoader``; training order from a seeded ``DistributedSampler`` (also for one
   process) so that a resumed run sees the same batches as an uninterrupted one;
 * bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
@@ -693,7 +693,8 @@ class AHNPLRunner(RunnerBase):
         model.eval()
         self.task.before_evaluation(model=model, dataset=dataset)
         with self._autocast(self._eval_dtype):
-            results = self.task.evaluation(model, data_loader)
+            # LAVIS's tasks move batches to CUDA unless told otherwise (prepare_sample)
+            results = self.task.evaluation(model, data_loader, cuda_enabled=self.device.type == "cuda")
         if was_training:
             model.train()
         if results is None:

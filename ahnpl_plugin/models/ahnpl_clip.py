@@ -20,7 +20,8 @@ tokenise in its worker processes; without them the model tokenises the strings i
 
 Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
 features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
-``RetrievalTask``.
+``RetrievalTask``; ``before_evaluation`` / ``predict`` serve its ``multimodal_classification``
+(zero-shot classification, :mod:`ahnpl_plugin.models.zero_shot_head`).
 
 Logit scale: s = exp(logit_scale) must stay <= 100. :meth:`clamp_logit_scale` clamps the parameter
 to ln(100); the runner should call it after each optimiser step, and ``forward`` also calls it
@@ -58,6 +59,7 @@ from ahnpl_plugin.models.negative_batch import (
     texts_to_encode,
 )
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
@@ -105,7 +107,7 @@ def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]
 
 
 @registry.register_model("ahnpl_clip")
-class AHNPLClip(HardNegativeBatchMixin, BaseModel):
+class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
     """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
@@ -353,9 +355,6 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         return out
 
     # ------------------------------------------------------------------ evaluation
-
-    def before_evaluation(self, **kwargs):
-        """Nothing to prepare (LAVIS's task hook)."""
 
     @torch.no_grad()
     def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):

@@ -131,6 +131,25 @@ def model_eval_processors(model_cfg) -> dict:
     return found
 
 
+def fill_model_processors(cfg, builder_base, keys=("vis_processor", "text_processor")) -> None:
+    """Give each dataset whose builder subclasses ``builder_base`` the model's eval processors
+    (:func:`model_eval_processors`) for the ``keys`` its config leaves unset."""
+    defaults = None
+    for name in cfg.datasets_cfg:
+        builder = registry.get_builder_class(name)
+        if builder is None or not issubclass(builder, builder_base):
+            continue
+        dataset_cfg = cfg.datasets_cfg[name]
+        for key in keys:
+            if dataset_cfg.get(key) is not None:
+                continue
+            if defaults is None:
+                defaults = model_eval_processors(cfg.model_cfg)
+            if key in defaults:
+                dataset_cfg[key] = {"eval": defaults[key]}
+                logging.info("datasets.%s.%s.eval: the model's %s", name, key, defaults[key])
+
+
 # ------------------------------------------------------------------------------------ helpers
 def _strict_flag(value) -> bool:
     if not isinstance(value, bool):
@@ -269,20 +288,7 @@ class CompositionalTask(BaseTask):
     def _give_default_processors(self, cfg) -> None:
         from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder
 
-        defaults = None
-        for name in cfg.datasets_cfg:
-            builder = registry.get_builder_class(name)
-            if builder is None or not issubclass(builder, BenchmarkBuilder):
-                continue
-            dataset_cfg = cfg.datasets_cfg[name]
-            for key in ("vis_processor", "text_processor"):
-                if dataset_cfg.get(key) is not None:
-                    continue
-                if defaults is None:
-                    defaults = model_eval_processors(cfg.model_cfg)
-                if key in defaults:
-                    dataset_cfg[key] = {"eval": defaults[key]}
-                    logging.info("datasets.%s.%s.eval: the model's %s", name, key, defaults[key])
+        fill_model_processors(cfg, BenchmarkBuilder)
 
     # -------------------------------------------------------------------------- evaluation
     def evaluate_dataset(self, model, dataset, *, batch_size: int = 64, num_workers: int = 0,
