@@ -18,7 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ahnpl_plugin.negatives.analysis import Analysis, analyse
 from ahnpl_plugin.negatives.errors import NegativesError
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, INVALID, field_name, resolve_types
+from ahnpl_plugin.negatives import parsed
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, DEFAULT_RULES, INVALID, check_rules, field_name, resolve_types
 from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key
 from ahnpl_plugin.negatives.replacements import REPLACEMENT_TYPES, Target, choose_target, realize, vocabulary_fill
 from ahnpl_plugin.negatives.swaps import SWAP_RULES
@@ -47,13 +48,15 @@ class NegativeGenerator:
 
     def __init__(self, types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                  fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
-                 single_thread: bool = False):
+                 single_thread: bool = False, rules: str = DEFAULT_RULES):
         from ahnpl_plugin.negatives.tagger import load_tagger
 
         self.types = resolve_types(types)
         self.seed = int(seed)
+        self.rules = check_rules(rules)
+        self.parsed = self.rules != "v1"
         self.vocabulary = Vocabulary.load(vocabulary)
-        self.nlp = load_tagger(spacy_model)
+        self.nlp = load_tagger(spacy_model, parser=self.parsed)
         self.filler = None
         if fill_mask_model is not None:
             from ahnpl_plugin.negatives.fill_mask import MaskFiller
@@ -82,7 +85,7 @@ class NegativeGenerator:
             results.append(result)
             if not text:
                 continue
-            analysis = analyse(tokens_from_doc(next(docs)), self.vocabulary)
+            analysis = analyse(tokens_from_doc(next(docs), self.parsed), self.vocabulary, self.parsed)
             key = caption_key(self.seed, text)
             for k, negative_type in enumerate(self.types):
                 rng = CaptionRandom(key, negative_type)
@@ -91,7 +94,7 @@ class NegativeGenerator:
                     if target is not None:
                         pending.append((len(results) - 1, negative_type, analysis, target, rng))
                     continue
-                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text)
+                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text, self.parsed)
         self._fill(pending, results, texts)
         return results
 
@@ -106,14 +109,20 @@ class NegativeGenerator:
             if n in model_words:
                 word, inflected = model_words[n], True
             else:
-                word, inflected = vocabulary_fill(target, self.vocabulary, rng), False
+                avoid = frozenset()
+                if self.parsed:  # v2: no word of the caption itself, no vague count ("two" -> "several")
+                    avoid = frozenset(analysis.lowers) | (parsed.VAGUE_COUNTS if target.pool == "count" else frozenset())
+                word, inflected = vocabulary_fill(target, self.vocabulary, rng, avoid=avoid), False
             negative = realize(analysis, target, word, inflected=inflected) if word is not None else None
-            _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row])
+            _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row], self.parsed)
 
 
-def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str) -> None:
-    """Record a negative unless it is missing or reads the same as the caption."""
+def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str, strict: bool = False) -> None:
+    """Record a negative unless it is missing or reads the same as the caption (and, ``strict``
+    (v2), unless it doubles a word or changed quoted text)."""
     if negative is None or normalized(negative) == normalized(caption):
+        return
+    if strict and (parsed.new_doubled_word(caption, negative) or not parsed.keeps_fixed_text(caption, negative)):
         return
     result[field_name(negative_type)] = negative
     result["valid_caption"][k + 1] = 1
@@ -142,7 +151,8 @@ def _run_batch(texts: list[str]) -> list[dict]:
 
 def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0,
                        spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
-                       progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
+                       progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None,
+                       rules: str = DEFAULT_RULES) -> list[dict]:
     """Hard negatives of ``captions``: one dict per caption, in order,
     ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
 
@@ -150,7 +160,9 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     / ``NEGCLIP_TYPES`` (or the groups "ahnpl", "negclip", "all"), kept in the order given.
     ``vocabulary`` overrides shipped category lists (see :mod:`ahnpl_plugin.negatives.vocabulary`).
     ``workers`` > 1 tags in that many processes; the result is the same for any ``workers``.
-    ``progress`` shows a tqdm bar on stderr.
+    ``progress`` shows a tqdm bar on stderr. ``rules``: ``"v2"`` (default; tagger + dependency
+    parse, precision filters of :mod:`parsed`) or ``"v1"`` (tagger only: generator 1.0's output,
+    byte for byte, the recipe of the published results).
     """
     captions = _check_captions(captions)
     types = resolve_types(types)
@@ -158,8 +170,9 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if vocabulary is not None:
         Vocabulary.load(vocabulary)  # bad overrides fail here, in the caller's process
+    check_rules(rules)
     kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
-                  vocabulary=dict(vocabulary) if vocabulary is not None else None)
+                  vocabulary=dict(vocabulary) if vocabulary is not None else None, rules=rules)
     texts = [c.strip() for c in captions]
     batches = distinct_batches(texts)
     total = sum(len(b) for b in batches)
@@ -171,7 +184,7 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
             return local.generate(texts, progress=bar.update)
     from ahnpl_plugin.negatives.tagger import load_tagger
 
-    load_tagger(spacy_model)
+    load_tagger(spacy_model, parser=rules != "v1")
     # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (e.g. a spawned one
     # re-running an unguarded script) raises BrokenProcessPool instead of hanging forever.
     with ProcessPoolExecutor(min(workers, len(batches)), mp_context=_worker_context(fill_mask_model),

@@ -110,18 +110,22 @@ def _verb_target(a: Analysis, rng: CaptionRandom) -> Target | None:
 
 
 # ------------------------------------------------------------------------------------ filling
-def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom) -> str | None:
+def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom,
+                    avoid: frozenset[str] = frozenset()) -> str | None:
     """A replacement from the vocabulary (lower-case base form), or None when the pool has none.
 
     Relations go to their opposite when the vocabulary has it, else to another relation. Never
     the original, a synonym, a hypernym or hyponym of it; a plural noun never becomes an
-    uncountable one ("dogs" -> "rices").
+    uncountable one ("dogs" -> "rices"); never a word of ``avoid`` (v2: the caption's own words, so
+    "holding and dancing" never becomes "dancing and dancing").
     """
     if target.role == "relation":
         opposite = vocabulary.relation_opposites.get(target.original)
         if opposite is not None and opposite in vocabulary.relations:
             return opposite
     choices = _pool_choices(target, vocabulary)
+    if avoid:
+        choices = [w for w in choices if w not in avoid and inflect(w, target, vocabulary) not in avoid]
     return rng.choice(choices) if choices else None
 
 

@@ -23,6 +23,7 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import swap_spans
+from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, symmetric_between
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
@@ -55,7 +56,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     those, pairs of the same grammatical number first; two phrases of different number are
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
     """
-    chunks = [c for c in a.chunks if any(_is_object_head(a, h) for h in c.heads)]
+    chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
+    if a.parsed:  # v2: never move quoted text
+        chunks = [c for c in chunks if not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -64,6 +67,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
+            continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
     same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
@@ -72,6 +77,12 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
         return None
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+
+
+def _ends_in_of(a: Analysis, start: int, end: int) -> bool:
+    """True when the words between two phrases end in an "of" of no relation phrase ("X of Y",
+    "a bathroom shot of Y"): the second phrase belongs to the word before "of"."""
+    return end > start and a.lowers[end - 1] == "of" and not a.in_relation[end - 1]
 
 
 AGREEING_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "does", "do"})
@@ -107,6 +118,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
             continue
         if (cx == "count") != (cy == "count"):
             continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
+        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)):
+            continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
         if cx is not None and cx == cy:
             same_kind.append((x, y))
         elif cx is not None and cy is not None:
@@ -118,6 +131,18 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
         return None
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+
+
+def _shared_word(a: Analysis, x: int, y: int) -> bool:
+    """True when either adjective (or a synonym) already describes the other's phrase: the swap
+    would double it or say the same ("a vintage red car ... a vintage plane")."""
+    def phrase_words(i):
+        c = a.chunk_of[i]
+        return set(a.lowers[a.chunks[c].start:a.chunks[c].end]) if c >= 0 else {a.lowers[i]}
+
+    vocab = a.vocabulary
+    return bool(vocab.excluded_replacements(a.lowers[x]) & phrase_words(y)) or bool(
+        vocab.excluded_replacements(a.lowers[y]) & phrase_words(x))
 
 
 def _group(a: Analysis, i: int) -> tuple[str, int]:
