@@ -24,7 +24,10 @@ def run_cli(*args: str) -> int:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """The records of a negatives file (its header line left out, see test_output_header)."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert list(lines[0]) == ["negatives_header"]
+    return lines[1:]
 
 
 def test_text_file_in_jsonl_out_with_summary(tmp_path, capsys):
@@ -141,7 +144,7 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path, monkeypatch):
         assert run_cli("--input", src, "--output", out, "--seed", "5", "--workers", workers) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
-    assert len(outputs[0].splitlines()) == 600
+    assert len(outputs[0].splitlines()) == 1 + 600  # header + records
 
 
 def test_module_entry_point_and_cheap_import(tmp_path):

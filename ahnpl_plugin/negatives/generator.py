@@ -199,6 +199,34 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     return [results[t] for t in texts]
 
 
+RULES_METHOD = {
+    "v1": "paper-faithful: tagger-only rules of generator 1.0",
+    "v2": "improved negatives (not the paper's): tagger + dependency parse, precision filters",
+}
+
+
+def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
+                     fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
+                     rules: str = DEFAULT_RULES) -> dict:
+    """What made a set of negatives, for the header line of the file they are written to: generator
+    version, rules (and whether they are the paper's), types, seed, spaCy model (name, version,
+    pipes, sha256 of the weights), masked LM, vocabulary overrides (sha256 of their JSON)."""
+    import hashlib
+    import json
+
+    from ahnpl_plugin.negatives import __version__
+    from ahnpl_plugin.negatives.tagger import load_tagger, model_identity
+
+    rules = check_rules(rules)
+    overrides = None
+    if vocabulary is not None:
+        overrides = hashlib.sha256(json.dumps(dict(vocabulary), sort_keys=True, default=list).encode()).hexdigest()
+    return {"generator": "ahnpl_plugin.negatives", "version": __version__, "rules": rules,
+            "method": RULES_METHOD[rules], "types": list(resolve_types(types)), "seed": int(seed),
+            "spacy_model": model_identity(load_tagger(spacy_model, parser=rules != "v1")),
+            "fill_mask_model": fill_mask_model, "vocabulary_overrides_sha256": overrides}
+
+
 def _collect(batches, done, progress: Callable[[int], None] | None) -> dict[str, dict]:
     """text -> result over all batches, calling ``progress`` after each batch."""
     results: dict[str, dict] = {}

@@ -102,8 +102,12 @@ def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str |
     t = tokens[i]
     if lowers[i] in NOT_ATTRIBUTES:
         return False
-    if any(c.head == i and c.dep in ("prep", "xcomp", "ccomp", "advcl") for c in tokens):
-        return False
+    if any(c.head == i and (c.dep in ("prep", "xcomp", "ccomp", "advcl") or
+                            (k < i and c.dep in ("advmod", "amod", "npadvmod", "compound")))
+           for k, c in enumerate(tokens)):
+        return False  # "full of", "about to"; "light colored", "very cute": the pair is one attribute
+    if category is None and (lowers[i].endswith("ed") or t.tag == "VBN"):
+        return False  # "the meal is prepared": a state of an action, no attribute to trade
     head = tokens[t.head] if 0 <= t.head < len(tokens) else t
     dep = t.dep
     if dep == "conj":  # "red and white": as good as what it is coordinated with
@@ -128,8 +132,8 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
     t = tokens[i]
     if t.tag not in VERB_TAGS:
         return False
-    if any(c.head == i and c.dep == "prt" for c in tokens):
-        return False
+    if any(c.head == i and c.dep in ("prt", "ccomp", "xcomp") for c in tokens):
+        return False  # "take off"; "helping a child stand" (the complement depends on the verb)
     if t.tag in ("VBD", "VBZ", "VBP") and i + 1 < len(tokens) and lowers[i + 1] == "of":
         return False
     if i + 1 < len(tokens) and (tokens[i + 1].text in QUOTES or tokens[i + 1].tag == "``"):
@@ -140,6 +144,15 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
             c.head == i and c.dep in _SUBJECT_DEPS for c in tokens):
         return False  # a finite verb with no subject: usually a noun the tagger missed
     return True
+
+
+def describes_person(tokens: list[Token], lowers: list[str], i: int, is_person) -> bool:
+    """True when word ``i`` modifies a person noun ("a white man"): a colour there reads as a
+    person's skin colour, so colours are never put on, or changed on, person nouns."""
+    head = tokens[i].head
+    while 0 <= head < len(tokens) and tokens[head].dep == "conj" and tokens[head].tag in ADJECTIVE_TAGS:
+        head = tokens[head].head
+    return 0 <= head < len(tokens) and head != i and is_person(lowers[head])
 
 
 def is_replaceable_noun(tokens: list[Token], i: int) -> bool:

@@ -23,7 +23,7 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import swap_spans
-from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, symmetric_between
+from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, describes_person, symmetric_between
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
@@ -118,7 +118,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
             continue
         if (cx == "count") != (cy == "count"):
             continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
-        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)):
+        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)
+                         or _colour_onto_person(a, x, cx, y) or _colour_onto_person(a, y, cy, x)):
             continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
         if cx is not None and cx == cy:
             same_kind.append((x, y))
@@ -131,6 +132,11 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
         return None
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+
+
+def _colour_onto_person(a: Analysis, x: int, cx: str | None, y: int) -> bool:
+    """True when colour ``x`` would move onto the person noun ``y`` describes ("a white girl")."""
+    return cx == "colour" and describes_person(a.tokens, a.lowers, y, a.is_person)
 
 
 def _shared_word(a: Analysis, x: int, y: int) -> bool:
