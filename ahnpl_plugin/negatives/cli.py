@@ -1,4 +1,5 @@
-"""``python -m ahnpl_plugin.negatives``: caption file in, JSON Lines with hard negatives out.
+"""``python -m ahnpl_plugin.negatives``: caption file in, JSON Lines with hard negatives out;
+``python -m ahnpl_plugin.negatives audit FILE``: a report on a negatives file (:mod:`audit`).
 
 Errors (bad input, missing model) are one line on stderr and exit code 2, with no output file
 left behind. A progress bar and, at the end, the valid rate per type go to stderr.
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="v2 (default): tagger + dependency parse, precision filters (improved negatives, "
                              "not the paper's); v1: the tagger-only rules of generator 1.0, output unchanged "
                              "(paper-faithful recipe; about 2x faster)")
+    parser.add_argument("--plausibility", choices=("ngram", "off"), default=None,
+                        help="ngram (default with v2): keep the candidate a bigram model of the input captions finds "
+                             "most plausible; off (default with v1): a random candidate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -68,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
     if not Path(args.output).parent.is_dir():
         raise ValueError(f"--output {args.output!r}: the folder {str(Path(args.output).parent)!r} does not exist")
     header = negatives_header(types, seed=args.seed, spacy_model=args.spacy_model,
-                              fill_mask_model=args.fill_mask_model, rules=args.rules)
+                              fill_mask_model=args.fill_mask_model, rules=args.rules, plausibility=args.plausibility)
     records = read_records(args.input)
     if args.limit is not None:
         records = records[:args.limit]
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     results = generate_negatives([r["caption"] for r in records], types=types, seed=args.seed,
                                  spacy_model=args.spacy_model, workers=args.workers,
                                  fill_mask_model=args.fill_mask_model, progress=not args.no_progress,
-                                 rules=args.rules)
+                                 rules=args.rules, plausibility=args.plausibility)
     seconds = time.perf_counter() - start
     write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)), header=header)
     for line in summary_lines(results, types, seconds):
@@ -86,6 +90,11 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ahnpl_plugin.errors import UserError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["audit"]:  # python -m ahnpl_plugin.negatives audit FILE
+        from ahnpl_plugin.negatives.audit import main as audit_main
+
+        return audit_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         run(args)

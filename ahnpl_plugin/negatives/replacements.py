@@ -60,44 +60,52 @@ class Target:
 
 def choose_target(a: Analysis, negative_type: str, rng: CaptionRandom) -> Target | None:
     """The word a replacement type changes, picked at random among the candidates (None if none)."""
+    targets = replacement_targets(a, negative_type)
+    return rng.choice(targets) if targets else None
+
+
+def replacement_targets(a: Analysis, negative_type: str) -> list[Target]:
+    """Every word a replacement type may change (for ``adj``/``noun``, those of a known kind when
+    there are any), in a fixed order."""
     if negative_type == "adj":
-        return _adjective_target(a, rng)
+        return _adjective_targets(a)
     if negative_type == "noun":
-        return _noun_target(a, rng)
+        return _noun_targets(a)
     if negative_type == "verb":
-        return _verb_target(a, rng)
+        return _verb_targets(a)
     raise ValueError(f"{negative_type!r} is not a replacement type")
 
 
-def _adjective_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _adjective_targets(a: Analysis) -> list[Target]:
     candidates = adjective_candidates(a)
     known = [c for c in candidates if c[1] is not None]
-    if not candidates:
-        return None
-    i, category = rng.choice(known or candidates)
-    lower = a.lowers[i]
-    return Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
-                  a.tokens[i].tag, category is not None)
+    targets = []
+    for i, category in known or candidates:
+        lower = a.lowers[i]
+        targets.append(Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
+                              a.tokens[i].tag, category is not None))
+    return targets
 
 
-def _noun_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _noun_targets(a: Analysis) -> list[Target]:
     candidates = [(i, noun_category(a, i)) for i in noun_candidates(a)]
     known = [c for c in candidates if c[1] is not None]
-    if not candidates:
-        return None
-    i, category = rng.choice(known or candidates)
-    lower = a.lowers[i]
-    base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
-    return Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
-                  category is not None)
+    targets = []
+    for i, category in known or candidates:
+        lower = a.lowers[i]
+        base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
+        targets.append(Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
+                              category is not None))
+    return targets
 
 
-def _verb_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _verb_targets(a: Analysis) -> list[Target]:
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)]
     candidates += [(s.start, s.end) for s in a.relations]
-    if not candidates:
-        return None
-    start, end = rng.choice(sorted(candidates))
+    return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+def _verb_target(a: Analysis, start: int, end: int) -> Target:
     if a.in_relation[start]:
         phrase = " ".join(a.lowers[start:end])
         return Target(start, end, "relation", phrase, phrase, "relation", a.tokens[start].tag, True)
@@ -123,10 +131,16 @@ def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom,
         opposite = vocabulary.relation_opposites.get(target.original)
         if opposite is not None and opposite in vocabulary.relations:
             return opposite
+    choices = fill_choices(target, vocabulary, avoid)
+    return rng.choice(choices) if choices else None
+
+
+def fill_choices(target: Target, vocabulary: Vocabulary, avoid: frozenset[str] = frozenset()) -> list[str]:
+    """Every vocabulary word that may replace the target (see :func:`vocabulary_fill`)."""
     choices = _pool_choices(target, vocabulary)
     if avoid:
         choices = [w for w in choices if w not in avoid and inflect(w, target, vocabulary) not in avoid]
-    return rng.choice(choices) if choices else None
+    return list(choices)
 
 
 def _pool_choices(target: Target, vocabulary: Vocabulary) -> tuple[str, ...]:

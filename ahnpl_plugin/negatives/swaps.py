@@ -7,7 +7,9 @@ binding: "a red circle left of a blue square" -> "a blue circle left of a red sq
 NegCLIP types swap two noun phrases, verb phrases, singular nouns, plural nouns, adjectives or
 adverbs anywhere in the caption.
 
-Each rule returns the negative, or None when the caption has nothing to swap.
+Each rule returns the negative, or None when the caption has nothing to swap. ``relation`` and
+``adj_swap`` also take a ``choose`` function that picks among all candidate swaps (v2 with
+plausibility selection) instead of one random pair.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, describes_person, symmetric_between
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
+
+# A chooser picks one negative among candidates (or None): the plausibility selection of the v2
+# rules (plausibility.py); without one a rule picks a pair at random.
+Chooser = Callable[[list[str]], "str | None"]
+SELECTABLE_SWAPS = ("relation", "adj_swap")
 
 # Pairs are looked for among candidates at most this far apart (in candidate order), so a caption
 # with thousands of words costs linear, not quadratic, time.
@@ -47,7 +54,7 @@ def _best_tier(tiers: list[list]) -> list:
 
 
 # ------------------------------------------------------------------------------------ AHNPL
-def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None) -> str | None:
     """Swap the two noun phrases around a relation ("a dog on a bed" -> "a bed on a dog").
 
     Candidates: noun phrases with a content head (not "a group", "the side") whose words differ.
@@ -57,8 +64,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
-    if a.parsed:  # v2: never move quoted text
-        chunks = [c for c in chunks if not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
+    if a.parsed:  # v2: never move quoted text, nor one member of a list the parse did not join
+        chunks = [c for c in chunks if not _in_list(a, c)
+                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -75,8 +83,20 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
         return None
+    if choose is not None:
+        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end)) for x, y in pairs])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+
+
+def _in_list(a: Analysis, chunk: Chunk) -> bool:
+    """True when "and", "or" or a comma joins the phrase to a neighbour ("A grey and | orange fire
+    hydrant", "street signs and | a light post"): a unit that should have held the whole list."""
+    def linker(k):
+        return 0 <= k < len(a.tokens) and (a.tokens[k].tag == "CC" or a.tokens[k].text in (",", "&"))
+
+    after = chunk.end
+    return linker(chunk.start - 1) or (linker(after) and after + 1 < len(a.tokens) and a.tokens[after + 1].is_word)
 
 
 def _ends_in_of(a: Analysis, start: int, end: int) -> bool:
@@ -101,7 +121,7 @@ def _is_object_head(a: Analysis, i: int) -> bool:
     return a.lowers[i] not in a.vocabulary.frame_nouns and not is_adjective_used_as_noun(a, i)
 
 
-def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None) -> str | None:
     """Swap two adjectives of different noun phrases (attribute binding).
 
     Pairs of the same kind first (colour<->colour: "a red cube and a blue ball" -> "a blue cube
@@ -130,6 +150,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     pairs = _best_tier([same_kind, known, other])
     if not pairs:
         return None
+    if choose is not None:
+        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in pairs])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
 

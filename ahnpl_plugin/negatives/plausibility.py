@@ -1,0 +1,108 @@
+"""Plausibility selection: among candidate negatives, keep the one a language model of the captions
+finds most plausible, so a text-only model cannot reject negatives for reading oddly.
+
+A negative that reads oddly ("a clock desert", "a street towel") can be told from the caption
+without the image, and training on it teaches the text tower plausibility instead of grounding.
+With ``plausibility="ngram"`` (v2 rules' default) the generator first counts the word bigrams of
+all the input captions (:class:`BigramModel`: interpolated absolute discounting, the estimator
+behind Kneser-Ney, with add-one unigrams), then for each caption and type builds every candidate
+swap, or up to :data:`WORDS_PER_TARGET` replacement words per target, and keeps the candidate with
+the highest mean log-probability per word (ties: the first in the rule's order, so the output is
+deterministic). Candidates that fail the v2 output checks (doubled word, edited quotes, same as
+the caption) are dropped before choosing.
+
+Trade-off: each caption's negatives now depend on the whole input (the model is trained on it),
+not on the caption and seed alone; the output is still the same for any number of workers.
+
+A bigram model, counted here rather than with an n-gram library: scoring ~20 candidates per caption
+and type must cost microseconds, and a bigram table of all COCO train captions (about 0.6 M
+distinct bigrams) fits in each worker; NLTK's ``lm`` scores about 1000x slower, KenLM needs its
+separate ``lmplz`` build. The audit (``python -m ahnpl_plugin.negatives audit``) checks the result
+with a different model family (a logistic regression on held-out pairs), not with this model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+
+PLAUSIBILITY = ("ngram", "off")
+WORDS_PER_TARGET = 8  # replacement words tried per target word
+DISCOUNT = 0.75
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
+START, END = "<s>", "</s>"
+
+
+def lm_words(text: str) -> list[str]:
+    """The words a language model sees: lower-case letters/digits runs, with sentence marks."""
+    return [START] + _WORD.findall(text.lower()) + [END]
+
+
+class BigramModel:
+    """Interpolated absolute-discounting bigram model of a set of captions."""
+
+    def __init__(self, texts: Iterable[str], discount: float = DISCOUNT):
+        unigrams: Counter[str] = Counter()
+        bigrams: Counter[tuple[str, str]] = Counter()
+        for text in texts:
+            words = lm_words(text)
+            unigrams.update(words[1:])
+            bigrams.update(zip(words, words[1:]))
+        context: Counter[str] = Counter()
+        followers: Counter[str] = Counter()
+        for (u, _w), c in bigrams.items():
+            context[u] += c
+            followers[u] += 1
+        self.discount = discount
+        self.unigrams = dict(unigrams)
+        self.bigrams = dict(bigrams)
+        self.context = dict(context)
+        self.followers = dict(followers)
+        self.total = sum(unigrams.values())
+        self.vocabulary_size = len(unigrams) + 1  # + unknown
+
+    def unigram(self, w: str) -> float:
+        return (self.unigrams.get(w, 0) + 1) / (self.total + self.vocabulary_size)
+
+    def prob(self, u: str, w: str) -> float:
+        """P(w | u)."""
+        lower = self.unigram(w)
+        n = self.context.get(u, 0)
+        if not n:
+            return lower
+        c = self.bigrams.get((u, w), 0)
+        return max(c - self.discount, 0.0) / n + self.discount * self.followers[u] / n * lower
+
+    def logprob(self, text: str) -> float:
+        """Mean log-probability per word (sentence end included)."""
+        words = lm_words(text)
+        return sum(math.log(self.prob(u, w)) for u, w in zip(words, words[1:])) / (len(words) - 1)
+
+
+def chooser(model: BigramModel, accept: Callable[[str], bool]) -> Callable[[Sequence[str]], str | None]:
+    """A function picking the most plausible acceptable candidate (first one on ties), or None."""
+    def choose(candidates: Sequence[str]) -> str | None:
+        best, best_score = None, -math.inf
+        for text in dict.fromkeys(candidates):
+            if not accept(text):
+                continue
+            score = model.logprob(text)
+            if score > best_score:
+                best, best_score = text, score
+        return best
+
+    return choose
+
+
+def check_plausibility(plausibility: str | None, rules: str) -> str:
+    """The plausibility mode to use: default ``ngram`` with the v2 rules, ``off`` with v1 (whose
+    output stays generator 1.0's)."""
+    if plausibility is None:
+        return "off" if rules == "v1" else "ngram"
+    if plausibility not in PLAUSIBILITY:
+        raise ValueError(f"unknown plausibility {plausibility!r}; valid: {', '.join(PLAUSIBILITY)}")
+    if plausibility != "off" and rules == "v1":
+        raise ValueError("plausibility selection needs the v2 rules (v1 keeps generator 1.0's output)")
+    return plausibility
