@@ -40,8 +40,7 @@ HASH_DIM = 1 << 18
 # Words after which a swapped phrase is an object: swapping it changes what the verb or
 # preposition is about, even around "next to".
 _GOVERNORS = frozenset({"on", "in", "at", "of", "with", "under", "into", "onto", "from", "over", "by", "to",
-                        "inside", "behind", "above", "below", "near", "beside", "holding", "has", "have", "sits",
-                        "stands", "is", "are"})
+                        "inside", "behind", "above", "below", "near", "beside", "holding", "has", "have"})
 
 
 # ------------------------------------------------------------------------------------ reading

@@ -134,6 +134,8 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
         return False
     if any(c.head == i and c.dep in ("prt", "ccomp", "xcomp") for c in tokens):
         return False  # "take off"; "helping a child stand" (the complement depends on the verb)
+    if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
+        return False  # "helping a child stand", "watching a dog catch": the bare verb depends on it
     if t.tag in ("VBD", "VBZ", "VBP") and i + 1 < len(tokens) and lowers[i + 1] == "of":
         return False
     if i + 1 < len(tokens) and (tokens[i + 1].text in QUOTES or tokens[i + 1].tag == "``"):
@@ -206,7 +208,7 @@ def symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: i
     if tokens[first_head].dep in ("dobj", "pobj", "dative", "obj"):
         return False
     words = [w for w, t in zip(lowers[start:end], tokens[start:end])
-             if w not in _LINKING_WORDS and t.tag not in ("DT", "WDT", "WP", ",", "RB") and t.text.strip()]
+             if w not in _LINKING_WORDS and t.tag not in ("DT", "WDT", "WP", ",") and t.text.strip()]
     return " ".join(words) in SYMMETRIC_RELATIONS
 
 
