@@ -37,6 +37,7 @@ from ahnpl_plugin.negatives.plausibility import lm_words
 
 FIELD_SUFFIX = "_aug_caption"
 HASH_DIM = 1 << 18
+_ARTICLES = frozenset({"a", "an", "the"})
 # Words after which a swapped phrase is an object: swapping it changes what the verb or
 # preposition is about, even around "next to".
 _GOVERNORS = frozenset({"on", "in", "at", "of", "with", "under", "into", "onto", "from", "over", "by", "to",
@@ -70,8 +71,10 @@ def is_heldout(caption: str, share: float) -> bool:
 
 # ------------------------------------------------------------------------------------ simple checks
 def unchanged_meaning(caption: str, negative: str, negative_type: str, synonyms: Sequence[frozenset[str]]) -> str | None:
-    """Why the negative may say the same as the caption (None when no simple check fires)."""
-    a, b = words_of(caption), words_of(negative)
+    """Why the negative may say the same as the caption (None when no simple check fires).
+    Articles are ignored ("a grey and orange ..." vs "an orange and grey ...")."""
+    a = [w for w in words_of(caption) if w not in _ARTICLES]
+    b = [w for w in words_of(negative) if w not in _ARTICLES]
     if a == b:
         return "same words"
     i = 0

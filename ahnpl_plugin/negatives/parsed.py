@@ -42,6 +42,7 @@ NOT_ATTRIBUTES = frozenset({
     "about", "next", "due", "able", "unable", "likely", "alone", "else", "close", "ready", "sure", "present",
     "available", "full", "empty-handed", "fine", "ok", "okay", "such", "own", "many", "much", "few", "several",
     "other", "another", "same", "various", "numerous", "multiple", "plenty", "lots", "each", "every",
+    "upside", "overhead", "down", "up", "inside", "outside", "alike", "ahead", "apart", "aside",
 })
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",

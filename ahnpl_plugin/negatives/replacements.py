@@ -101,8 +101,17 @@ def _noun_targets(a: Analysis) -> list[Target]:
 
 def _verb_targets(a: Analysis) -> list[Target]:
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)]
-    candidates += [(s.start, s.end) for s in a.relations]
+    candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and _bare_or_worn(a, s.start, s.end))]
     return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
+    """v2: a relation with no noun phrase after it ("a horse stands behind.": its opposite "in
+    front of." dangles), or "in" + clothing ("a man in a gray shirt": wearing, not a place)."""
+    k = a.chunk_of[end] if end < len(a.tokens) else -1
+    if k < 0 or a.chunks[k].start != end:
+        return True
+    return a.lowers[start:end] == ["in"] and noun_category(a, a.chunks[k].head) in ("clothing", "accessory")
 
 
 def _verb_target(a: Analysis, start: int, end: int) -> Target:

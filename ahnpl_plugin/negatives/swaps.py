@@ -79,6 +79,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
+    if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
+        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)]
     same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
     pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
@@ -87,6 +89,27 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end)) for x, y in pairs])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+
+
+_PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
+_SINGULAR_VERBS = frozenset({"is", "was", "has", "does"})
+
+
+def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
+    """True unless ``phrase``, put where ``place`` is, would disagree with the verb after it (a
+    partitive "a herd of giraffes" may take either number)."""
+    k = place.end
+    if k >= len(a.tokens):
+        return True
+    word, tag = a.lowers[k], a.tokens[k].tag
+    plural_verb = word in _PLURAL_VERBS or tag == "VBP"
+    singular_verb = word in _SINGULAR_VERBS or tag == "VBZ"
+    if not (plural_verb or singular_verb):
+        return True
+    tags = {a.tokens[h].tag for h in phrase.heads}
+    may_be_plural = bool(tags & {"NNS", "NNPS"})
+    may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS")
+    return may_be_plural if plural_verb else may_be_singular
 
 
 def _in_list(a: Analysis, chunk: Chunk) -> bool:
