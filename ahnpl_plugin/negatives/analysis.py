@@ -118,6 +118,9 @@ def _refine(a: Analysis) -> None:
     tokens, lowers = a.tokens, a.lowers
     a.parsed = True
     a.fixed = parsed.quoted_tokens(tokens) | parsed.name_tokens(tokens) | parsed.hyphen_tokens(tokens)
+    singular = [a.vocabulary.singular(w) for w in lowers]
+    plural_compounds = _compound_tokens(singular, a.vocabulary) - a.protected  # "hot dogs"
+    a.protected = a.protected | plural_compounds
     a.chunks = _extended_chunks(a)
     a.chunk_of = [-1] * len(tokens)
     for c_index, chunk in enumerate(a.chunks):

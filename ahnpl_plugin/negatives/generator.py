@@ -143,8 +143,17 @@ class NegativeGenerator:
 
     @staticmethod
     def _avoid(analysis: Analysis, target: Target) -> frozenset[str]:
-        """v2: no word of the caption itself, no vague count ("two" -> "several")."""
-        return frozenset(analysis.lowers) | (parsed.VAGUE_COUNTS if target.pool == "count" else frozenset())
+        """v2: no word of the caption itself, no vague count ("two" -> "several"), no synonym of
+        :data:`parsed.EXTRA_SYNONYMS`, no uncountable noun after "a" ("a snow")."""
+        avoid = set(analysis.lowers)
+        if target.pool == "count":
+            avoid |= parsed.VAGUE_COUNTS
+        for group in parsed.EXTRA_SYNONYMS:
+            if target.original in group or target.base in group:
+                avoid |= group
+        if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
+            avoid |= analysis.vocabulary.uncountable
+        return frozenset(avoid)
 
     def _fill(self, pending, results: list[dict], texts: list[str]) -> None:
         """Fill the replacement targets (the masked LM sees all of a batch at once)."""

@@ -43,10 +43,32 @@ NOT_ATTRIBUTES = frozenset({
     "available", "full", "empty-handed", "fine", "ok", "okay", "such", "own", "many", "much", "few", "several",
     "other", "another", "same", "various", "numerous", "multiple", "plenty", "lots", "each", "every",
     "upside", "overhead", "down", "up", "inside", "outside", "alike", "ahead", "apart", "aside",
+    # only after a verb ("is asleep"): "an asleep bear" is not English
+    "asleep", "awake", "alive", "afloat", "ablaze", "aloft", "adrift",
+})
+# Words after which an adjective is half of one attribute: "old fashioned", "multi colored",
+# "dark purple" (a shade word before a colour).
+_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned"})
+SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
+# Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
+# v1 rules keep their output).
+EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("elegant", "fancy"), ("slope", "hill"), ("racket", "racquet"), ("tall", "large", "big", "high"),
+    ("sofa", "couch"), ("photo", "picture", "photograph"), ("road", "street"), ("rock", "stone"),
+))
+# Objects of fixed expressions ("on display", "in the distance", "on a sunny day"): the relation
+# before them is not a place and has no opposite there.
+IDIOM_OBJECTS = frozenset({
+    "display", "distance", "day", "night", "background", "foreground", "phone", "air", "sale", "time",
+    "stance", "fire", "duty", "purpose", "average", "fashion", "style", "order", "line", "place", "view",
 })
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",
                                "punct", "cc", "conj", "quantmod", "nmod", "predet", "neg"})
+_COLOUR_WORDS = frozenset({
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "grey",
+    "silver", "gold", "golden", "beige", "tan", "cyan", "teal", "turquoise", "maroon", "navy", "violet",
+    "magenta", "dish"})
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "expl", "csubj"})
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*", re.UNICODE)
 
@@ -109,6 +131,12 @@ def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str |
         return False  # "full of", "about to"; "light colored", "very cute": the pair is one attribute
     if category is None and (lowers[i].endswith("ed") or t.tag == "VBN"):
         return False  # "the meal is prepared": a state of an action, no attribute to trade
+    nxt = lowers[i + 1] if i + 1 < len(lowers) else ""
+    if nxt in _ATTRIBUTE_SECOND_HALVES or (lowers[i] in SHADE_WORDS and (
+            nxt in _COLOUR_WORDS or (i > 0 and lowers[i - 1] in SHADE_WORDS))):
+        return False  # "old fashioned", "multi colored", "dark purple", "deep dish"
+    if i > 0 and lowers[i - 1] in SHADE_WORDS and lowers[i] in _COLOUR_WORDS:
+        return False  # the colour of "dark purple" is one attribute with its shade
     head = tokens[t.head] if 0 <= t.head < len(tokens) else t
     dep = t.dep
     if dep == "conj":  # "red and white": as good as what it is coordinated with
@@ -133,6 +161,8 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
     t = tokens[i]
     if t.tag not in VERB_TAGS:
         return False
+    if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss"):
+        return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils")
     if any(c.head == i and c.dep in ("prt", "ccomp", "xcomp") for c in tokens):
         return False  # "take off"; "helping a child stand" (the complement depends on the verb)
     if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
@@ -213,12 +243,20 @@ def symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: i
     return " ".join(words) in SYMMETRIC_RELATIONS
 
 
+def described(tokens: list[Token], i: int) -> int:
+    """The word adjective ``i`` describes, through coordinations ("red and white car": car)."""
+    j, steps = i, 0
+    while tokens[j].dep == "conj" and 0 <= tokens[j].head < len(tokens) and tokens[j].head != j and steps < 8:
+        j, steps = tokens[j].head, steps + 1
+    return tokens[j].head
+
+
 def coordinated(tokens: list[Token], x: int, y: int) -> bool:
-    """True when words ``x`` and ``y`` are coordinated or describe the same head ("grey and orange
-    fire hydrant", "a big red ball")."""
+    """True when words ``x`` and ``y`` are coordinated or describe the same word ("grey and orange
+    fire hydrant", "a big red ball", "a small black and orange bird"): swapped, they say the same."""
     tx, ty = tokens[x], tokens[y]
     return (tx.dep == "conj" and tx.head == y) or (ty.dep == "conj" and ty.head == x) or (
-        tx.head == ty.head and tx.dep == ty.dep and tx.head not in (x, y))
+        tx.head == ty.head and tx.dep == ty.dep and tx.head not in (x, y)) or described(tokens, x) == described(tokens, y)
 
 
 # ------------------------------------------------------------------------------------ output checks

@@ -28,6 +28,7 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
+from ahnpl_plugin.negatives.parsed import IDIOM_OBJECTS
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.vocabulary import (
     INTRANSITIVE_POOL,
@@ -106,12 +107,19 @@ def _verb_targets(a: Analysis) -> list[Target]:
 
 
 def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
-    """v2: a relation with no noun phrase after it ("a horse stands behind.": its opposite "in
-    front of." dangles), or "in" + clothing ("a man in a gray shirt": wearing, not a place)."""
+    """v2: a relation that is no place to invert: one without an opposite in the vocabulary ("in"
+    -> "on" hardly changes "sheep in hay"), one with no noun phrase after it ("a horse stands
+    behind.": "in front of." dangles), one of a fixed expression ("on display", "in the
+    distance"), or "in" + clothing ("a man in a gray shirt": wearing)."""
+    phrase = " ".join(a.lowers[start:end])
+    if a.vocabulary.relation_opposites.get(phrase) not in a.vocabulary.relations:
+        return True
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True
-    return a.lowers[start:end] == ["in"] and noun_category(a, a.chunks[k].head) in ("clothing", "accessory")
+    head = a.lowers[a.chunks[k].head]
+    return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
+        phrase == "in" and noun_category(a, a.chunks[k].head) in ("clothing", "accessory"))
 
 
 def _verb_target(a: Analysis, start: int, end: int) -> Target:
