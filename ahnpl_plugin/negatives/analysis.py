@@ -76,6 +76,7 @@ class Analysis:
     parsed: bool = False  # tokens carry a dependency parse: the v2 rules apply
     fixed: set[int] = field(default_factory=set)  # v2: words never edited (quotes, names, numbers...)
     units: list[Chunk] = field(default_factory=list)  # v2: whole objects the relation swap moves
+    children: list[list[int]] = field(default_factory=list)  # v2: each token's dependents
 
     def is_plural_chunk(self, chunk: Chunk) -> bool:
         return self.tokens[chunk.heads[0]].tag in ("NNS", "NNPS")
@@ -117,6 +118,7 @@ def _refine(a: Analysis) -> None:
     """The v2 refinements from the parse (see :mod:`parsed`)."""
     tokens, lowers = a.tokens, a.lowers
     a.parsed = True
+    a.children = parsed.children_index(tokens)
     a.fixed = parsed.quoted_tokens(tokens) | parsed.name_tokens(tokens) | parsed.hyphen_tokens(tokens)
     singular = [a.vocabulary.singular(w) for w in lowers]
     plural_compounds = _compound_tokens(singular, a.vocabulary) - a.protected  # "hot dogs"
@@ -154,8 +156,8 @@ def _units(a: Analysis) -> list[Chunk]:
         if units:
             last = units[-1]
             between = range(last.end, chunk.start)
-            joined_by_of = any(parsed.of_object(a.tokens, a.lowers, h) in chunk.heads for h in last.heads)
-            coordinated = any(h2 in parsed.coordinated_with(a.tokens, h1) for h1 in last.heads for h2 in chunk.heads) \
+            joined_by_of = any(parsed.of_object(a.tokens, a.lowers, h, a.children) in chunk.heads for h in last.heads)
+            coordinated = any(h2 in parsed.coordinated_with(a.tokens, h1, a.children) for h1 in last.heads for h2 in chunk.heads) \
                 and is_linker_only(a, last.end, chunk.start)
             if (joined_by_of and list(between) == [last.end]) or coordinated:
                 units[-1] = Chunk(last.start, chunk.end, last.heads + chunk.heads)
@@ -351,7 +353,7 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
             continue
         category = vocab.category_of(lower, "adjective")
         if a.parsed and (lower in parsed.VAGUE_COUNTS if category == "count" else
-                         not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns)):
+                         not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns, a.children)):
             continue  # v2: "several" -> "many" says the same; see parsed.is_attribute
         if a.parsed and category == "colour" and parsed.describes_person(a.tokens, a.lowers, i, a.is_person):
             continue  # v2: "a white man" -> "a yellow man" is about skin
@@ -411,7 +413,7 @@ def verb_candidates(a: Analysis) -> list[int]:
             continue
         if a.lowers[i] in AUXILIARIES or not token.text.isalpha():
             continue
-        if a.parsed and (i in a.fixed or not parsed.is_main_verb(a.tokens, a.lowers, i)):
+        if a.parsed and (i in a.fixed or not parsed.is_main_verb(a.tokens, a.lowers, i, a.children)):
             continue
         found.append(i)
     return found

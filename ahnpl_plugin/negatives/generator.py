@@ -20,8 +20,14 @@ from ahnpl_plugin.negatives.analysis import Analysis, analyse
 from ahnpl_plugin.negatives.errors import NegativesError
 from ahnpl_plugin.negatives import parsed
 from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, DEFAULT_RULES, INVALID, check_rules, field_name, resolve_types
-from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key
-from ahnpl_plugin.negatives.plausibility import WORDS_PER_TARGET, BigramModel, check_plausibility, chooser
+from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key, draw
+from ahnpl_plugin.negatives.plausibility import (
+    TARGETS_TRIED,
+    WORDS_PER_TARGET,
+    BigramModel,
+    check_plausibility,
+    chooser,
+)
 from ahnpl_plugin.negatives.replacements import (
     REPLACEMENT_TYPES,
     Target,
@@ -131,13 +137,13 @@ class NegativeGenerator:
         """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
         target of the type."""
         candidates = []
-        for target in replacement_targets(analysis, negative_type):
+        for target in draw(replacement_targets(analysis, negative_type), TARGETS_TRIED, rng):
             words = fill_choices(target, self.vocabulary, self._avoid(analysis, target))
             if target.role == "relation":
                 opposite = self.vocabulary.relation_opposites.get(target.original)
                 if opposite is not None and opposite in self.vocabulary.relations:
                     words = [opposite]  # a relation's own opposite, as without selection
-            for word in _draw(words, WORDS_PER_TARGET, rng):
+            for word in draw_words(words, WORDS_PER_TARGET, rng):
                 candidates.append(realize(analysis, target, word))
         return choose(candidates)
 
@@ -172,13 +178,11 @@ class NegativeGenerator:
             _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row], self.parsed)
 
 
-def _draw(items: list[str], k: int, rng: CaptionRandom) -> list[str]:
-    """Up to ``k`` distinct items drawn at random, in drawing order."""
-    items = list(items)
-    drawn = []
-    while items and len(drawn) < k:
-        drawn.append(items.pop(rng.next64() % len(items)))
-    return drawn
+def draw_words(words: list[str], k: int, rng: CaptionRandom) -> list[str]:
+    """Up to ``k`` distinct words drawn at random, in drawing order (a random order even when
+    there are fewer: ties in plausibility go to the first drawn)."""
+    words = list(words)
+    return [words.pop(rng.next64() % len(words)) for _ in range(min(k, len(words)))]
 
 
 def _acceptable(negative: str, caption: str, strict: bool) -> bool:

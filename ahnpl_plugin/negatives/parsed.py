@@ -115,8 +115,17 @@ VAGUE_COUNTS = frozenset({"several", "many", "multiple", "numerous", "few", "som
 
 
 # ------------------------------------------------------------------------------------ candidates
+def children_index(tokens: list[Token]) -> list[list[int]]:
+    """For each token, the indices of its dependents (in order)."""
+    kids: list[list[int]] = [[] for _ in tokens]
+    for j, t in enumerate(tokens):
+        if 0 <= t.head < len(tokens) and t.head != j:
+            kids[t.head].append(j)
+    return kids
+
+
 def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str | None,
-                 frame_nouns: frozenset[str]) -> bool:
+                 frame_nouns: frozenset[str], children: list[list[int]] | None = None) -> bool:
     """True when word ``i`` describes a thing, as the parse has it: an adjective modifying a noun
     ("a red car"), a predicate adjective ("the car is red") or a coordinated one ("red and white");
     a known attribute word used as a noun modifier ("a metal bench"). Not: a word with its own
@@ -125,9 +134,9 @@ def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str |
     t = tokens[i]
     if lowers[i] in NOT_ATTRIBUTES:
         return False
-    if any(c.head == i and (c.dep in ("prep", "xcomp", "ccomp", "advcl") or
-                            (k < i and c.dep in ("advmod", "amod", "npadvmod", "compound")))
-           for k, c in enumerate(tokens)):
+    kids = (children or children_index(tokens))[i]
+    if any(tokens[k].dep in ("prep", "xcomp", "ccomp", "advcl") or
+           (k < i and tokens[k].dep in ("advmod", "amod", "npadvmod", "compound")) for k in kids):
         return False  # "full of", "about to"; "light colored", "very cute": the pair is one attribute
     if category is None and (lowers[i].endswith("ed") or t.tag == "VBN"):
         return False  # "the meal is prepared": a state of an action, no attribute to trade
@@ -153,7 +162,7 @@ def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str |
     return False
 
 
-def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
+def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[list[int]] | None = None) -> bool:
     """A verb the parse agrees is one, whose replacement keeps the sentence: not a phrasal verb
     ("take off", "kicking up": the particle belongs to it), not a noun read as a finite verb
     ("Interior bathroom shot of a sink"), not a noun modifier ("a snow covered slope" keeps
@@ -163,7 +172,8 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
         return False
     if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss"):
         return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils")
-    if any(c.head == i and c.dep in ("prt", "ccomp", "xcomp") for c in tokens):
+    kids = (children or children_index(tokens))[i]
+    if any(tokens[k].dep in ("prt", "ccomp", "xcomp") for k in kids):
         return False  # "take off"; "helping a child stand" (the complement depends on the verb)
     if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
         return False  # "helping a child stand", "watching a dog catch": the bare verb depends on it
@@ -173,8 +183,7 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int) -> bool:
         return False  # saying "...": the quote is what it says
     if t.dep in ("amod", "compound", "nmod") and tokens[t.head].tag in NOUN_TAGS:
         return False
-    if t.tag in ("VBD", "VBZ", "VBP") and t.dep == "ROOT" and not any(
-            c.head == i and c.dep in _SUBJECT_DEPS for c in tokens):
+    if t.tag in ("VBD", "VBZ", "VBP") and t.dep == "ROOT" and not any(tokens[k].dep in _SUBJECT_DEPS for k in kids):
         return False  # a finite verb with no subject: usually a noun the tagger missed
     return True
 
@@ -214,19 +223,19 @@ def premodifier_start(tokens: list[Token], head: int, blocked: list[bool]) -> in
     return start
 
 
-def of_object(tokens: list[Token], lowers: list[str], head: int) -> int | None:
+def of_object(tokens: list[Token], lowers: list[str], head: int, children: list[list[int]] | None = None) -> int | None:
     """The object noun of an "of" right after noun ``head`` ("a body of water" -> water)."""
     k = head + 1
     if k >= len(tokens) or lowers[k] != "of" or tokens[k].head != head:
         return None
-    objects = [j for j, t in enumerate(tokens) if t.head == k and t.dep == "pobj" and j > k]
+    objects = [j for j in (children or children_index(tokens))[k] if tokens[j].dep == "pobj" and j > k]
     return objects[0] if objects else None
 
 
-def coordinated_with(tokens: list[Token], head: int) -> list[int]:
+def coordinated_with(tokens: list[Token], head: int, children: list[list[int]] | None = None) -> list[int]:
     """Nouns joined to noun ``head`` by "and"/"or" (its ``conj`` dependents), left to right."""
-    return [j for j, t in enumerate(tokens) if t.head == head and t.dep == "conj" and j > head
-            and t.tag in NOUN_TAGS]
+    return [j for j in (children or children_index(tokens))[head]
+            if tokens[j].dep == "conj" and j > head and tokens[j].tag in NOUN_TAGS]
 
 
 # ------------------------------------------------------------------------------------ pair filters

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 PLAUSIBILITY = ("ngram", "off")
 WORDS_PER_TARGET = 8  # replacement words tried per target word
+TARGETS_TRIED = 8  # target words tried per caption and type (drawn at random when there are more)
+SWAPS_TRIED = 32  # candidate swaps scored per caption and type (idem): long captions stay linear
 DISCOUNT = 0.75
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 START, END = "<s>", "</s>"

@@ -26,7 +26,8 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, describes_person, symmetric_between
-from ahnpl_plugin.negatives.randomness import CaptionRandom
+from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
+from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
 # A chooser picks one negative among candidates (or None): the plausibility selection of the v2
@@ -86,7 +87,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end)) for x, y in pairs])
+        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+                       for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
 
@@ -174,7 +176,7 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in pairs])
+        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
 
