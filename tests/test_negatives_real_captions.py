@@ -91,16 +91,16 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
         "adj": "A man sitting at a wooden bench and table with a dark umbrella.",
         "noun": "A skier sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man skating at a wooden bench and table with an open umbrella."},
+        "verb": "A man lying at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
-        "noun": "A grey and orange fire hydrant next to a runway.",
+        "noun": "A grey and orange fire hydrant next to a yard.",
         "verb": "A grey and orange fire hydrant far from a street."},
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
-        "verb": "A black cat poses in a white bathroom sink."},
+        "verb": "A black cat leans in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,

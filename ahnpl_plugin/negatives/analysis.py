@@ -137,6 +137,8 @@ def _extended_chunks(a: Analysis) -> list[Chunk]:
     out: list[Chunk] = []
     for chunk in a.chunks:
         start = min(chunk.start, parsed.premodifier_start(a.tokens, chunk.head, a.in_relation))
+        while start < chunk.start and not a.tokens[start].is_word:
+            start += 1  # never start at a comma or a quote
         while out and out[-1].end > start:
             if out[-1].start >= start:
                 out.pop()  # swallowed

@@ -159,6 +159,13 @@ class NegativeGenerator:
                 avoid |= group
         if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
             avoid |= analysis.vocabulary.uncountable
+        if target.role == "verb" and target.base in parsed.POSTURE_VERBS:
+            subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
+            vocab = analysis.vocabulary
+            if subject is None or not ({vocab.category_of(analysis.lowers[subject], "noun"),
+                                        vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}
+                                       & {"person", "animal"}):
+                avoid |= parsed.POSTURE_VERBS  # "a cake sitting" -> "a cake standing" says the same
         return frozenset(avoid)
 
     def _fill(self, pending, results: list[dict], texts: list[str]) -> None:

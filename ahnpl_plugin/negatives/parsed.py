@@ -20,6 +20,7 @@ and the candidate functions of :mod:`analysis` ask :func:`is_attribute`, :func:`
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ahnpl_plugin.negatives.tokens import ADJECTIVE_TAGS, NOUN_TAGS, PROPER_NOUN_TAGS, VERB_TAGS, Token
 
@@ -55,7 +56,24 @@ SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot
 EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("elegant", "fancy"), ("slope", "hill"), ("racket", "racquet"), ("tall", "large", "big", "high"),
     ("sofa", "couch"), ("photo", "picture", "photograph"), ("road", "street"), ("rock", "stone"),
+    ("street", "sidewalk"), ("huge", "tall"), ("lay", "lie"), ("sit", "rest"),
 ))
+# Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
+FIXED_PAIRS = frozenset({
+    ("open", "air"), ("wrought", "iron"), ("sippy", "cup"), ("open", "mouthed"), ("low", "flying"),
+    ("polar", "bear"), ("mobile", "phone"), ("cell", "phone"), ("deep", "dish"), ("hot", "dog"), ("hot", "dogs"),
+    ("flat", "screen"), ("teddy", "bear"), ("ski", "poles"), ("ski", "pole"), ("grizzly", "bear"),
+    ("french", "fries"), ("french", "toast"), ("double", "decker"), ("stuffed", "animal"), ("fire", "hydrant"),
+    ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
+})
+# Nouns that head no object a relation swap could move ("a bit", "having fun").
+NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus"})
+# Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
+# "resting" on a table all say the same.
+POSTURE_VERBS = frozenset({"sit", "stand", "lie", "lay", "rest", "set", "place", "perch", "hang"})
+# Verbs whose object is the text they show ("a sign that reads Sparta"): that object never moves.
+SAYING_VERBS = frozenset({"reads", "read", "reading", "says", "say", "saying", "spelling", "spells", "labeled",
+                          "labelled", "titled", "named", "called", "marked", "stating", "states"})
 # Objects of fixed expressions ("on display", "in the distance", "on a sunny day"): the relation
 # before them is not a place and has no opposite there.
 IDIOM_OBJECTS = frozenset({
@@ -134,6 +152,8 @@ def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str |
     t = tokens[i]
     if lowers[i] in NOT_ATTRIBUTES:
         return False
+    if (i + 1 < len(lowers) and (lowers[i], lowers[i + 1]) in FIXED_PAIRS) or (i > 0 and tokens[i - 1].tag == "TO"):
+        return False  # "polar bear", "sippy cup"; "to pet" is a verb
     kids = (children or children_index(tokens))[i]
     if any(tokens[k].dep in ("prep", "xcomp", "ccomp", "advcl") or
            (k < i and tokens[k].dep in ("advmod", "amod", "npadvmod", "compound")) for k in kids):
@@ -173,8 +193,8 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[
     if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss"):
         return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils")
     kids = (children or children_index(tokens))[i]
-    if any(tokens[k].dep in ("prt", "ccomp", "xcomp") for k in kids):
-        return False  # "take off"; "helping a child stand" (the complement depends on the verb)
+    if any(tokens[k].dep in ("prt", "ccomp", "xcomp", "acomp", "oprd") for k in kids):
+        return False  # "take off"; "helping a child stand"; "walls painted beige" (the complement depends on it)
     if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
         return False  # "helping a child stand", "watching a dog catch": the bare verb depends on it
     if t.tag in ("VBD", "VBZ", "VBP") and i + 1 < len(tokens) and lowers[i + 1] == "of":
@@ -186,6 +206,20 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[
     if t.tag in ("VBD", "VBZ", "VBP") and t.dep == "ROOT" and not any(tokens[k].dep in _SUBJECT_DEPS for k in kids):
         return False  # a finite verb with no subject: usually a noun the tagger missed
     return True
+
+
+def subject_of(tokens: list[Token], i: int, children: list[list[int]] | None = None) -> int | None:
+    """The noun verb ``i`` says something about: its subject, or the noun it modifies ("a cake
+    sitting on ...")."""
+    t = tokens[i]
+    if t.dep in ("acl", "relcl") and 0 <= t.head < len(tokens):
+        return t.head
+    for k in (children or children_index(tokens))[i]:
+        if tokens[k].dep in ("nsubj", "nsubjpass"):
+            return k
+    if t.dep == "conj" and 0 <= t.head < len(tokens) and t.head != i:
+        return subject_of(tokens, t.head, children)
+    return None
 
 
 def describes_person(tokens: list[Token], lowers: list[str], i: int, is_person) -> bool:
@@ -273,12 +307,13 @@ def words_of(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def doubled_words(text: str) -> set[tuple[str, str]]:
+@lru_cache(maxsize=4096)
+def doubled_words(text: str) -> frozenset[tuple[str, str]]:
     """Adjacent equal words ("dancing and dancing" counts too: X and X)."""
     words = words_of(text)
     pairs = {(a, b) for a, b in zip(words, words[1:]) if a == b}
     pairs |= {(a, c) for a, b, c in zip(words, words[1:], words[2:]) if a == c and b in ("and", "or", ",")}
-    return pairs
+    return frozenset(pairs)
 
 
 def new_doubled_word(caption: str, negative: str) -> bool:

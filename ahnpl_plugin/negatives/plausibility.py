@@ -84,16 +84,12 @@ class BigramModel:
 
 
 def chooser(model: BigramModel, accept: Callable[[str], bool]) -> Callable[[Sequence[str]], str | None]:
-    """A function picking the most plausible acceptable candidate (first one on ties), or None."""
+    """A function picking the most plausible acceptable candidate (first one on ties), or None.
+    Candidates are checked for acceptability best first, so most are only scored."""
     def choose(candidates: Sequence[str]) -> str | None:
-        best, best_score = None, -math.inf
-        for text in dict.fromkeys(candidates):
-            if not accept(text):
-                continue
-            score = model.logprob(text)
-            if score > best_score:
-                best, best_score = text, score
-        return best
+        unique = list(dict.fromkeys(candidates))
+        ranked = sorted(range(len(unique)), key=lambda k: (-model.logprob(unique[k]), k))
+        return next((unique[k] for k in ranked if accept(unique[k])), None)
 
     return choose
 

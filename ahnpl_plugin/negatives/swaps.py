@@ -25,9 +25,17 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import swap_spans
-from ahnpl_plugin.negatives.parsed import QUOTES, coordinated, describes_person, symmetric_between
+from ahnpl_plugin.negatives.parsed import (
+    NON_OBJECTS,
+    QUOTES,
+    SAYING_VERBS,
+    coordinated,
+    describes_person,
+    symmetric_between,
+)
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
 from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
+from ahnpl_plugin.negatives.tokens import NOUN_TAGS
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
 # A chooser picks one negative among candidates (or None): the plausibility selection of the v2
@@ -65,8 +73,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
-    if a.parsed:  # v2: never move quoted text, nor one member of a list the parse did not join
-        chunks = [c for c in chunks if not _in_list(a, c)
+    if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
+        chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
+                  and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
                   and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
     if len(chunks) < 2:
         return None
@@ -101,6 +110,8 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     """True unless ``phrase``, put where ``place`` is, would disagree with the verb after it (a
     partitive "a herd of giraffes" may take either number)."""
     k = place.end
+    if place.start >= 2 and a.lowers[place.start - 2] == "there":  # "there is many toppings"
+        k = place.start - 1
     if k >= len(a.tokens):
         return True
     word, tag = a.lowers[k], a.tokens[k].tag
@@ -109,8 +120,9 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     if not (plural_verb or singular_verb):
         return True
     tags = {a.tokens[h].tag for h in phrase.heads}
-    may_be_plural = bool(tags & {"NNS", "NNPS"})
-    may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS")
+    listed = any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(phrase.start, phrase.end))
+    may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
+    may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
     return may_be_plural if plural_verb else may_be_singular
 
 
