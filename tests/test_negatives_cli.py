@@ -166,3 +166,24 @@ def test_module_entry_point_and_cheap_import(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_output_header_says_what_made_the_negatives(tmp_path):
+    import re
+
+    src = tmp_path / "in.txt"
+    src.write_text("A dog on a bed.\n")
+    out = tmp_path / "out.jsonl"
+    assert run_cli("--input", src, "--output", out) == 0
+    header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
+    assert (header["version"], header["rules"], header["plausibility"]) == ("2.0", "v2", "ngram")
+    assert "not the paper's" in header["method"] and header["types"] == list(AHNPL_TYPES)
+    model = header["spacy_model"]
+    assert model["name"].startswith("en_core_web_sm") and "parser" in model["pipes"]
+    assert re.fullmatch(r"[0-9a-f]{64}", model["sha256"]) and model["version"]
+    v1 = tmp_path / "v1.jsonl"
+    assert run_cli("--input", src, "--output", v1, "--rules", "v1") == 0
+    header = json.loads(v1.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
+    assert (header["rules"], header["plausibility"], header["method"].startswith("paper-faithful")) == ("v1", "off", True)
+    assert "parser" not in header["spacy_model"]["pipes"]
+    assert run_cli("--input", src, "--output", v1, "--rules", "v1", "--plausibility", "ngram") == 2
