@@ -29,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-CONFIGS = (("v1", "off"), ("v2", "off"), ("v2", "ngram"))
+CONFIGS = (("v1", "off", None), ("v2", "off", None), ("v2", "ngram", None))
 SUGARCREPE_TYPES = ("swap_obj", "swap_att", "replace_obj", "replace_att", "replace_rel")
 
 
@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--sugarcrepe", required=True, help="a sugar-crepe checkout (or its data/ folder)")
     parser.add_argument("--measure", type=int, default=2000)
     parser.add_argument("--save-dir", default=None)
+    parser.add_argument("--margins", type=float, nargs="*", default=[],
+                        help="also measure v2/ngram with these plausibility margins (the trade-off)")
+    parser.add_argument("--only-margins", action="store_true", help="skip the three default configurations")
     args = parser.parse_args()
 
     from ahnpl_plugin.negatives import AHNPL_TYPES, field_name, generate_negatives, negatives_header
@@ -87,14 +90,18 @@ def main() -> None:
           f"{len(heldout)} held out (the blind models learn only from these)")
     synonyms = Vocabulary.load().synonyms
     rows = []
-    for rules, plausibility in CONFIGS:
+    configs = [] if args.only_margins else list(CONFIGS)
+    configs += [("v2", "ngram", m) for m in args.margins]
+    for rules, plausibility, margin in configs:
+        options = dict(rules=rules, plausibility=plausibility, plausibility_margin=margin)
+        name = f"{rules}/{plausibility}" + ("" if margin is None else f"/margin {margin:g}")
         start = time.perf_counter()
-        results = generate_negatives(measured, rules=rules, plausibility=plausibility)
+        results = generate_negatives(measured, **options)
         seconds = time.perf_counter() - start
-        held = generate_negatives(heldout, rules=rules, plausibility=plausibility)
+        held = generate_negatives(heldout, **options)
         if args.save_dir:
-            header = negatives_header(rules=rules, plausibility=plausibility)
-            write_jsonl(Path(args.save_dir) / f"negatives_{rules}_{plausibility}.jsonl",
+            header = negatives_header(**options)
+            write_jsonl(Path(args.save_dir) / f"negatives_{name.replace('/', '_').replace(' ', '')}.jsonl",
                         ({"caption": c, **r} for c, r in zip(measured, results)), header=header)
         train_pairs = [(c, r[field_name(t)]) for c, r in zip(heldout, held) for k, t in enumerate(AHNPL_TYPES)
                        if r["valid_caption"][k + 1]]
@@ -106,9 +113,9 @@ def main() -> None:
             pairs = [(c, r[field_name(t)]) for c, r in zip(measured, results) if r["valid_caption"][k + 1]]
             doubled = sum(new_doubled_word(c, n) for c, n in pairs)
             same = sum(unchanged_meaning(c, n, t, synonyms) is not None for c, n in pairs)
-            rows.append((f"{rules}/{plausibility}", t, len(pairs) / len(measured), doubled, same,
+            rows.append((name, t, len(pairs) / len(measured), doubled, same,
                          preference(classifier.score, pairs), preference(trigram.logprob, pairs), len(pairs)))
-        print(f"  {rules}/{plausibility}: {len(measured) / seconds:.0f} captions/s (1 worker, this machine, now)")
+        print(f"  {name}: {len(measured) / seconds:.0f} captions/s (1 worker, this machine, now)")
     for category in SUGARCREPE_TYPES:
         by_caption = sugarcrepe.get(category, {})
         train_pairs = [(c, by_caption[c]) for c in heldout if c in by_caption]

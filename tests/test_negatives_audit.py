@@ -70,6 +70,10 @@ def test_bigram_model_interpolates_by_hand_and_chooser_takes_the_best_acceptable
     choose = chooser(corpus, accept=lambda text: "mat" not in text)
     assert choose(["a bed on a dog", "a dog on a bed", "a dog on a mat"]) == "a dog on a bed"
     assert choose(["a dog on a mat"]) is None
+    # a floor: nothing below it is taken, even when it is the best there is
+    best = corpus.logprob("a dog on a bed")
+    assert chooser(corpus, accept=lambda text: True, floor=best)(["a bed on a dog", "a dog on a bed"]) == "a dog on a bed"
+    assert chooser(corpus, accept=lambda text: True, floor=best + 1e-9)(["a bed on a dog", "a dog on a bed"]) is None
 
 
 def test_pair_classifier_finds_a_planted_marker_on_held_out_pairs():

@@ -171,6 +171,22 @@ def test_plausibility_selection_picks_the_reading_the_captions_support():
         assert without[-1]["noun_aug_caption"] in ("A dog on a sofa.", "A zebra on a sofa.", "A cat on a bench.")
 
 
+def test_plausibility_margin_keeps_only_negatives_near_the_caption():
+    corpus = REAL_CAPTIONS[:100]
+    free = generate_negatives(corpus, seed=0)
+    strict = generate_negatives(corpus, seed=0, plausibility_margin=0.0)
+    made_free = sum(sum(r["valid_caption"][1:]) for r in free)
+    made_strict = sum(sum(r["valid_caption"][1:]) for r in strict)
+    assert 0 < made_strict < made_free
+    for a, b in zip(free, strict):  # the margin only removes: what stays is the same negative
+        for t in AHNPL_TYPES:
+            assert b[field_name(t)] in (INVALID, a[field_name(t)])
+    with pytest.raises(ValueError, match="needs --plausibility ngram"):
+        generate_negatives(corpus[:1], plausibility="off", plausibility_margin=0.5)
+    with pytest.raises(ValueError, match=">= 0"):
+        generate_negatives(corpus[:1], plausibility_margin=-1)
+
+
 def test_plausibility_needs_the_v2_rules():
     with pytest.raises(ValueError, match="v2"):
         generate_negatives(["A dog on a bed."], rules="v1", plausibility="ngram")

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plausibility", choices=("ngram", "off"), default=None,
                         help="ngram (default with v2): keep the candidate a bigram model of the input captions finds "
                              "most plausible; off (default with v1): a random candidate")
+    parser.add_argument("--plausibility-margin", type=float, default=None, metavar="M",
+                        help="with ngram: drop a negative less plausible than its caption by more than M "
+                             "(mean log-probability per word; default: keep any)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> None:
     if not Path(args.output).parent.is_dir():
         raise ValueError(f"--output {args.output!r}: the folder {str(Path(args.output).parent)!r} does not exist")
     header = negatives_header(types, seed=args.seed, spacy_model=args.spacy_model,
-                              fill_mask_model=args.fill_mask_model, rules=args.rules, plausibility=args.plausibility)
+                              fill_mask_model=args.fill_mask_model, rules=args.rules, plausibility=args.plausibility,
+                              plausibility_margin=args.plausibility_margin)
     records = read_records(args.input)
     if args.limit is not None:
         records = records[:args.limit]
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> None:
     results = generate_negatives([r["caption"] for r in records], types=types, seed=args.seed,
                                  spacy_model=args.spacy_model, workers=args.workers,
                                  fill_mask_model=args.fill_mask_model, progress=not args.no_progress,
-                                 rules=args.rules, plausibility=args.plausibility)
+                                 rules=args.rules, plausibility=args.plausibility,
+                                 plausibility_margin=args.plausibility_margin)
     seconds = time.perf_counter() - start
     write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)), header=header)
     for line in summary_lines(results, types, seconds):

@@ -25,6 +25,7 @@ from ahnpl_plugin.negatives.plausibility import (
     TARGETS_TRIED,
     WORDS_PER_TARGET,
     BigramModel,
+    check_margin,
     check_plausibility,
     chooser,
 )
@@ -64,7 +65,7 @@ class NegativeGenerator:
     def __init__(self, types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                  fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
                  single_thread: bool = False, rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                 language_model: BigramModel | None = None):
+                 language_model: BigramModel | None = None, plausibility_margin: float | None = None):
         from ahnpl_plugin.negatives.tagger import load_tagger
 
         self.types = resolve_types(types)
@@ -72,6 +73,7 @@ class NegativeGenerator:
         self.rules = check_rules(rules)
         self.parsed = self.rules != "v1"
         self.plausibility = check_plausibility(plausibility, self.rules)
+        self.margin = check_margin(plausibility_margin, self.plausibility)
         self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
         self.nlp = load_tagger(spacy_model, parser=self.parsed)
@@ -131,7 +133,8 @@ class NegativeGenerator:
 
     def _chooser(self, caption: str):
         """Picks the most plausible candidate that passes the v2 output checks."""
-        return chooser(self.language_model, lambda negative: _acceptable(negative, caption, strict=True))
+        floor = None if self.margin is None else self.language_model.logprob(caption) - self.margin
+        return chooser(self.language_model, lambda negative: _acceptable(negative, caption, strict=True), floor)
 
     def _best_replacement(self, analysis: Analysis, negative_type: str, rng: CaptionRandom, choose) -> str | None:
         """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
@@ -231,7 +234,8 @@ def _run_batch(texts: list[str]) -> list[dict]:
 def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0,
                        spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
                        progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None,
-                       rules: str = DEFAULT_RULES, plausibility: str | None = None) -> list[dict]:
+                       rules: str = DEFAULT_RULES, plausibility: str | None = None,
+                       plausibility_margin: float | None = None) -> list[dict]:
     """Hard negatives of ``captions``: one dict per caption, in order,
     ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
 
@@ -244,7 +248,8 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     byte for byte, the recipe of the published results). ``plausibility``: ``"ngram"`` (default
     with v2) keeps the candidate a bigram model of all the input captions finds most plausible
     (:mod:`plausibility`; a caption's negatives then depend on the whole input, still not on
-    ``workers``), ``"off"`` a random one (default with v1).
+    ``workers``), ``"off"`` a random one (default with v1). ``plausibility_margin`` (with ngram)
+    drops a negative less plausible than its caption by more than that (mean log-probability per word).
     """
     captions = _check_captions(captions)
     types = resolve_types(types)
@@ -256,7 +261,7 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     plausibility = check_plausibility(plausibility, rules)
     kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
                   vocabulary=dict(vocabulary) if vocabulary is not None else None, rules=rules,
-                  plausibility=plausibility)
+                  plausibility=plausibility, plausibility_margin=check_margin(plausibility_margin, plausibility))
     texts = [c.strip() for c in captions]
     batches = distinct_batches(texts)
     total = sum(len(b) for b in batches)
@@ -293,7 +298,8 @@ RULES_METHOD = {
 
 def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                      fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
-                     rules: str = DEFAULT_RULES, plausibility: str | None = None) -> dict:
+                     rules: str = DEFAULT_RULES, plausibility: str | None = None,
+                     plausibility_margin: float | None = None) -> dict:
     """What made a set of negatives, for the header line of the file they are written to: generator
     version, rules (and whether they are the paper's), plausibility selection, types, seed, spaCy
     model (name, version, pipes, sha256 of the weights), masked LM, vocabulary overrides (sha256 of
@@ -306,11 +312,12 @@ def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, sp
 
     rules = check_rules(rules)
     plausibility = check_plausibility(plausibility, rules)
+    margin = check_margin(plausibility_margin, plausibility)
     overrides = None
     if vocabulary is not None:
         overrides = hashlib.sha256(json.dumps(dict(vocabulary), sort_keys=True, default=list).encode()).hexdigest()
     return {"generator": "ahnpl_plugin.negatives", "version": __version__, "rules": rules,
-            "method": RULES_METHOD[rules], "plausibility": plausibility,
+            "method": RULES_METHOD[rules], "plausibility": plausibility, "plausibility_margin": margin,
             "types": list(resolve_types(types)), "seed": int(seed),
             "spacy_model": model_identity(load_tagger(spacy_model, parser=rules != "v1")),
             "fill_mask_model": fill_mask_model, "vocabulary_overrides_sha256": overrides}

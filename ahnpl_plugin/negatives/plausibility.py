@@ -11,6 +11,10 @@ the highest mean log-probability per word (ties: the first in the rule's order, 
 deterministic). Candidates that fail the v2 output checks (doubled word, edited quotes, same as
 the caption) are dropped before choosing.
 
+``plausibility_margin`` (``--plausibility-margin M``, default none) also drops the negative when even
+the best candidate is more than M (mean log-probability per word) less plausible than its caption:
+fewer valid negatives, harder for a text-only model (README: the measured trade-off).
+
 Trade-off: each caption's negatives now depend on the whole input (the model is trained on it),
 not on the caption and seed alone; the output is still the same for any number of workers.
 
@@ -83,15 +87,31 @@ class BigramModel:
         return sum(math.log(self.prob(u, w)) for u, w in zip(words, words[1:])) / (len(words) - 1)
 
 
-def chooser(model: BigramModel, accept: Callable[[str], bool]) -> Callable[[Sequence[str]], str | None]:
-    """A function picking the most plausible acceptable candidate (first one on ties), or None.
+def chooser(model: BigramModel, accept: Callable[[str], bool],
+            floor: float | None = None) -> Callable[[Sequence[str]], str | None]:
+    """A function picking the most plausible acceptable candidate (first one on ties), or None;
+    with ``floor``, None also when the best scores below it (mean log-probability per word).
     Candidates are checked for acceptability best first, so most are only scored."""
     def choose(candidates: Sequence[str]) -> str | None:
         unique = list(dict.fromkeys(candidates))
-        ranked = sorted(range(len(unique)), key=lambda k: (-model.logprob(unique[k]), k))
-        return next((unique[k] for k in ranked if accept(unique[k])), None)
+        scores = [model.logprob(text) for text in unique]
+        ranked = sorted(range(len(unique)), key=lambda k: (-scores[k], k))
+        return next((unique[k] for k in ranked if (floor is None or scores[k] >= floor) and accept(unique[k])), None)
 
     return choose
+
+
+def check_margin(margin: float | None, plausibility: str) -> float | None:
+    """``margin``: how much less plausible than its caption (mean log-probability per word) a
+    negative may be; None = any. Needs plausibility selection."""
+    if margin is None:
+        return None
+    margin = float(margin)
+    if margin < 0 or margin != margin:
+        raise ValueError(f"plausibility margin must be >= 0, got {margin}")
+    if plausibility != "ngram":
+        raise ValueError("a plausibility margin needs --plausibility ngram")
+    return margin
 
 
 def check_plausibility(plausibility: str | None, rules: str) -> str:
