@@ -38,6 +38,12 @@ _LOADERS = {
     "valse": ("valse", "load_valse", {}),
     "vl_checklist": ("vl_checklist", "load_vl_checklist", {}),
     "winoground": ("winoground", "load_winoground", {}),
+    # issue 16: the newer compositional benchmarks
+    "sugarcrepe_pp": ("sugarcrepe_pp", "load_sugarcrepe_pp", {}),
+    "whatsup": ("whatsup", "load_whatsup", {}),
+    "spec": ("spec", "load_spec", {}),
+    "crepe": ("crepe", "load_crepe", {}),
+    "eqben": ("eqben", "load_eqben", {}),
 }
 BENCHMARK_NAMES = tuple(_LOADERS)
 

@@ -65,6 +65,12 @@ HEADLINE_METRIC = {
     "valse": "average",
     "vl_checklist": "average",
     "winoground": "group",
+    # issue 16 (each benchmark's AggregationRule names the same key)
+    "sugarcrepe_pp": "itt",
+    "whatsup": "average",
+    "spec": "average",
+    "crepe": "average",
+    "eqben": "group",
 }
 DEFAULT_TEXT_BATCH = 256
 
@@ -220,7 +226,7 @@ class CompositionalTask(BaseTask):
         if mode == "itc":
             image_feats, text_feats = features()
             sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
-            return dataset.score_fn(sims)
+            return self._score(dataset, sims, features)
         from ahnpl_plugin.models.blip_scoring import combine
 
         def pair_values(image_index, caption_index):
@@ -238,7 +244,18 @@ class CompositionalTask(BaseTask):
             return combine(mode, cosine, logits).numpy()
 
         sims = item_pair_scores(dataset.item_images, dataset.item_captions, len(dataset.captions), pair_values)
-        return dataset.score_fn(sims)
+        return self._score(dataset, sims, features)
+
+    @staticmethod
+    def _score(dataset, sims, features) -> dict:
+        """``dataset.score_fn(sims)``; a benchmark that also scores caption against caption
+        (SugarCrepe++'s text-only task) gets the ITC caption-caption cosines as ``text_sims``."""
+        bench = getattr(dataset, "benchmark", None)
+        if bench is None or not getattr(bench, "needs_text_sims", False):
+            return dataset.score_fn(sims)
+        _, text_feats = features()  # cached: no encoder pass is repeated
+        text_sims = item_similarities(dataset.item_captions, dataset.item_captions, text_feats, text_feats)
+        return dataset.score_fn(sims, text_sims=text_sims)
 
     @torch.no_grad()
     def evaluation(self, model, data_loader, cuda_enabled=True):
