@@ -5,7 +5,8 @@ Each builds split ``test`` only: a :class:`BenchmarkChoiceDataset` (a
 the benchmark's own published rules) from the files as distributed, read by
 :func:`ahnpl_plugin.benchmarks.load`. Registered names: ``ahnpl_aro_vg_relation``,
 ``ahnpl_aro_vg_attribution``, ``ahnpl_aro_coco_order``, ``ahnpl_aro_flickr_order``,
-``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``.
+``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``; issue 16:
+``ahnpl_sugarcrepe_pp``, ``ahnpl_whatsup``, ``ahnpl_spec``, ``ahnpl_crepe``, ``ahnpl_eqben``.
 
 Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``):
 
@@ -297,6 +298,37 @@ class VlChecklistBuilder(BenchmarkBuilder):
 @registry.register_builder("ahnpl_winoground")
 class WinogroundBuilder(BenchmarkBuilder):
     benchmark_name = "winoground"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+# issue 16: the newer compositional benchmarks (loaders in ahnpl_plugin/benchmarks/<name>.py)
+@registry.register_builder("ahnpl_sugarcrepe_pp")
+class SugarCrepePlusPlusBuilder(BenchmarkBuilder):
+    benchmark_name = "sugarcrepe_pp"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_whatsup")
+class WhatsUpBuilder(BenchmarkBuilder):
+    benchmark_name = "whatsup"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_spec")
+class SpecBuilder(BenchmarkBuilder):
+    benchmark_name = "spec"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_crepe")
+class CrepeBuilder(BenchmarkBuilder):
+    benchmark_name = "crepe"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_eqben")
+class EqBenBuilder(BenchmarkBuilder):
+    benchmark_name = "eqben"
     DATASET_CONFIG_DICT = _defaults(benchmark_name)
 
 

@@ -1,0 +1,120 @@
+"""Issue 16's benchmarks through LAVIS: builders, ``python -m ahnpl_plugin.data check``, the shipped
+configs, and the ahnpl_compositional task (SugarCrepe++'s caption-caption cosines, CREPE's crops),
+on the layouts written by each benchmark's unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import test_benchmarks_crepe as crepe_layout
+import test_benchmarks_eqben as eqben_layout
+import test_benchmarks_spec as spec_layout
+import test_benchmarks_sugarcrepe_pp as scpp_layout
+import test_benchmarks_whatsup as whatsup_layout
+from test_eval_suite import TINY, _build
+from test_real_data_benchmark_check import _inspect
+
+REPO = Path(__file__).resolve().parent.parent
+NEW = ("sugarcrepe_pp", "whatsup", "spec", "crepe", "eqben")
+
+
+def _configs(tmp_path) -> dict:
+    """A builder config per new benchmark over its unit-test layout, and its item count."""
+    scpp_root, coco = scpp_layout._build(tmp_path / "scpp")
+    whatsup_root, _ = whatsup_layout._build(tmp_path / "whatsup")
+    spec_root = spec_layout._build(tmp_path / "spec")
+    crepe_root, vg = crepe_layout._build(tmp_path / "crepe")
+    eqben_file, eqben_images = eqben_layout._subset_layout(tmp_path / "eqben")
+    return {
+        "sugarcrepe_pp": ({"root": str(scpp_root), "image_root": str(coco)}, 7),
+        "whatsup": ({"root": str(whatsup_root)}, 18),
+        "spec": ({"root": str(spec_root)}, 18),
+        "crepe": ({"root": str(crepe_root), "image_root": str(vg), "options": {"complexities": [4, 5]}}, 5),
+        "eqben": ({"root": str(eqben_file), "image_root": str(eqben_images)}, 8),
+    }
+
+
+def test_data_check_inspects_every_new_benchmark(tmp_path):
+    for name, (cfg, n_items) in _configs(tmp_path).items():
+        report = _inspect(f"ahnpl_{name}", cfg)
+        assert report.problems == [], name
+        assert report.lines[0].startswith(f"{name}: {n_items} items in "), report.lines
+        assert report.lines[1].startswith(f"{n_items} items evaluable over "), report.lines
+    (bad,) = _inspect("ahnpl_crepe", {**cfg, "options": {"pieces": 1}}).problems
+    assert bad.startswith("unknown option(s) ['pieces'] under datasets.ahnpl_crepe.options; valid: "
+                          "['complexities', 'split', 'train_corpus', 'types']")
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("sugarcrepe_pp", "replace_att.json"), ("whatsup", "controlled_images_dataset.json"),
+    ("spec", "absolute_size/image2text.json"), ("crepe", "prod_vg_hard_negs_atom_complexity_4.csv"),
+    ("eqben", "EqBen annotation not found")])
+def test_shipped_configs_without_data_name_the_file_and_source(name, expected, tmp_path, monkeypatch, capsys):
+    from ahnpl_plugin.data.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "--cfg-path", str(REPO / "projects" / "ahnpl" / f"eval_{name}.yaml"), "--options",
+                 "model.model_type=tiny", "model.pretrained="]) == 1
+    out = capsys.readouterr().out
+    assert f"[datasets.ahnpl_{name}]\n  PROBLEM: datasets.ahnpl_{name}: " in out
+    assert expected in out and "Download it from" in out
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from ahnpl_plugin import register
+
+    register()
+    from lavis.common.registry import registry
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(0)
+    return registry.get_model_class("ahnpl_clip").from_config(OmegaConf.create(TINY)).eval()
+
+
+def _naive(model, dataset):
+    """Every item's images and captions encoded on their own (image-text and caption-caption)."""
+    from ahnpl_plugin.benchmarks import open_image
+
+    sims, text_sims = [], []
+    with torch.no_grad():
+        for item in dataset.benchmark.items:
+            images = torch.stack([dataset.vis_processor(open_image(ref)) for ref in item.images])
+            texts = model.encode_text(item.captions)
+            sims.append((model.encode_image(images) @ texts.T).numpy())
+            text_sims.append((texts @ texts.T).numpy())
+    return sims, text_sims
+
+
+@pytest.mark.parametrize("name", ["sugarcrepe_pp", "crepe"])
+def test_task_scores_equal_naive_scoring(name, tmp_path, tiny_model):
+    from ahnpl_plugin.tasks.compositional import HEADLINE_METRIC, CompositionalTask
+
+    cfg, n_items = _configs(tmp_path)[name]
+    dataset = _build(f"ahnpl_{name}", cfg)["test"]
+    bench = dataset.benchmark
+    scores = CompositionalTask(progress=False).evaluate_dataset(tiny_model, dataset, batch_size=2)
+    sims, text_sims = _naive(tiny_model, dataset)
+    expected = bench.score(sims, text_sims=text_sims) if bench.needs_text_sims else bench.score(sims)
+    for key in ("by_group", "counts"):
+        assert scores[key].keys() == expected[key].keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert scores[key] == pytest.approx(value, abs=1e-9), key
+    assert scores["counts"]["n_items"] == n_items
+    assert bench.protocol.headline == HEADLINE_METRIC[name] and scores["protocol"] == bench.protocol.describe()
+    if name == "sugarcrepe_pp":  # swap_obj item 1: negative == caption, an exact tie
+        assert scores["by_group"]["swap_obj/itt_p1"] <= 0.5
+
+
+def test_new_benchmarks_are_in_both_eval_all_configs():
+    import yaml
+
+    for config in ("eval_all.yaml", "eval_all_blip.yaml"):
+        datasets = yaml.safe_load((REPO / "projects" / "ahnpl" / config).read_text())["datasets"]
+        assert {f"ahnpl_{n}" for n in NEW} <= set(datasets), config
+    for name in NEW:  # and each has its own eval config
+        assert (REPO / "projects" / "ahnpl" / f"eval_{name}.yaml").is_file()
