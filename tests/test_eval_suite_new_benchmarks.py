@@ -106,6 +106,9 @@ def test_task_scores_equal_naive_scoring(name, tmp_path, tiny_model):
             assert scores[key] == pytest.approx(value, abs=1e-9), key
     assert scores["counts"]["n_items"] == n_items
     assert bench.protocol.headline == HEADLINE_METRIC[name] and scores["protocol"] == bench.protocol.describe()
+    from ahnpl_plugin.benchmarks.report import render_report
+
+    assert f"- protocol: {bench.protocol.describe()}\n" in render_report({name: scores}, "tiny")
     if name == "sugarcrepe_pp":  # swap_obj item 1: negative == caption, an exact tie
         assert scores["by_group"]["swap_obj/itt_p1"] <= 0.5
 

@@ -20,6 +20,9 @@ _COUNT_LABELS = (
     ("n_groups_below_min_count", "attribute pairs below the minimum count"),
     ("n_identical_perturbations", "perturbations identical to their caption"),
     ("n_items_without_distinct_perturbation", "captions without a distinct perturbation"),
+    ("n_seeds", "shuffle seeds averaged"),
+    ("n_negative_equals_positive", "items whose negative equals a positive caption"),
+    ("n_samples_full_benchmark", "samples in the full benchmark"),
 )
 
 
@@ -50,6 +53,8 @@ def render_report(
         shown = [f"{label}: {counts[k]}" for k, label in _COUNT_LABELS if k in counts]
         if shown:
             parts.append("\n" + "; ".join(shown) + ".\n")
+        if scores.get("protocol"):
+            parts.append(f"- protocol: {scores['protocol']}\n")
         for note in scores.get("notes", []):
             parts.append(f"- {note}\n")
     return "".join(parts)
