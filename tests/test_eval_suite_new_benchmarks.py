@@ -13,12 +13,14 @@ import test_benchmarks_crepe as crepe_layout
 import test_benchmarks_eqben as eqben_layout
 import test_benchmarks_spec as spec_layout
 import test_benchmarks_sugarcrepe_pp as scpp_layout
+import test_benchmarks_vl_compo_rest as rest_layout
 import test_benchmarks_whatsup as whatsup_layout
 from test_eval_suite import TINY, _build
 from test_real_data_benchmark_check import _inspect
 
 REPO = Path(__file__).resolve().parent.parent
-NEW = ("sugarcrepe_pp", "whatsup", "spec", "crepe", "eqben")
+NEW = ("sugarcrepe_pp", "whatsup", "spec", "crepe", "eqben", "imagecode", "svo_probes", "colorswap",
+       "mmvp_vlm")
 
 
 def _configs(tmp_path) -> dict:
@@ -34,6 +36,10 @@ def _configs(tmp_path) -> dict:
         "spec": ({"root": str(spec_root)}, 18),
         "crepe": ({"root": str(crepe_root), "image_root": str(vg), "options": {"complexities": [4, 5]}}, 5),
         "eqben": ({"root": str(eqben_file), "image_root": str(eqben_images)}, 8),
+        "imagecode": ({"root": str(rest_layout.imagecode_layout(tmp_path / "ic"))}, 3),
+        "svo_probes": ({"root": str(rest_layout.svo_layout(tmp_path / "svo"))}, 4),
+        "colorswap": ({"root": str(rest_layout.colorswap_layout(tmp_path / "cs"))}, 4),
+        "mmvp_vlm": ({"root": str(rest_layout.mmvp_layout(tmp_path / "mmvp"))}, 3),
     }
 
 
@@ -51,7 +57,8 @@ def test_data_check_inspects_every_new_benchmark(tmp_path):
 @pytest.mark.parametrize("name,expected", [
     ("sugarcrepe_pp", "replace_att.json"), ("whatsup", "controlled_images_dataset.json"),
     ("spec", "absolute_size/image2text.json"), ("crepe", "prod_vg_hard_negs_atom_complexity_4.csv"),
-    ("eqben", "EqBen annotation not found")])
+    ("eqben", "EqBen annotation not found"), ("imagecode", "valid_data.json"),
+    ("svo_probes", "svo_probes.csv"), ("colorswap", "test.json"), ("mmvp_vlm", "Questions.csv")])
 def test_shipped_configs_without_data_name_the_file_and_source(name, expected, tmp_path, monkeypatch, capsys):
     from ahnpl_plugin.data.cli import main
 
@@ -89,7 +96,7 @@ def _naive(model, dataset):
     return sims, text_sims
 
 
-@pytest.mark.parametrize("name", ["sugarcrepe_pp", "crepe"])
+@pytest.mark.parametrize("name", ["sugarcrepe_pp", "crepe", "imagecode"])
 def test_task_scores_equal_naive_scoring(name, tmp_path, tiny_model):
     from ahnpl_plugin.tasks.compositional import HEADLINE_METRIC, CompositionalTask
 

@@ -44,6 +44,10 @@ _LOADERS = {
     "spec": ("spec", "load_spec", {}),
     "crepe": ("crepe", "load_crepe", {}),
     "eqben": ("eqben", "load_eqben", {}),
+    "imagecode": ("imagecode", "load_imagecode", {}),
+    "svo_probes": ("svo_probes", "load_svo_probes", {}),
+    "colorswap": ("colorswap", "load_colorswap", {}),
+    "mmvp_vlm": ("mmvp_vlm", "load_mmvp_vlm", {}),
 }
 BENCHMARK_NAMES = tuple(_LOADERS)
 

@@ -41,7 +41,7 @@ from .base import (
 )
 from .rules import AggregationRule
 from .scoring import accuracy, drop_nan, macro_mean
-from .winoground import winoground_outcomes
+from .winoground import winoground_item_outcomes
 
 EQBEN_SOURCE = ("github.com/Wangt-CN/EqBen (README: full-set images ~100 GB and annotation, or "
                 "the 10% subset's images ~10 GB and annotation, Google Drive)")
@@ -136,10 +136,7 @@ def _item(record, path: Path, where: str, images_dir: Path) -> Item:
                 label=None, group=source, meta={"where": where})
 
 
-def item_outcomes(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per item: Winoground ``text``, ``image``, ``group`` (strict ``>``)."""
-    table = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
-    return {m: table[:, k] for k, m in enumerate(METRICS)}
+item_outcomes = winoground_item_outcomes  # per item: Winoground text, image, group (strict >)
 
 
 def _score(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:

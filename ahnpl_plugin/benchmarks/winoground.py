@@ -136,6 +136,13 @@ def winoground_outcomes(s: np.ndarray) -> tuple[bool, bool, bool]:
     return bool(text), bool(image), bool(text and image)
 
 
+def winoground_item_outcomes(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per item ``{"text", "image", "group"}`` bool arrays (the per-item outcomes of every
+    Winoground-style benchmark: EqBen, ColorSwap, MMVP-VLM)."""
+    table = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
+    return {m: table[:, k] for k, m in enumerate(("text", "image", "group"))}
+
+
 def _score_winoground(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
     outcomes = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
     metrics, _ = drop_nan({name: accuracy(outcomes[:, k])

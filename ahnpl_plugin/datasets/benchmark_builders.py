@@ -6,7 +6,8 @@ the benchmark's own published rules) from the files as distributed, read by
 :func:`ahnpl_plugin.benchmarks.load`. Registered names: ``ahnpl_aro_vg_relation``,
 ``ahnpl_aro_vg_attribution``, ``ahnpl_aro_coco_order``, ``ahnpl_aro_flickr_order``,
 ``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``; issue 16:
-``ahnpl_sugarcrepe_pp``, ``ahnpl_whatsup``, ``ahnpl_spec``, ``ahnpl_crepe``, ``ahnpl_eqben``.
+``ahnpl_sugarcrepe_pp``, ``ahnpl_whatsup``, ``ahnpl_spec``, ``ahnpl_crepe``, ``ahnpl_eqben``,
+``ahnpl_imagecode``, ``ahnpl_svo_probes``, ``ahnpl_colorswap``, ``ahnpl_mmvp_vlm``.
 
 Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``):
 
@@ -329,6 +330,30 @@ class CrepeBuilder(BenchmarkBuilder):
 @registry.register_builder("ahnpl_eqben")
 class EqBenBuilder(BenchmarkBuilder):
     benchmark_name = "eqben"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_imagecode")
+class ImageCoDeBuilder(BenchmarkBuilder):
+    benchmark_name = "imagecode"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_svo_probes")
+class SvoProbesBuilder(BenchmarkBuilder):
+    benchmark_name = "svo_probes"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_colorswap")
+class ColorSwapBuilder(BenchmarkBuilder):
+    benchmark_name = "colorswap"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_mmvp_vlm")
+class MmvpVlmBuilder(BenchmarkBuilder):
+    benchmark_name = "mmvp_vlm"
     DATASET_CONFIG_DICT = _defaults(benchmark_name)
 
 

@@ -71,6 +71,10 @@ HEADLINE_METRIC = {
     "spec": "average",
     "crepe": "average",
     "eqben": "group",
+    "imagecode": "accuracy",
+    "svo_probes": "average",
+    "colorswap": "group",
+    "mmvp_vlm": "group",
 }
 DEFAULT_TEXT_BATCH = 256
 

@@ -1,0 +1,85 @@
+"""ColorSwap (Burapacheep et al., 2024): two captions with the same words, colours swapped
+between objects, each with its own image.
+
+Files as distributed by github.com/Top34051/colorswap (README; Google Drive archive, also
+huggingface.co/datasets/stanfordnlp/colorswap): ``data/test.json`` (and ``train.json``), a list of
+``{"id", "caption_1", "caption_2", "image_1": "images/img_<id>_1.png", "image_2", "image_source",
+"caption_source"}`` with the images under ``data/`` (``images.zip``).
+
+Scores: Winoground's text / image / group (strict ``>``) with caption_1 belonging to image_1, as
+its image-text-matching evaluation; by_group per ``image_source``. ``group`` is vl_compo's ColorSwap
+column (test split, 300 examples).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .base import (
+    Benchmark,
+    BenchmarkError,
+    ImageRef,
+    Item,
+    as_path,
+    find_file,
+    format_error,
+    get_field,
+    read_json,
+    require_file,
+)
+from .rules import AggregationRule
+from .scoring import accuracy, drop_nan
+from .winoground import winoground_item_outcomes
+
+COLORSWAP_SOURCE = ("github.com/Top34051/colorswap (README: Google Drive archive with "
+                    "data/{train,test}.json and data/images.zip; or huggingface.co/datasets/stanfordnlp/colorswap)")
+METRICS = ("text", "image", "group")
+RULE = AggregationRule(
+    benchmark="colorswap",
+    headline="group",
+    rule="Winoground group accuracy (text and image both right) over the test split's examples",
+    ties="wrong (strict >)",
+    source="vl_compo (Oh et al. 2024) ColorSwap column; Winoground's scores (Thrush et al. 2022)",
+)
+
+
+def load_colorswap(root, image_root=None, *, strict: bool = False, split: str = "test") -> Benchmark:
+    """ColorSwap ``split`` (test or train) from ``root`` (its ``data`` folder or the folder above);
+    ``image_root``: where the JSON's ``images/...`` paths start (default: the JSON's folder)."""
+    root = as_path(root)
+    if split not in ("test", "train"):
+        raise BenchmarkError(f"colorswap: split must be test or train, got {split!r}")
+    name = f"{split}.json"
+    path = require_file(find_file(root, name, ("", "data")), root / name, f"ColorSwap file {name}",
+                        COLORSWAP_SOURCE)
+    records = read_json(path)
+    if not isinstance(records, list):
+        raise format_error(path, "top level", f"expected a JSON list, got {type(records).__name__}")
+    base = as_path(image_root) if image_root is not None else path.parent
+    items = []
+    for index, record in enumerate(records):
+        where = f"index {index}"
+        images = [get_field(record, k, str, path, where) for k in ("image_1", "image_2")]
+        captions = [get_field(record, k, str, path, where) for k in ("caption_1", "caption_2")]
+        source = record.get("image_source") if isinstance(record.get("image_source"), str) else "unknown"
+        items.append(Item(images=[ImageRef(str(base / p)) for p in images], captions=captions,
+                          label=None, group=source, meta={"id": record.get("id", index)}))
+    return Benchmark("colorswap", items, _score, strict=strict, protocol=RULE,
+                     outcomes=item_outcomes, notes=["ties count as wrong; by_group: '<image_source>/<metric>'"])
+
+
+item_outcomes = winoground_item_outcomes  # per item: Winoground text, image, group (strict >)
+
+
+def _score(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
+    outcomes = item_outcomes(items, sims)
+    metrics, _ = drop_nan({m: accuracy(outcomes[m]) for m in METRICS})
+    groups = np.array([it.group for it in items])
+    by_group, counts = {}, {}
+    for source in dict.fromkeys(groups.tolist()):
+        mask = groups == source
+        counts[source] = int(mask.sum())
+        by_group.update({f"{source}/{m}": accuracy(outcomes[m][mask]) for m in METRICS})
+    return {**metrics, "by_group": by_group, "counts": {"by_group": counts}}
