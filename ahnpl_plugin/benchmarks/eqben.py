@@ -31,7 +31,6 @@ import numpy as np
 
 from .base import (
     Benchmark,
-    BenchmarkError,
     BenchmarkFileNotFoundError,
     ImageRef,
     Item,
