@@ -61,6 +61,9 @@ class ImageRef:
 class Item:
     """One test case: images, candidate captions, true caption index, scoring bucket, extras.
 
+    ``label`` indexes the captions, except in text-to-image items (SPEC ``t2i``, ImageCoDe,
+    SVO-Probes: several images, one caption) where it indexes the images; their scorers say so.
+
     ``group`` is the bucket the benchmark aggregates over (ARO relation or attribute pair,
     SugarCrepe file stem, VALSE piece, VL-CheckList corpus, Winoground tag, ...).
     """

@@ -168,7 +168,7 @@ def item_outcomes(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict[str
     return {"individual": np.array([argmax_correct(s[0], 0) for s in sims], dtype=bool)}
 
 
-def _pair_and_set(items: Sequence[Item], correct: np.ndarray, subset: str) -> tuple[float, float, dict]:
+def _pair_and_set(items: Sequence[Item], correct: np.ndarray, subset: str) -> tuple[float, float]:
     """Pair and set accuracy of a controlled subset, over the items evaluated (original's rule)."""
     table: dict = {}
     n = 0
@@ -179,7 +179,7 @@ def _pair_and_set(items: Sequence[Item], correct: np.ndarray, subset: str) -> tu
     pairs = sum(all(preps.get(p, False) for p in pair)
                 for preps in table.values() for pair in CONTROLLED_PAIRS[subset])
     sets = sum(len(preps) == 4 and all(preps.values()) for preps in table.values())
-    return pairs / (n / 2), sets / (n / 4), {"n_object_pairs": len(table)}
+    return pairs / (n / 2), sets / (n / 4)
 
 
 def _score(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
@@ -192,7 +192,7 @@ def _score(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
         counts[subset] = int(mask.sum())
         metrics[subset] = accuracy(correct[mask])
         if subset in CONTROLLED_PAIRS:
-            metrics[f"{subset}_pair"], metrics[f"{subset}_set"], _ = _pair_and_set(items, correct, subset)
+            metrics[f"{subset}_pair"], metrics[f"{subset}_set"] = _pair_and_set(items, correct, subset)
         preps = [it.meta["preposition"] for it, m in zip(items, mask) if m]
         for prep in sorted(set(preps)):
             sel = np.array([p == prep for p in preps])
