@@ -128,3 +128,26 @@ def test_new_benchmarks_are_in_both_eval_all_configs():
         assert {f"ahnpl_{n}" for n in NEW} <= set(datasets), config
     for name in NEW:  # and each has its own eval config
         assert (REPO / "projects" / "ahnpl" / f"eval_{name}.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_python_m_lavis_evaluate_new_benchmarks_with_a_tiny_model(tmp_path):
+    """The CLI end to end: SugarCrepe++ (caption-caption cosines) and What'sUp in one run."""
+    import json
+
+    from test_eval_suite import _evaluate_subprocess, _run_cfg, _write_yaml
+
+    configs = _configs(tmp_path)
+    cfg = _write_yaml({"model": TINY,
+                       "datasets": {f"ahnpl_{n}": configs[n][0] for n in ("sugarcrepe_pp", "whatsup")},
+                       "run": _run_cfg(Path("out"))}, tmp_path / "eval.yaml")
+    proc = _evaluate_subprocess(cfg, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "out").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())["test"]
+    scpp, whatsup = results["ahnpl_sugarcrepe_pp"], results["ahnpl_whatsup"]
+    assert scpp["benchmark"] == "sugarcrepe_pp" and scpp["counts"]["n_items"] == 7
+    assert 0.0 <= scpp["tot"] <= 1.0 and scpp["agg_metrics"] == scpp["itt"]
+    assert whatsup["counts"]["n_items"] == 18 and whatsup["agg_metrics"] == whatsup["average"]
+    report = (run_dir / "results.md").read_text()
+    assert "- protocol: sugarcrepe_pp: itt = " in report and "- protocol: whatsup: average = " in report
