@@ -120,6 +120,34 @@ def test_colorswap_winoground_scores(tmp_path):
         benchmarks.load("colorswap", tmp_path / "colorswap", split="train")
 
 
+def test_colorswap_hugging_face_parquet(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def png(colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 4), colour).save(buffer, format="PNG")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    folder = tmp_path / "hf" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({
+        "id": [0, 1], "image_1": [png((200, 0, 0)), png((0, 200, 0))], "image_2": [png((0, 0, 200))] * 2,
+        "caption_1": ["a red cup and a blue plate", "a green cup"], "caption_2": ["a blue cup and a red plate",
+                                                                                 "a cup green"],
+        "image_source": ["midjourney", "dalle3"], "caption_source": ["human", "human"],
+    }), folder / "test-00000-of-00001.parquet")
+    bench = benchmarks.load("colorswap", tmp_path / "hf")
+    assert len(bench.items) == 2 and not bench.missing_images
+    from ahnpl_plugin.benchmarks import open_image
+
+    assert open_image(bench.items[1].images[0]).getpixel((0, 0)) == (0, 200, 0)
+    scores = bench.score([np.array(RIGHT), np.array(TEXT_ONLY)])
+    assert (scores["text"], scores["image"], scores["group"]) == (1.0, 0.5, 0.5)
+
+
 # ------------------------------------------------------------------------------------- MMVP-VLM
 def mmvp_layout(tmp_path):
     root = tmp_path / "MMVP_VLM"

@@ -96,19 +96,24 @@ def _with_suffix(name: str) -> str:
 
 
 def _parquet_items(path: Path) -> list[Item]:
+    return [_item(row, refs, path, where) for row, refs, where in parquet_rows(path, ("image_0", "image_1"))]
+
+
+def parquet_rows(path: Path, image_keys: Sequence[str]) -> list[tuple[dict, list[ImageRef], str]]:
+    """``(row, image refs, where)`` per row of a parquet file whose ``image_keys`` columns hold
+    encoded images (kept in memory, each ref labelled ``"<file>#<row>/<column>"``)."""
     import pyarrow.parquet as pq
 
     try:
         rows = pq.read_table(path).to_pylist()
     except Exception as err:  # pyarrow raises several types for an unreadable file
         raise format_error(path, "parquet", f"cannot be read ({err})") from err
-    items = []
+    out = []
     for index, row in enumerate(rows):
         where = f"row {index}"
-        refs = [ImageRef(f"{path}#{index}/{key}", None, _image_bytes(row, key, path, where))
-                for key in ("image_0", "image_1")]
-        items.append(_item(row, refs, path, where))
-    return items
+        out.append((row, [ImageRef(f"{path}#{index}/{key}", None, _image_bytes(row, key, path, where))
+                          for key in image_keys], where))
+    return out
 
 
 def _image_bytes(row: dict, key: str, path: Path, where: str) -> bytes:
