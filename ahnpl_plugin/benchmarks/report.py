@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from .protocols import protocols_of
 from .published import PUBLISHED_MODELS, format_score, render_table
 
 _COUNT_LABELS = (
@@ -20,6 +21,9 @@ _COUNT_LABELS = (
     ("n_groups_below_min_count", "attribute pairs below the minimum count"),
     ("n_identical_perturbations", "perturbations identical to their caption"),
     ("n_items_without_distinct_perturbation", "captions without a distinct perturbation"),
+    ("n_seeds", "shuffle seeds averaged"),
+    ("n_negative_equals_positive", "items whose negative equals a positive caption"),
+    ("n_samples_full_benchmark", "samples in the full benchmark"),
 )
 
 
@@ -50,6 +54,8 @@ def render_report(
         shown = [f"{label}: {counts[k]}" for k, label in _COUNT_LABELS if k in counts]
         if shown:
             parts.append("\n" + "; ".join(shown) + ".\n")
+        for protocol in protocols_of(name):  # how each number of the table by protocol is aggregated
+            parts.append(f"- protocol {protocol.describe()}\n")
         for note in scores.get("notes", []):
             parts.append(f"- {note}\n")
     return "".join(parts)
