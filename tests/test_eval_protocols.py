@@ -140,14 +140,27 @@ def _newer_summary_of(row: dict) -> dict[str, float]:
 def test_newer_benchmark_protocols_reproduce_vl_compo_and_carry_its_rows():
     """What'sUp = mean of 6 subsets, CREPE = mean of 3 types, EqBen = Kubric's 3 splits first then 5
     sources, ImageCoDe = video and static pooled, SVO-Probes = mean of 3, ColorSwap = group,
-    MMVP-VLM = mean of the 9 patterns' group: vl_compo's summary to 1e-6, for the 6 models."""
+    MMVP-VLM = mean of the 9 patterns' group: vl_compo's summary to 1e-6, for the 6 models; with the
+    first five, the mean of all 12 is vl_compo's comp_avg."""
     individual = _rows("vl_compo_individual_results_newer_excerpt.csv")
     summary = _rows("vl_compo_results_newer_excerpt.csv")
+    first_five = _rows("vl_compo_individual_results_excerpt.csv")  # ARO, SugarCrepe, VALSE, VL-CheckList, Winoground
     assert len(individual) == 6 and set(individual) == set(summary)
     for model, row in individual.items():
         ours = _newer_summary_of(row)
         for benchmark, value in ours.items():
             assert 100 * value == pytest.approx(float(summary[model][benchmark]), abs=1e-6), (model, benchmark)
+        # vl_compo's comp_avg: our composite of all 12, each under vl_compo's rule
+        members = {**_summary_of(first_five[model]), **ours}
+        names = {"aro/tasks-mean": "aro", "colorswap/group": "colorswap", "crepe/types-mean": "crepe",
+                 "eqben/group": "eqben", "imagecode/pooled": "imagecode", "mmvp_vlm/group": "mmvp_vlm",
+                 "sugarcrepe/families-mean": "sugarcrepe", "svo_probes/types-mean": "svo_probes",
+                 "valse/groups-mean": "valse", "vl_checklist/types-mean": "vl_checklist",
+                 "whatsup/subsets-mean": "whatsup", "winoground/group": "winoground"}
+        comp = protocol_table()["vl_compo/comp12-mean"].members
+        assert set(comp) == set(names)
+        assert 100 * np.mean([members[names[m]] for m in comp]) == pytest.approx(float(summary[model]["comp_avg"]),
+                                                                                 abs=1e-6), model
     # EqBen: a plain mean over the 7 sources is not vl_compo's rule
     row = individual["NegCLIP|coco-ft"]
     flat = np.mean([a for c, a in _accuracies(row, "eqben").items() if c.endswith("::group")])
@@ -161,7 +174,7 @@ def test_newer_benchmark_protocols_reproduce_vl_compo_and_carry_its_rows():
              "DAC-LLM|cc3m-ft": "DAC-LLM (vl_compo)"}
     protocols = {"whatsup": "whatsup/subsets-mean", "crepe": "crepe/types-mean", "eqben": "eqben/group",
                  "imagecode": "imagecode/pooled", "svo_probes": "svo_probes/types-mean",
-                 "colorswap": "colorswap/group", "mmvp_vlm": "mmvp_vlm/group"}
+                 "colorswap": "colorswap/group", "mmvp_vlm": "mmvp_vlm/group", "comp_avg": "vl_compo/comp12-mean"}
     for key, model in names.items():
         for benchmark, protocol in protocols.items():
             assert float(by[(model, protocol)]) == pytest.approx(float(summary[key][benchmark]), abs=0.051), (
@@ -342,3 +355,23 @@ def test_plot_points_and_file(tmp_path):
     assert plot_compositional_vs_zero_shot(tmp_path / "r.png", "ours", {COMPOSITIONAL: cell}, 0.97).is_file()
     partial = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, False, "mean of members", "4/5 members")
     assert plot_compositional_vs_zero_shot(tmp_path / "s.png", "ours", {COMPOSITIONAL: partial}) is None
+
+
+def test_plot_uses_all_twelve_of_vl_compo_when_complete(tmp_path):
+    from ahnpl_plugin.benchmarks.plot import (
+        COMPOSITIONAL,
+        COMPOSITIONAL_ALL,
+        compositional_protocol,
+        plot_compositional_vs_zero_shot,
+        published_points,
+    )
+
+    points = published_points(COMPOSITIONAL_ALL)  # vl_compo's printed comp_avg; FSC-CLIP has none
+    assert points["NegCLIP (vl_compo)"] == (pytest.approx(55.9 / 57.1), 47.9) and len(points) == 5
+    five = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, True, "mean of members")
+    twelve = Cell(COMPOSITIONAL_ALL, 0.45, 0.44, 0.46, 300, True, "mean of members")
+    partial = Cell(COMPOSITIONAL_ALL, 0.45, 0.44, 0.46, 300, False, "mean of members", "5/12 members")
+    assert compositional_protocol({COMPOSITIONAL: five, COMPOSITIONAL_ALL: twelve}) == COMPOSITIONAL_ALL
+    assert compositional_protocol({COMPOSITIONAL: five, COMPOSITIONAL_ALL: partial}) == COMPOSITIONAL
+    assert compositional_protocol({COMPOSITIONAL_ALL: partial}) is None
+    assert plot_compositional_vs_zero_shot(tmp_path / "t.png", "ours", {COMPOSITIONAL_ALL: twelve}).is_file()

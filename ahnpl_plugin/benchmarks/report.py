@@ -94,11 +94,16 @@ def render_suite_report(
                      "single accuracy, item bootstrap stratified by part (2,000 replicates) for means. A cell "
                      "marked incomplete is over fewer items or parts than the benchmark has.\n\n")
         parts.append(render_protocol_table({model_name: cells}))
-    if plot:
+    from .plot import compositional_protocol
+
+    average = compositional_protocol(cells or {})
+    if plot and average:
+        what = ("all 12 of vl_compo's benchmarks (its comp_avg)" if average == "vl_compo/comp12-mean"
+                else "the 5 benchmarks of the original suite shared with vl_compo")
         parts.append(f"\n![compositional average vs zero-shot retention]({plot})\n\n"
-                     "Compositional average: the 5 benchmarks shared with vl_compo, each under vl_compo's rule "
-                     "(protocol vl_compo/shared5-mean); published methods from vl_compo / FSC-CLIP.\n")
-    elif cells and "vl_compo/shared5-mean" in cells:
+                     f"Compositional average: {what}, each under vl_compo's rule (protocol {average}); "
+                     "published methods from vl_compo / FSC-CLIP.\n")
+    elif cells and "vl_compo/shared5-mean" in cells and not average:
         why = cells["vl_compo/shared5-mean"].incomplete_because
         parts.append(f"\nNo plot of compositional average vs zero-shot retention: the average over the 5 "
                      f"benchmarks shared with vl_compo is incomplete ({why}).\n")
