@@ -120,6 +120,16 @@ def test_crepe_types_pooled_over_complexities(tmp_path):
     cells = _same(bench, crepe_tests._planted(bench), {"average": "crepe/types-mean"})
     # atom pools complexity 4 (1 of 2) and 5 (1 of 1): 2/3, not the mean of complexities (3/4)
     assert cells["crepe/types-mean"].value == pytest.approx((2 / 3 + 0 + 0) / 3)
+    assert not cells["crepe/types-mean"].complete and "atom/6" in cells["crepe/types-mean"].incomplete_because
+
+    syst = tmp_path / "syst_hard_negatives"  # systematicity: seen and unseen compounds pooled per type
+    for split in ("seen_compounds", "unseen_compounds"):
+        crepe_tests._write_csv(syst / f"syst_vg_hard_negs_{split}_in_cc12m.csv", crepe_tests.PLAN[("atom", 4)],
+                               negatives_column="valid_hard_negs_atom")
+    bench = benchmarks.load("crepe", syst, image_root=str(vg), split="systematicity", types=["atom"])
+    cell = _same(bench, crepe_tests._planted(bench), {"average": "crepe_systematicity/types-mean"})[
+        "crepe_systematicity/types-mean"]
+    assert cell.value == 0.5 and not cell.complete  # comp and combined not evaluated
 
 
 def test_eqben_kubric_splits_first(tmp_path):

@@ -222,6 +222,7 @@ def _newer_protocols() -> list[Protocol]:
     Each equals the headline of the benchmark's own scorer (tests/test_eval_protocols_match_scorers.py)
     and, for the seven that vl_compo reports, reproduces vl_compo's column from its per-subset
     columns (tests/test_eval_protocols.py). Parts are the loaders' item groups, named by the loaders."""
+    from .crepe import COMPLEXITIES, SYST_SPLITS, SYST_TYPES, TYPES
     from .eqben import KUBRIC
     from .mmvp_vlm import PATTERNS as MMVP_PATTERNS
     from .spec import SUBSETS as SPEC_SUBSETS
@@ -241,10 +242,11 @@ def _newer_protocols() -> list[Protocol]:
         Protocol("spec/t2i", "spec", spec_direction["t2i"], SPEC),
         Protocol("spec/average", "spec", Mean(spec_direction["i2t"], spec_direction["t2i"]),
                  SPEC + "; the mean of both directions is ours"),
-        Protocol("crepe/types-mean", "crepe", Mean(*[Pool(f"{t}/*") for t in ("atom", "swap", "negate")]),
-                 VL_COMPO + "; R@1 pooled over complexities 4-12 (ours), rank ties count wrong", outcome="R@1"),
+        Protocol("crepe/types-mean", "crepe",  # each type pools (and needs) its 9 complexity files
+                 Mean(*[Pool(*[f"{t}/{c}" for c in COMPLEXITIES]) for t in TYPES]),
+                 VL_COMPO + "; R@1 pooled over complexities 4-12, rank ties count wrong", outcome="R@1"),
         Protocol("crepe_systematicity/types-mean", "crepe_systematicity",
-                 Mean(*[Pool(f"{t}/*") for t in ("atom", "comp", "combined")]),
+                 Mean(*[Pool(*[f"{t}/{s}" for s in SYST_SPLITS]) for t in SYST_TYPES]),
                  "ours (CREPE prints seen and unseen compounds separately); R@1", outcome="R@1"),
         *[Protocol(f"eqben/{m}", "eqben", eqben, VL_COMPO + "; Winoground scores per source of Wang et al. (2023)",
                    outcome=m) for m in ("text", "image", "group")],
