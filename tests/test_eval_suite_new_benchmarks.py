@@ -180,3 +180,22 @@ def test_data_check_reads_npy_frames_by_their_header(tmp_path):
     assert [p.split(": ", 1)[0] for p in problems] == [f"cannot read image {tmp_path / n}" for n in ("gray.npy", "text.npy")]
     assert "expected an [H, W, 3] uint8 frame, got shape (4, 5) float32" in problems[0]
     assert "not a numpy array file" in problems[1]
+
+
+def test_compare_pairs_each_benchmark_by_its_own_correctness(tmp_path):
+    """python -m ahnpl_plugin.compare's McNemar outcomes: SPEC's text-to-image items are right when
+    the labelled *image* wins (argmax); Winoground-style benchmarks have no single outcome."""
+    import numpy as np
+
+    import ahnpl_plugin.benchmarks as benchmarks
+    from ahnpl_plugin.compare import choice_outcomes
+
+    bench = benchmarks.load("spec", spec_layout._build(tmp_path / "spec"))
+    sims = spec_layout._planted(bench)
+    outcomes = choice_outcomes(bench, sims)
+    t2i = [k for k, it in enumerate(bench.items) if it.meta["direction"] == "t2i"]
+    assert outcomes[t2i].tolist() == [True, False, False, True, True, False]  # absolute_size .. count
+    i2t_right = sum(2 * v for v in spec_layout.I2T.values())  # two i2t items per subset
+    assert outcomes.sum() == i2t_right + sum(spec_layout.T2I.values()) == 10
+    cs = benchmarks.load("colorswap", rest_layout.colorswap_layout(tmp_path / "cs"))
+    assert choice_outcomes(cs, [np.eye(2)] * len(cs.items)) is None
