@@ -207,13 +207,19 @@ def eval_processor(model_cfg: dict):
     return registry.get_processor_class(found["name"]).from_config(OmegaConf.create(found))
 
 
+def choice_outcomes(bench, sims, text_sims=None):
+    """Per item, whether the model chose right, for the paired tests: the benchmark's ``correct``
+    outcome (its own rule: text-to-image items, SPEC's argmax, ...); None for benchmarks whose
+    outcomes are several (Winoground-style text/image/group, CREPE R@k, What'sUp, SugarCrepe++)."""
+    return bench.item_outcomes(sims, text_sims).get("correct")
+
+
 def evaluate_model(entry: ModelEntry, benches: dict, plan: ComparePlan) -> ModelResult:
     """Build one model, score every benchmark with it (each image/caption encoded once), release it."""
     import torch
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
-    from ahnpl_plugin.benchmarks.scoring import correct_by_item
     from ahnpl_plugin.datasets.benchmark_builders import BenchmarkChoiceDataset
     from ahnpl_plugin.model_adapters import choice_encoder
     from ahnpl_plugin.tasks.choice_features import FeatureCache, encode_dataset, item_similarities, weights_fingerprint
@@ -235,9 +241,13 @@ def evaluate_model(entry: ModelEntry, benches: dict, plan: ComparePlan) -> Model
                 text_batch_size=4 * plan.batch_size, num_workers=plan.num_workers, progress=plan.progress,
                 label=f"{entry.name} / {bench.name}")
             sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
-            result.scores[bench.name] = bench.score(sims)
-            labelled = all(isinstance(item.label, int) for item in bench.items)
-            result.outcomes[bench.name] = correct_by_item(bench.items, sims) if labelled else None
+            text_sims = None
+            if bench.needs_text_sims:  # SugarCrepe++'s text-only task: caption-caption cosines
+                text_sims = item_similarities(dataset.item_captions, dataset.item_captions, text_feats, text_feats)
+                result.scores[bench.name] = bench.score(sims, text_sims=text_sims)
+            else:
+                result.scores[bench.name] = bench.score(sims)
+            result.outcomes[bench.name] = choice_outcomes(bench, sims, text_sims)
     result.encoded = {"images": cache.encoded_images, "captions": cache.encoded_texts}
     del model, encoder, cache
     gc.collect()

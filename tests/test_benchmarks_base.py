@@ -25,6 +25,8 @@ def test_package_import_is_light_and_lists_every_benchmark():
     assert benchmarks.BENCHMARK_NAMES == (
         "aro_vg_relation", "aro_vg_attribution", "aro_coco_order", "aro_flickr_order",
         "sugarcrepe", "valse", "vl_checklist", "winoground",
+        "sugarcrepe_pp", "whatsup", "spec", "crepe", "eqben",
+        "imagecode", "svo_probes", "colorswap", "mmvp_vlm",
     )
     with pytest.raises(benchmarks.BenchmarkError, match="unknown benchmark 'nope'"):
         benchmarks.load("nope", ".")

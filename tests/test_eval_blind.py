@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 import ahnpl_plugin.benchmarks as benchmarks
@@ -79,3 +80,21 @@ def test_blind_command_on_a_suite_config(tmp_path, capsys):
     assert "not evaluated: datasets.ahnpl_winoground: Winoground not found" in captured.err
     row = next(line for line in captured.out.splitlines() if line.startswith("| **blind: word-bigram LM on 2"))
     assert len(bench.items) == 2 and "| 50.0 [" in row  # swap_obj and swap-pooled
+
+
+def test_blind_sugarcrepe_pp_itt_from_the_prior_and_tot_wrong(tmp_path):
+    """SugarCrepe++ needs caption-caption similarities; the blind prior has none, so its text-only
+    ``tot`` is all ties (wrong), while ``itt`` is the prior's choice as for any benchmark."""
+    import test_benchmarks_sugarcrepe_pp as scpp_tests
+
+    root, images = scpp_tests._build(tmp_path)
+    bench = benchmarks.load("sugarcrepe_pp", root, image_root=images)
+    score = {c: (0.0 if c == it.captions[2] else 1.0) for it in bench.items for c in it.captions}.get
+    cells = model_cells(blind_outcomes([bench], score))
+    negative_is_positive = sum(it.captions[2] in it.captions[:2] for it in bench.items)
+    assert cells["sugarcrepe_pp/tot"].value == 0.0 and cells["sugarcrepe_pp/tot"].n == len(bench.items)
+    # the item whose negative equals a positive is a tie (wrong); every other item is right
+    zeros = [np.zeros((3, 3))] * len(bench.items)
+    scores = bench.score(blind_sims(bench, score), text_sims=zeros)
+    assert negative_is_positive == 1 and cells["sugarcrepe_pp/itt"].value == pytest.approx(scores["itt"])
+    assert 0.5 < scores["itt"] < 1.0 and scores["tot"] == 0.0

@@ -110,6 +110,100 @@ def test_other_rules_do_not_reproduce_vl_compo():
     assert worst_pooled > 1.0 and worst_flat > 1.0
 
 
+# vl_compo's per-subset columns of the newer benchmarks (issue 16) -> our part names; per item counts
+# only where the rule pools (ImageCoDe: validation descriptions, 1,872 video + 430 static)
+WHATSUP_COLUMNS = {"WhatsUp_A": "controlled_a", "WhatsUp_B": "controlled_b", "COCO_QA_ONE": "coco_qa_one",
+                   "COCO_QA_TWO": "coco_qa_two", "VG_QA_ONE": "vg_qa_one", "VG_QA_TWO": "vg_qa_two"}
+SVO_COLUMNS = {"subj_neg": "subject", "verb_neg": "verb", "obj_neg": "object"}
+IMAGECODE_ITEMS = {"video": 1872, "static": 430}
+
+
+def _newer_summary_of(row: dict) -> dict[str, float]:
+    """vl_compo's columns of the newer benchmarks from its per-subset columns, through our protocols."""
+    def per_part(benchmark, rename=lambda c: c, suffix=""):
+        return {rename(c[:-len(suffix)] if suffix else c): (a, 1.0) for c, a in _accuracies(row, benchmark).items()
+                if c.endswith(suffix)}
+
+    imagecode = {"video": _accuracies(row, "imagecode")["videos"], "static": _accuracies(row, "imagecode")["static"]}
+    return {
+        "whatsup": _value("whatsup/subsets-mean", per_part("whatsup", WHATSUP_COLUMNS.get)),
+        "crepe": _value("crepe/types-mean", per_part("crepe", lambda t: f"{t}/4")),  # vl_compo: one column per type
+        "eqben": _value("eqben/group", per_part("eqben", suffix="::group")),
+        "imagecode": _value("imagecode/pooled", {k: (a * IMAGECODE_ITEMS[k], IMAGECODE_ITEMS[k])
+                                                 for k, a in imagecode.items()}),
+        "svo_probes": _value("svo_probes/types-mean", per_part("svo_probes", SVO_COLUMNS.get)),
+        "colorswap": _accuracies(row, "colorswap")["group"],
+        "mmvp_vlm": _value("mmvp_vlm/group", per_part("mmvp_vlm", suffix="::group")),
+    }
+
+
+def test_newer_benchmark_protocols_reproduce_vl_compo_and_carry_its_rows():
+    """What'sUp = mean of 6 subsets, CREPE = mean of 3 types, EqBen = Kubric's 3 splits first then 5
+    sources, ImageCoDe = video and static pooled, SVO-Probes = mean of 3, ColorSwap = group,
+    MMVP-VLM = mean of the 9 patterns' group: vl_compo's summary to 1e-6, for the 6 models; with the
+    first five, the mean of all 12 is vl_compo's comp_avg."""
+    individual = _rows("vl_compo_individual_results_newer_excerpt.csv")
+    summary = _rows("vl_compo_results_newer_excerpt.csv")
+    first_five = _rows("vl_compo_individual_results_excerpt.csv")  # ARO, SugarCrepe, VALSE, VL-CheckList, Winoground
+    assert len(individual) == 6 and set(individual) == set(summary)
+    for model, row in individual.items():
+        ours = _newer_summary_of(row)
+        for benchmark, value in ours.items():
+            assert 100 * value == pytest.approx(float(summary[model][benchmark]), abs=1e-6), (model, benchmark)
+        # vl_compo's comp_avg: our composite of all 12, each under vl_compo's rule
+        members = {**_summary_of(first_five[model]), **ours}
+        names = {"aro/tasks-mean": "aro", "colorswap/group": "colorswap", "crepe/types-mean": "crepe",
+                 "eqben/group": "eqben", "imagecode/pooled": "imagecode", "mmvp_vlm/group": "mmvp_vlm",
+                 "sugarcrepe/families-mean": "sugarcrepe", "svo_probes/types-mean": "svo_probes",
+                 "valse/groups-mean": "valse", "vl_checklist/types-mean": "vl_checklist",
+                 "whatsup/subsets-mean": "whatsup", "winoground/group": "winoground"}
+        comp = protocol_table()["vl_compo/comp12-mean"].members
+        assert set(comp) == set(names)
+        assert 100 * np.mean([members[names[m]] for m in comp]) == pytest.approx(float(summary[model]["comp_avg"]),
+                                                                                 abs=1e-6), model
+    # EqBen: a plain mean over the 7 sources is not vl_compo's rule
+    row = individual["NegCLIP|coco-ft"]
+    flat = np.mean([a for c, a in _accuracies(row, "eqben").items() if c.endswith("::group")])
+    assert abs(100 * flat - float(summary["NegCLIP|coco-ft"]["eqben"])) > 0.1
+    # the published cells of these protocols are vl_compo's numbers, one decimal
+    from ahnpl_plugin.benchmarks.published import PUBLISHED_CELLS
+
+    by = {(c.model, c.protocol): c.value for c in PUBLISHED_CELLS}
+    names = {"ViT-B-32|openai": "CLIP ViT-B/32 (vl_compo)", "NegCLIP|coco-ft": "NegCLIP (vl_compo)",
+             "CE-CLIP|coco-ft": "CE-CLIP (vl_compo)", "CLoVe|laioncoco600m-ft": "CLoVe (vl_compo)",
+             "DAC-LLM|cc3m-ft": "DAC-LLM (vl_compo)"}
+    protocols = {"whatsup": "whatsup/subsets-mean", "crepe": "crepe/types-mean", "eqben": "eqben/group",
+                 "imagecode": "imagecode/pooled", "svo_probes": "svo_probes/types-mean",
+                 "colorswap": "colorswap/group", "mmvp_vlm": "mmvp_vlm/group", "comp_avg": "vl_compo/comp12-mean"}
+    for key, model in names.items():
+        for benchmark, protocol in protocols.items():
+            assert float(by[(model, protocol)]) == pytest.approx(float(summary[key][benchmark]), abs=0.051), (
+                model, protocol)
+
+
+def test_item_counts_of_the_newer_benchmarks_make_vl_compo_accuracies_whole_numbers():
+    """The counts in item_counts.py that are implied by vl_compo's accuracies: each accuracy of the
+    6 models times its count is a whole number of items (the full file has 202 models)."""
+    from ahnpl_plugin.benchmarks.item_counts import ITEM_COUNTS
+
+    implied = {
+        "whatsup": {"WhatsUp_A": 412, "WhatsUp_B": 408, "COCO_QA_ONE": 2247, "COCO_QA_TWO": 440,
+                    "VG_QA_ONE": 1160, "VG_QA_TWO": 291},
+        "crepe": {"atom": 17698, "swap": 7405, "negate": 17303},
+        "imagecode": {"videos": 1872, "static": 430},
+        "colorswap": {"group": 300},
+        "mmvp_vlm": {f"{p}::group": 15 for p in protocol_table()["mmvp_vlm/group"].required_parts()},
+    }
+    for row in _rows("vl_compo_individual_results_newer_excerpt.csv").values():
+        for benchmark, counts in implied.items():
+            accuracies = _accuracies(row, benchmark)
+            for column, n in counts.items():
+                assert accuracies[column] * n == pytest.approx(round(accuracies[column] * n), abs=1e-6), column
+    for benchmark in ("whatsup", "crepe", "colorswap"):
+        assert ITEM_COUNTS[benchmark].released == sum(implied[benchmark].values())
+    assert ITEM_COUNTS["imagecode"].released == 1872 + 430 and ITEM_COUNTS["mmvp_vlm"].released == 9 * 15
+
+
 def test_vl_compo_columns_cover_the_object_levels():
     assert len(VLC_VLCOMPO_COLUMNS["object"]) == 6 and len(VLC_VLCOMPO_COLUMNS["attribute"]) == 5
 
@@ -261,3 +355,23 @@ def test_plot_points_and_file(tmp_path):
     assert plot_compositional_vs_zero_shot(tmp_path / "r.png", "ours", {COMPOSITIONAL: cell}, 0.97).is_file()
     partial = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, False, "mean of members", "4/5 members")
     assert plot_compositional_vs_zero_shot(tmp_path / "s.png", "ours", {COMPOSITIONAL: partial}) is None
+
+
+def test_plot_uses_all_twelve_of_vl_compo_when_complete(tmp_path):
+    from ahnpl_plugin.benchmarks.plot import (
+        COMPOSITIONAL,
+        COMPOSITIONAL_ALL,
+        compositional_protocol,
+        plot_compositional_vs_zero_shot,
+        published_points,
+    )
+
+    points = published_points(COMPOSITIONAL_ALL)  # vl_compo's printed comp_avg; FSC-CLIP has none
+    assert points["NegCLIP (vl_compo)"] == (pytest.approx(55.9 / 57.1), 47.9) and len(points) == 5
+    five = Cell(COMPOSITIONAL, 0.61, 0.60, 0.62, 100, True, "mean of members")
+    twelve = Cell(COMPOSITIONAL_ALL, 0.45, 0.44, 0.46, 300, True, "mean of members")
+    partial = Cell(COMPOSITIONAL_ALL, 0.45, 0.44, 0.46, 300, False, "mean of members", "5/12 members")
+    assert compositional_protocol({COMPOSITIONAL: five, COMPOSITIONAL_ALL: twelve}) == COMPOSITIONAL_ALL
+    assert compositional_protocol({COMPOSITIONAL: five, COMPOSITIONAL_ALL: partial}) == COMPOSITIONAL
+    assert compositional_protocol({COMPOSITIONAL_ALL: partial}) is None
+    assert plot_compositional_vs_zero_shot(tmp_path / "t.png", "ours", {COMPOSITIONAL_ALL: twelve}).is_file()

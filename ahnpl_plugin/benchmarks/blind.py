@@ -77,8 +77,18 @@ def blind_sims(bench, score) -> list[np.ndarray]:
 
 
 def blind_outcomes(benches, score) -> dict:
-    """Benchmark name -> :class:`~ahnpl_plugin.benchmarks.protocols.ItemOutcomes` of the blind scorer."""
-    return {bench.name: benchmark_outcomes(bench, blind_sims(bench, score)) for bench in benches}
+    """Benchmark name -> :class:`~ahnpl_plugin.benchmarks.protocols.ItemOutcomes` of the blind scorer.
+
+    A caption prior has no caption-caption similarity: a benchmark that scores one (SugarCrepe++'s
+    text-only ``tot``) gets all-equal ones, so those outcomes are ties, i.e. wrong."""
+    return {bench.name: benchmark_outcomes(bench, blind_sims(bench, score), _no_text_sims(bench))
+            for bench in benches}
+
+
+def _no_text_sims(bench) -> list[np.ndarray] | None:
+    if not getattr(bench, "needs_text_sims", False):
+        return None
+    return [np.zeros((len(it.captions), len(it.captions))) for it in bench.items]
 
 
 def _config_benchmarks(cfg_path: str, options: list[str]):

@@ -34,6 +34,31 @@ ITEM_COUNTS: dict[str, ItemCount] = {c.benchmark: c for c in (
     ItemCount("winoground", 400, 400, ""),
     ItemCount("vl_checklist", None, None,
               "depends on which corpora are present; CE-CLIP evaluates POS[0] vs NEG[0] of each"),
+    # the newer benchmarks (issue 16); None where the count was not established from the files
+    ItemCount("sugarcrepe_pp", 4757, None,
+              "the 5 released files: replace_att 788, replace_obj 1,652, replace_rel 1,406, swap_att 666, "
+              "swap_obj 245; 2 negatives equal a positive caption verbatim (counted, never right)"),
+    # "implied": the smallest item count per subset that makes every one of vl_compo's 202 models'
+    # per-subset accuracies (individual_results.csv) a whole number of items
+    ItemCount("whatsup", 4958, None,
+              "implied by vl_compo's accuracies: Controlled A 412, B 408, COCO-QA one 2,247, two 440, "
+              "VG-QA one 1,160, two 291 (the files were not available here to count)"),
+    ItemCount("spec", None, None, "6 subsets x 2 directions; the JSONs were not available here to count"),
+    ItemCount("crepe", 42406, None,
+              "productivity, complexities 4-12 pooled, implied by vl_compo's accuracies: atom 17,698, "
+              "swap 7,405, negate 17,303 (the zip was not available here to count)"),
+    ItemCount("eqben", 251048, None,
+              "251,048 samples in the full set (EqBen's evaluation script: AG 195,872, YouCook2 45,849, "
+              "GEBC 1,814, Kubric 3 x 2,000, SD 1,513; vl_compo's accuracies imply these GEBC, Kubric and "
+              "SD counts, i.e. the full set); the 10% subset is about a tenth"),
+    ItemCount("imagecode", 2302, None, "validation descriptions: 1,872 video + 430 static, pooled (the same "
+              "counts are implied by vl_compo's accuracies)"),
+    ItemCount("svo_probes", None, None,
+              "rows with exactly one negative type (as the authors' notebook); images must be downloaded "
+              "from URLs, so dead links lower the count"),
+    ItemCount("colorswap", 300, 300, "the test split (implied by vl_compo's accuracies too)"),
+    ItemCount("mmvp_vlm", 135, None,
+              "9 visual patterns x 15 image pairs (MMVP's evaluate_vlm.py; implied by vl_compo's accuracies too)"),
 )}
 
 

@@ -18,13 +18,16 @@ the results table names its :class:`Protocol`, and a protocol is data:
 A rule's value needs only ``(correct, total)`` per part (:class:`PartCounts`), which also makes
 the intervals cheap (:mod:`ahnpl_plugin.benchmarks.stats`). numpy only.
 
-How a new benchmark joins the table (e.g. WhatsUp, vl_compo's mean over its 6 subsets):
+How a new benchmark joins the table (e.g. What'sUp, vl_compo's mean over its 6 subsets):
 
 1. its loader returns a :class:`~ahnpl_plugin.benchmarks.base.Benchmark` whose items' ``group`` is
-   the part a rule reads (``"WhatsUp_A"``, ...), ``meta["id"]`` the id in its file, and, when an
-   item has several outcomes (text/image/group), ``outcomes_fn=`` giving them;
-2. one line per protocol in :func:`_protocols`, e.g.
-   ``Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in SUBSETS]), VL_COMPO)``;
+   the part a rule reads (``"controlled_a"``, ...), ``meta["id"]`` the id in its file, and, when an
+   item has other or several outcomes (text/image/group, R@k, What'sUp's argmax ``individual``),
+   ``outcomes_fn=`` giving them (``needs_text_sims=True`` when they also read caption-caption
+   similarities, as SugarCrepe++'s text-only ``tot``);
+2. one line per protocol in :func:`_protocols` (the newer benchmarks: :func:`_newer_protocols`), e.g.
+   ``Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in WHATSUP_SUBSETS]), VL_COMPO,
+   outcome="individual")``;
 3. its published numbers as ``PublishedCell(model, "whatsup/subsets-mean", "41.5", source)`` in
    :mod:`~ahnpl_plugin.benchmarks.published`, its counts as an ``ItemCount`` in
    :mod:`~ahnpl_plugin.benchmarks.item_counts`.
@@ -146,6 +149,10 @@ class Protocol:
     source: str        # who aggregates this way
     outcome: str = "correct"  # the per-item outcome aggregated (Winoground: text/image/group)
 
+    def describe(self) -> str:
+        """One line: ``"<name>: <rule> of <outcome> (<source>)"`` (results.md, per benchmark)."""
+        return f"{self.name}: {self.rule.describe()} of `{self.outcome}` ({self.source})"
+
     def required_parts(self) -> tuple[str, ...]:
         """Part patterns that must each match an evaluated part for the value to be complete."""
         return self.rule.required()
@@ -196,9 +203,64 @@ VLC_VLCOMPO_COLUMNS = {
 
 VL_COMPO_SHARED = ("aro/tasks-mean", "sugarcrepe/families-mean", "valse/groups-mean", "vl_checklist/types-mean",
                    "winoground/group")
+VL_COMPO_ALL = ("aro/tasks-mean", "colorswap/group", "crepe/types-mean", "eqben/group", "imagecode/pooled",
+                "mmvp_vlm/group", "sugarcrepe/families-mean", "svo_probes/types-mean", "valse/groups-mean",
+                "vl_checklist/types-mean", "whatsup/subsets-mean", "winoground/group")
 CE_CLIP = "CE-CLIP (Zhang et al., CVPR 2024) table, which AHNPL's paper compares against"
 VL_COMPO = "vl_compo (Oh et al., 2024; github.com/ytaek-oh/vl_compo results.csv), used by FSC-CLIP"
 SUGARCREPE_PAPER = "SugarCrepe paper (Hsieh et al., NeurIPS 2023)"
+SUGARCREPE_PP = "SugarCrepe++ (Dumpala et al., 2024) per file, strict >; the 5-file mean is ours"
+SPEC = "SPEC (Peng et al., 2024) spec/eval.py, argmax (first maximum wins)"
+# the Order sets' parts are the shuffle seeds ("seed0", ...): the mean over them is ARO's advice
+ARO_ORDER = ("ARO (ties count wrong here); mean over the shuffle seeds (the parts), 5 by default as the ARO "
+             "authors advise")
+
+
+def _newer_protocols() -> list[Protocol]:
+    """SugarCrepe++, What'sUp, SPEC, CREPE, EqBen, ImageCoDe, SVO-Probes, ColorSwap, MMVP-VLM.
+
+    Each equals the headline of the benchmark's own scorer (tests/test_eval_protocols_match_scorers.py)
+    and, for the seven that vl_compo reports, reproduces vl_compo's column from its per-subset
+    columns (tests/test_eval_protocols.py). Parts are the loaders' item groups, named by the loaders."""
+    from .crepe import COMPLEXITIES, SYST_SPLITS, SYST_TYPES, TYPES
+    from .eqben import KUBRIC
+    from .mmvp_vlm import PATTERNS as MMVP_PATTERNS
+    from .spec import SUBSETS as SPEC_SUBSETS
+    from .sugarcrepe_pp import FILES as SUGARCREPE_PP_FILES
+    from .whatsup import SUBSETS as WHATSUP_SUBSETS
+
+    spec_direction = {d: Mean(*[Pool(f"{s}/{d}") for s in SPEC_SUBSETS]) for d in ("i2t", "t2i")}
+    eqben = Mean(Pool("eqbenag"), Pool("eqbenyoucook2"), Pool("eqbengebc"),
+                 Mean(*[Pool(k) for k in KUBRIC]), Pool("eqbensd"))  # Kubric's 3 splits first
+    return [
+        *[Protocol(f"sugarcrepe_pp/{m}", "sugarcrepe_pp", Mean(*[Pool(f) for f in SUGARCREPE_PP_FILES]),
+                   SUGARCREPE_PP, outcome=m) for m in ("itt", "itt_p1", "itt_p2", "tot")],
+        Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in WHATSUP_SUBSETS]),
+                 VL_COMPO + "; argmax as Kamath et al.'s code (a tie with a later option counts right)",
+                 outcome="individual"),
+        Protocol("spec/i2t", "spec", spec_direction["i2t"], SPEC),
+        Protocol("spec/t2i", "spec", spec_direction["t2i"], SPEC),
+        Protocol("spec/average", "spec", Mean(spec_direction["i2t"], spec_direction["t2i"]),
+                 SPEC + "; the mean of both directions is ours"),
+        Protocol("crepe/types-mean", "crepe",  # each type pools (and needs) its 9 complexity files
+                 Mean(*[Pool(*[f"{t}/{c}" for c in COMPLEXITIES]) for t in TYPES]),
+                 VL_COMPO + "; R@1 pooled over complexities 4-12, rank ties count wrong", outcome="R@1"),
+        Protocol("crepe_systematicity/types-mean", "crepe_systematicity",
+                 Mean(*[Pool(*[f"{t}/{s}" for s in SYST_SPLITS]) for t in SYST_TYPES]),
+                 "ours (CREPE prints seen and unseen compounds separately); R@1", outcome="R@1"),
+        *[Protocol(f"eqben/{m}", "eqben", eqben, VL_COMPO + "; Winoground scores per source of Wang et al. (2023)",
+                   outcome=m) for m in ("text", "image", "group")],
+        Protocol("imagecode/pooled", "imagecode", Pool("video", "static"),
+                 VL_COMPO + "; validation split, video and static descriptions pooled"),
+        Protocol("svo_probes/types-mean", "svo_probes", Mean(Pool("subject"), Pool("verb"), Pool("object")),
+                 VL_COMPO + "; pairwise rule (positive image above the negative) assumed, vl_compo's code "
+                 "is unpublished"),
+        *[Protocol(f"colorswap/{m}", "colorswap", Pool("*"), VL_COMPO + "; Winoground scores", outcome=m)
+          for m in ("text", "image", "group")],
+        Protocol("mmvp_vlm/group", "mmvp_vlm", Mean(*[Pool(p) for p in MMVP_PATTERNS]), VL_COMPO, outcome="group"),
+        Protocol("mmvp_vlm/image", "mmvp_vlm", Mean(*[Pool(p) for p in MMVP_PATTERNS]),
+                 "MMVP (Tong et al., 2024) scripts/evaluate_vlm.py pair score", outcome="image"),
+    ]
 
 
 def _protocols() -> dict[str, Protocol | CompositeProtocol]:
@@ -224,8 +286,8 @@ def _protocols() -> dict[str, Protocol | CompositeProtocol]:
                  EachPart(exclude=excluded_relations()), "ARO (Yuksekgonul et al., ICLR 2023)"),
         Protocol("aro_vg_attribution/pairs-mean", "aro_vg_attribution",
                  EachPart(min_items=MIN_PAIR_COUNT), "ARO (Yuksekgonul et al., ICLR 2023)"),
-        Protocol("aro_coco_order/precision", "aro_coco_order", Pool("*"), "ARO (ties count wrong here)"),
-        Protocol("aro_flickr_order/precision", "aro_flickr_order", Pool("*"), "ARO (ties count wrong here)"),
+        Protocol("aro_coco_order/precision", "aro_coco_order", EachPart(), ARO_ORDER),
+        Protocol("aro_flickr_order/precision", "aro_flickr_order", EachPart(), ARO_ORDER),
         CompositeProtocol("aro/tasks-mean", ("aro_vg_relation/relations-mean", "aro_vg_attribution/pairs-mean",
                                              "aro_coco_order/precision", "aro_flickr_order/precision"), VL_COMPO),
         *[Protocol(f"winoground/{m}", "winoground", Pool("*"), "Winoground (Thrush et al., CVPR 2022)", outcome=m)
@@ -233,6 +295,9 @@ def _protocols() -> dict[str, Protocol | CompositeProtocol]:
         # the 5 benchmarks this suite shares with vl_compo's 12, each under vl_compo's rule: the
         # compositional axis of the plot (vl_compo's own comp_avg needs all 12)
         CompositeProtocol("vl_compo/shared5-mean", VL_COMPO_SHARED, VL_COMPO + " (our subset of its 12)"),
+        *_newer_protocols(),
+        # all 12 of vl_compo's compositional benchmarks, each under vl_compo's rule: its comp_avg
+        CompositeProtocol("vl_compo/comp12-mean", VL_COMPO_ALL, VL_COMPO + " (its comp_avg)"),
     ]
     return {p.name: p for p in table}
 
@@ -302,17 +367,12 @@ def item_id(item, position: int) -> str:
     return f"{item.group}/#{position}"
 
 
-def benchmark_outcomes(bench, sims: Sequence[np.ndarray]) -> ItemOutcomes:
-    """:class:`ItemOutcomes` of a loaded benchmark for per-item similarity arrays (as ``score``)."""
-    from .base import validate_sims
-    from .scoring import correct_by_item
-
-    arrays = validate_sims(bench.name, bench.items, sims)
-    outcomes_fn = getattr(bench, "outcomes_fn", None)
-    if outcomes_fn is not None:
-        outcomes = {k: np.asarray(v, dtype=bool) for k, v in outcomes_fn(bench.items, arrays).items()}
-    else:
-        outcomes = {"correct": correct_by_item(bench.items, arrays)}
+def benchmark_outcomes(bench, sims: Sequence[np.ndarray], text_sims: Sequence[np.ndarray] | None = None
+                       ) -> ItemOutcomes:
+    """:class:`ItemOutcomes` of a loaded benchmark for per-item similarity arrays (as ``score``;
+    ``text_sims`` for a benchmark that ``needs_text_sims``): ``bench.item_outcomes`` with the ids,
+    parts, skipped and missing parts and image files that cells, paired tests and overlap read."""
+    outcomes = bench.item_outcomes(sims, text_sims)
     return ItemOutcomes(
         bench.name, [item_id(it, i) for i, it in enumerate(bench.items)], [it.group for it in bench.items],
         outcomes, {g: n for g, (n, _) in bench.skipped_by_group().items()}, list(bench.missing_parts),

@@ -203,6 +203,21 @@ _VL_COMPO_ROWS = {  # model -> (source, values in the order of _VL_COMPO_PROTOCO
     "FSC-CLIP (its repository)": (_FSC_CLIP, ("85.1", "85.1", "75.3", "76.7", "9.5")),
 }
 
+# vl_compo's columns for the newer benchmarks (issue 16), each under the protocol that reproduces
+# it from vl_compo's per-subset columns (tests/test_eval_protocols.py), same rows and source
+_VL_COMPO_NEWER_PROTOCOLS = ("whatsup/subsets-mean", "crepe/types-mean", "eqben/group", "imagecode/pooled",
+                             "svo_probes/types-mean", "colorswap/group", "mmvp_vlm/group")
+_VL_COMPO_NEWER_ROWS = {  # model -> values in the order of _VL_COMPO_NEWER_PROTOCOLS, as in results.csv
+    "CLIP ViT-B/32 (vl_compo)": ("41.5", "23.7", "26.5", "21.7", "84.1", "12.0", "6.7"),
+    "NegCLIP (vl_compo)": ("42.9", "30.3", "30.3", "26.4", "90.7", "18.3", "14.1"),
+    "CE-CLIP (vl_compo)": ("41.7", "34.6", "26.6", "24.5", "90.1", "13.3", "14.8"),
+    "CLoVe (vl_compo)": ("41.8", "41.6", "27.0", "25.2", "87.9", "18.7", "13.3"),
+    "DAC-LLM (vl_compo)": ("42.6", "60.4", "25.7", "23.0", "88.9", "13.7", "12.6"),
+}
+# vl_compo's comp_avg (the mean of its 12 compositional columns), protocol vl_compo/comp12-mean
+_VL_COMPO_COMP_AVG = {"CLIP ViT-B/32 (vl_compo)": "41.2", "NegCLIP (vl_compo)": "47.9", "CE-CLIP (vl_compo)": "47.2",
+                      "CLoVe (vl_compo)": "47.3", "DAC-LLM (vl_compo)": "49.8"}
+
 PUBLISHED_CELLS: tuple[PublishedCell, ...] = tuple(
     # the paper-style rows above (CE-CLIP's table, the ones AHNPL's paper compares against:
     # VALSE = mean of the 11 pieces, VL-CheckList = mean of the 9 subcategories), by protocol
@@ -212,6 +227,10 @@ PUBLISHED_CELLS: tuple[PublishedCell, ...] = tuple(
     # 7 groups, VL-CheckList = mean of 3 types, Winoground = group score
     + [PublishedCell(model, protocol, value, source)
        for model, (source, values) in _VL_COMPO_ROWS.items() for protocol, value in zip(_VL_COMPO_PROTOCOLS, values)]
+    + [PublishedCell(model, protocol, value, _VL_COMPO)
+       for model, values in _VL_COMPO_NEWER_ROWS.items()
+       for protocol, value in zip(_VL_COMPO_NEWER_PROTOCOLS, values)]
+    + [PublishedCell(model, "vl_compo/comp12-mean", value, _VL_COMPO) for model, value in _VL_COMPO_COMP_AVG.items()]
 )
 
 # The plot's zero-shot axis: zero-shot classification accuracy averaged over vl_compo's 21 tasks

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from .protocols import protocols_of
 from .published import PUBLISHED_MODELS, format_score, render_table
 
 _COUNT_LABELS = (
@@ -20,6 +21,9 @@ _COUNT_LABELS = (
     ("n_groups_below_min_count", "attribute pairs below the minimum count"),
     ("n_identical_perturbations", "perturbations identical to their caption"),
     ("n_items_without_distinct_perturbation", "captions without a distinct perturbation"),
+    ("n_seeds", "shuffle seeds averaged"),
+    ("n_negative_equals_positive", "items whose negative equals a positive caption"),
+    ("n_samples_full_benchmark", "samples in the full benchmark"),
 )
 
 
@@ -50,6 +54,8 @@ def render_report(
         shown = [f"{label}: {counts[k]}" for k, label in _COUNT_LABELS if k in counts]
         if shown:
             parts.append("\n" + "; ".join(shown) + ".\n")
+        for protocol in protocols_of(name):  # how each number of the table by protocol is aggregated
+            parts.append(f"- protocol {protocol.describe()}\n")
         for note in scores.get("notes", []):
             parts.append(f"- {note}\n")
     return "".join(parts)
@@ -88,11 +94,16 @@ def render_suite_report(
                      "single accuracy, item bootstrap stratified by part (2,000 replicates) for means. A cell "
                      "marked incomplete is over fewer items or parts than the benchmark has.\n\n")
         parts.append(render_protocol_table({model_name: cells}))
-    if plot:
+    from .plot import compositional_protocol
+
+    average = compositional_protocol(cells or {})
+    if plot and average:
+        what = ("all 12 of vl_compo's benchmarks (its comp_avg)" if average == "vl_compo/comp12-mean"
+                else "the 5 benchmarks of the original suite shared with vl_compo")
         parts.append(f"\n![compositional average vs zero-shot retention]({plot})\n\n"
-                     "Compositional average: the 5 benchmarks shared with vl_compo, each under vl_compo's rule "
-                     "(protocol vl_compo/shared5-mean); published methods from vl_compo / FSC-CLIP.\n")
-    elif cells and "vl_compo/shared5-mean" in cells:
+                     f"Compositional average: {what}, each under vl_compo's rule (protocol {average}); "
+                     "published methods from vl_compo / FSC-CLIP.\n")
+    elif cells and "vl_compo/shared5-mean" in cells and not average:
         why = cells["vl_compo/shared5-mean"].incomplete_because
         parts.append(f"\nNo plot of compositional average vs zero-shot retention: the average over the 5 "
                      f"benchmarks shared with vl_compo is incomplete ({why}).\n")

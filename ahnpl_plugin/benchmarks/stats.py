@@ -37,7 +37,8 @@ def wilson_interval(correct: float, n: float, z: float = Z95) -> tuple[float, fl
     denominator = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval always holds p; clamping removes rounding (p = 0 gave a lower bound of 5.6e-17)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _replicates(rule: Rule, draws: Mapping[str, np.ndarray], totals: Mapping[str, int]) -> np.ndarray:

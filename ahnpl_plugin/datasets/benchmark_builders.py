@@ -5,7 +5,9 @@ Each builds split ``test`` only: a :class:`BenchmarkChoiceDataset` (a
 the benchmark's own published rules) from the files as distributed, read by
 :func:`ahnpl_plugin.benchmarks.load`. Registered names: ``ahnpl_aro_vg_relation``,
 ``ahnpl_aro_vg_attribution``, ``ahnpl_aro_coco_order``, ``ahnpl_aro_flickr_order``,
-``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``.
+``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``; issue 16:
+``ahnpl_sugarcrepe_pp``, ``ahnpl_whatsup``, ``ahnpl_spec``, ``ahnpl_crepe``, ``ahnpl_eqben``,
+``ahnpl_imagecode``, ``ahnpl_svo_probes``, ``ahnpl_colorswap``, ``ahnpl_mmvp_vlm``.
 
 Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``):
 
@@ -88,12 +90,34 @@ def unreadable_images(refs) -> list[str]:
         if os.path.getsize(ref.path) == 0:
             problems.append(f"cannot read image {ref.path}: the file is empty (0 bytes)")
             continue
+        if ref.path.endswith(".npy"):  # EqBen's YouCook2 frames: [H, W, 3] uint8 arrays
+            problem = _npy_frame_problem(ref.path)
+            if problem:
+                problems.append(f"cannot read image {ref.path}: {problem}")
+            continue
         try:
             with Image.open(ref.path):
                 pass
         except (OSError, ValueError, SyntaxError) as exc:
             problems.append(f"cannot read image {ref.path}: {exc}")
     return problems
+
+
+def _npy_frame_problem(path: str) -> str:
+    """Why a ``.npy`` file is not an ``[H, W, 3]`` uint8 frame ("" when it is); header only."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+    except (OSError, ValueError) as exc:
+        return f"not a numpy array file ({exc})"
+    if len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+        return f"expected an [H, W, 3] uint8 frame, got shape {shape} {dtype}"
+    return ""
 
 
 def eval_item(item: benchmarks.Item, text_processor=None) -> dict:
@@ -342,6 +366,61 @@ class VlChecklistBuilder(BenchmarkBuilder):
 @registry.register_builder("ahnpl_winoground")
 class WinogroundBuilder(BenchmarkBuilder):
     benchmark_name = "winoground"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+# issue 16: the newer compositional benchmarks (loaders in ahnpl_plugin/benchmarks/<name>.py)
+@registry.register_builder("ahnpl_sugarcrepe_pp")
+class SugarCrepePlusPlusBuilder(BenchmarkBuilder):
+    benchmark_name = "sugarcrepe_pp"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_whatsup")
+class WhatsUpBuilder(BenchmarkBuilder):
+    benchmark_name = "whatsup"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_spec")
+class SpecBuilder(BenchmarkBuilder):
+    benchmark_name = "spec"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_crepe")
+class CrepeBuilder(BenchmarkBuilder):
+    benchmark_name = "crepe"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_eqben")
+class EqBenBuilder(BenchmarkBuilder):
+    benchmark_name = "eqben"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_imagecode")
+class ImageCoDeBuilder(BenchmarkBuilder):
+    benchmark_name = "imagecode"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_svo_probes")
+class SvoProbesBuilder(BenchmarkBuilder):
+    benchmark_name = "svo_probes"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_colorswap")
+class ColorSwapBuilder(BenchmarkBuilder):
+    benchmark_name = "colorswap"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_mmvp_vlm")
+class MmvpVlmBuilder(BenchmarkBuilder):
+    benchmark_name = "mmvp_vlm"
     DATASET_CONFIG_DICT = _defaults(benchmark_name)
 
 

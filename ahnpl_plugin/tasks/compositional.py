@@ -65,6 +65,16 @@ HEADLINE_METRIC = {
     "valse": "average",
     "vl_checklist": "average",
     "winoground": "group",
+    # issue 16 (each equals a protocol's value: protocols._newer_protocols)
+    "sugarcrepe_pp": "itt",
+    "whatsup": "average",
+    "spec": "average",
+    "crepe": "average",
+    "eqben": "group",
+    "imagecode": "accuracy",
+    "svo_probes": "average",
+    "colorswap": "group",
+    "mmvp_vlm": "group",
 }
 DEFAULT_TEXT_BATCH = 256
 
@@ -311,7 +321,7 @@ class CompositionalTask(BaseTask):
         if mode == "itc":
             image_feats, text_feats = features()
             sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
-            return self._scores(dataset, sims)
+            return self._scores(dataset, sims, features)
         from ahnpl_plugin.models.blip_scoring import combine
 
         def pair_values(image_index, caption_index):
@@ -329,19 +339,28 @@ class CompositionalTask(BaseTask):
             return combine(mode, cosine, logits).numpy()
 
         sims = item_pair_scores(dataset.item_images, dataset.item_captions, len(dataset.captions), pair_values)
-        return self._scores(dataset, sims)
+        return self._scores(dataset, sims, features)
 
-    def _scores(self, dataset, sims) -> dict:
+    def _scores(self, dataset, sims, features) -> dict:
         """The dataset's scores; for a benchmark also ``cells`` (each protocol of the benchmark:
-        value, 95% interval, n, completeness) and its per-item outcomes kept in :attr:`outcomes`."""
-        scores = dataset.score_fn(sims)
+        value, 95% interval, n, completeness) and its per-item outcomes kept in :attr:`outcomes`.
+        A benchmark that also scores caption against caption (SugarCrepe++'s text-only task) gets
+        the ITC caption-caption cosines as ``text_sims`` (cached features: no encoder pass is
+        repeated, in ITM modes too)."""
         bench = getattr(dataset, "benchmark", None)
         if bench is None:
-            return scores
+            return dataset.score_fn(sims)
+        text_sims = None
+        if getattr(bench, "needs_text_sims", False):
+            _, text_feats = features()
+            text_sims = item_similarities(dataset.item_captions, dataset.item_captions, text_feats, text_feats)
+            scores = dataset.score_fn(sims, text_sims=text_sims)
+        else:
+            scores = dataset.score_fn(sims)
         from ahnpl_plugin.benchmarks.cells import model_cells
         from ahnpl_plugin.benchmarks.protocols import benchmark_outcomes
 
-        outcomes = benchmark_outcomes(bench, sims)
+        outcomes = benchmark_outcomes(bench, sims, text_sims)
         self.outcomes[bench.name] = outcomes
         cells = model_cells({bench.name: outcomes})
         scores["cells"] = {name: cell.as_dict() for name, cell in cells.items()
