@@ -15,6 +15,7 @@ person publishing can know comes from a card-info YAML (``--card-info``)::
     results:                                      # -> model-index and the results table
       - {benchmark: SugarCrepe, split: replace-rel, metric: accuracy, value: 80.4,
          protocol: "image-to-text, 1 positive vs 1 negative caption, 224 px centre crop"}
+    results_json: [output/eval/.../results.json]  # runs of lavis.evaluate: every protocol cell becomes a row
 
 Every field neither source provides is written as ``TO FILL IN: <what>``, and
 :func:`missing_fields` lists them so the exporter can say what is left before publishing.
@@ -34,7 +35,7 @@ HF_OPENAI_IDS = {
     "ViT-L-14-336": "openai/clip-vit-large-patch14-336",
 }
 CARD_INFO_KEYS = ("license", "base_model", "datasets", "negatives", "compute", "contamination", "zero_shot_retention",
-                  "results", "model_name")
+                  "results", "results_json", "model_name")
 RESULT_KEYS = ("benchmark", "metric", "value", "protocol")
 
 
@@ -57,7 +58,44 @@ def read_card_info(path: str | None) -> dict:
         absent = [k for k in RESULT_KEYS if not isinstance(row, dict) or row.get(k) in (None, "")]
         if absent:
             raise CardInfoError(f"{path}: results[{i}] lacks {', '.join(absent)} (each number needs its protocol)")
+    runs = info.pop("results_json", None) or []
+    for run in [runs] if isinstance(runs, str) else runs:
+        info["results"] = list(info.get("results") or []) + results_from_run(run)
     return info
+
+
+def results_from_run(path: str) -> list[dict]:
+    """Card result rows from a run's ``results.json``: every protocol cell of every benchmark
+    (value in percent, its protocol, 95% interval, n, completeness, evaluation precision)."""
+    from ahnpl_plugin.benchmarks.protocols import protocol_table
+
+    try:
+        with open(path) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise CardInfoError(f"results_json {path}: cannot be read ({exc})") from None
+    protocols = protocol_table()
+    precision = record.get("eval_precision", "not recorded")
+    rows = []
+    for split, scores in record.items():
+        if not isinstance(scores, dict):
+            continue
+        per_dataset = [scores] if "cells" in scores else [v for v in scores.values() if isinstance(v, dict)]
+        for dataset_scores in per_dataset:
+            for name, cell in (dataset_scores.get("cells") or {}).items():
+                if cell.get("value") is None:
+                    continue
+                rule = protocols[name].describe() if name in protocols else name
+                detail = f"{rule}; 95% interval [{100 * cell['low']:.1f}, {100 * cell['high']:.1f}]" if cell.get(
+                    "low") is not None else rule
+                detail += f"; n={cell.get('n')}; evaluation precision {precision}"
+                if not cell.get("complete", True):
+                    detail += f"; INCOMPLETE: {cell.get('incomplete_because')}"
+                rows.append({"benchmark": name.split("/")[0], "split": split, "metric": name,
+                             "value": round(100 * float(cell["value"]), 2), "protocol": detail})
+    if not rows:
+        raise CardInfoError(f"results_json {path}: holds no protocol cells (a run of the compositional suite has them)")
+    return rows
 
 
 def _fill(what: str) -> str:
@@ -77,6 +115,11 @@ def _negatives(provenance: dict, info: dict) -> str:
     if info.get("negatives"):
         return str(info["negatives"])
     found = {k: v for k, v in (provenance or {}).items() if "negative" in k or "spacy" in k.lower()}
+    for path, entry in ((provenance or {}).get("files") or {}).items():  # the runner's record
+        if isinstance(entry, dict) and (entry.get("negatives_header") or "negative" in path):
+            header = entry.get("negatives_header")
+            found[path] = (json.dumps(header, sort_keys=True) if header else "no generator header") + \
+                f", sha256 {entry.get('sha256', '?')}"
     if found:
         return "; ".join(f"{k}: {v}" for k, v in sorted(found.items()))
     return _fill("negatives' provenance (generator version, spaCy model and its hash, or the released files used)")

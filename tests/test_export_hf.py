@@ -322,3 +322,38 @@ def test_vit_b32_exports_to_hf_with_equal_features(tmp_path):
         assert torch.allclose(text, model.encode_text(captions), atol=ATOL, rtol=0)
         feats = torch.nn.functional.normalize(hf.get_image_features(pixel_values=pixels), dim=-1)
         assert torch.allclose(feats, model.encode_image(ClipImageEvalProcessor(224)(image)[None]), atol=ATOL, rtol=0)
+
+
+def test_card_results_come_from_a_runs_results_json_with_protocol_interval_and_precision(tmp_path):
+    """A results.json as lavis.evaluate writes it (split -> dataset -> scores with protocol cells)
+    fills the card's model-index and table, each number with its protocol, interval and precision."""
+    from ahnpl_plugin.model_card import read_card_info
+
+    record = {
+        "test": {
+            "ahnpl_sugarcrepe": {"average": 0.75, "cells": {
+                "sugarcrepe/add-pooled": {"protocol": "sugarcrepe/add-pooled", "value": 0.8, "low": 0.7, "high": 0.88,
+                                          "n": 100, "complete": True, "method": "wilson", "incomplete_because": ""}}},
+            "ahnpl_valse": {"cells": {
+                "valse/pieces-mean": {"protocol": "valse/pieces-mean", "value": 0.6, "low": 0.55, "high": 0.65,
+                                      "n": 900, "complete": False, "method": "bootstrap",
+                                      "incomplete_because": "relations 0/535"}}},
+            "agg_metrics": 0.7,
+        },
+        "eval_precision": "fp32",
+        "provenance": {"device": "cpu"},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(record))
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump({"results_json": [str(tmp_path / "results.json")]}))
+    rows = read_card_info(str(tmp_path / "card.yaml"))["results"]
+    assert [(r["benchmark"], r["metric"], r["value"]) for r in rows] == [
+        ("sugarcrepe", "sugarcrepe/add-pooled", 80.0), ("valse", "valse/pieces-mean", 60.0)]
+    assert "95% interval [70.0, 88.0]; n=100; evaluation precision fp32" in rows[0]["protocol"]
+    assert rows[0]["protocol"].startswith("sugarcrepe/add-pooled: ")  # the protocol's own description
+    assert rows[1]["protocol"].endswith("INCOMPLETE: relations 0/535")
+    card = model_card(model_name="m", model_type="ViT-B-32", act="quick_gelu", run_config={}, formats="hf",
+                      provenance={"files": {"/d/negatives/train.jsonl": {
+                          "sha256": "ab12", "negatives_header": {"generator": "ahnpl-negatives", "rules": "v2"}}}},
+                      info=read_card_info(str(tmp_path / "card.yaml")))
+    assert '"rules": "v2"' in card and "sha256 ab12" in card  # the negatives' provenance from the runner's record
+    assert yaml.safe_load(card.split("---")[1])["model-index"][0]["results"][1]["metrics"][0]["value"] == 60.0
