@@ -163,6 +163,9 @@ class AHNPLRunner(RunnerBase):
         self.config, self._device = cfg, None
         self._amp_dtype = self._resolve_amp()
         self._eval_dtype = self._resolve_eval_precision()
+        selection = str(cfg.run_cfg.get("model_selection", "best")).lower()
+        if selection not in ("best", "last"):
+            raise unknown_choice("run.model_selection", selection, ("best", "last"))
         super().__init__(cfg, task, model, datasets, job_id)
         logging.info("training precision: %s; evaluation precision: %s",
                      "float32" if self._amp_dtype is None else f"{str(self._amp_dtype)[6:]} autocast",
@@ -450,14 +453,17 @@ class AHNPLRunner(RunnerBase):
             png = plot_training_curves(self.output_dir / "metrics.jsonl", self.output_dir)
             if png:
                 logging.info("training curves: %s", png)
-        has_best = bool(self.valid_splits) and self.best_epoch is not None
+        selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+        has_best = selection == "best" and bool(self.valid_splits) and self.best_epoch is not None
         if has_best:
             logging.info("final test with the best epoch's weights (epoch %d, %s %.4f): checkpoint_best.pth",
                          self.best_epoch, self.valid_splits[0], self.best_metric)
         else:
-            logging.info("final test with the last epoch's weights (epoch %d)", cur_epoch)
+            logging.info("final test with the last epoch's weights (epoch %d%s)", cur_epoch,
+                         ", run.model_selection: last" if selection == "last" else "")
         results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
-        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch)
+        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch,
+                            checkpoint=None if has_best else self.output_dir / "checkpoint_last.pth")
         logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
         return results
 
@@ -658,10 +664,14 @@ class AHNPLRunner(RunnerBase):
             record = dict(results)
             record["eval_precision"] = self.eval_precision
             record["model_weights"] = {
-                "checkpoint": str(checkpoint or (self.output_dir / "checkpoint_best.pth"
-                                                  if self.best_epoch is not None else "the model after training")),
+                "checkpoint": str(checkpoint or self.output_dir / "checkpoint_best.pth"),
                 "epoch": model_epoch,
             }
+            if not self.evaluate_only:
+                selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+                record["model_weights"]["selection"] = (
+                    f"best {self.valid_splits[0]} agg_metrics (run.model_selection: best)"
+                    if checkpoint is None else "the last epoch (run.model_selection: last, or no validation)")
             record["provenance"] = self.provenance()
             with open(self.output_dir / "results.json", "w") as f:
                 json.dump(record, f, indent=2, default=float)
