@@ -28,6 +28,7 @@ from ahnpl_plugin.benchmarks.protocols import (
     VLC_VLCOMPO_COLUMNS,
     protocol_table,
 )
+from ahnpl_plugin.benchmarks.published import PUBLISHED_CELLS
 from ahnpl_plugin.benchmarks.stats import (
     bootstrap_interval,
     mcnemar_exact,
@@ -217,6 +218,93 @@ def test_ce_clip_rule_is_the_mean_of_the_eleven_pieces():
     # groups-mean of the same: Existence 0, Plurality .1, Counting .3, Relations .5, Actions .65,
     # Coreference .85, Foil-it 1.0 -> 3.4 / 7
     assert _value("valse/groups-mean", counts) == pytest.approx(3.4 / 7)
+
+
+# The VALSE columns as printed in CE-CLIP's Table 1 (github.com/lezhang7/Enhance-FineGrained assets/aro.png)
+# and DeGLA's Table 2 (github.com/xiaoxing2001/DeGLA assets/VALSE.png): existence, plurality,
+# counting (one column for its 3 pieces), relations, action replacement, actant swap, coreference
+# standard, clean, foil-it; then the printed Avg.
+CE_CLIP_TABLE1_VALSE = {
+    "CLIP": ((68.7, 57.1, 61.0, 65.4, 77.8, 71.8, 54.1, 51.0, 89.8), 65.3),
+    "NegCLIP": ((76.8, 71.7, 65.0, 72.9, 81.6, 84.7, 58.6, 53.8, 91.9), 71.6),
+    "CE-CLIP": ((78.6, 77.7, 64.4, 74.4, 81.2, 88.6, 54.7, 54.8, 93.7), 72.5),
+    "CyCLIP": ((69.3, 58.3, 61.0, 66.4, 78.1, 72.0, 53.2, 51.6, 88.8), 65.5),
+}
+CE_CLIP_PLUS_VALSE = ((84.5, 79.2, 67.8, 76.4, 83.4, 89.4, 56.7, 57.8, 94.7), 76.7)
+DEGLA_TABLE2_VALSE = {
+    "CLIP": ((68.7, 57.1, 61.0, 65.4, 77.8, 71.8, 54.1, 51.0, 89.8), 65.3),
+    "CyCLIP": ((69.3, 58.3, 61.0, 66.4, 78.1, 72.0, 53.2, 51.6, 88.8), 65.5),
+    "NegCLIP": ((76.8, 72.0, 65.2, 72.7, 81.6, 84.8, 58.9, 54.8, 91.8), 71.7),
+    "Structure-CLIP": ((75.6, 67.1, 62.0, 68.2, 80.4, 88.3, 44.5, 58.7, 91.2), 69.1),
+    "CE-CLIP": ((78.6, 77.6, 64.3, 74.0, 81.2, 88.5, 54.9, 52.9, 93.7), 72.2),
+    "DeGLA": ((82.4, 73.8, 68.3, 75.3, 82.6, 88.8, 58.5, 54.8, 93.8), 74.1),
+}
+
+
+def _valse_from_columns(columns) -> dict[str, tuple[float, float]]:
+    """Per-piece (accuracy, 1) from the 9 printed columns: each counting piece gets the Counting
+    column (exact for any rule that averages the 3 counting pieces, as the column does)."""
+    from ahnpl_plugin.benchmarks.protocols import VALSE_CE_CLIP_COLUMNS
+
+    return {piece: (value / 100, 1.0) for column, value in zip(VALSE_CE_CLIP_COLUMNS, columns) for piece in column}
+
+
+def test_valse_averages_of_ce_clip_and_degla_tables_name_their_rules():
+    """Each printed Avg. is its row's columns under exactly one rule (to the columns' rounding):
+    CE-CLIP's and DeGLA's rows = the 11-piece mean (Counting weighs 3), except CE-CLIP+ = the mean
+    of the 9 displayed columns (76.66; 75.05 over the 11 pieces); neither is vl_compo's 7 groups."""
+    for table in (CE_CLIP_TABLE1_VALSE, DEGLA_TABLE2_VALSE):
+        for model, (columns, printed) in table.items():
+            counts = _valse_from_columns(columns)
+            assert abs(100 * _value("valse/pieces-mean", counts) - printed) < 0.1, model
+            assert abs(100 * _value("valse/columns9-mean", counts) - printed) > 0.4, model
+            assert abs(100 * _value("valse/groups-mean", counts) - printed) > 1.0, model
+    assert [round(100 * _value("valse/pieces-mean", _valse_from_columns(CE_CLIP_TABLE1_VALSE[m][0])), 2)
+            for m in ("CLIP", "NegCLIP", "CE-CLIP")] == [65.34, 71.55, 72.45]  # issue 15's figures
+    plus = _valse_from_columns(CE_CLIP_PLUS_VALSE[0])
+    assert round(100 * _value("valse/columns9-mean", plus), 2) == 76.66
+    assert round(100 * _value("valse/pieces-mean", plus), 2) == 75.05
+    by = {(c.model, c.protocol): c.value for c in PUBLISHED_CELLS}
+    assert by[("CE-CLIP+ (CE-CLIP paper)", "valse/columns9-mean")] == "76.7"
+    assert ("CE-CLIP+ (CE-CLIP paper)", "valse/pieces-mean") not in by  # 75.05 is ours, not printed
+    assert by[("DeGLA (paper)", "valse/pieces-mean")] == "74.1"
+
+
+def test_degla_aro_average_is_the_mean_of_its_four_tasks_and_its_sugarcrepe_is_per_file():
+    degla = {c.protocol: float(c.value) for c in PUBLISHED_CELLS if c.model == "DeGLA (paper)"}
+    members = protocol_table()["aro/tasks-mean"].members
+    assert np.mean([degla[m] for m in members]) == pytest.approx(degla["aro/tasks-mean"]) == 86.1
+    assert [degla[f"sugarcrepe/{f}"] for f in SUGARCREPE_ITEMS] == [94.5, 92.6, 84.2, 81.6, 82.1, 93.8, 95.7]
+    # its REPLACE Avg. 90.5 is neither the mean nor the pooled accuracy of its 3 files: not carried
+    replace = {f: (degla[f"sugarcrepe/{f}"] / 100 * SUGARCREPE_ITEMS[f], SUGARCREPE_ITEMS[f])
+               for f in ("replace_obj", "replace_att", "replace_rel")}
+    assert round(100 * Mean(*[Pool(f) for f in replace]).value(replace), 2) == 90.43
+    assert round(100 * _value("sugarcrepe/replace-pooled", replace), 2) == 90.35
+    assert not any(p.endswith("-pooled") or p.endswith("families-mean") for p in degla)
+
+
+def test_read_clip_rules_on_planted_counts():
+    """READ-CLIP's evaluator: VALSE pools every item; SugarCrepe averages the 7 files; What'sUp
+    averages 3 sources, each pooling its 2 subsets. Hand-computed values, and each differs from
+    the rule of the same benchmark that vl_compo uses."""
+    valse = {"existence": (9, 10), "plurals": (1, 90)}
+    assert _value("valse/items-pooled", valse) == pytest.approx(10 / 100)
+    assert _value("valse/pieces-mean", valse) == pytest.approx((0.9 + 1 / 90) / 2)
+    sugar = {"replace_obj": (10, 10), "replace_att": (0, 10), "replace_rel": (5, 10), "swap_obj": (1, 2),
+             "swap_att": (2, 2), "add_obj": (3, 4), "add_att": (1, 4)}
+    assert _value("sugarcrepe/files-mean", sugar) == pytest.approx(4 / 7)
+    assert _value("sugarcrepe/families-mean", sugar) == pytest.approx((15 / 30 + 3 / 4 + 4 / 8) / 3)
+    whatsup = {"controlled_a": (1, 4), "controlled_b": (3, 4), "coco_qa_one": (9, 10), "coco_qa_two": (0, 10),
+               "vg_qa_one": (2, 2), "vg_qa_two": (0, 2)}
+    assert _value("whatsup/sources-mean", whatsup) == pytest.approx((4 / 8 + 9 / 20 + 2 / 4) / 3)
+    assert _value("whatsup/subsets-mean", whatsup) == pytest.approx((0.25 + 0.75 + 0.9 + 0 + 1 + 0) / 6)
+    assert protocol_table()["whatsup/sources-mean"].outcome == "individual"
+    read = {c.protocol: c.value for c in PUBLISHED_CELLS if c.model == "READ-CLIP (paper)"}
+    assert read == {"valse/items-pooled": "76.2", "sugarcrepe/files-mean": "87.0", "whatsup/sources-mean": "43.9",
+                    "sugarcrepe_pp/itt": "69.8", "sugarcrepe_pp/tot": "66.2"}  # CREPE 41.5: rule unknown
+    for cell in PUBLISHED_CELLS:
+        if cell.model in ("READ-CLIP (paper)", "DeGLA (paper)", "CE-CLIP+ (CE-CLIP paper)"):
+            assert cell.backbone == "ViT-B/32" and "Table" in cell.source, cell
 
 
 # ------------------------------------------------------------------------------------ intervals

@@ -103,6 +103,9 @@ def test_whatsup_argmax_subset_mean(tmp_path):
     bench = benchmarks.load("whatsup", root)
     cells = _same(bench, whatsup_tests._planted(bench, outcome), {"average": "whatsup/subsets-mean"})
     assert cells["whatsup/subsets-mean"].complete
+    # READ-CLIP's rule on the same items: Controlled A+B 8/12, COCO-QA one+two 2/3, VG-QA one+two 1/3
+    assert cells["whatsup/sources-mean"].value == pytest.approx((8 / 12 + 2 / 3 + 1 / 3) / 3)
+    assert cells["whatsup/sources-mean"].complete and cells["whatsup/sources-mean"].n == len(bench.items)
 
 
 def test_spec_directions_then_their_mean(tmp_path):

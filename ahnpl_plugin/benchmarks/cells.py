@@ -143,6 +143,16 @@ def render_protocol_table(rows: Mapping[str, Mapping[str, Cell]], *, published=N
         lines.append(f"| **{model}** | " + " | ".join(
             cells[p].render() if p in cells else DASH for p in protocols) + " |")
     notes = "".join(f"\n{m} {source}" for source, m in marks.items())
+    backbones: dict[str, list[str]] = {}  # backbone -> the published rows shown with it
+    for cell in published:
+        shown = backbones.setdefault(cell.backbone, []) if cell.model in models else None
+        if shown is not None and cell.model not in shown:
+            shown.append(cell.model)
+    if len(backbones) == 1:
+        notes += f"\n\nBackbone of every published row: {next(iter(backbones))}."
+    elif backbones:
+        notes += "\n\nBackbones of the published rows: " + "; ".join(
+            f"{b}: {', '.join(ms)}" for b, ms in backbones.items()) + "."
     return "\n".join(lines) + "\n" + notes + "\n"
 
 

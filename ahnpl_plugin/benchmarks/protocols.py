@@ -181,6 +181,9 @@ VALSE_GROUPS = {
     "Relations": ("relations",), "Actions": ("action-replacement", "actant-swap"),
     "Coreference": ("coreference-standard", "coreference-hard"), "Foil-it": ("foil-it",),
 }
+# the 9 VALSE columns of CE-CLIP's table: each piece, except Counting's 3 pieces, shown as one column
+VALSE_CE_CLIP_COLUMNS = tuple(column for group, pieces in VALSE_GROUPS.items()
+                              for column in ([pieces] if group == "Counting" else [(p,) for p in pieces]))
 SUGARCREPE_FAMILIES = {
     "replace": ("replace_obj", "replace_att", "replace_rel"),
     "swap": ("swap_obj", "swap_att"),
@@ -209,8 +212,16 @@ VL_COMPO_ALL = ("aro/tasks-mean", "colorswap/group", "crepe/types-mean", "eqben/
 CE_CLIP = "CE-CLIP (Zhang et al., CVPR 2024) table, which AHNPL's paper compares against"
 VL_COMPO = "vl_compo (Oh et al., 2024; github.com/ytaek-oh/vl_compo results.csv), used by FSC-CLIP"
 SUGARCREPE_PAPER = "SugarCrepe paper (Hsieh et al., NeurIPS 2023)"
-SUGARCREPE_PP = "SugarCrepe++ (Dumpala et al., 2024) per file, strict >; the 5-file mean is ours"
+SUGARCREPE_PP = ("SugarCrepe++ (Dumpala et al., 2024) per file, strict >; the 5-file mean is ours and READ-CLIP's "
+                 "released evaluator's")
 SPEC = "SPEC (Peng et al., 2024) spec/eval.py, argmax (first maximum wins)"
+# Rules that only one paper's table uses: named "as reported by <paper>, aggregation: <what it does>"
+# so that a number aggregated that way never sits in another rule's column.
+CE_CLIP_PLUS = ("as reported by CE-CLIP (Zhang et al., CVPR 2024) Table 1 for its CE-CLIP+ row only, aggregation: "
+                "mean of the 9 displayed columns (Counting = mean of its 3 pieces, shown once); its other rows use "
+                "the 11-piece mean (valse/pieces-mean)")
+READ_CLIP = ("as reported by READ-CLIP (Kwon et al., NeurIPS 2025) Table 1, aggregation of its released evaluator "
+             "(github.com/JiH00nKw0n/READ-CLIP src/runners/evaluator.py, `total`)")
 # the Order sets' parts are the shuffle seeds ("seed0", ...): the mean over them is ARO's advice
 ARO_ORDER = ("ARO (ties count wrong here); mean over the shuffle seeds (the parts), 5 by default as the ARO "
              "authors advise")
@@ -237,6 +248,12 @@ def _newer_protocols() -> list[Protocol]:
                    SUGARCREPE_PP, outcome=m) for m in ("itt", "itt_p1", "itt_p2", "tot")],
         Protocol("whatsup/subsets-mean", "whatsup", Mean(*[Pool(s) for s in WHATSUP_SUBSETS]),
                  VL_COMPO + "; argmax as Kamath et al.'s code (a tie with a later option counts right)",
+                 outcome="individual"),
+        Protocol("whatsup/sources-mean", "whatsup",
+                 Mean(*[Pool(*[s for s in WHATSUP_SUBSETS if s.startswith(source)])
+                        for source in ("controlled", "coco_qa", "vg_qa")]),
+                 READ_CLIP + ": mean of 3 sources, each pooling its subsets (Controlled A+B, COCO-QA one+two, "
+                 "VG-QA one+two); per item the true caption must score highest of its captions",
                  outcome="individual"),
         Protocol("spec/i2t", "spec", spec_direction["i2t"], SPEC),
         Protocol("spec/t2i", "spec", spec_direction["t2i"], SPEC),
@@ -270,12 +287,20 @@ def _protocols() -> dict[str, Protocol | CompositeProtocol]:
         Protocol("valse/pieces-mean", "valse", Mean(*[Pool(p) for p in VALSE_PIECES]), CE_CLIP),
         Protocol("valse/groups-mean", "valse",
                  Mean(*[Mean(*[Pool(p) for p in pieces]) for pieces in VALSE_GROUPS.values()]), VL_COMPO),
+        Protocol("valse/columns9-mean", "valse",
+                 Mean(*[Pool(*c) if len(c) == 1 else Mean(*[Pool(p) for p in c]) for c in VALSE_CE_CLIP_COLUMNS]),
+                 CE_CLIP_PLUS),
+        Protocol("valse/items-pooled", "valse", Pool(*VALSE_PIECES),
+                 READ_CLIP + ": accuracy over all VALSE items pooled (items: its copy Mayfull/valse_vlms)"),
         *[Protocol(f"sugarcrepe/{family}-pooled", "sugarcrepe", Pool(*files), SUGARCREPE_PAPER)
           for family, files in SUGARCREPE_FAMILIES.items()],
         *[Protocol(f"sugarcrepe/{f}", "sugarcrepe", Pool(f), SUGARCREPE_PAPER)
           for files in SUGARCREPE_FAMILIES.values() for f in files],
         Protocol("sugarcrepe/families-mean", "sugarcrepe",
                  Mean(*[Pool(*files) for files in SUGARCREPE_FAMILIES.values()]), VL_COMPO),
+        Protocol("sugarcrepe/files-mean", "sugarcrepe",
+                 Mean(*[Pool(f) for files in SUGARCREPE_FAMILIES.values() for f in files]),
+                 READ_CLIP + ": unweighted mean of the 7 files' accuracies"),
         Protocol("vl_checklist/subcategories-mean", "vl_checklist",
                  Mean(*[Pool(f"{t}/{s}/*") for t, subs in VLC_SUBCATEGORIES.items() for s in subs]), CE_CLIP),
         *[Protocol(f"vl_checklist/{t}", "vl_checklist", Mean(*[Pool(f"{t}/{s}/*") for s in subs]), CE_CLIP)
