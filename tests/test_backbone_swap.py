@@ -14,12 +14,15 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from real_data_helpers import make_recipe_folder, tiny_run_options
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECTS = sorted((REPO / "projects" / "ahnpl").glob("*.yaml"))
+# the LAVIS configs among the shipped ones (compare.yaml is ahnpl_plugin.compare's own format)
+PROJECTS = sorted(p for p in (REPO / "projects" / "ahnpl").glob("*.yaml")
+                  if {"model", "datasets", "run"} <= set(yaml.safe_load(p.read_text())))
 
 # (arch, model_type) -> input size in pixels, from each type's published architecture
 INPUT_SIZE = {
@@ -89,8 +92,6 @@ def test_every_project_config_feeds_every_model_type_its_input_size(project, lav
 
 
 def _world_config(tmp_path: Path, **vis) -> Path:
-    import yaml
-
     raw = yaml.safe_load((REPO / "projects" / "ahnpl" / "demo.yaml").read_text())
     if vis:
         raw["datasets"]["ahnpl_synthetic_world"]["vis_processor"] = vis
@@ -125,8 +126,6 @@ def test_a_hand_set_size_that_differs_from_the_models_is_one_line_naming_both(tm
 def test_a_stock_lavis_builder_follows_the_model_too(tmp_path, lavis_ready):
     """LAVIS's own coco_retrieval with processors named but no size (LAVIS's processors default to
     224 px, BLIP's to 384): with the tiny CLIP its images are 32 px."""
-    import yaml
-
     from ahnpl_plugin.config import load_config
 
     raw = {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""},
