@@ -258,9 +258,10 @@ def open_clip_snippet(result: ExportResult) -> str:
     ])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.export", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    from ahnpl_plugin.cli_text import plain
+
+    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.export", description=plain(__doc__.split("\n\n")[0]))
     parser.add_argument("--checkpoint", required=True, help="LAVIS runner checkpoint or ahnpl_clip state dict")
     parser.add_argument("--format", choices=FORMATS, default="open_clip", help="output format (default open_clip)")
     parser.add_argument("--model-type", default=None, help="ahnpl_clip model type, when the checkpoint has no config")
@@ -273,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     gelu.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_false",
                       help="weights ran nn.GELU (only for state dicts that do not record it)")
     parser.add_argument("out", help="output: OUT/ folder (hf, open_clip hub layout) or OUT.pt (open_clip state dict)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
         from ahnpl_plugin import compat
 
