@@ -226,16 +226,22 @@ def check_stock_clip(model_cfg) -> None:
         return
     model_type = str(model_cfg.model_type)
     if get_pretrained_url(model_type, pretrained):
-        if pretrained.lower() == "openai":
-            from ahnpl_plugin.models.clip_loading import openai_archive
-
-            openai_archive(model_type)  # the cached file, or a download; one-line error if neither
-        return
+        return  # a tag LAVIS downloads: fetch_stock_clip_weights, before the model is built
     tags = ", ".join(list_pretrained_model_tags(model_type)) or "none"
     raise ConfigError(
         f"model.pretrained {pretrained!r} for LAVIS's clip {model_type}: neither a file nor a known tag "
         f"(tags: {tags}); or \"\" for random initialisation"
     )
+
+
+def fetch_stock_clip_weights(model_cfg) -> None:
+    """For LAVIS's stock ``clip`` with ``pretrained: openai``: the cached archive, or a download;
+    a one-line error naming the file and URL if neither (LAVIS: a raw URLError). Called by the
+    train/evaluate entry points before anything is built (``data check`` reports it instead)."""
+    if model_cfg.get("arch") == "clip" and str(model_cfg.get("pretrained") or "").lower() == "openai":
+        from ahnpl_plugin.models.clip_loading import openai_archive
+
+        openai_archive(str(model_cfg.model_type))
 
 
 # ------------------------------------------------------------------------------ image sizes

@@ -48,10 +48,11 @@ def build_runner(args, evaluate_only: bool = False):
     import lavis.tasks as tasks
 
     from ahnpl_plugin import launch
-    from ahnpl_plugin.config import load_config
+    from ahnpl_plugin.config import fetch_stock_clip_weights, load_config
 
     launch.setup_logging()
     cfg = load_config(args.cfg_path, args.options)
+    fetch_stock_clip_weights(cfg.model_cfg)
     from ahnpl_plugin.datasets.preflight import check_dataset_paths
 
     check_dataset_paths(cfg)  # missing data paths fail before the model is built
