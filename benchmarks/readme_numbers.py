@@ -10,7 +10,7 @@ load (1-minute load average per core) before and after each measurement, so a nu
 a loaded machine says so. Measurements (README section in brackets):
 
 * ``tests``      test count (pytest --collect-only) [Development]
-* ``negatives``  generate_negatives captions/s, workers 1 and 2 [Hard negatives]
+* ``negatives``  generate_negatives captions/s and per CPU-second, each generator config x workers 1, 2 [Hard negatives]
 * ``eval``       encode-once vs per-item items/s [Evaluation]
 * ``loader``     folder and shard loader samples/s [docs/data.md, Training data]
 * ``step``       ms per training step, variants a/b/c [Performance]
@@ -83,13 +83,17 @@ def parse_pytest_count(text: str) -> dict:
 
 
 def parse_negatives(text: str) -> dict:
+    """Wall-clock captions/s and captions per CPU-second (which other jobs do not change) of each
+    generator config and worker count, and each config's valid rate."""
     out = {}
     for line in text.splitlines():
-        match = re.match(r"generate_negatives \(5 AHNPL types\)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)%", line)
+        match = re.match(r"generate_negatives (\(5 AHNPL types\)|\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d.]+)%", line)
         if match:
-            workers = int(match.group(1))
-            out[f"captions/s, {workers} worker(s)"] = float(match.group(2))
-            out["valid negatives %"] = float(match.group(4))
+            config = "v1" if match.group(1).startswith("(") else match.group(1)  # before v2 there was only v1
+            workers = int(match.group(2))
+            out[f"{config} captions/s, {workers} worker(s)"] = float(match.group(3))
+            out[f"{config} captions per CPU-s, {workers} worker(s)"] = float(match.group(4))
+            out[f"{config} valid negatives %"] = float(match.group(5))
     if not out:
         raise ValueError("no generate_negatives rows in the output")
     return out

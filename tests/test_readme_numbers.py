@@ -26,10 +26,16 @@ def test_parsers_read_the_benchmark_scripts_outputs(rn):
     negatives = (
         "what                                 workers  captions/s  per CPU-s   valid\n"
         "spaCy tok2vec+tagger only                  1        1908       1900        \n"
-        "generate_negatives (5 AHNPL types)         1        1325       1300   87.1%\n"
-        "generate_negatives (5 AHNPL types)         2        2110       1250   87.1%\n")
-    assert rn.parse_negatives(negatives) == {"captions/s, 1 worker(s)": 1325.0, "captions/s, 2 worker(s)": 2110.0,
-                                             "valid negatives %": 87.1}
+        "generate_negatives v1                      1        1325       1300   87.1%\n"
+        "generate_negatives v1                      2        2110       1250   87.1%\n"
+        "generate_negatives v2:ngram                2         900        571   80.7%\n")
+    assert rn.parse_negatives(negatives) == {
+        "v1 captions/s, 1 worker(s)": 1325.0, "v1 captions per CPU-s, 1 worker(s)": 1300.0,
+        "v1 captions/s, 2 worker(s)": 2110.0, "v1 captions per CPU-s, 2 worker(s)": 1250.0, "v1 valid negatives %": 87.1,
+        "v2:ngram captions/s, 2 worker(s)": 900.0, "v2:ngram captions per CPU-s, 2 worker(s)": 571.0,
+        "v2:ngram valid negatives %": 80.7}
+    old_format = "generate_negatives (5 AHNPL types)         2        2600       1370   87.1%\n"
+    assert rn.parse_negatives(old_format)["v1 captions/s, 2 worker(s)"] == 2600.0
     table = ("| method | images encoded | captions encoded | seconds | items/s | speed-up |\n|---|---:|---:|---:|---:|---:|\n"
              "| naive per item | 5000 | 10000 | 90.91 | 55 | 1.0x |\n"
              "| encode-once, cold cache | 500 | 1000 | 2.41 | 2,074 | 37.7x |\n"
