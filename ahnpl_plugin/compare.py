@@ -340,7 +340,9 @@ def run(cfg, output_dir: str | None = None) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.compare", description=__doc__.split("\n\n")[0])
+    from ahnpl_plugin.cli_text import plain
+
+    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.compare", description=plain(__doc__.split("\n\n")[0]))
     parser.add_argument("--cfg-path", required=True, help="compare config YAML (see projects/ahnpl/compare.yaml)")
     parser.add_argument("--output-dir", default=None, help="overrides compare.output_dir")
     args = parser.parse_args(argv)

@@ -245,9 +245,23 @@ def export_open_clip(
     return ExportResult(name, source.model_type, source.quick_gelu, os.path.abspath(out), config_file)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.export", description=__doc__.split("\n\n")[0])
+def open_clip_snippet(result: ExportResult) -> str:
+    """Python lines that load a ``.pt`` export in open_clip, complete: the architecture JSON is
+    registered first (open_clip does not know ``ahnpl-clip-tiny``; for the OpenAI types the JSON is
+    the same architecture under the same name), then model, preprocessing and tokenizer."""
+    return "\n".join([
+        "import open_clip",
+        f"open_clip.add_model_config({result.config_path!r})",
+        f"model, _, preprocess = open_clip.create_model_and_transforms({result.model_name!r}, "
+        f"pretrained={result.state_dict_path!r})",
+        f"tokenizer = open_clip.get_tokenizer({result.model_name!r})",
+    ])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ahnpl_plugin.cli_text import plain
+
+    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.export", description=plain(__doc__.split("\n\n")[0]))
     parser.add_argument("--checkpoint", required=True, help="LAVIS runner checkpoint or ahnpl_clip state dict")
     parser.add_argument("--format", choices=FORMATS, default="open_clip", help="output format (default open_clip)")
     parser.add_argument("--model-type", default=None, help="ahnpl_clip model type, when the checkpoint has no config")
@@ -260,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     gelu.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_false",
                       help="weights ran nn.GELU (only for state dicts that do not record it)")
     parser.add_argument("out", help="output: OUT/ folder (hf, open_clip hub layout) or OUT.pt (open_clip state dict)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
         from ahnpl_plugin import compat
 
@@ -285,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"open_clip model name: {result.model_name}")
         print(f"state dict: {result.state_dict_path}")
         print(f"model config: {result.config_path}")
-        print(f'load: open_clip.create_model("{result.model_name}", pretrained="{result.state_dict_path}")')
+        print("load (complete Python; the model config must be registered before create_model):")
+        print(open_clip_snippet(result))
     for item in result.to_fill:
         print(f"model card: TO FILL IN before publishing: {item}")
     return 0

@@ -116,9 +116,10 @@ def time_tagger_only(captions: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--captions", type=int, default=20000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--captions", type=int, default=20000, help="COCO-style captions generated (default 20000)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts to time, one run each (default: 1 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the captions and negatives (default 0)")
     parser.add_argument("--configs", nargs="+", default=["v1", "v2:off", "v2:ngram"],
                         help="RULES[:PLAUSIBILITY] to time (default: v1 v2:off v2:ngram)")
     parser.add_argument("--captions-file", default=None, help="real captions, one per line")
