@@ -192,7 +192,7 @@ def test_one_suite_run_scores_everything_encodes_each_input_once(tmp_path, lavis
     assert "- ahnpl_flickr30k: datasets.ahnpl_flickr30k.build_info.annotations.test.storage: file not found" in report
     assert "| colours | acc1 | 6 |" in report and "retention" in report
     assert f"{zs['mean'] / zs['reference']['mean']:.3f} = its mean over the reference's mean" in report
-    assert "Encoded once for this model across the whole run: 11 images" in report
+    assert "Encoder work for this model in the whole run: 11 image passes" in report
 
 
 def test_plot_gets_the_measured_retention(tmp_path, lavis_ready, monkeypatch):
@@ -309,8 +309,9 @@ def test_shipped_suite_configs_load_and_name_every_part(lavis_ready):
 
 # --------------------------------------------------------------------------- end to end (CLI)
 @pytest.mark.slow
-def test_python_m_lavis_evaluate_suite_writes_one_results_md_and_json(tmp_path):
-    cfg = _suite_config(tmp_path)
+@pytest.mark.parametrize("arch", ["ahnpl_clip", "ahnpl_blip"])
+def test_python_m_lavis_evaluate_suite_writes_one_results_md_and_json(tmp_path, arch):
+    cfg = _suite_config(tmp_path, model={**TINY, "arch": arch})
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "lavis.evaluate", "--cfg-path", str(cfg)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -327,4 +328,9 @@ def test_python_m_lavis_evaluate_suite_writes_one_results_md_and_json(tmp_path):
     for section in ("## By protocol", "## Zero-shot classification and retention", "## Image-text retrieval",
                     "- ahnpl_flickr30k:", "- ahnpl_valse:"):
         assert section in report
-    assert "Encoded once for this model across the whole run: 11 images" in report
+    if arch == "ahnpl_clip":
+        assert "Encoder work for this model in the whole run: 11 image passes" in report
+        assert "| ahnpl_coco/test | ITC | 3 | 15 |" in report and "ITC+ITM (top" not in report
+    else:  # BLIP: both retrieval rows, the re-ranked one with k_test
+        assert results["ahnpl_coco"]["itc+itm"]["k_test"] == 4
+        assert "| ahnpl_coco/test | ITC+ITM (top 4 re-ranked) | 3 | 15 |" in report

@@ -228,6 +228,11 @@ class SuiteTask(CompositionalTask):
                   "LAVIS's BLIP score (cosine + ITM match logit) on each query's top k by ITC. Flickr30k is the "
                   "out-of-domain number for COCO-trained models.\n")
         cache = self.cache
-        sections.append(f"\nEncoded once for this model across the whole run: {cache.encoded_images} images, "
-                        f"{cache.encoded_texts} captions/prompts, {cache.scored_pairs} ITM pairs.\n")
+        text = (f"\nEncoder work for this model in the whole run: {cache.encoded_images} image passes, "
+                f"{cache.encoded_texts} caption/prompt encodings, {cache.scored_pairs} ITM pairs. Each distinct "
+                "image (file, crop box, transform), caption and prompt is encoded once")
+        if cache.scored_pairs:
+            text += ("; ITM scoring (BLIP) passes the images whose pairs it scores through the image encoder "
+                     "again for their tokens (not kept between datasets), and scores each distinct pair once")
+        sections.append(text + ".\n")
         return sections
