@@ -188,7 +188,7 @@ def test_one_suite_run_scores_everything_encodes_each_input_once(tmp_path, lavis
                 "## Not evaluated", "## Paper-style table"]
     assert all(s in report for s in sections)
     assert [report.index(s) for s in sections] == sorted(report.index(s) for s in sections)
-    assert "| ahnpl_coco/test | ITC | 3 | 15 |" in report
+    assert "| COCO Karpathy test | ITC | 3 | 15 |" in report
     assert "- ahnpl_flickr30k: datasets.ahnpl_flickr30k.build_info.annotations.test.storage: file not found" in report
     assert "| colours | acc1 | 6 |" in report and "retention" in report
     assert f"{zs['mean'] / zs['reference']['mean']:.3f} = its mean over the reference's mean" in report
@@ -304,7 +304,9 @@ def test_shipped_suite_configs_load_and_name_every_part(lavis_ready):
         assert cfg.model_cfg.arch == cfg.run_cfg.reference_model.arch == arch
         every = load_config(str(REPO / "projects" / "ahnpl" / "eval_all.yaml"), [])
         assert set(every.datasets_cfg) | {"ahnpl_zeroshot", "ahnpl_coco", "ahnpl_flickr30k"} == set(cfg.datasets_cfg)
-        assert len(cfg.datasets_cfg.ahnpl_zeroshot.sets) == 19
+        zeroshot = load_config(str(REPO / "projects" / "ahnpl" / name.replace("suite", "zeroshot")) + ".yaml", [])
+        assert cfg.datasets_cfg.ahnpl_zeroshot == zeroshot.datasets_cfg.ahnpl_zeroshot  # the same 19 sets
+        assert cfg.run_cfg.reference_model == zeroshot.run_cfg.reference_model
 
 
 # --------------------------------------------------------------------------- end to end (CLI)
@@ -330,7 +332,7 @@ def test_python_m_lavis_evaluate_suite_writes_one_results_md_and_json(tmp_path, 
         assert section in report
     if arch == "ahnpl_clip":
         assert "Encoder work for this model in the whole run: 11 image passes" in report
-        assert "| ahnpl_coco/test | ITC | 3 | 15 |" in report and "ITC+ITM (top" not in report
+        assert "| COCO Karpathy test | ITC | 3 | 15 |" in report and "ITC+ITM (top" not in report
     else:  # BLIP: both retrieval rows, the re-ranked one with k_test
         assert results["ahnpl_coco"]["itc+itm"]["k_test"] == 4
-        assert "| ahnpl_coco/test | ITC+ITM (top 4 re-ranked) | 3 | 15 |" in report
+        assert "| COCO Karpathy test | ITC+ITM (top 4 re-ranked) | 3 | 15 |" in report

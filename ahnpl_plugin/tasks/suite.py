@@ -45,6 +45,13 @@ from ahnpl_plugin.tasks.zeroshot import ZeroShotTask
 
 DEFAULT_K_TEST = 256  # BLIP's ITM re-ranking depth (LAVIS's retrieval configs)
 ITC, ITC_ITM = "itc", "itc+itm"
+RETRIEVAL_LABELS = {"ahnpl_coco": "COCO Karpathy", "ahnpl_flickr30k": "Flickr30k Karpathy"}
+
+
+def retrieval_label(split_name: str) -> str:
+    """``"COCO Karpathy test"`` for split ``ahnpl_coco/test`` (other builders: the split name)."""
+    name, _, split = str(split_name).partition("/")
+    return f"{RETRIEVAL_LABELS[name]} {split}" if name in RETRIEVAL_LABELS and split else str(split_name)
 
 
 class SuiteZeroShot(ZeroShotTask):
@@ -219,7 +226,7 @@ class SuiteTask(CompositionalTask):
                          "it in the same run.\n")
             sections.append(text)
         if self.retrieval:
-            rows = {label: {("ITC" if mode == ITC else f"ITC+ITM (top {m.get('k_test')} re-ranked)"): m
+            rows = {retrieval_label(label): {("ITC" if mode == ITC else f"ITC+ITM (top {m.get('k_test')} re-ranked)"): m
                             for mode, m in by_mode.items()} for label, by_mode in self.retrieval.items()}
             sections.append(
                 "\n## Image-text retrieval\n\n" + render_retrieval_table(rows)
