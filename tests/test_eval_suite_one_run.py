@@ -194,6 +194,16 @@ def test_one_suite_run_scores_everything_encodes_each_input_once(tmp_path, lavis
     assert f"{zs['mean'] / zs['reference']['mean']:.3f} = its mean over the reference's mean" in report
     assert "Encoder work for this model in the whole run: 11 image passes" in report
 
+    # the retrieval numbers are those of LAVIS's retrieval task on ahnpl_clip's compute_sim_matrix
+    from lavis.common.registry import registry
+    from lavis.tasks.retrieval import RetrievalTask
+
+    monkeypatch.setitem(registry.mapping["paths"], "output_dir", str(tmp_path))
+    i2t, t2i = model.compute_sim_matrix(DataLoader(coco, batch_size=2))
+    lavis = RetrievalTask._report_metrics(i2t, t2i, coco.txt2img, coco.img2txt)
+    for key in ("txt_r1", "txt_r5", "img_r1", "img_r5", "r_mean"):
+        assert itc[key] == pytest.approx(lavis[key]), key
+
 
 def test_plot_gets_the_measured_retention(tmp_path, lavis_ready, monkeypatch):
     from ahnpl_plugin.benchmarks import plot as plot_module
@@ -277,6 +287,15 @@ def test_blip_retrieval_itc_and_itc_itm_rerank_each_pair_once(tmp_path, lavis_re
     expected = i2t_itc[image, caption] + logit
     value = i2t[image, caption] if i2t[image, caption] != -100.0 else t2i[caption, image]
     assert value == pytest.approx(expected, abs=1e-4)
+    # the same matrices as ahnpl_blip's LAVIS-faithful compute_sim_matrix (task retrieval's route)
+    from ahnpl_plugin.models.blip_scoring import compute_sim_matrix
+
+    loader = DataLoader(dataset, batch_size=3)
+    lavis_i2t, lavis_t2i = compute_sim_matrix(model, loader, k_test=k, mode="itc+itm", max_len=model.max_txt_len)
+    assert np.array_equal(lavis_i2t == -100.0, i2t == -100.0) and np.allclose(lavis_i2t, i2t, atol=1e-4)
+    assert np.array_equal(lavis_t2i == -100.0, t2i == -100.0) and np.allclose(lavis_t2i, t2i, atol=1e-4)
+    lavis_itc, _ = compute_sim_matrix(model, loader, k_test=k, mode="itc", max_len=model.max_txt_len)
+    assert np.allclose(lavis_itc, i2t_itc, atol=1e-5)
 
 
 def test_data_check_covers_the_suite_config(tmp_path, lavis_ready, monkeypatch):
