@@ -88,16 +88,20 @@ def cached_set_logits(encoder, part, cache: FeatureCache, *, fingerprint, batch_
     return zero_shot_logits(image_feats, weights).numpy()
 
 
-def _top_pairs(sims: torch.Tensor, k_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (image, caption) pairs of each image's top-k captions and each caption's top-k images."""
+def _top_k(sims: torch.Tensor, k_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's top-k captions [I, k] and each caption's top-k images [T, k'] by ITC."""
     n_images, n_texts = sims.shape
-    k_i2t, k_t2i = min(int(k_test), n_texts), min(int(k_test), n_images)
-    top_i2t = sims.topk(k_i2t, dim=1).indices.numpy()
-    top_t2i = sims.t().topk(k_t2i, dim=1).indices.numpy()
-    images = np.concatenate([np.repeat(np.arange(n_images), k_i2t), top_t2i.ravel()])
-    captions = np.concatenate([top_i2t.ravel(), np.repeat(np.arange(n_texts), k_t2i)])
-    codes = np.unique(images.astype(np.int64) * n_texts + captions)
-    return codes // n_texts, codes % n_texts
+    top_i2t = sims.topk(min(int(k_test), n_texts), dim=1).indices.numpy()
+    top_t2i = sims.t().topk(min(int(k_test), n_images), dim=1).indices.numpy()
+    return top_i2t, top_t2i
+
+
+def _pair_codes(top_i2t: np.ndarray, top_t2i: np.ndarray, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+    """``image * n_texts + caption`` codes of the (image, caption) pairs of both re-rankings:
+    ``(i2t codes [I, k], t2i codes [T, k'])``."""
+    i2t = np.arange(len(top_i2t), dtype=np.int64)[:, None] * n_texts + top_i2t
+    t2i = top_t2i.astype(np.int64) * n_texts + np.arange(len(top_t2i), dtype=np.int64)[:, None]
+    return i2t, t2i
 
 
 @torch.no_grad()
@@ -116,22 +120,20 @@ def retrieval_scores(encoder, dataset, cache: FeatureCache, *, fingerprint, k_te
     scores = {"itc": (sims.numpy(), sims.t().contiguous().numpy())}
     if "itc+itm" not in getattr(encoder, "scoring_modes", ()) or int(k_test) <= 0:
         return scores
-    images, captions = _top_pairs(sims, k_test)
+    n_images, n_texts = sims.shape
+    top_i2t, top_t2i = _top_k(sims, k_test)
+    codes_i2t, codes_t2i = _pair_codes(top_i2t, top_t2i, n_texts)
+    codes = np.unique(np.concatenate([codes_i2t.ravel(), codes_t2i.ravel()]))  # each distinct pair once
+    images, captions = codes // n_texts, codes % n_texts
     logits = encode_pair_logits(encoder, view, cache, images, captions, fingerprint=fingerprint,
                                 batch_size=batch_size, pair_batch_size=text_batch_size, num_workers=num_workers,
                                 progress=progress, label=label)
     cosine = torch.from_numpy(pair_cosines(image_feats, text_feats, images, captions))
-    values = combine("itc+itm", cosine, logits).numpy()
-    reranked = np.full(tuple(sims.shape), UNSCORED, dtype=np.float32)
-    reranked[images, captions] = values
-    # each direction keeps only its own top k re-scored (LAVIS: the rest of the row is -100)
-    i2t = np.full_like(reranked, UNSCORED)
-    top_i2t = sims.topk(min(int(k_test), sims.shape[1]), dim=1).indices.numpy()
-    rows = np.arange(sims.shape[0])[:, None]
-    i2t[rows, top_i2t] = reranked[rows, top_i2t]
-    t2i = np.full(reranked.shape[::-1], UNSCORED, dtype=np.float32)
-    top_t2i = sims.t().topk(min(int(k_test), sims.shape[0]), dim=1).indices.numpy()
-    rows = np.arange(sims.shape[1])[:, None]
-    t2i[rows, top_t2i] = reranked.T[rows, top_t2i]
+    values = combine("itc+itm", cosine, logits).numpy().astype(np.float32)
+    # each direction re-scores only its own top k (LAVIS: the rest of the row is -100)
+    i2t = np.full((n_images, n_texts), UNSCORED, dtype=np.float32)
+    np.put_along_axis(i2t, top_i2t, values[np.searchsorted(codes, codes_i2t)], axis=1)
+    t2i = np.full((n_texts, n_images), UNSCORED, dtype=np.float32)
+    np.put_along_axis(t2i, top_t2i, values[np.searchsorted(codes, codes_t2i)], axis=1)
     scores["itc+itm"] = (i2t, t2i)
     return scores
