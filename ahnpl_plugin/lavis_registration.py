@@ -20,6 +20,7 @@ PLUGIN_MODULES = (
     "ahnpl_plugin.models.ahnpl_blip",
     "ahnpl_plugin.tasks.zeroshot",
     "ahnpl_plugin.datasets.zeroshot_builder",
+    "ahnpl_plugin.tasks.suite",
 )
 
 

@@ -70,6 +70,7 @@ def render_suite_report(
     selection: str = "",
     with_groups: bool = False,
     plot: str | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
     """The whole results page of a suite run.
 
@@ -77,6 +78,7 @@ def render_suite_report(
     2. the table by protocol (:func:`ahnpl_plugin.benchmarks.cells.render_protocol_table`): each
        published number in the column of the protocol it was aggregated under, this model's
        cells with 95% intervals, incomplete cells marked in the cell;
+    ``sections``: more Markdown sections (task ahnpl_suite: zero-shot, retrieval) after the plot;
     3. benchmarks of the config that were not evaluated, with why and where to get them;
     4. items evaluated vs the released files vs the papers, and why they differ;
     5. the paper-style table and per-benchmark details of :func:`render_report`.
@@ -107,6 +109,7 @@ def render_suite_report(
         why = cells["vl_compo/shared5-mean"].incomplete_because
         parts.append(f"\nNo plot of compositional average vs zero-shot retention: the average over the 5 "
                      f"benchmarks shared with vl_compo is incomplete ({why}).\n")
+    parts.extend(sections)
     if not_evaluated:
         parts.append("\n## Not evaluated\n\n" + "".join(
             f"- {name}: {why}\n" for name, why in not_evaluated.items()))

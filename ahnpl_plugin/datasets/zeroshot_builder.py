@@ -114,6 +114,11 @@ def read_configured_set(name: str, cfg) -> tuple[ZeroShotSet, str | None]:
     return read_set(options["format"], root, **kwargs), options.get("metric")
 
 
+def set_root(name: str, cfg) -> Path:
+    """The resolved ``root`` folder of one ``sets.<name>`` entry (checked, not read)."""
+    return resolve_user_path(_set_options(name, cfg)["root"])
+
+
 def configured_sets(cfg) -> dict:
     sets = cfg.get("sets")
     if not sets:
@@ -166,7 +171,7 @@ class ZeroShotBuilder(BaseDatasetBuilder):
         self.build_processors()
         parts, absent = [], {}
         for name in sets:
-            root = resolve_user_path(_set_options(name, sets[name])["root"])
+            root = set_root(name, sets[name])
             if not root.exists() and not strict:  # absent: left out and listed; malformed: an error
                 absent[name] = f"{root} not found"
                 logging.warning("ahnpl_zeroshot %s: not evaluated, %s (strict: true makes this an error)",

@@ -28,9 +28,10 @@ SIMILARITY_CHUNK = 16384  # (image, caption) pairs per product (bounds peak memo
 
 
 def image_identity(ref):
-    """Hashable identity of an image reference: a path, or (path, crop box) of an ImageRef."""
+    """Hashable identity of an image reference: ``(path, crop box or None)``, the same for a plain
+    path and an uncropped ImageRef of that file (benchmarks, zero-shot sets and retrieval share it)."""
     if isinstance(ref, (str, os.PathLike)):
-        return str(ref)
+        return (str(ref), None)
     box = getattr(ref, "box", None)
     return (str(getattr(ref, "path", ref)), tuple(box) if box is not None else None)
 
@@ -124,19 +125,28 @@ def encode_dataset(encoder, dataset, cache: FeatureCache, *, fingerprint, batch_
                     cache.images[image_keys[index]] = row
                 cache.encoded_images += len(feats)
                 bar.update(len(feats))
-    captions = list(dataset.captions)
-    missing = list(dict.fromkeys(c for c in captions if c not in cache.texts))
+    image_feats = torch.stack([cache.images[k] for k in image_keys]) if image_keys else torch.zeros(0, 0)
+    text_feats = encode_texts(encoder, dataset.captions, cache, text_batch_size=text_batch_size,
+                              progress=progress, label=label)
+    return image_feats, text_feats
+
+
+@torch.no_grad()
+def encode_texts(encoder, texts: Sequence[str], cache: FeatureCache, *, text_batch_size: int = 256,
+                 progress: bool = True, label: str = "") -> torch.Tensor:
+    """Features ``[len(texts), D]``, encoding (in batches) only the texts ``cache`` lacks; the
+    cache must already be bound to the weights (:meth:`FeatureCache.bind`)."""
+    texts = list(texts)
+    missing = list(dict.fromkeys(c for c in texts if c not in cache.texts))
     if missing:
-        with _progress(len(missing), prefix + "encoding captions", progress) as bar:
+        with _progress(len(missing), (f"{label}: " if label else "") + "encoding captions", progress) as bar:
             for start in range(0, len(missing), max(1, int(text_batch_size))):
                 chunk = missing[start:start + text_batch_size]
                 feats = encoder.encode_text(chunk).float().cpu()
                 cache.texts.update(zip(chunk, feats))
                 cache.encoded_texts += len(chunk)
                 bar.update(len(chunk))
-    image_feats = torch.stack([cache.images[k] for k in image_keys]) if image_keys else torch.zeros(0, 0)
-    text_feats = torch.stack([cache.texts[c] for c in captions]) if captions else torch.zeros(0, 0)
-    return image_feats, text_feats
+    return torch.stack([cache.texts[c] for c in texts]) if texts else torch.zeros(0, 0)
 
 
 def _distinct_pairs(item_images, item_captions, n_captions: int):

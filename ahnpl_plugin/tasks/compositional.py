@@ -197,7 +197,7 @@ def _metric_table(scores: dict) -> str:
 
 def render_results_markdown(parts: list[dict], model_name: str, *, with_groups: bool = False,
                             outcomes: dict | None = None, not_evaluated: dict | None = None,
-                            selection: str = "", plot: str | None = None) -> str:
+                            selection: str = "", plot: str | None = None, sections=()) -> str:
     """Markdown of evaluated parts. With ``outcomes`` (the run's results.md): the suite page of
     :func:`ahnpl_plugin.benchmarks.report.render_suite_report` (selection, table by protocol with
     intervals, what was not evaluated, item counts, paper-style table); without (per-split
@@ -205,12 +205,12 @@ def render_results_markdown(parts: list[dict], model_name: str, *, with_groups: 
     from ahnpl_plugin.benchmarks.report import render_report, render_suite_report
 
     benchmark_scores = {p["benchmark"]: p["scores"] for p in parts if p.get("benchmark")}
-    if outcomes is not None or not_evaluated:
+    if outcomes is not None or not_evaluated or sections:
         from ahnpl_plugin.benchmarks.cells import model_cells
 
         cells = model_cells({k: v for k, v in (outcomes or {}).items() if k in benchmark_scores})
         text = render_suite_report(benchmark_scores, model_name, cells=cells, not_evaluated=not_evaluated,
-                                   selection=selection, with_groups=with_groups, plot=plot)
+                                   selection=selection, with_groups=with_groups, plot=plot, sections=sections)
     elif benchmark_scores:
         text = render_report(benchmark_scores, model_name, with_groups=with_groups)
     else:
@@ -280,7 +280,7 @@ class CompositionalTask(BaseTask):
                 logging.info("datasets.%s: left out (enabled: false)", name)
                 continue
             try:
-                datasets[name] = builder_cls(dataset_cfg).build_datasets()
+                datasets[name] = self._build_dataset(name, builder_cls, dataset_cfg)
             except BenchmarkMissingError as exc:
                 self.not_evaluated[name] = str(exc)
                 logging.warning("%s: not evaluated (run.strict: true makes this an error): %s", name, exc)
@@ -294,6 +294,10 @@ class CompositionalTask(BaseTask):
             raise ConfigError(f"none of the {len(self.not_evaluated)} datasets of the config can be "
                               "evaluated: " + "; ".join(self.not_evaluated.values()))
         return datasets
+
+    def _build_dataset(self, name, builder_cls, dataset_cfg):
+        """One dataset's splits (BenchmarkMissingError when its files are absent)."""
+        return builder_cls(dataset_cfg).build_datasets()
 
     def _give_default_processors(self, cfg) -> None:
         from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder
@@ -440,18 +444,25 @@ class CompositionalTask(BaseTask):
         self._reported[split_name] = parts
         output_dir = registry.get_path("output_dir")
         if output_dir and os.path.isdir(output_dir):
-            every = [p for split_parts in self._reported.values() for p in split_parts]
-            plot = self._write_plot(output_dir, {p["benchmark"] for p in every if p.get("benchmark")})
             with open(os.path.join(output_dir, "results.md"), "w") as f:
-                f.write(render_results_markdown(every, self.model_name, outcomes=self.outcomes,
-                                                not_evaluated=self.not_evaluated, selection=self.selection,
-                                                plot=plot))
-                provenance = getattr(self, "weights_provenance", None) or {}
-                if provenance.get("act"):
-                    f.write(f"\nWeights: {provenance.get('source')} ({provenance.get('format')}); activation "
-                            f"{provenance['act']} (from {provenance.get('act_source')})\n")
+                f.write(self.run_report(output_dir))
 
-    def _write_plot(self, output_dir: str, benchmarks: set) -> str | None:
+    def run_report(self, output_dir: str, zero_shot_retention: float | None = None, sections=()) -> str:
+        """results.md of the run so far (every split reported), its plot written beside it;
+        ``sections``: more Markdown sections after the plot (task ahnpl_suite)."""
+        every = [p for split_parts in self._reported.values() for p in split_parts]
+        plot = self._write_plot(output_dir, {p["benchmark"] for p in every if p.get("benchmark")},
+                                zero_shot_retention)
+        text = render_results_markdown(every, self.model_name, outcomes=self.outcomes,
+                                       not_evaluated=self.not_evaluated, selection=self.selection, plot=plot,
+                                       sections=sections)
+        provenance = getattr(self, "weights_provenance", None) or {}
+        if provenance.get("act"):
+            text += (f"\nWeights: {provenance.get('source')} ({provenance.get('format')}); activation "
+                     f"{provenance['act']} (from {provenance.get('act_source')})\n")
+        return text
+
+    def _write_plot(self, output_dir: str, benchmarks: set, zero_shot_retention: float | None = None) -> str | None:
         """compositional_vs_zero_shot.png beside results.md (file name, or None when no point)."""
         from ahnpl_plugin.benchmarks.cells import model_cells
         from ahnpl_plugin.benchmarks.plot import plot_compositional_vs_zero_shot
@@ -459,7 +470,7 @@ class CompositionalTask(BaseTask):
         cells = model_cells({k: v for k, v in self.outcomes.items() if k in benchmarks})
         try:
             path = plot_compositional_vs_zero_shot(os.path.join(output_dir, "compositional_vs_zero_shot.png"),
-                                                   self.model_name, cells)
+                                                   self.model_name, cells, zero_shot_retention)
         except ImportError as exc:  # matplotlib missing: the table still says everything
             logging.warning("no plot: %s", exc)
             return None

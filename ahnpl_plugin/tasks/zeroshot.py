@@ -70,6 +70,7 @@ def reference_model_config(run_cfg):
 
 @registry.register_task("ahnpl_zeroshot")
 class ZeroShotTask(BaseTask):
+    writes_results_md = True  # task ahnpl_suite writes one results.md of its own
     def __init__(self, text_batch_size: int = DEFAULT_TEXT_BATCH, progress: bool = True, model_name: str = "model",
                  reference_cfg=None, bootstrap: int = REPLICATES):
         super().__init__()
@@ -133,10 +134,14 @@ class ZeroShotTask(BaseTask):
         encoder = choice_encoder(model)
         scored = {}
         for part in parts:
-            logits = set_logits(encoder, part, batch_size=batch_size, text_batch_size=self.text_batch_size,
-                                num_workers=num_workers, progress=self.progress)
+            logits = self.part_logits(model, encoder, part, batch_size=batch_size, num_workers=num_workers)
             scored[part.dataset_name] = (set_result(part, logits), evidence(part.headline, logits, part.set.targets))
         return scored
+
+    def part_logits(self, model, encoder, part, *, batch_size: int, num_workers: int):
+        """[N, C] logits of ``model`` on one set (task ahnpl_suite: through its feature cache)."""
+        return set_logits(encoder, part, batch_size=batch_size, text_batch_size=self.text_batch_size,
+                          num_workers=num_workers, progress=self.progress)
 
     @torch.no_grad()
     def evaluation(self, model, data_loader, cuda_enabled=True):
@@ -195,10 +200,11 @@ class ZeroShotTask(BaseTask):
         if not is_main_process():
             return
         table = render_zeroshot_table(results, self.model_name, reference, self.reference_name, intervals)
-        text = f"# Zero-shot classification: {self.model_name}\n\n{table}"
         if not_evaluated:
-            text += "\nNot evaluated (left out of the mean):\n" + "".join(
+            table += "\nNot evaluated (left out of the mean):\n" + "".join(
                 f"- {name}: {why}\n" for name, why in not_evaluated.items())
+        self.last_table = table  # task ahnpl_suite puts it into its own results.md
+        text = f"# Zero-shot classification: {self.model_name}\n\n{table}"
         result_dir = registry.get_path("result_dir")
         if result_dir and os.path.isdir(result_dir):
             stem = os.path.join(result_dir, f"{str(split_name).replace('/', '_')}_epoch{epoch}")
@@ -207,6 +213,6 @@ class ZeroShotTask(BaseTask):
             with open(stem + ".md", "w") as f:
                 f.write(text)
         output_dir = registry.get_path("output_dir")
-        if output_dir and os.path.isdir(output_dir):
+        if self.writes_results_md and output_dir and os.path.isdir(output_dir):
             with open(os.path.join(output_dir, "results.md"), "w") as f:
                 f.write(text)
