@@ -32,6 +32,34 @@ def test_coco_ids_from_every_naming():
     assert training_coco_ids([{"image": "x.jpg", "image_id": 5}]) == {5}
 
 
+def test_visual_genome_images_match_through_vg_image_data(tmp_path, capsys):
+    """VG's image_data.json rows (``image_id``, ``coco_id`` or null, as VG 1.2 ships them): a VG
+    image that is a COCO training image overlaps; unpadded VG names never read as COCO 2017 ones."""
+    from ahnpl_plugin.benchmarks.overlap import vg_coco_ids
+
+    image_data = [{"image_id": 1, "url": "https://cs.stanford.edu/people/rak248/VG_100K_2/1.jpg", "width": 800,
+                   "height": 600, "coco_id": None, "flickr_id": None},
+                  {"image_id": 2345, "url": "https://cs.stanford.edu/people/rak248/VG_100K/2345.jpg", "width": 500,
+                   "height": 333, "coco_id": 57870, "flickr_id": 1234}]
+    table = vg_coco_ids(image_data)
+    assert table == {2345: 57870}
+    assert coco_image_id("vg/VG_100K/2345.jpg", table) == 57870 and coco_image_id("images/1.jpg", table) is None
+    assert coco_image_id("000000002345.jpg", table) == 2345  # a COCO 2017 name stays a COCO id
+    aro = ItemOutcomes("aro_vg_attribution", ["0", "1"], ["red:blue", "red:blue"],
+                       {"correct": np.array([True, False])}, images=[["/d/images/2345.jpg"], ["/d/images/1.jpg"]])
+    train = training_coco_ids(TRAIN_ROWS)
+    assert overlap_mask(aro, train).tolist() == [False, False]  # without VG's table nothing matches
+    assert overlap_mask(aro, train, table).tolist() == [True, False]
+    (tmp_path / "train.json").write_text(json.dumps(TRAIN_ROWS))
+    (tmp_path / "items.json").write_text(json.dumps({"aro_vg_attribution": aro.to_json()}))
+    (tmp_path / "image_data.json").write_text(json.dumps(image_data))
+    assert main(["--train", str(tmp_path / "train.json"), "--items", str(tmp_path / "items.json"),
+                 "--vg-image-data", str(tmp_path / "image_data.json")]) == 0
+    out = capsys.readouterr().out
+    assert "1 Visual Genome images with a COCO id" in out
+    assert any(line.startswith("| aro_vg_attribution | 2 | 1 |") for line in out.splitlines()), out
+
+
 def _valse() -> ItemOutcomes:
     # relations: 3 items, the first on a training image (right), the others wrong/right
     # coreference-standard: 2 items, the first on a train2014 image (right), the second wrong
@@ -64,7 +92,7 @@ def test_overlap_command(tmp_path, capsys):
     (tmp_path / "items.json").write_text(json.dumps({"valse": _valse().to_json()}))
     assert main(["--train", str(tmp_path / "train.json"), "--items", str(tmp_path / "items.json")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("2 distinct COCO training images\n")
+    assert out.startswith("2 distinct COCO training images; Visual Genome images not matched (give --vg-image-data)\n")
     line = next(x for x in out.splitlines() if "valse/pieces-mean" in x)
     assert line.startswith("| valse | 6 | 2 | valse/pieces-mean | 72.2 [") and "(n=6)" in line and "(n=4)" in line
     stale = ItemOutcomes("valse", ["a/0"], ["a"], {"correct": np.array([True])})
