@@ -49,7 +49,7 @@ RUN_KEYS = {
 # `run:` keys that hold numbers (None = unset is fine everywhere).
 INT_RUN_KEYS = ("max_epoch", "batch_size_train", "batch_size_eval", "num_workers", "seed", "warmup_steps",
                 "accum_grad_iters", "log_freq", "k_test", "max_steps", "iters_per_epoch", "max_len", "min_len",
-                "num_beams", "save_every_epoch", "checkpoint_every_steps")
+                "num_beams", "checkpoint_every_steps")
 FLOAT_RUN_KEYS = ("init_lr", "min_lr", "warmup_lr", "lr_decay_rate", "weight_decay", "beta1", "beta2", "eps",
                   "max_grad_norm")
 

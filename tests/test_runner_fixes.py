@@ -65,9 +65,9 @@ def _results(run_dir: Path) -> dict:
 
 
 def test_coco_recipe_with_amp_validates_and_tests_under_bf16(coco, tmp_path):
-    """amp: true (the COCO recipes' default) is bf16 on CPU; retrieval scoring used to call
-    .numpy() on a bf16 similarity matrix after the first epoch."""
-    runner = _train(_write(_config(coco, tmp_path / "o", amp=True), tmp_path / "c.yaml"))
+    """amp: bf16 (what amp: true picks on a GPU; on a CPU it is asked for explicitly); retrieval
+    scoring used to call .numpy() on a bf16 similarity matrix after the first epoch."""
+    runner = _train(_write(_config(coco, tmp_path / "o", amp="bf16"), tmp_path / "c.yaml"))
     assert runner._amp_dtype == torch.bfloat16
     test = _results(runner.output_dir)["test"]
     for key in ("txt_r1", "txt_r5", "img_r1", "img_r5", "agg_metrics"):
