@@ -66,7 +66,7 @@ def _effective_processors(cfg) -> dict:
         if processors:
             processors = OmegaConf.to_container(processors, resolve=True)  # in the whole config
         else:
-            assert cfg.run_cfg.task in ("ahnpl_compositional", "ahnpl_zeroshot"), name  # they fill them in
+            assert cfg.run_cfg.task in ("ahnpl_compositional", "ahnpl_zeroshot", "ahnpl_suite"), name  # they fill them in
             processors = {"eval": model_eval_processors(cfg.model_cfg)["vis_processor"]}
         for split, processor in processors.items():
             found[(name, split)] = processor
