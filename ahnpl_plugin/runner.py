@@ -16,7 +16,8 @@ defects):
   scaler, epoch, step and the best validation so far; ``run.resume_ckpt_path`` resumes exactly
   (worker seeds, best epoch and final test included), and evaluate-only honours ``run.checkpoint``;
 * gradient accumulation divides each loss by the size of its group (a trailing partial group
-  too), and the schedule counts the optimiser steps that actually run;
+  too), the schedule counts the optimiser steps that actually run, and the adaptive thresholds
+  move once per optimiser step (models with ``follow_optimizer_steps``/``on_optimizer_step``);
 * ``run.output_dir`` relative to the working directory, one unique folder per run.
 """
 
@@ -477,6 +478,8 @@ class AHNPLRunner(RunnerBase):
         core = self.unwrap_dist_model(model)
         if hasattr(core, "on_epoch_start"):
             core.on_epoch_start()
+        if hasattr(core, "follow_optimizer_steps"):  # theta: one update per optimiser step
+            core.follow_optimizer_steps()
         self.dataloaders  # builds the loaders and their samplers on first use
         for sampler in list(self._samplers.values()) + list(self._streams.values()):
             if hasattr(sampler, "set_epoch"):
@@ -566,6 +569,8 @@ class AHNPLRunner(RunnerBase):
                 optimizer.zero_grad(set_to_none=True)
                 if hasattr(core, "clamp_logit_scale"):
                     core.clamp_logit_scale()
+                if hasattr(core, "on_optimizer_step"):
+                    core.on_optimizer_step()
             self.global_step = epoch * iters + i + 1
             components["lr"] = lr
             for k, v in components.items():
