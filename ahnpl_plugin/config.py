@@ -33,7 +33,7 @@ RUN_KEYS = {
     # ours
     "beta1", "eps", "max_grad_norm", "fused_adamw", "compile", "channels_last", "dist_backend",
     "checkpoint", "save_every_epoch", "plot", "max_steps", "progress", "job_name", "scores",
-    "checkpoint_every_steps", "eval_precision",
+    "checkpoint_every_steps", "eval_precision", "loader_tokens", "grad_checkpointing",
 }
 
 

@@ -10,6 +10,8 @@ defects):
 * bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
   ``accum_grad_iters`` with DDP ``no_sync`` between micro-steps, gradient clipping
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
+* training batches are tokenised in the loader's workers with the model's tokenizer
+  (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
 * checkpoints are written atomically, before validation, and hold model (with theta), optimiser,
@@ -42,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
@@ -55,7 +58,8 @@ class TrainingDiverged(UserError):
 
 # Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
 # at the start of every forward.
-HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens"})
+HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens", "text_token_mask",
+                       "hard_negative_token_mask"})
 
 
 def _to_device(samples, device):
@@ -345,6 +349,10 @@ class AHNPLRunner(RunnerBase):
             )
             self._samplers[label] = sampler
         workers = int(run.get("num_workers", 0))
+        collate = getattr(first, "collater", None)
+        if is_train and run.get("loader_tokens", True) and hasattr(self._model, "loader_tokenizer"):
+            # token ids made by the loader's workers, exactly the model's own (models/loader_tokens.py)
+            collate = TokenizingCollater(collate, self._model.loader_tokenizer())
         if not streaming:
             logging.info("%s: %d records", label, len(dataset))
         return DataLoader(
@@ -354,7 +362,7 @@ class AHNPLRunner(RunnerBase):
             shuffle=False,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            collate_fn=getattr(first, "collater", None),
+            collate_fn=collate,
             drop_last=is_train,
             # Map-style training samples are augmented under seeds of (seed, epoch, rank, index)
             # (SeededSamples); workers start afresh each epoch with a base seed of (seed, epoch,
