@@ -12,6 +12,7 @@ defects):
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
 * training batches are tokenised in the loader's workers with the model's tokenizer
   (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
+* ``run.grad_checkpointing``: activation checkpointing of the model's towers (exact);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
 * checkpoints are written atomically, before validation, and hold model (with theta), optimiser,
@@ -230,6 +231,10 @@ class AHNPLRunner(RunnerBase):
     def model(self):
         """The model on the device, DDP-wrapped when distributed (LAVIS returns None on CPU)."""
         if self._wrapped_model is None:
+            if self.config.run_cfg.get("grad_checkpointing", False):
+                if not hasattr(self._model, "set_grad_checkpointing"):
+                    raise ConfigError(f"run.grad_checkpointing: {type(self._model).__name__} has no set_grad_checkpointing()")
+                self._model.set_grad_checkpointing(True)
             self._model = self._model.to(self.device)
             if self.config.run_cfg.get("channels_last", False):
                 self._model = self._model.to(memory_format=torch.channels_last)
