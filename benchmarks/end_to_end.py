@@ -15,7 +15,8 @@ generated COCO-like folder (640x480 JPEGs, Karpathy train JSON, template hard ne
 Each (variant, data) run is its own process (peak memory is per process), repeated ``--rounds``
 times interleaved; medians. Reported per run, over steps 2..N (step 1 carries start-up):
 samples/s, the share of that time the training loop waited in ``next(loader)``, milliseconds per
-step spent tokenising in the training process (target 0), and peak RSS of the training process
+step spent tokenising in the training process (target 0), the training process's CPU milliseconds
+per step (steadier than wall time where other jobs share the cores), and peak RSS of the training process
 and of its loader workers (``ru_maxrss``). The model is ``tiny`` on CPU unless ``--model-type`` /
 ``--device`` say otherwise (ViT-B-32 on a GPU: ``benchmarks/gpu.sh``).
 
@@ -131,8 +132,10 @@ class Probe:
         self.pid = os.getpid()
         self.waits: list[float] = []  # per next(loader) call
         self.returned: list[float] = []  # when each next(loader) returned
+        self.cpu: list[float] = []  # this process's CPU time when each next(loader) returned
         self.tokenize_s = 0.0
         self.end = None
+        self.end_cpu = None
 
     def timed_next(self, original):
         probe = self
@@ -145,6 +148,7 @@ class Probe:
                 now = time.perf_counter()
                 probe.waits.append(now - start)
                 probe.returned.append(now)
+                probe.cpu.append(time.process_time())
 
         return __next__
 
@@ -190,6 +194,7 @@ def one_run(cfg_path: str) -> dict:
             return original_epoch(self, epoch)
         finally:
             probe.end = time.perf_counter()
+            probe.end_cpu = time.process_time()
 
     AHNPLRunner.train_epoch = train_epoch
     torch.set_num_threads(int(os.environ.get("E2E_THREADS", "1")))
@@ -206,6 +211,8 @@ def one_run(cfg_path: str) -> dict:
         "samples_per_s": (steps - 1) * batch / window,
         "wait_share": waits / window,
         "main_tokenize_ms_per_step": 1000 * probe.tokenize_s / max(steps, 1),
+        # CPU time of the training process per step (steadier than wall time on a shared machine)
+        "main_cpu_ms_per_step": 1000 * (probe.end_cpu - probe.cpu[0]) / max(steps - 1, 1),
         "peak_rss_main_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / gib,
         "peak_rss_worker_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / gib,
     }
