@@ -85,3 +85,30 @@ def test_checkpointing_keeps_fewer_tensors_for_the_backward_and_is_off_without_g
     assert saved_bytes(model) < 0.5 * plain_bytes
     with torch.no_grad():  # evaluation: no recomputation wrapper at all
         assert torch.equal(model.encode_image(torch.ones(2, 3, 32, 32)), expected)
+
+
+def test_runner_switch_trains_the_same_losses(coco, tmp_path):
+    """run.grad_checkpointing through the real runner: same per-step losses as without."""
+    import json
+
+    import yaml
+
+    from ahnpl_plugin.train import _train
+
+    folder, negatives = coco
+    losses = {}
+    for flag in (False, True):
+        run = {"task": "retrieval", "runner": "ahnpl_runner", "device": "cpu", "init_lr": 1e-3, "max_epoch": 1,
+               "batch_size_train": 4, "batch_size_eval": 8, "num_workers": 0, "seed": 7, "output_dir": str(tmp_path / f"o{flag}"),
+               "train_splits": ["train"], "valid_splits": [], "test_splits": [], "log_freq": 0, "progress": False,
+               "plot": False, "grad_checkpointing": flag}
+        data = {"build_info": {"annotations": {s: {"storage": str(p)} for s, p in folder.annotations.items()},
+                               "images": {"storage": str(folder.images)}}, "negatives": str(negatives)}
+        path = tmp_path / f"c{flag}.yaml"
+        path.write_text(yaml.safe_dump({"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""},
+                                        "datasets": {"ahnpl_coco": data}, "run": run}))
+        runner = _train(["--cfg-path", str(path)])
+        assert bool(getattr(runner.unwrap_dist_model(runner.model).clip, "grad_checkpointing", False)) == flag
+        rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
+        losses[flag] = [r["loss"] for r in rows]
+    assert len(losses[True]) == 4 and losses[True] == pytest.approx(losses[False], rel=1e-5)
