@@ -3,8 +3,8 @@
 What differs from ``runner_base`` (docs/method.md, "What the LAVIS adapter changes", lists the
 defects):
 
-* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU, and under
-  torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
+* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU (LAVIS's
+  tasks are told to keep batches off CUDA there), and under torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
 * no CUDA-only ``PrefetchLoader``; training order from a seeded ``DistributedSampler`` (also for one
   process) so that a resumed run sees the same batches as an uninterrupted one;
 * bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
@@ -106,9 +106,23 @@ def _atomic_copy(source: Path, target: Path) -> None:
     _fsync_dir(target.parent)
 
 
+def _load_safely(path, map_location="cpu", mmap: bool = False):
+    """``torch.load`` with ``weights_only=True``: a runner checkpoint holds tensors and plain
+    containers only (RNG states included), so nothing in it needs code to be unpickled."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:
+        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
+            raise ConfigError(
+                f"{path}: holds Python objects besides tensors, and unpickling them could run code from the "
+                "file; it is not a checkpoint of this runner (load other models' weights with model.pretrained)"
+            ) from None
+        raise
+
+
 def _stored_epoch(path: Path) -> int | None:
     """The ``epoch`` a runner checkpoint holds (memory-mapped: the tensors are not read)."""
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    stored = _load_safely(path, mmap=True)
     epoch = stored.get("epoch") if isinstance(stored, dict) else None
     return None if epoch is None else int(epoch)
 
@@ -155,6 +169,9 @@ class AHNPLRunner(RunnerBase):
         self.config, self._device = cfg, None
         self._amp_dtype = self._resolve_amp()
         self._eval_dtype = self._resolve_eval_precision()
+        selection = str(cfg.run_cfg.get("model_selection", "best")).lower()
+        if selection not in ("best", "last"):
+            raise unknown_choice("run.model_selection", selection, ("best", "last"))
         super().__init__(cfg, task, model, datasets, job_id)
         logging.info("training precision: %s; evaluation precision: %s",
                      "float32" if self._amp_dtype is None else f"{str(self._amp_dtype)[6:]} autocast",
@@ -193,17 +210,28 @@ class AHNPLRunner(RunnerBase):
         return bool(self.config.run_cfg.get("distributed", False))
 
     def _resolve_amp(self):
+        """Autocast dtype, or None. ``true`` means what is fast on the device: off on CPU (bf16
+        autocast there ran ViT-B-32 steps ~40x slower than fp32), bf16 (else fp16) on CUDA."""
         amp = str(self.config.run_cfg.get("amp", False)).lower()
         if amp not in AMP_CHOICES:
             raise unknown_choice("run.amp", amp, AMP_CHOICES)
         if amp in ("false", "none"):
             return None
-        if amp == "true":  # the best the device supports
-            if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-                return torch.float16
-            return torch.bfloat16
+        if amp == "true":  # what is fast on the device
+            if self.device.type != "cuda":
+                logging.info("run.amp: true on %s means off (fp32): autocast is slower than fp32 there; "
+                             "run.amp: bf16 forces it", self.device.type)
+                return None
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            logging.info("run.amp: true on cuda -> %s autocast%s", "bf16" if dtype == torch.bfloat16 else "fp16",
+                         "" if dtype == torch.bfloat16 else " with a GradScaler (no bf16 on this GPU)")
+            return dtype
         if amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("run.amp: fp16 needs a CUDA device; use bf16 on CPU")
+        if self.device.type != "cuda":
+            logging.warning("run.amp: bf16 on %s: bf16 autocast is usually much slower than fp32 on CPUs "
+                            "(78 s vs 1.9 s per ViT-B-32 step measured on a 2-core x86_64 CPU); "
+                            "run.amp: false is faster unless this CPU has bf16 matrix units", self.device.type)
         return torch.bfloat16 if amp == "bf16" else torch.float16
 
     @property
@@ -242,6 +270,9 @@ class AHNPLRunner(RunnerBase):
                 # the towers only: tokenising and negative selection stay eager (see compile_towers)
                 if not hasattr(self._model, "compile_towers"):
                     raise ConfigError(f"run.compile: {type(self._model).__name__} has no compile_towers()")
+                logging.info("run.compile: torch.compile compiles the towers during the first steps (each "
+                             "new input shape, in training and in evaluation): those steps take tens of "
+                             "seconds or more; later ones run compiled")
                 self._model.compile_towers()
             if self.use_distributed:
                 device_ids = [self.config.run_cfg.gpu] if self.device.type == "cuda" else None
@@ -450,14 +481,17 @@ class AHNPLRunner(RunnerBase):
             png = plot_training_curves(self.output_dir / "metrics.jsonl", self.output_dir)
             if png:
                 logging.info("training curves: %s", png)
-        has_best = bool(self.valid_splits) and self.best_epoch is not None
+        selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+        has_best = selection == "best" and bool(self.valid_splits) and self.best_epoch is not None
         if has_best:
             logging.info("final test with the best epoch's weights (epoch %d, %s %.4f): checkpoint_best.pth",
                          self.best_epoch, self.valid_splits[0], self.best_metric)
         else:
-            logging.info("final test with the last epoch's weights (epoch %d)", cur_epoch)
+            logging.info("final test with the last epoch's weights (epoch %d%s)", cur_epoch,
+                         ", run.model_selection: last" if selection == "last" else "")
         results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
-        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch)
+        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch,
+                            checkpoint=None if has_best else self.output_dir / "checkpoint_last.pth")
         logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
         return results
 
@@ -639,6 +673,11 @@ class AHNPLRunner(RunnerBase):
             stored = self._read_checkpoint(ckpt)
             self._load_model_state(stored, ckpt)
             logging.info("loaded model weights from %s", ckpt)
+            model = self.unwrap_dist_model(self.model)
+            if hasattr(model, "uses_quick_gelu"):  # results name the weights evaluated, not the base model's
+                from ahnpl_plugin.models.clip_loading import checkpoint_provenance
+
+                model.weights_provenance = checkpoint_provenance(ckpt, model.uses_quick_gelu)
         results = self.evaluate(cur_epoch="eval", skip_reload=True)
         self._write_results(results, model_epoch=stored.get("epoch") if isinstance(stored, dict) else None,
                             checkpoint=ckpt)
@@ -657,10 +696,14 @@ class AHNPLRunner(RunnerBase):
             record = dict(results)
             record["eval_precision"] = self.eval_precision
             record["model_weights"] = {
-                "checkpoint": str(checkpoint or (self.output_dir / "checkpoint_best.pth"
-                                                  if self.best_epoch is not None else "the model after training")),
+                "checkpoint": str(checkpoint or self.output_dir / "checkpoint_best.pth"),
                 "epoch": model_epoch,
             }
+            if not self.evaluate_only:
+                selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+                record["model_weights"]["selection"] = (
+                    f"best {self.valid_splits[0]} agg_metrics (run.model_selection: best)"
+                    if checkpoint is None else "the last epoch (run.model_selection: last, or no validation)")
             record["provenance"] = self.provenance()
             with open(self.output_dir / "results.json", "w") as f:
                 json.dump(record, f, indent=2, default=float)
@@ -692,7 +735,8 @@ class AHNPLRunner(RunnerBase):
         model.eval()
         self.task.before_evaluation(model=model, dataset=dataset)
         with self._autocast(self._eval_dtype):
-            results = self.task.evaluation(model, data_loader)
+            # LAVIS's tasks move batches to CUDA unless told otherwise (prepare_sample)
+            results = self.task.evaluation(model, data_loader, cuda_enabled=self.device.type == "cuda")
         if was_training:
             model.train()
         if results is None:
@@ -719,6 +763,8 @@ class AHNPLRunner(RunnerBase):
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "validated": validated,
+            "selection": (f"best {self.valid_splits[0]} agg_metrics so far (epoch {epoch})" if not with_optimizer
+                          else "the state of the run when it was saved"),
             "provenance": self.provenance(),
         }
         if with_optimizer:
@@ -745,7 +791,7 @@ class AHNPLRunner(RunnerBase):
         path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError(f"checkpoint not found: {path}")
-        return torch.load(path, map_location=self.device, weights_only=False)
+        return _load_safely(path, map_location=self.device)
 
     def _load_model_state(self, checkpoint, path) -> None:
         """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
@@ -843,9 +889,10 @@ class AHNPLRunner(RunnerBase):
                 "resumed checkpoint"
             )
         if self.is_main and found != target:
-            stored = torch.load(found, map_location="cpu", weights_only=False)
+            stored = _load_safely(found)
             best = {k: v for k, v in stored.items() if k not in ("optimizer", "scaler", "rng", "running")}
-            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric})
+            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric,
+                         "selection": f"best {self.valid_splits[0]} agg_metrics so far (epoch {best_epoch})"})
             _atomic_torch_save(best, target)
         if self.use_distributed:
             dist.barrier()

@@ -326,3 +326,24 @@ def test_thresholds_move_once_per_optimiser_step_from_the_whole_group(coco, tmp_
     expected = adaptive_thresholds(positive, negative, mask, torch.zeros(mask.shape[1]), "mean", 10.0, 8.0)
     logged = torch.tensor([rows[3][f"theta/{name}"] for name in core.loss.negative_types])
     assert torch.allclose(logged, expected, atol=1e-5) and bool((expected > 0).any())
+
+
+def test_model_selection_last_tests_the_last_epoch_and_says_so(coco, tmp_path, monkeypatch):
+    """The paper's recipes report the last epoch; validation still runs (and checkpoint_best.pth is
+    kept), but the final test and results.json name the last epoch's weights."""
+    _plant_validation(monkeypatch, {0: 90.0, 1: 10.0})
+    best = _train(_write(_config(coco, tmp_path / "a", max_epoch=2), tmp_path / "a.yaml"))
+    last = _train(_write(_config(coco, tmp_path / "b", max_epoch=2, model_selection="last"), tmp_path / "b.yaml"))
+    assert _results(best.output_dir)["model_weights"]["epoch"] == 0
+    weights = _results(last.output_dir)["model_weights"]
+    assert weights["epoch"] == 1 and weights["checkpoint"].endswith("checkpoint_last.pth")
+    assert weights["selection"].startswith("the last epoch")
+    assert (last.output_dir / "checkpoint_best.pth").is_file() and last.best_epoch == 0
+    from ahnpl_plugin.evaluate import _evaluate
+
+    again = _evaluate(["--cfg-path", str(_write(_config(coco, tmp_path / "c", valid_splits=[]), tmp_path / "c.yaml")),
+                       "--options", f"run.checkpoint={last.output_dir / 'checkpoint_last.pth'}"])
+    assert again["test"] == _results(last.output_dir)["test"]
+    with pytest.raises(ConfigError, match="run.model_selection"):  # before anything trains or a folder exists
+        _train(_write(_config(coco, tmp_path / "d", model_selection="first"), tmp_path / "d.yaml"))
+    assert not (tmp_path / "d").exists()

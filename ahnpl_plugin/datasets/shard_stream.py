@@ -170,8 +170,11 @@ class HardNegativeShardStream(IterableDataset):
                 from ahnpl_plugin.negatives import NegativeGenerator
 
                 types = [t for t in self.negative_types]
+                # one caption at a time: no plausibility selection (it needs all the captions);
+                # rules v1 (generator 1.0, the paper-faithful recipe) unless the config says v2
                 self._generator = NegativeGenerator(types=types, seed=int(self.generate.get("seed", 0)),
-                                                    spacy_model=self.generate.get("spacy_model"))
+                                                    spacy_model=self.generate.get("spacy_model"),
+                                                    rules=str(self.generate.get("rules", "v1")), plausibility="off")
             return canonical_negatives(self._generator.generate([caption])[0], where)
         if not negative_fields(meta) and "valid_caption" not in meta:
             raise DataError(f"{where} has no hard negatives in its json; write the shards with "

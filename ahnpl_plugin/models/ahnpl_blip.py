@@ -36,7 +36,9 @@ used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last step's I
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
 (LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task
-(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`).
+(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`). Zero-shot
+classification (LAVIS's ``multimodal_classification``, task ``ahnpl_zeroshot``) uses the ITC
+features (:mod:`ahnpl_plugin.models.zero_shot_head`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_bli
 from ahnpl_plugin.models.blip_weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import BertLoaderTokens, encoded_negative_rows, given_tokens
+from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.paths import config_path
@@ -124,7 +127,7 @@ def batch_image_ids(value, batch: int, device) -> torch.Tensor | None:
 
 
 @registry.register_model("ahnpl_blip")
-class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
+class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
     """LAVIS's ``BlipRetrieval`` + hard negatives in ITC/ITM + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms"
@@ -389,9 +392,6 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
         return itm_pairs(batch, caption_for_image, image_for_caption, hard_images, hard_rows)
 
     # ------------------------------------------------------------------ evaluation
-
-    def before_evaluation(self, **kwargs):
-        """Nothing to prepare (LAVIS's task hook)."""
 
     @torch.no_grad()
     def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):

@@ -22,7 +22,8 @@ tokenises the strings itself (cached).
 
 Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
 features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
-``RetrievalTask``.
+``RetrievalTask``; ``before_evaluation`` / ``predict`` serve its ``multimodal_classification``
+(zero-shot classification, :mod:`ahnpl_plugin.models.zero_shot_head`).
 
 Logit scale: s = exp(logit_scale) must stay <= 100. :meth:`clamp_logit_scale` clamps the parameter
 to ln(100); the runner should call it after each optimiser step, and ``forward`` also calls it
@@ -45,11 +46,13 @@ from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
+from ahnpl_plugin.models.checkpoint_formats import load_pickle
 from ahnpl_plugin.models.clip_loading import (
     QUICK_GELU_KEY,
     PretrainedWeightsError,
     build_clip,
     check_pretrained_available,
+    checkpoint_provenance,
     new_clip,
 )
 from ahnpl_plugin.models.model_config import ModelOptions, model_options
@@ -59,6 +62,7 @@ from ahnpl_plugin.models.negative_batch import (
 )
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
+from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
@@ -86,15 +90,19 @@ def check_model_config(cfg) -> ModelOptions:
             raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {options.finetuned}")
     else:
         check_pretrained_available(options.model_type, options.pretrained)
+        if options.pretrained_patch:
+            check_pretrained_available(options.model_type, options.pretrained_patch["base"])
+        if options.pretrained_lora and not os.path.exists(os.path.expanduser(options.pretrained_lora["path"])):
+            raise PretrainedWeightsError(f"model.pretrained_lora.path: file not found: {options.pretrained_lora['path']}")
     return options
 
 
-def _read_checkpoint(path: str) -> tuple[dict, object]:
+def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]:
     """``(model state dict, the loaded file)`` of an ``ahnpl_clip`` checkpoint (runner file or bare)."""
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    obj = load_pickle(path, trust_code)
     state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
@@ -102,7 +110,7 @@ def _read_checkpoint(path: str) -> tuple[dict, object]:
 
 
 @registry.register_model("ahnpl_clip")
-class AHNPLClip(HardNegativeBatchMixin, BaseModel):
+class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
     """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
@@ -132,6 +140,9 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         # K=0 loss for batches without negatives, kept out of the module tree (object.__setattr__)
         # so that state dicts never depend on whether such a batch was seen.
         object.__setattr__(self, "_plain_loss", None)
+        # Where the weights came from and which activation runs (clip_loading.WeightsProvenance
+        # as a dict), for run records and results tables; set by from_config.
+        self.weights_provenance: dict = {}
 
     # ------------------------------------------------------------------ building
 
@@ -150,11 +161,15 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         if options.load_finetuned:
             return cls.from_checkpoint(options.finetuned, options, loss)
         try:
-            clip, quick_gelu, source = build_clip(options.model_type, options.pretrained, options.quick_gelu)
+            clip, quick_gelu, provenance = build_clip(
+                options.model_type, options.pretrained, options.quick_gelu, act=options.act,
+                patch=options.pretrained_patch, lora=options.pretrained_lora, trust_code=options.trust_code,
+            )
         except RuntimeError as exc:  # load_state_dict problems not caught by the shape check
             raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
-        log.info("ahnpl_clip %s from %s, %s", options.model_type, source, "QuickGELU" if quick_gelu else "GELU")
-        return cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model = cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model.weights_provenance = provenance.as_dict()
+        return model
 
     @classmethod
     def from_checkpoint(cls, path: str, options: ModelOptions, loss: AHNPLLoss):
@@ -162,13 +177,16 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
 
         Built with the activation the checkpoint records (``model.quick_gelu`` if it has none).
         """
-        state, checkpoint = _read_checkpoint(path)
+        state, checkpoint = _read_checkpoint(path, options.trust_code)
         recorded = state.get(QUICK_GELU_KEY)
         quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
         model = cls(
             new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
         )
         model.load_checkpoint(path, state=state, checkpoint=checkpoint)
+        model.weights_provenance = checkpoint_provenance(path, quick_gelu, recorded is not None)
+        log.info("ahnpl_clip %s weights: %s [ahnpl_checkpoint]; activation %s", options.model_type, path,
+                 model.weights_provenance["act"])
         return model
 
     def load_checkpoint(self, url_or_filename, state=None, checkpoint=None):
@@ -351,9 +369,6 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         return out
 
     # ------------------------------------------------------------------ evaluation
-
-    def before_evaluation(self, **kwargs):
-        """Nothing to prepare (LAVIS's task hook)."""
 
     @torch.no_grad()
     def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):

@@ -4,9 +4,20 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
 
 ``arch``            ``ahnpl_clip``
 ``model_type``      ViT-B-32 | ViT-B-16 | ViT-L-14 | ViT-L-14-336 | RN50 | tiny
-``pretrained``      ``openai`` | path to an OpenAI TorchScript archive | path to a state dict | ``""``
-``quick_gelu``      activation when the weights do not decide it (see clip_loading); forced true
-                    for OpenAI weights
+``pretrained``      ``openai`` | ``""`` (random init) | path to any checkpoint format of
+                    :mod:`ahnpl_plugin.models.checkpoint_formats` (OpenAI archive/state dict,
+                    open_clip state dict or hub folder, HF CLIPModel folder, ahnpl_clip checkpoint)
+``act``             ``quick_gelu`` | ``gelu`` | ``""``: the activation of ``pretrained`` weights whose
+                    file does not say (plain state dicts: then required); an ``act`` that
+                    contradicts the file is an error (see clip_loading)
+``quick_gelu``      activation of a randomly initialised model (``pretrained: ""``)
+``pretrained_patch`` ``{base: openai | PATH, alpha: 0.6}``: WiSE patch at load,
+                    (1 - alpha) * base + alpha * pretrained (CLoVe's release needs it)
+``pretrained_lora`` ``{path: FILE_OR_PEFT_FOLDER, scale: null}``: LoRA deltas merged at load
+                    (scale = lora_alpha / r; null: from the file)
+``trust_code``      false (default): pickles are read with ``weights_only=True`` and TorchScript
+                    archives only when their SHA-256 is one of OpenAI's releases; true: also
+                    other archives and pickles of arbitrary objects (runs code from the file)
 ``load_finetuned``  true: load ``finetuned`` (an ahnpl_clip checkpoint, strictly) instead of
                     ``pretrained`` (LAVIS convention, used for evaluation)
 ``finetuned``       path of that checkpoint
@@ -33,7 +44,9 @@ from dataclasses import dataclass, field
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES
 
-MODEL_KEYS = ("arch", "model_type", "pretrained", "quick_gelu", "load_finetuned", "finetuned", "sdpa", "text_length", "loss")
+MODEL_KEYS = ("arch", "model_type", "pretrained", "act", "quick_gelu", "pretrained_patch", "pretrained_lora", "trust_code",
+              "load_finetuned", "finetuned", "sdpa", "text_length", "loss")
+ACT_VALUES = ("quick_gelu", "gelu")  # = checkpoint_formats.ACTS (that module imports torch)
 TEXT_LENGTHS = ("buckets", "longest", "full")  # = text_encoding.TEXT_LENGTHS (that module imports torch)
 
 
@@ -44,6 +57,10 @@ class ModelOptions:
     model_type: str
     pretrained: str = ""
     quick_gelu: bool = False
+    act: str = ""
+    pretrained_patch: dict | None = None
+    pretrained_lora: dict | None = None
+    trust_code: bool = False
     load_finetuned: bool = False
     finetuned: str = ""
     sdpa: bool = True
@@ -93,6 +110,34 @@ def loss_options(raw) -> dict:
     return options
 
 
+def _patch_option(raw) -> dict | None:
+    """``model.pretrained_patch``: None, or ``{base: str, alpha: float in [0, 1]}``."""
+    raw = _plain(raw)
+    if raw in (None, "", {}):
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"base", "alpha"} or not raw.get("base") or "alpha" not in raw:
+        raise ConfigError(f"model.pretrained_patch must be {{base: openai | PATH, alpha: 0.6}}, got {raw!r}")
+    alpha = raw["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ConfigError(f"model.pretrained_patch.alpha must be a number in [0, 1], got {alpha!r}")
+    return {"base": str(raw["base"]), "alpha": float(alpha)}
+
+
+def _lora_option(raw) -> dict | None:
+    """``model.pretrained_lora``: None, or ``{path: str, scale: float | None}`` (a bare path allowed)."""
+    raw = _plain(raw)
+    if raw in (None, "", {}):
+        return None
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict) or set(raw) - {"path", "scale"} or not raw.get("path"):
+        raise ConfigError(f"model.pretrained_lora must be {{path: FILE, scale: null}}, got {raw!r}")
+    scale = raw.get("scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ConfigError(f"model.pretrained_lora.scale must be a number or null, got {scale!r}")
+    return {"path": str(raw["path"]), "scale": None if scale is None else float(scale)}
+
+
 def model_options(cfg) -> ModelOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`ModelOptions`."""
     raw = _plain(cfg)
@@ -109,6 +154,9 @@ def model_options(cfg) -> ModelOptions:
         raise ConfigError(f"model.pretrained must be a string, got {pretrained!r}")
     quick_gelu = raw.get("quick_gelu")
     quick_gelu = (model_type in OPENAI_TYPES) if quick_gelu is None else _flag("quick_gelu", quick_gelu)
+    act = raw.get("act") or ""
+    if act and act not in ACT_VALUES:
+        raise unknown_choice("model.act", act, ACT_VALUES)
     load_finetuned = _flag("load_finetuned", raw.get("load_finetuned", False))
     finetuned = raw.get("finetuned") or ""
     if load_finetuned and not finetuned:
@@ -121,6 +169,10 @@ def model_options(cfg) -> ModelOptions:
         model_type=model_type,
         pretrained=pretrained,
         quick_gelu=quick_gelu,
+        act=act,
+        pretrained_patch=_patch_option(raw.get("pretrained_patch")),
+        pretrained_lora=_lora_option(raw.get("pretrained_lora")),
+        trust_code=_flag("trust_code", raw.get("trust_code", False)),
         load_finetuned=load_finetuned,
         finetuned=str(finetuned),
         sdpa=sdpa,

@@ -79,6 +79,15 @@ class FeatureCache:
         self.fingerprint = None
 
 
+def _raise_unreadable(batch) -> None:
+    """A batch that carries a worker's unreadable-image message raises it here, in the main
+    process, as one line (``ChoiceEvalDataset`` collaters; other datasets never set it)."""
+    if isinstance(batch, dict) and batch.get("error"):
+        from ahnpl_plugin.datasets.choice_eval import raise_unreadable
+
+        raise_unreadable(batch)
+
+
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -109,6 +118,7 @@ def encode_dataset(encoder, dataset, cache: FeatureCache, *, fingerprint, batch_
         )
         with _progress(len(todo), prefix + "encoding images", progress) as bar:
             for batch in loader:
+                _raise_unreadable(batch)
                 feats = encoder.encode_image(batch["image"]).float().cpu()
                 for index, row in zip(batch["image_index"].tolist(), feats):
                     cache.images[image_keys[index]] = row
@@ -224,6 +234,7 @@ def encode_pair_logits(scorer, dataset, cache: FeatureCache, image_index, captio
         step = max(1, int(pair_batch_size))
         with _progress(total, prefix + "scoring image-text pairs", progress) as bar:
             for batch in loader:
+                _raise_unreadable(batch)
                 embeds = scorer.image_embeds(batch["image"])
                 feats = scorer.features_from_embeds(embeds).float().cpu()
                 for index, row in zip(batch["image_index"].tolist(), feats):
