@@ -221,3 +221,16 @@ def test_runner_tokenises_in_the_loader_and_the_model_never_does(coco, tmp_path,
         path.write_text(yaml.safe_dump(cfg))
         _train(["--cfg-path", str(path)])
         assert (calls == []) == loader_tokens, calls
+
+
+def test_the_run_switches_must_be_booleans():
+    from omegaconf import OmegaConf
+
+    from ahnpl_plugin.config import validate_run_config
+    from ahnpl_plugin.errors import ConfigError
+
+    base = {"task": "retrieval", "output_dir": "out", "runner": "ahnpl_runner"}
+    validate_run_config(OmegaConf.create({**base, "loader_tokens": False, "grad_checkpointing": True}))
+    for key in ("loader_tokens", "grad_checkpointing"):
+        with pytest.raises(ConfigError, match=f"run.{key} must be true or false, got 'no'"):
+            validate_run_config(OmegaConf.create({**base, key: "no"}))
