@@ -112,3 +112,44 @@ def test_runner_switch_trains_the_same_losses(coco, tmp_path):
         rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
         losses[flag] = [r["loss"] for r in rows]
     assert len(losses[True]) == 4 and losses[True] == pytest.approx(losses[False], rel=1e-5)
+
+
+def test_blip_checkpointed_towers_give_the_same_losses_and_gradients(monkeypatch):
+    from lavis.common.registry import registry
+
+    from ahnpl_plugin import register
+
+    register()
+    cls = registry.get_model_class("ahnpl_blip")
+    cfg = OmegaConf.load(cls.default_config_path("tiny")).model
+    samples = {"image": torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)), "text_input": CAPTIONS,
+               "hard_negatives": NEGATIVES, "hard_negative_mask": MASK, "hard_negative_types": TYPES,
+               "epoch": 0, "iters": 5, "num_iters_per_epoch": 10}
+    results, calls = [], []
+    original = torch.utils.checkpoint.checkpoint
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", spy)
+    for enabled in (False, True):
+        torch.manual_seed(0)
+        model = cls.from_config(cfg).train()
+        model.set_grad_checkpointing(enabled)
+        assert calls == []
+        torch.manual_seed(5)  # ITM negatives are sampled
+        out = model(dict(samples))
+        out["loss"].backward()
+        results.append((out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (expected, expected_grads), (got, grads) = results
+    # every online ViT block and BERT layer (the text pass, and the ITM pass through the same layers)
+    assert len(calls) >= len(model.visual_encoder.blocks) + 2 * len(model.text_encoder.encoder.layer)
+    for key in ("loss", "loss_itc", "loss_itm", "loss_hn", "loss_dm"):
+        assert torch.allclose(got[key], expected[key], rtol=1e-6, atol=1e-7), key
+    assert grads.keys() == expected_grads.keys() and len(grads) > 10
+    for name, grad in grads.items():
+        assert torch.allclose(grad, expected_grads[name], rtol=1e-5, atol=1e-6), name
+    model.set_grad_checkpointing(False)  # switched back: the plain forwards again
+    assert not any(hasattr(m, "_ahnpl_forward_without_checkpointing") for m in model.modules())
+    assert model.state_dict().keys() == cls.from_config(cfg).state_dict().keys()

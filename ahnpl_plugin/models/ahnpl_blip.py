@@ -56,6 +56,7 @@ from lavis.models.med import XBertEncoder
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models.blip_architectures import BLIP_CONFIG_FILES, BLIP_MODEL_TYPES, build_towers
+from ahnpl_plugin.models.blip_checkpointing import blip_checkpointed_modules, set_checkpointing
 from ahnpl_plugin.models.blip_config import BlipOptions, blip_model_options
 from ahnpl_plugin.models.blip_itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
 from ahnpl_plugin.models.blip_itm import (
@@ -260,6 +261,11 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         return F.normalize(self.text_proj(output.last_hidden_state[:, 0, :]).float(), dim=-1)
 
     # ------------------------------------------------------------------ training hooks
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        """Activation checkpointing of the online ViT blocks and BERT layers (``run.grad_checkpointing``;
+        :mod:`ahnpl_plugin.models.blip_checkpointing`): same losses and gradients, less memory."""
+        set_checkpointing(blip_checkpointed_modules(self), bool(enabled))
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
