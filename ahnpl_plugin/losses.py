@@ -27,7 +27,12 @@ reset to 0 by :meth:`AHNPLLoss.on_epoch_start`. ``positive_margin`` has no effec
 ``hn_anchor="cross"`` is refused.
 
 In both modes the loss of a step uses the theta left by the previous training step (starting at 0;
-``threshold="fixed"`` uses ``fixed_threshold`` throughout). Under ``torch.distributed`` the module
+``threshold="fixed"`` uses ``fixed_threshold`` throughout). Under gradient accumulation a "step" is
+an optimiser step: after :meth:`AHNPLLoss.follow_optimizer_steps` the training forwards only collect
+S(v,t), S(v,n) and the mask, and :meth:`AHNPLLoss.step_thresholds` (the runner calls it after each
+optimiser step) computes theta once from the whole group, exactly as from one batch holding all the
+group's rows. The contrastive terms of a micro-batch still see only its own rows (a group is not one
+big batch for the softmax denominators). Under ``torch.distributed`` the module
 gathers the batch from all ranks (see :mod:`ahnpl_plugin.distributed`) and computes the loss of the
 global batch on every rank, in both modes.
 
@@ -325,7 +330,9 @@ class AHNPLLoss(nn.Module):
     ``loss_dm`` (= ``loss_dm_pos + loss_dm_neg``), the four parts, and ``thresholds`` [K] (theta
     used at this step, detached). A switched-off term is reported as 0. The buffer ``thresholds``
     (float32, in ``state_dict``) holds theta for the next step; it is updated by every forward in
-    training mode only.
+    training mode only, or, after :meth:`follow_optimizer_steps`, by :meth:`step_thresholds` from
+    all training forwards since the previous call (gradient accumulation: one update per optimiser
+    step, equal to that of one batch holding the group's rows).
     """
 
     def __init__(
@@ -369,6 +376,11 @@ class AHNPLLoss(nn.Module):
         self.use_hn = use_hn
         self.use_dm = use_dm
         self.register_buffer("thresholds", self._initial_thresholds())
+        # Gradient accumulation: theta statistics of the training forwards since the last
+        # step_thresholds() (detached S(v,t) [B], S(v,n) [B,K], mask [B,K] per forward). Not in the
+        # state dict: the runner checkpoints between optimiser steps only, where this is empty.
+        self.per_optimizer_step = False
+        self._pending_statistics: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     @property
     def num_types(self) -> int:
@@ -390,9 +402,26 @@ class AHNPLLoss(nn.Module):
 
     def on_epoch_start(self) -> None:
         """Reset theta to its start value in mode ``reference``; no-op in mode ``ahnpl``."""
+        self._pending_statistics.clear()  # groups never cross an epoch boundary
         if self.mode == "reference":
             with torch.no_grad():
                 self.thresholds.copy_(self._initial_thresholds())
+
+    def follow_optimizer_steps(self, enabled: bool = True) -> None:
+        """Update theta once per optimiser step (:meth:`step_thresholds`) rather than per forward."""
+        _check_flag("enabled", enabled)
+        if not enabled and self._pending_statistics:
+            self.step_thresholds()
+        self.per_optimizer_step = enabled
+
+    @torch.no_grad()
+    def step_thresholds(self) -> None:
+        """Theta from every training forward since the last call, as from one batch of all their
+        rows (no-op when none ran, e.g. all batches lacked negatives)."""
+        pending, self._pending_statistics = self._pending_statistics, []
+        if pending:
+            positive, negative, mask = (torch.cat(parts) for parts in zip(*pending))
+            self._update_thresholds(positive, negative, mask)
 
     # ------------------------------------------------------------------ inputs
 
@@ -487,7 +516,11 @@ class AHNPLLoss(nn.Module):
             terms_of = self._ahnpl_terms if self.mode == "ahnpl" else self._reference_terms
             out, positive_logits, negative_logits = terms_of(image, text, negatives, mask, scale, used.to(dtype))
             if self.training:
-                self._update_thresholds(positive_logits.detach(), negative_logits.detach(), mask)
+                statistics = (positive_logits.detach(), negative_logits.detach(), mask)
+                if self.per_optimizer_step:
+                    self._pending_statistics.append(statistics)
+                else:
+                    self._update_thresholds(*statistics)
         out["loss_hn"] = out["loss_hn_text"] + self.image_hn_weight * out["loss_hn_image"]
         out["loss_dm"] = out["loss_dm_pos"] + out["loss_dm_neg"]
         out["loss"] = out["loss_itc"] + self.lambda_hn * out["loss_hn"] + self.lambda_dm * out["loss_dm"]

@@ -10,13 +10,17 @@ defects):
 * bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
   ``accum_grad_iters`` with DDP ``no_sync`` between micro-steps, gradient clipping
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
+* training batches are tokenised in the loader's workers with the model's tokenizer
+  (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
+* ``run.grad_checkpointing``: activation checkpointing of the model's towers (exact);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
 * checkpoints are written atomically, before validation, and hold model (with theta), optimiser,
   scaler, epoch, step and the best validation so far; ``run.resume_ckpt_path`` resumes exactly
   (worker seeds, best epoch and final test included), and evaluate-only honours ``run.checkpoint``;
 * gradient accumulation divides each loss by the size of its group (a trailing partial group
-  too), and the schedule counts the optimiser steps that actually run;
+  too), the schedule counts the optimiser steps that actually run, and the adaptive thresholds
+  move once per optimiser step (models with ``follow_optimizer_steps``/``on_optimizer_step``);
 * ``run.output_dir`` relative to the working directory, one unique folder per run.
 """
 
@@ -41,6 +45,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
@@ -54,7 +59,8 @@ class TrainingDiverged(UserError):
 
 # Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
 # at the start of every forward.
-HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens"})
+HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens", "text_token_mask",
+                       "hard_negative_token_mask"})
 
 
 def _to_device(samples, device):
@@ -253,6 +259,10 @@ class AHNPLRunner(RunnerBase):
     def model(self):
         """The model on the device, DDP-wrapped when distributed (LAVIS returns None on CPU)."""
         if self._wrapped_model is None:
+            if self.config.run_cfg.get("grad_checkpointing", False):
+                if not hasattr(self._model, "set_grad_checkpointing"):
+                    raise ConfigError(f"run.grad_checkpointing: {type(self._model).__name__} has no set_grad_checkpointing()")
+                self._model.set_grad_checkpointing(True)
             self._model = self._model.to(self.device)
             if self.config.run_cfg.get("channels_last", False):
                 self._model = self._model.to(memory_format=torch.channels_last)
@@ -375,6 +385,10 @@ class AHNPLRunner(RunnerBase):
             )
             self._samplers[label] = sampler
         workers = int(run.get("num_workers", 0))
+        collate = getattr(first, "collater", None)
+        if is_train and run.get("loader_tokens", True) and hasattr(self._model, "loader_tokenizer"):
+            # token ids made by the loader's workers, exactly the model's own (models/loader_tokens.py)
+            collate = TokenizingCollater(collate, self._model.loader_tokenizer())
         if not streaming:
             logging.info("%s: %d records", label, len(dataset))
         return DataLoader(
@@ -384,7 +398,7 @@ class AHNPLRunner(RunnerBase):
             shuffle=False,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            collate_fn=getattr(first, "collater", None),
+            collate_fn=collate,
             drop_last=is_train,
             # Map-style training samples are augmented under seeds of (seed, epoch, rank, index)
             # (SeededSamples); workers start afresh each epoch with a base seed of (seed, epoch,
@@ -511,6 +525,8 @@ class AHNPLRunner(RunnerBase):
         core = self.unwrap_dist_model(model)
         if hasattr(core, "on_epoch_start"):
             core.on_epoch_start()
+        if hasattr(core, "follow_optimizer_steps"):  # theta: one update per optimiser step
+            core.follow_optimizer_steps()
         self.dataloaders  # builds the loaders and their samplers on first use
         for sampler in list(self._samplers.values()) + list(self._streams.values()):
             if hasattr(sampler, "set_epoch"):
@@ -600,6 +616,8 @@ class AHNPLRunner(RunnerBase):
                 optimizer.zero_grad(set_to_none=True)
                 if hasattr(core, "clamp_logit_scale"):
                     core.clamp_logit_scale()
+                if hasattr(core, "on_optimizer_step"):
+                    core.on_optimizer_step()
             self.global_step = epoch * iters + i + 1
             components["lr"] = lr
             for k, v in components.items():

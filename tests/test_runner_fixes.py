@@ -299,6 +299,35 @@ def test_checkpoint_of_another_model_type_is_a_one_line_error_naming_it(coco, tm
     assert "\n" not in message and "saved from ahnpl_clip tiny" in message and "this model is ahnpl_clip RN50" in message
 
 
+def test_thresholds_move_once_per_optimiser_step_from_the_whole_group(coco, tmp_path, monkeypatch):
+    """accum 3 over 4 micro-steps: theta used by micro-steps 0-2 is the start value, micro-step 3
+    uses theta computed from micro-steps 0-2 together (logged per step), as from one batch of 12."""
+    from ahnpl_plugin.losses import AHNPLLoss, adaptive_thresholds
+
+    seen = []  # (S(v,t), S(v,n), mask) of every training forward
+    original = AHNPLLoss._ahnpl_terms
+
+    def terms(self, *args):
+        out, positive, negative = original(self, *args)
+        if self.training and self.num_types:
+            seen.append((positive.detach(), negative.detach(), args[3]))
+        return out, positive, negative
+
+    monkeypatch.setattr(AHNPLLoss, "_ahnpl_terms", terms)
+    cfg = _config(coco, tmp_path / "o", accum_grad_iters=3, valid_splits=[], test_splits=[])
+    runner = _train(_write(cfg, tmp_path / "c.yaml"))
+    rows = _metrics(runner.output_dir)
+    theta_keys = sorted(k for k in rows[0] if k.startswith("theta/"))
+    assert len(rows) == 4 and len(seen) == 4 and theta_keys
+    for row in rows[:3]:
+        assert [row[k] for k in theta_keys] == [0.0] * len(theta_keys)
+    positive, negative, mask = (torch.cat(parts) for parts in zip(*seen[:3]))
+    core = runner.unwrap_dist_model(runner.model)
+    expected = adaptive_thresholds(positive, negative, mask, torch.zeros(mask.shape[1]), "mean", 10.0, 8.0)
+    logged = torch.tensor([rows[3][f"theta/{name}"] for name in core.loss.negative_types])
+    assert torch.allclose(logged, expected, atol=1e-5) and bool((expected > 0).any())
+
+
 def test_model_selection_last_tests_the_last_epoch_and_says_so(coco, tmp_path, monkeypatch):
     """The paper's recipes report the last epoch; validation still runs (and checkpoint_best.pth is
     kept), but the final test and results.json name the last epoch's weights."""

@@ -46,6 +46,7 @@ from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 
 from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.datasets.image_decoding import draft_size
 from ahnpl_plugin.errors import ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
@@ -55,7 +56,7 @@ SPLITS = ("train", "val", "test")
 BUILDER_KEYS = {
     "data_type", "type", "build_info", "negatives", "generate_negatives", "negatives_seed", "negatives_rules",
     "negatives_workers", "negative_types", "unmatched_negatives", "skip_missing", "log_sample_keys", "vis_processor",
-    "text_processor",
+    "text_processor", "decode_draft",
 }
 
 
@@ -377,6 +378,7 @@ class KarpathyBuilder(BaseDatasetBuilder):
         return ReplacingHardNegativeDataset(
             records, str(paths.images), self.vis_processors["train"], self.text_processors["train"],
             negative_types=types, key_log=SampleKeyLog() if self.config.get("log_sample_keys", False) else None,
+            decode_draft=draft_size(self.config.get("decode_draft"), self.vis_processors["train"], f"datasets.{self.NAME}"),
         )
 
 

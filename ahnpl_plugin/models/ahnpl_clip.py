@@ -16,7 +16,9 @@ through SDPA (``model.sdpa``). Returns a dict of scalars: ``loss``, ``loss_itc``
 ``theta/<type>`` (the threshold used at this step, per negative type) and ``logit_scale`` (s).
 Optional keys ``text_tokens`` [B, C] and ``hard_negative_tokens`` [B, K, C] (token ids from
 :func:`ahnpl_plugin.models.tokens.batch_token_ids`, C >= the model's context length) let a loader
-tokenise in its worker processes; without them the model tokenises the strings itself (cached).
+tokenise in its worker processes (the runner adds them to every training batch with
+:meth:`loader_tokenizer`, see :mod:`ahnpl_plugin.models.loader_tokens`); without them the model
+tokenises the strings itself (cached).
 
 Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
 features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
@@ -59,6 +61,7 @@ from ahnpl_plugin.models.negative_batch import (
     texts_to_encode,
 )
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
@@ -267,6 +270,16 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
 
     # ------------------------------------------------------------------ training
 
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        """Activation checkpointing of both towers' transformer blocks (``run.grad_checkpointing``):
+        each block keeps only its input for the backward and recomputes the rest, so activation
+        memory falls from ~all of every block's intermediates to one [N, L, E] tensor per block,
+        for ~1/3 more tower compute. Same losses and gradients (no dropout; test). A ResNet image
+        tower (RN50) is not checkpointed."""
+        self.clip.grad_checkpointing = bool(enabled)
+        if enabled and not hasattr(self.clip.visual, "transformer"):
+            log.warning("grad_checkpointing: the %s image tower is a ResNet and runs without it", self.model_type)
+
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
         """Clamp ``logit_scale`` to [0, ln 100] in place (call after every optimiser step)."""
@@ -280,20 +293,21 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         """AdamW groups: decay on weight matrices, none on gains, biases, norms, logit_scale."""
         return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
 
+    def loader_tokenizer(self) -> ClipLoaderTokens:
+        """What the runner's loader workers tokenise batches with: this model's ids (picklable)."""
+        return ClipLoaderTokens(self.context_length)
+
     def _given_tokens(self, samples: dict, key: str, rows: tuple[int, ...]) -> torch.Tensor | None:
         """``samples[key]`` (token ids [*rows, C], C >= context) cut to the context, on the CPU; None if absent."""
-        tokens = samples.get(key)
+        tokens = given_tokens(samples, key, rows)
         if tokens is None:
             return None
-        if not torch.is_tensor(tokens) or tokens.dtype != torch.long or tuple(tokens.shape[:-1]) != rows:
-            got = f"{tuple(tokens.shape)} {tokens.dtype}" if torch.is_tensor(tokens) else type(tokens).__name__
-            raise ValueError(f"samples[{key!r}] must be a long tensor of shape {list(rows) + ['C']}, got {got}")
         if tokens.shape[-1] < self.context_length:
             raise ValueError(
                 f"samples[{key!r}] has {tokens.shape[-1]} token positions; the model needs at least its context "
                 f"length {self.context_length} (tokenise with batch_token_ids(..., context_length=77))"
             )
-        return cut_token_rows(tokens.cpu(), self.context_length)
+        return cut_token_rows(tokens, self.context_length)
 
     def _step_tokens(self, samples: dict, captions: list[str], negatives, encoded) -> torch.Tensor:
         """Token ids [N, context] of the step's one text pass: the B captions, then the ``encoded``
@@ -304,8 +318,8 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         if negatives is not None and samples.get("hard_negative_tokens") is not None:
             names = samples.get("hard_negative_types") or self.loss.negative_types
             negative_tokens = self._given_tokens(samples, "hard_negative_tokens", (batch, len(names)))
-            columns = [list(names).index(t) for t in self.loss.negative_types]  # names checked by _batch_negatives
-            negative_tokens = negative_tokens[:, columns].reshape(-1, self.context_length)[encoded.reshape(-1)]
+            # names checked by _batch_negatives
+            negative_tokens = encoded_negative_rows(negative_tokens, names, self.loss.negative_types, encoded)
         if caption_tokens is None and negative_tokens is None:  # one tokenizer call for the whole pass
             texts = captions if negatives is None else texts_to_encode(captions, negatives, encoded, encode_invalid=False)[0]
             return self.tokenize(texts)
