@@ -11,6 +11,12 @@ evaluation tools get wrong by default (``ViT-B-32`` there means nn.GELU). Load w
 ``open_clip.create_model(name, pretrained="OUT.pt")`` (register the JSON first with
 ``open_clip.add_model_config`` for ``tiny``, or with LAVIS's ``add_model_config``).
 
+WiSE-FT: ``--wise ALPHA`` exports ``ALPHA * fine-tuned + (1 - ALPHA) * start`` instead, the start
+rebuilt from the checkpoint's own record and hash-checked (:mod:`ahnpl_plugin.wise`; ``--start``
+only if the recorded file moved). ``--format ahnpl_clip`` writes a plain ``ahnpl_clip`` checkpoint
+for ``run.checkpoint`` / ``model.finetuned`` evaluation instead of open_clip weights. A LoRA run's
+adapters are merged into the weights in every format.
+
 The activation comes from the checkpoint itself (``ahnpl_clip`` records it in its state dict); the
 model type from the checkpoint's config, else ``--model-type``, else the one architecture the
 weights fit.
@@ -28,7 +34,7 @@ import torch
 
 from ahnpl_plugin.errors import UserError
 
-FORMATS = ("open_clip",)
+FORMATS = ("open_clip", "ahnpl_clip")
 
 
 @dataclass
@@ -62,7 +68,10 @@ def _read_checkpoint(path: str):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
+    from ahnpl_plugin.models.lora import merge_state_dict
+
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    state = {k: v for k, v in merge_state_dict(state).items() if not k.startswith("reference.")}
     return state, dict(config)
 
 
@@ -94,13 +103,18 @@ def _quick_gelu(state: dict, config: dict, model_type: str, requested: bool | No
 
 
 def export_open_clip(
-    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None
+    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None,
+    wise: float | None = None, start: str | None = None,
 ) -> ExportResult:
     """Write ``out`` (open_clip state dict) and ``<model name>.json`` beside it; see the module doc."""
     from ahnpl_plugin.models.architectures import MODEL_TYPES, architecture
     from ahnpl_plugin.models.clip_loading import CLIP_PREFIX, matching_model_types, shape_mismatches
 
     state, config = _read_checkpoint(checkpoint)
+    if wise is not None:
+        from ahnpl_plugin.wise import wise_checkpoint
+
+        state = wise_checkpoint(checkpoint, wise, start)["model"]
     if any(k.startswith(CLIP_PREFIX) for k in state):
         clip_state = {k[len(CLIP_PREFIX):]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
     else:  # already CLIP-layout (e.g. a previous export)
@@ -133,6 +147,19 @@ def export_open_clip(
     return ExportResult(name, model_type, activation, os.path.abspath(out), config_file)
 
 
+def _export_ahnpl_clip(args) -> int:
+    """``--format ahnpl_clip``: a plain checkpoint (LoRA merged, WiSE-mixed with --wise) for evaluation."""
+    from ahnpl_plugin.wise import wise_checkpoint
+
+    if args.wise is None:
+        raise UserError("--format ahnpl_clip is for WiSE-FT checkpoints: give --wise ALPHA (1 = the fine-tuned weights, merged)")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(wise_checkpoint(args.checkpoint, args.wise, args.start), args.out)
+    print(f"ahnpl_clip checkpoint (WiSE alpha {args.wise:g}): {os.path.abspath(args.out)}")
+    print(f"evaluate: python -m ahnpl_plugin.evaluate --cfg-path CONFIG --options run.checkpoint={os.path.abspath(args.out)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.export", description=__doc__.split("\n\n")[0])
@@ -144,13 +171,18 @@ def main(argv: list[str] | None = None) -> int:
                       help="weights ran QuickGELU (only for state dicts that do not record it)")
     gelu.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_false",
                       help="weights ran nn.GELU (only for state dicts that do not record it)")
+    parser.add_argument("--wise", type=float, default=None, metavar="ALPHA",
+                        help="export ALPHA * fine-tuned + (1 - ALPHA) * the recorded starting weights (WiSE-FT)")
+    parser.add_argument("--start", default=None, help="with --wise: the starting weights file, if the recorded one moved")
     parser.add_argument("out", help="output .pt path")
     args = parser.parse_args(argv)
     try:
         from ahnpl_plugin import compat
 
         compat.apply()
-        result = export_open_clip(args.checkpoint, args.out, args.model_type, args.quick_gelu)
+        if args.format == "ahnpl_clip":
+            return _export_ahnpl_clip(args)
+        result = export_open_clip(args.checkpoint, args.out, args.model_type, args.quick_gelu, args.wise, args.start)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -566,6 +566,8 @@ class AHNPLRunner(RunnerBase):
                 optimizer.zero_grad(set_to_none=True)
                 if hasattr(core, "clamp_logit_scale"):
                     core.clamp_logit_scale()
+                if hasattr(core, "after_optimizer_step"):  # e.g. an EMA teacher's update
+                    core.after_optimizer_step()
             self.global_step = epoch * iters + i + 1
             components["lr"] = lr
             for k, v in components.items():
@@ -702,6 +704,8 @@ class AHNPLRunner(RunnerBase):
             "best_epoch": self.best_epoch,
             "validated": validated,
             "provenance": self.provenance(),
+            # where the weights started (source + hash): what export --wise interpolates toward
+            "start_weights": getattr(self.unwrap_dist_model(self.model), "start_weights", None),
         }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()
