@@ -156,7 +156,8 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
     def set_retention(self, options: ModelOptions, source: str, reproducible: bool = True) -> None:
         """Record the starting weights (now), keep a frozen ``reference`` copy if distillation or
         L2-SP needs one, add LoRA adapters and freeze what ``model.finetune`` does not train."""
-        self.start_weights = start_record(source, self.model_type, self.uses_quick_gelu, self.clip.state_dict(), reproducible)
+        if not self.clip.logit_scale.is_meta:  # weights on the meta device (shape checks) have no values to record
+            self.start_weights = start_record(source, self.model_type, self.uses_quick_gelu, self.clip.state_dict(), reproducible)
         self.distill, self.l2sp_weight, self.finetune = dict(options.distill), float(options.l2sp), options.finetune
         if options.keeps_start:
             self.reference = copy.deepcopy(self.clip).requires_grad_(False).eval()
