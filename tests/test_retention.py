@@ -343,3 +343,25 @@ def test_retention_recipes_validate(name):
     assert config["datasets"] == reference["datasets"]  # same data as the published recipe
     assert (options.finetune != "full" or options.keeps_start or options.loss.get("hn_focal_gamma")
             or float(config["run"]["init_lr"]) < float(reference["run"]["init_lr"]))
+
+
+def test_wise_sweep_writes_checkpoints_table_and_plot(tmp_path, monkeypatch):
+    """The sweep's own work (one checkpoint per alpha, table, JSON, plot) with planted evaluation
+    scores; the evaluation itself is python -m ahnpl_plugin.evaluate, tested with its configs."""
+    from ahnpl_plugin import wise
+
+    start = _start_file(tmp_path)
+    _, path = _finetuned_checkpoint(tmp_path, start)
+    planted = {"compositional": {0.0: 0.6, 0.5: 0.7, 1.0: 0.8}, "zeroshot": {0.0: 0.5, 0.5: 0.45, 1.0: 0.3}}
+
+    def fake_evaluate(cfg, checkpoint, out, options):
+        alpha = torch.load(checkpoint, weights_only=False)["wise"]["alpha"]
+        return planted[cfg][alpha]
+
+    monkeypatch.setattr(wise, "_evaluate", fake_evaluate)
+    rows = wise.sweep(str(path), [0.0, 0.5, 1.0], "compositional", "zeroshot", tmp_path / "sweep")
+    assert [(r["alpha"], r["compositional"], r["zero_shot"]) for r in rows] == [(0.0, 0.6, 0.5), (0.5, 0.7, 0.45), (1.0, 0.8, 0.3)]
+    table = (tmp_path / "sweep" / "wise_sweep.md").read_text()
+    assert "| alpha 0.5 | 70.0 | 45.0 |" in table
+    assert (tmp_path / "sweep" / "wise_sweep.png").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "sweep").glob("wise_*.pth")) == ["wise_0.5.pth", "wise_0.pth", "wise_1.pth"]
