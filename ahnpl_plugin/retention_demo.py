@@ -184,7 +184,7 @@ def run(out: Path, pretrain_steps: int, finetune_steps: int, batch: int, lr: flo
 
     compat.apply()
     from ahnpl_plugin.synthetic.world import build_world
-    from ahnpl_plugin.wise import plot_tradeoff, tradeoff_table, wise_checkpoint
+    from ahnpl_plugin.wise import wise_checkpoint
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
@@ -250,14 +250,30 @@ def run(out: Path, pretrain_steps: int, finetune_steps: int, batch: int, lr: flo
     meta = {"pretrain_steps": pretrain_steps, "finetune_steps": finetune_steps, "batch": batch, "lr": lr,
             "pretrain_lr": pretrain_lr, "n_train": n_train, "n_test_scenes": n_test, "n_zero_shot": n_zero_shot,
             "seed": seed, "threads": 1, "start_reused_from": start, "wall_s": time.perf_counter() - clock, "timings": timings}
-    (out / "retention.json").write_text(json.dumps({"rows": rows, "meta": meta}, indent=2))
-    table = tradeoff_table(rows, x_label="zero-shot 40-way", y_label="held-out compositional")
-    (out / "retention.md").write_text(table + "\n")
-    plot_tradeoff(rows, out / "retention.png",
-                  f"synthetic world, tiny CLIP: {finetune_steps} AHNPL steps after {pretrain_steps} pre-training steps")
+    table = write_outputs(rows, meta, out)
     print(table)
     print(f"wall time {meta['wall_s']:.0f} s; outputs in {out}")
     return rows
+
+
+def write_outputs(rows: list[dict], meta: dict, out: Path) -> str:
+    """``retention.json``, ``retention.md`` and ``retention.png`` (the WiSE-FT curve drawn from the
+    start, alpha 0, to full fine-tuning, alpha 1); returns the table."""
+    from ahnpl_plugin.wise import plot_tradeoff, tradeoff_table
+
+    (out / "retention.json").write_text(json.dumps({"rows": rows, "meta": meta}, indent=2))
+    table = tradeoff_table(rows, x_label="zero-shot 40-way", y_label="held-out compositional")
+    (out / "retention.md").write_text(table + "\n")
+    wise = [r for r in rows if r.get("series") == "WiSE-FT of full FT"]
+    ends = {r["kind"]: r for r in rows if r.get("kind") in ("start", "fine-tuned")}
+    if wise and len(ends) == 2:
+        curve = [{**ends["start"], "label": "0"}] + sorted(wise, key=lambda r: float(r["label"])) + [{**ends["fine-tuned"], "label": "1"}]
+        wise = [{**r, "series": "WiSE-FT of full FT (alpha)", "kind": ""} for r in curve]
+    plotted = [r for r in rows if r.get("series") != "WiSE-FT of full FT"] + wise
+    plot_tradeoff(plotted, out / "retention.png",
+                  f"synthetic world, tiny CLIP: {meta['finetune_steps']} AHNPL steps "
+                  f"after {meta['pretrain_steps']} pre-training steps", x_label="zero-shot 40-way accuracy (%)")
+    return table
 
 
 def main(argv=None) -> int:
