@@ -150,3 +150,25 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
         assert set(got) == set(expected)
         for name, grad in expected.items():
             assert torch.allclose(got[name], grad, rtol=1e-4, atol=1e-7), name
+
+
+@pytest.mark.slow
+def test_retention_demo_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
+    """The experiment command at toy size: every listed method trains, WiSE points come from the
+    full fine-tuning checkpoint, and the table, JSON and plot are written."""
+    import json
+
+    from ahnpl_plugin import retention_demo
+
+    monkeypatch.chdir(tmp_path)  # the world cache goes under ./.cache
+    code = retention_demo.main(["--out", "out", "--pretrain-steps", "2", "--finetune-steps", "2", "--batch", "8",
+                                "--n-train", "40", "--n-test", "4", "--n-zero-shot", "16",
+                                "--methods", "full FT", "LoRA r4 (lr x10)", "distill EMA (w=1)"])
+    assert code == 0
+    rows = json.loads((tmp_path / "out" / "retention.json").read_text())["rows"]
+    names = [r["name"] for r in rows]
+    assert names[:2] == ["start (pre-trained)", "full FT"] and "LoRA r4 (lr x10)" in names
+    assert [n for n in names if n.startswith("WiSE")] == ["WiSE-FT alpha 0.25", "WiSE-FT alpha 0.5", "WiSE-FT alpha 0.75"]
+    assert all(0.0 <= r["zero_shot"] <= 1.0 and 0.0 <= r["compositional"] <= 1.0 for r in rows)
+    assert (tmp_path / "out" / "retention.png").stat().st_size > 1000
+    assert "| full FT |" in (tmp_path / "out" / "retention.md").read_text()
