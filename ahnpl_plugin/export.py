@@ -22,6 +22,12 @@ evaluation tools get wrong by default (``ViT-B-32`` there means nn.GELU). Load w
 ``open_clip.create_model(name, pretrained="OUT.pt")`` (register the JSON first with
 ``open_clip.add_model_config`` for ``tiny``, or with LAVIS's ``add_model_config``).
 
+WiSE-FT: ``--wise ALPHA`` exports ``ALPHA * fine-tuned + (1 - ALPHA) * start`` instead, the start
+rebuilt from the checkpoint's own record and hash-checked (:mod:`ahnpl_plugin.wise`; ``--start``
+only if the recorded file moved), in every format. ``--format ahnpl_clip`` writes a plain
+``ahnpl_clip`` checkpoint for ``run.checkpoint`` / ``model.finetuned`` evaluation. A LoRA run's
+adapters are merged into the weights in every format.
+
 The activation comes from the checkpoint itself (``ahnpl_clip`` records it in its state dict); the
 model type from the checkpoint's config, else ``--model-type``, else the one architecture the
 weights fit.
@@ -39,7 +45,7 @@ import torch
 
 from ahnpl_plugin.errors import UserError
 
-FORMATS = ("open_clip", "hf")
+FORMATS = ("open_clip", "hf", "ahnpl_clip")
 LEGACY_SUFFIXES = (".pt", ".pth")  # --format open_clip to a file: state dict + <name>.json
 
 
@@ -90,7 +96,11 @@ def _read_checkpoint(path: str):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
+    from ahnpl_plugin.models.lora import merge_state_dict
+
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    # LoRA adapters merged; a distillation teacher / L2-SP start ("reference.") is not the model
+    state = {k: v for k, v in merge_state_dict(state).items() if not k.startswith("reference.")}
     return state, dict(run_config.get("model") or {}), run_config, provenance
 
 
@@ -122,13 +132,19 @@ def _quick_gelu(state: dict, config: dict, model_type: str, requested: bool | No
 
 
 def read_export_source(
-    checkpoint: str, model_type: str | None = None, quick_gelu: bool | None = None
+    checkpoint: str, model_type: str | None = None, quick_gelu: bool | None = None,
+    wise: float | None = None, start: str | None = None,
 ) -> ExportSource:
-    """The CLIP weights, type, activation and records of ``checkpoint`` (UserError when unclear)."""
+    """The CLIP weights, type, activation and records of ``checkpoint`` (UserError when unclear);
+    with ``wise``, the WiSE-FT mix with the recorded starting weights."""
     from ahnpl_plugin.models.architectures import MODEL_TYPES
     from ahnpl_plugin.models.clip_loading import CLIP_PREFIX, matching_model_types, shape_mismatches
 
     state, config, run_config, provenance = _read_checkpoint(checkpoint)
+    if wise is not None:
+        from ahnpl_plugin.wise import wise_checkpoint
+
+        state = wise_checkpoint(checkpoint, wise, start)["model"]
     if any(k.startswith(CLIP_PREFIX) for k in state):
         clip_state = {k[len(CLIP_PREFIX):]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
     else:  # already CLIP-layout (e.g. a previous export)
@@ -205,14 +221,15 @@ def export_open_clip_hub(source: ExportSource, out: str, card_info: str | None =
 
 
 def export_hf(
-    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None, card_info: str | None = None
+    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None, card_info: str | None = None,
+    wise: float | None = None, start: str | None = None,
 ) -> ExportResult:
     """A transformers ``CLIPModel`` folder in ``out`` (see :mod:`ahnpl_plugin.export_hf`) + README.md."""
     from ahnpl_plugin.export_hf import write_hf_folder
     from ahnpl_plugin.models.architectures import architecture
     from ahnpl_plugin.models.hf_clip_layout import LayoutError
 
-    source = read_export_source(checkpoint, model_type, quick_gelu)
+    source = read_export_source(checkpoint, model_type, quick_gelu, wise, start)
     out_dir = _check_out_dir(out)
     try:
         write_hf_folder(out_dir, source.clip_state, architecture(source.model_type), source.quick_gelu)
@@ -226,13 +243,14 @@ def export_hf(
 
 
 def export_open_clip(
-    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None, card_info: str | None = None
+    checkpoint: str, out: str, model_type: str | None = None, quick_gelu: bool | None = None, card_info: str | None = None,
+    wise: float | None = None, start: str | None = None,
 ) -> ExportResult:
     """``out`` ending in .pt/.pth: state dict + ``<model name>.json`` beside it; else the hub-layout
     folder of :func:`export_open_clip_hub`. See the module docstring."""
     from ahnpl_plugin.models.architectures import architecture
 
-    source = read_export_source(checkpoint, model_type, quick_gelu)
+    source = read_export_source(checkpoint, model_type, quick_gelu, wise, start)
     if not out.endswith(LEGACY_SUFFIXES):
         return export_open_clip_hub(source, out, card_info)
     name = open_clip_model_name(source.model_type, source.quick_gelu)
@@ -243,6 +261,19 @@ def export_open_clip(
     with open(config_file, "w") as handle:
         json.dump({**architecture(source.model_type), "quick_gelu": source.quick_gelu}, handle, indent=2)
     return ExportResult(name, source.model_type, source.quick_gelu, os.path.abspath(out), config_file)
+
+
+def _export_ahnpl_clip(args) -> int:
+    """``--format ahnpl_clip``: a plain checkpoint (LoRA merged, WiSE-mixed with --wise) for evaluation."""
+    from ahnpl_plugin.wise import wise_checkpoint
+
+    if args.wise is None:
+        raise UserError("--format ahnpl_clip is for WiSE-FT checkpoints: give --wise ALPHA (1 = the fine-tuned weights, merged)")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(wise_checkpoint(args.checkpoint, args.wise, args.start), args.out)
+    print(f"ahnpl_clip checkpoint (WiSE alpha {args.wise:g}): {os.path.abspath(args.out)}")
+    print(f"evaluate: python -m ahnpl_plugin.evaluate --cfg-path CONFIG --options run.checkpoint={os.path.abspath(args.out)}")
+    return 0
 
 
 def open_clip_snippet(result: ExportResult) -> str:
@@ -273,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="weights ran QuickGELU (only for state dicts that do not record it)")
     gelu.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_false",
                       help="weights ran nn.GELU (only for state dicts that do not record it)")
-    parser.add_argument("out", help="output: OUT/ folder (hf, open_clip hub layout) or OUT.pt (open_clip state dict)")
+    parser.add_argument("--wise", type=float, default=None, metavar="ALPHA",
+                        help="export ALPHA * fine-tuned + (1 - ALPHA) * the recorded starting weights (WiSE-FT)")
+    parser.add_argument("--start", default=None, help="with --wise: the starting weights file, if the recorded one moved")
+    parser.add_argument("out", help="output: OUT/ folder (hf, open_clip hub layout), OUT.pt (open_clip state dict), "
+                                    "or the checkpoint file (ahnpl_clip)")
     return parser
 
 
@@ -284,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         from ahnpl_plugin import compat
 
         compat.apply()
+        if args.format == "ahnpl_clip":
+            return _export_ahnpl_clip(args)
         export = export_hf if args.format == "hf" else export_open_clip
-        result = export(args.checkpoint, args.out, args.model_type, args.quick_gelu, args.card_info)
+        result = export(args.checkpoint, args.out, args.model_type, args.quick_gelu, args.card_info, args.wise, args.start)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

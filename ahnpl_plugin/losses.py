@@ -151,6 +151,43 @@ def own_negatives_cross_entropy(
     return per_row.sum() / has_negative.sum().clamp(min=1)
 
 
+def own_negatives_focal_cross_entropy(
+    anchor_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float = 0.0,
+    smoothing: float = 0.0,
+) -> torch.Tensor:
+    """:func:`own_negatives_cross_entropy` with FSC-CLIP's regularisers on the hard-negative rows.
+
+    Row i has classes ``[anchor] ++ valid negatives`` (n_i of them), probabilities ``p``; the
+    target puts ``1 - smoothing + smoothing / n_i`` on the anchor and ``smoothing / n_i`` on each
+    valid negative (label smoothing), and each class's log-likelihood is weighted by
+    ``(1 - p_j) ** gamma`` (focal loss): ``-sum_j q_j (1 - p_j)^gamma log p_j``. gamma 0 and
+    smoothing 0 give the plain cross entropy exactly. Same row rules (invalid negatives out of
+    the softmax, rows without a valid negative left out of the mean).
+    """
+    masked = negative_logits.masked_fill(~mask, float("-inf"))
+    rows = torch.cat([anchor_logits.unsqueeze(1), masked], dim=1)
+    valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+    log_p = torch.log_softmax(rows, dim=1).masked_fill(~valid, 0.0)
+    classes = valid.sum(dim=1, keepdim=True).to(rows.dtype)
+    target = valid.to(rows.dtype) * (smoothing / classes)
+    target[:, 0] += 1.0 - smoothing
+    weight = (1.0 - log_p.exp()).clamp(min=0.0).pow(gamma) if gamma > 0 else torch.ones_like(log_p)
+    per_row = -(target * weight * log_p).sum(dim=1)
+    has_negative = mask.any(dim=1)
+    per_row = per_row.masked_fill(~has_negative, 0.0)
+    return per_row.sum() / has_negative.sum().clamp(min=1)
+
+
+def _hard_negative_rows(anchor_logits, negative_logits, mask, gamma: float, smoothing: float) -> torch.Tensor:
+    """Plain cross entropy when no regulariser is on (the published loss), else the focal one."""
+    if gamma == 0 and smoothing == 0:
+        return own_negatives_cross_entropy(anchor_logits, negative_logits, mask)
+    return own_negatives_focal_cross_entropy(anchor_logits, negative_logits, mask, gamma, smoothing)
+
+
 def text_hard_negative_loss(
     image: torch.Tensor,
     text: torch.Tensor,
@@ -158,10 +195,13 @@ def text_hard_negative_loss(
     mask: torch.Tensor,
     logit_scale: torch.Tensor,
     anchor: str = "self",
+    focal_gamma: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Text side of L_hn: row i = ``[S(t,t) or S(v,t)] ++ [S(t, n_k) for valid k]``, target 0."""
     anchor_logits = pair_logits(text, text, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
-    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(text, negatives, logit_scale), mask)
+    negative_logits = own_negative_logits(text, negatives, logit_scale)
+    return _hard_negative_rows(anchor_logits, negative_logits, mask, focal_gamma, label_smoothing)
 
 
 def image_hard_negative_loss(
@@ -171,6 +211,8 @@ def image_hard_negative_loss(
     mask: torch.Tensor,
     logit_scale: torch.Tensor,
     anchor: str = "self",
+    focal_gamma: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Image side of L_hn: row i = ``[S(v,v) or S(v,t)] ++ [S(v, u_k) for valid k]``, target 0.
 
@@ -179,7 +221,8 @@ def image_hard_negative_loss(
     """
     anchor_logits = pair_logits(image, image, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
     shifted = perturbed_images(image, text, negatives)
-    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(image, shifted, logit_scale), mask)
+    negative_logits = own_negative_logits(image, shifted, logit_scale)
+    return _hard_negative_rows(anchor_logits, negative_logits, mask, focal_gamma, label_smoothing)
 
 
 def adaptive_thresholds(
@@ -350,6 +393,8 @@ class AHNPLLoss(nn.Module):
         itc_hard_negatives: bool = True,
         use_hn: bool = True,
         use_dm: bool = True,
+        hn_focal_gamma: float = 0.0,
+        hn_label_smoothing: float = 0.0,
     ):
         super().__init__()
         _check_choice("mode", mode, MODES)
@@ -375,6 +420,13 @@ class AHNPLLoss(nn.Module):
         self.itc_hard_negatives = itc_hard_negatives
         self.use_hn = use_hn
         self.use_dm = use_dm
+        # FSC-CLIP's regularisers of the hard-negative rows (L_hn), mode ahnpl only; 0 = off
+        self.hn_focal_gamma = _check_non_negative("hn_focal_gamma", hn_focal_gamma)
+        self.hn_label_smoothing = _check_non_negative("hn_label_smoothing", hn_label_smoothing)
+        if self.hn_label_smoothing >= 1:
+            raise ValueError(f"hn_label_smoothing must be in [0, 1), got {hn_label_smoothing}")
+        if mode == "reference" and (self.hn_focal_gamma or self.hn_label_smoothing):
+            raise ValueError("hn_focal_gamma / hn_label_smoothing apply to mode 'ahnpl' only (the released code's L_hn has no anchor class)")
         self.register_buffer("thresholds", self._initial_thresholds())
         # Gradient accumulation: theta statistics of the training forwards since the last
         # step_thresholds() (detached S(v,t) [B], S(v,n) [B,K], mask [B,K] per forward). Not in the
@@ -393,7 +445,8 @@ class AHNPLLoss(nn.Module):
             f"lambda_dm={self.lambda_dm}, image_hn_weight={self.image_hn_weight}, hn_anchor={self.hn_anchor!r}, "
             f"positive_margin={self.positive_margin}, threshold={self.threshold!r}, "
             f"fixed_threshold={self.fixed_threshold}, upper_bound={self.upper_bound}, "
-            f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}"
+            f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}, "
+            f"hn_focal_gamma={self.hn_focal_gamma}, hn_label_smoothing={self.hn_label_smoothing}"
         )
 
     def _initial_thresholds(self) -> torch.Tensor:
@@ -537,9 +590,12 @@ class AHNPLLoss(nn.Module):
         out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
         out["loss_hn_text"] = out["loss_hn_image"] = zero
         if self.use_hn and has_types:
-            out["loss_hn_text"] = text_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+            regularised = {"focal_gamma": self.hn_focal_gamma, "label_smoothing": self.hn_label_smoothing}
+            out["loss_hn_text"] = text_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor, **regularised)
             if self.image_hn_weight > 0:
-                out["loss_hn_image"] = image_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+                out["loss_hn_image"] = image_hard_negative_loss(
+                    image, text, negatives, mask, scale, self.hn_anchor, **regularised
+                )
         positive_logits = pair_logits(image, text, scale)
         negative_logits = own_negative_logits(image, negatives, scale)
         out["loss_dm_pos"] = out["loss_dm_neg"] = zero

@@ -616,7 +616,7 @@ class AHNPLRunner(RunnerBase):
                 optimizer.zero_grad(set_to_none=True)
                 if hasattr(core, "clamp_logit_scale"):
                     core.clamp_logit_scale()
-                if hasattr(core, "on_optimizer_step"):
+                if hasattr(core, "on_optimizer_step"):  # theta from the group; an EMA teacher's update
                     core.on_optimizer_step()
             self.global_step = epoch * iters + i + 1
             components["lr"] = lr
@@ -766,6 +766,8 @@ class AHNPLRunner(RunnerBase):
             "selection": (f"best {self.valid_splits[0]} agg_metrics so far (epoch {epoch})" if not with_optimizer
                           else "the state of the run when it was saved"),
             "provenance": self.provenance(),
+            # where the weights started (source + hash): what export --wise interpolates toward
+            "start_weights": getattr(self.unwrap_dist_model(self.model), "start_weights", None),
         }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()

@@ -25,6 +25,14 @@ features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` ser
 ``RetrievalTask``; ``before_evaluation`` / ``predict`` serve its ``multimodal_classification``
 (zero-shot classification, :mod:`ahnpl_plugin.models.zero_shot_head`).
 
+Keeping zero-shot accuracy (model_config: ``finetune``, ``lora``, ``distill``, ``l2sp``): the model
+records its starting weights (``start_weights``: source and hash, see start_weights; the runner
+stores it in every checkpoint, for ``python -m ahnpl_plugin.export --wise``), trains only what
+``model.finetune`` selects (LoRA adapters as parametrizations, see lora), and with distillation or
+L2-SP keeps a frozen copy of the starting CLIP as submodule ``reference`` (no optimiser state; an
+EMA of the student with ``distill.ema``, updated by :meth:`on_optimizer_step`). ``forward`` then
+also returns ``loss_distill`` (image + caption features against ``reference``'s) and ``loss_l2sp``.
+
 Logit scale: s = exp(logit_scale) must stay <= 100. :meth:`clamp_logit_scale` clamps the parameter
 to ln(100); the runner should call it after each optimiser step, and ``forward`` also calls it
 (in training mode) before using s, so the bound holds even under a runner that does not.
@@ -32,6 +40,8 @@ to ln(100); the runner should call it after each optimiser step, and ``forward``
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
 import os
@@ -63,6 +73,10 @@ from ahnpl_plugin.models.negative_batch import (
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
+from ahnpl_plugin.models.finetune_scope import apply_scope
+from ahnpl_plugin.models.lora import add_lora, has_lora, merge_state_dict
+from ahnpl_plugin.models.start_weights import start_record
+from ahnpl_plugin.retention import ema_update, feature_distillation, l2sp
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
@@ -143,6 +157,82 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         # Where the weights came from and which activation runs (clip_loading.WeightsProvenance
         # as a dict), for run records and results tables; set by from_config.
         self.weights_provenance: dict = {}
+        # retention options (set_retention); defaults = the published full fine-tuning
+        self.start_weights = None
+        self.finetune = "full"
+        self.distill = {"weight": 0.0, "kind": "mse", "ema": None}
+        self.l2sp_weight = 0.0
+        self.reference = None
+        self._register_load_state_dict_pre_hook(self._drop_foreign_reference)
+
+    # ------------------------------------------------------------------ retention
+
+    def set_retention(self, options: ModelOptions, source: str, reproducible: bool = True) -> None:
+        """Record the starting weights (now), keep a frozen ``reference`` copy if distillation or
+        L2-SP needs one, add LoRA adapters and freeze what ``model.finetune`` does not train."""
+        if not self.clip.logit_scale.is_meta:  # weights on the meta device (shape checks) have no values to record
+            self.start_weights = start_record(source, self.model_type, self.uses_quick_gelu, self.clip.state_dict(), reproducible)
+        self.distill, self.l2sp_weight, self.finetune = dict(options.distill), float(options.l2sp), options.finetune
+        if options.keeps_start:
+            self.reference = copy.deepcopy(self.clip).requires_grad_(False).eval()
+        if options.finetune == "lora":
+            names = add_lora(self.clip, options.lora["rank"], options.lora["alpha"], options.lora["targets"])
+            log.info("LoRA rank %d, alpha %g on %d weights", options.lora["rank"], options.lora["alpha"], len(names))
+        try:
+            trained, frozen = apply_scope(self.clip, options.finetune, options.finetune_last_n)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if options.finetune != "full":
+            log.info("model.finetune %s: %d parameters train, %d frozen", options.finetune, trained, frozen)
+
+    def train(self, mode: bool = True):
+        """As nn.Module.train; the ``reference`` (teacher / L2-SP anchor) always stays in eval mode."""
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()
+        return self
+
+    def _drop_foreign_reference(self, state_dict, prefix, *args):
+        """A checkpoint trained with a ``reference`` copy loads into a model without one (evaluation)."""
+        if self.reference is None:
+            for key in [k for k in state_dict if k.startswith(prefix + "reference.")]:
+                del state_dict[key]
+
+    def _student_tensor(self, name: str) -> torch.Tensor:
+        """The student's effective tensor named as in an unadapted CLIP (LoRA merged on the fly)."""
+        return functools.reduce(getattr, name.split("."), self.clip)
+
+    @torch.no_grad()
+    def on_optimizer_step(self) -> None:
+        """Runner hook after each optimiser step: theta from the group's forwards (the mixin's), then
+        the EMA teacher update (``distill.ema``)."""
+        super().on_optimizer_step()
+        decay = self.distill.get("ema")
+        if self.reference is None or decay is None:
+            return
+        names = [name for name, _ in self.reference.named_parameters()]
+        ema_update(
+            (p for _, p in self.reference.named_parameters()), (self._student_tensor(n) for n in names), decay
+        )
+
+    def _retention_terms(self, out: dict, images, image_feats, text_feats, caption_tokens) -> None:
+        """Add ``loss_distill`` and ``loss_l2sp`` (weighted) to ``out["loss"]`` when switched on."""
+        weight = self.distill.get("weight", 0.0)
+        if weight > 0:
+            with torch.no_grad():
+                teacher_images = F.normalize(encode_images(self.reference, images.to(self.device), self.sdpa).float(), dim=-1)
+                teacher_text = TextEncoder(self.reference, length=self.text_length, sdpa=self.sdpa)
+                teacher_texts = F.normalize(encode_tokens(teacher_text, caption_tokens).float(), dim=-1)
+            kind = self.distill.get("kind", "mse")
+            out["loss_distill"] = feature_distillation(image_feats, teacher_images, kind) + feature_distillation(
+                text_feats, teacher_texts, kind
+            )
+            out["loss"] = out["loss"] + weight * out["loss_distill"]
+        if self.l2sp_weight > 0:
+            anchors = dict(self.reference.named_parameters())
+            pairs = [(p, anchors[n]) for n, p in self.clip.named_parameters() if p.requires_grad]
+            out["loss_l2sp"] = l2sp(pairs)
+            out["loss"] = out["loss"] + self.l2sp_weight * out["loss_l2sp"]
 
     # ------------------------------------------------------------------ building
 
@@ -159,7 +249,9 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         options = check_model_config(cfg)
         loss = AHNPLLoss(**options.loss)
         if options.load_finetuned:
-            return cls.from_checkpoint(options.finetuned, options, loss)
+            model = cls.from_checkpoint(options.finetuned, options, loss)
+            model.set_retention(options, options.finetuned)
+            return model
         try:
             clip, quick_gelu, provenance = build_clip(
                 options.model_type, options.pretrained, options.quick_gelu, act=options.act,
@@ -169,6 +261,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
             raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
         model = cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
         model.weights_provenance = provenance.as_dict()
+        model.set_retention(options, options.pretrained, reproducible=bool(options.pretrained))
         return model
 
     @classmethod
@@ -194,6 +287,8 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         one that does not fit names the model it was saved from (its stored config)."""
         if state is None:
             state, checkpoint = _read_checkpoint(url_or_filename)
+        if has_lora(state) and not has_lora(self.state_dict()):  # a LoRA run's checkpoint, evaluated plain
+            state = merge_state_dict(state)
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -365,6 +460,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
             thresholds = self.loss.thresholds
         for name, value in zip(self.loss.negative_types, thresholds.detach()):
             out[f"theta/{name}"] = value
+        self._retention_terms(out, images, image_feats, text_feats, tokens[:batch])
         out["logit_scale"] = scale.detach()
         return out
 
