@@ -173,6 +173,8 @@ def _pretrain_batches(steps: int, batch: int, seed: int):
 def _model(config: dict):
     from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
 
+    if config.get("pretrained"):  # start.pt is a plain state dict of the tiny model, which runs nn.GELU
+        config = {"act": "gelu", **config}
     return AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", **config})
 
 

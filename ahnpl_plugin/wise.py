@@ -69,7 +69,8 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
             "pass --start with a file of those weights"
         )
     try:
-        clip, _, _ = build_clip(record["model_type"], source, bool(record["quick_gelu"]))
+        act = "quick_gelu" if record["quick_gelu"] else "gelu"  # what the run used: a plain state dict records none
+        clip, _, _ = build_clip(record["model_type"], source, bool(record["quick_gelu"]), act=act)
         state = clip.state_dict()
     except Exception as exc:  # missing file, wrong architecture, unreadable archive
         raise StartWeightsError(f"cannot rebuild the starting weights from {source!r}: {exc}") from None

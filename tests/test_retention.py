@@ -37,7 +37,8 @@ def _start_file(tmp_path, seed=0):
 
 
 def _model(start, **extra) -> AHNPLClip:
-    return AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), **extra})
+    return AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), "act": "gelu",
+                                  **extra})
 
 
 def _batch(seed=0):

@@ -45,7 +45,7 @@ def _config(coco, output_dir: Path, start: Path, model: dict, **run_overrides) -
         },
         "negatives": str(negatives),
     }
-    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), **model},
+    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), "act": "gelu", **model},
             "datasets": {"ahnpl_coco": data}, "run": run}
 
 
@@ -109,7 +109,7 @@ def _ddp_worker(rank: int, port: int, start: str, out_dir: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
     try:
         torch.manual_seed(0)
-        model = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, **MODEL})
+        model = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, "act": "gelu", **MODEL})
         ddp = DDP(model)  # find_unused_parameters=False: a trained parameter without gradient fails the 2nd step
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
         grads = None
@@ -141,7 +141,7 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
     start = str(_start_file(tmp_path / "start.pt"))
     mp.spawn(_ddp_worker, args=(_free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     torch.manual_seed(0)
-    single = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, **MODEL})
+    single = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, "act": "gelu", **MODEL})
     single(_batch(slice(0, 4)))["loss"].backward()
     expected = _grads(single)
     # DDP averages the ranks' gradients: each rank ends with the full-batch gradient
