@@ -7,58 +7,20 @@ template negatives) through the real entry points.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.schedule import micro_step, optimizer_steps_per_epoch
 
-
-def _config(coco, output_dir: Path, **run_overrides) -> dict:
-    folder, negatives = coco
-    run = {
-        "task": "retrieval", "runner": "ahnpl_runner", "device": "cpu", "init_lr": 1e-3, "warmup_steps": 1,
-        "weight_decay": 0.1, "max_epoch": 1, "batch_size_train": 4, "batch_size_eval": 8, "num_workers": 0,
-        "seed": 7, "k_test": 8, "use_dist_eval_sampler": False, "output_dir": str(output_dir),
-        "train_splits": ["train"], "valid_splits": ["val"], "test_splits": ["test"], "log_freq": 0,
-        "progress": False, "plot": False,
-    }
-    run.update(run_overrides)
-    data = {
-        "build_info": {
-            "annotations": {s: {"storage": str(p)} for s, p in folder.annotations.items()},
-            "images": {"storage": str(folder.images)},
-        },
-        "negatives": str(negatives),
-    }
-    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""},
-            "datasets": {"ahnpl_coco": data}, "run": run}
-
-
-def _write(cfg: dict, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def _train(cfg_path: Path, *options: str):
-    from ahnpl_plugin.train import _train
-
-    argv = ["--cfg-path", str(cfg_path)] + (["--options", *options] if options else [])
-    return _train(argv)
-
-
-def _metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-
-
-def _results(run_dir: Path) -> dict:
-    return json.loads((run_dir / "results.json").read_text())
+from run_helpers import coco_run_config as _config
+from run_helpers import metrics as _metrics
+from run_helpers import results as _results
+from run_helpers import train as _train
+from run_helpers import write_config as _write
 
 
 # ----------------------------------------------------------------------------- bf16 validation

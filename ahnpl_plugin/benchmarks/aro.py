@@ -24,11 +24,9 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
     format_error,
     get_field,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import (
     accuracy,
@@ -107,11 +105,7 @@ def load_vg_attribution(root, image_root=None, *, strict: bool = False,
 
 def _read_vg_file(root, name: str, what: str) -> tuple[Path, list]:
     root = as_path(root)
-    path = require_file(find_file(root, name), root / name, what, ARO_SOURCE)
-    records = read_json(path)
-    if not isinstance(records, list):
-        raise format_error(path, "top level", f"expected a JSON list, got {type(records).__name__}")
-    return path, records
+    return read_benchmark_json(root, name, what, ARO_SOURCE, list, "a JSON list", subdirs=("",))
 
 
 def _vg_item(record, path: Path, where: str, images_dir: Path, group: str, index: int) -> Item:

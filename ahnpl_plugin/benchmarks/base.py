@@ -384,6 +384,18 @@ def read_json(path: Path) -> Any:
         ) from err
 
 
+def read_benchmark_json(root: Path, name: str, what: str, source: str, expected: type, shape: str,
+                        subdirs: Sequence[str] = ("", "data")) -> tuple[Path, Any]:
+    """``(path, parsed)`` of a benchmark's JSON file ``name`` under ``root`` (or a subdir): a missing
+    file names where it was expected and the download ``source``; a top level that is not of type
+    ``expected`` is a format error saying it should be ``shape`` ("a JSON list", ...)."""
+    path = require_file(find_file(root, name, subdirs), root / name, what, source)
+    records = read_json(path)
+    if not isinstance(records, expected):
+        raise format_error(path, "top level", f"expected {shape}, got {type(records).__name__}")
+    return path, records
+
+
 def format_error(path: Path | str, where: str, problem: str) -> BenchmarkFormatError:
     """A :class:`BenchmarkFormatError` naming the file and the key or index at fault."""
     return BenchmarkFormatError(f"{path}: {where}: {problem}")

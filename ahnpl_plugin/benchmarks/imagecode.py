@@ -29,10 +29,8 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
     format_error,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import accuracy, drop_nan
 
@@ -47,11 +45,8 @@ def load_imagecode(root, image_root=None, *, strict: bool = False, split: str = 
     if split not in SPLIT_FILES:
         raise BenchmarkError(f"imagecode: split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
     name = SPLIT_FILES[split]
-    path = require_file(find_file(root, name, ("", "data")), root / name,
-                        f"ImageCoDe file {name}", IMAGECODE_SOURCE)
-    sets = read_json(path)
-    if not isinstance(sets, dict):
-        raise format_error(path, "top level", f"expected an object set -> descriptions, got {type(sets).__name__}")
+    path, sets = read_benchmark_json(root, name, f"ImageCoDe file {name}", IMAGECODE_SOURCE, dict,
+                                     "an object set -> descriptions")
     images_dir = as_path(image_root) if image_root is not None else path.parent
     items = []
     for directory, descriptions in sets.items():

@@ -20,11 +20,8 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
-    format_error,
     get_field,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import accuracy, correct_by_item, drop_nan, group_outcomes, micro_accuracy
 
@@ -49,12 +46,8 @@ def load_sugarcrepe(root, image_root=None, *, strict: bool = False,
     items = []
     for stem in files:
         name = f"{stem}.json"
-        path = require_file(find_file(root, name, ("", "data")), root / name,
-                            f"SugarCrepe file {name}", SUGARCREPE_SOURCE)
-        records = read_json(path)
-        if not isinstance(records, dict):
-            raise format_error(path, "top level",
-                               f"expected a JSON object id -> item, got {type(records).__name__}")
+        path, records = read_benchmark_json(root, name, f"SugarCrepe file {name}", SUGARCREPE_SOURCE, dict,
+                                            "a JSON object id -> item")
         for key, record in records.items():
             where = f"key {key!r}"
             filename = get_field(record, "filename", str, path, where)

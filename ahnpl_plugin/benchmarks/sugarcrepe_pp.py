@@ -30,11 +30,8 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
-    format_error,
     get_field,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import accuracy, drop_nan, macro_mean
 
@@ -55,12 +52,8 @@ def load_sugarcrepe_pp(root, image_root=None, *, strict: bool = False,
     items, n_negative_is_positive = [], 0
     for stem in files:
         name = f"{stem}.json"
-        path = require_file(find_file(root, name, ("", "data")), root / name,
-                            f"SugarCrepe++ file {name}", SUGARCREPE_PP_SOURCE)
-        records = read_json(path)
-        if not isinstance(records, list):
-            raise format_error(path, "top level",
-                               f"expected a JSON list of items, got {type(records).__name__}")
+        path, records = read_benchmark_json(root, name, f"SugarCrepe++ file {name}", SUGARCREPE_PP_SOURCE, list,
+                                            "a JSON list of items")
         for index, record in enumerate(records):
             where = f"index {index}"
             filename = get_field(record, "filename", str, path, where)

@@ -33,11 +33,8 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
-    format_error,
     get_field,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import accuracy, correct_by_item, drop_nan, group_outcomes, macro_mean
 
@@ -83,12 +80,8 @@ def load_valse(root, image_root=None, *, strict: bool = False,
     items, n_filtered = [], 0
     for piece in pieces:
         name = f"{piece}.json"
-        path = require_file(find_file(root, name, ("", "data")), root / name,
-                            f"VALSE file {name}", VALSE_SOURCE)
-        records = read_json(path)
-        if not isinstance(records, dict):
-            raise format_error(path, "top level",
-                               f"expected a JSON object id -> item, got {type(records).__name__}")
+        path, records = read_benchmark_json(root, name, f"VALSE file {name}", VALSE_SOURCE, dict,
+                                            "a JSON object id -> item")
         for key, record in records.items():
             where = f"key {key!r}"
             mturk = get_field(record, "mturk", dict, path, where)

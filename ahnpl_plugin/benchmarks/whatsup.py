@@ -40,11 +40,9 @@ from .base import (
     ImageRef,
     Item,
     as_path,
-    find_file,
     format_error,
     get_field,
-    read_json,
-    require_file,
+    read_benchmark_json,
 )
 from .scoring import accuracy, argmax_correct, drop_nan, macro_mean
 
@@ -77,11 +75,8 @@ def load_whatsup(root, image_root=None, *, strict: bool = False,
     items = []
     for subset in subsets:
         name = SUBSET_FILES[subset]
-        path = require_file(find_file(root, name, ("", "data")), root / name,
-                            f"What'sUp file {name}", WHATSUP_SOURCE)
-        records = read_json(path)
-        if not isinstance(records, list):
-            raise format_error(path, "top level", f"expected a JSON list, got {type(records).__name__}")
+        path, records = read_benchmark_json(root, name, f"What'sUp file {name}", WHATSUP_SOURCE, list,
+                                            "a JSON list")
         folders = _image_folders(path.parent, image_root)  # default: the folder of the JSON files
         reader = _controlled_item if subset.startswith("controlled") else _qa_item
         items += [reader(subset, record, path, f"index {i}", folders) for i, record in enumerate(records)]
