@@ -1,4 +1,5 @@
-"""Training curves (loss components, adaptive thresholds, learning rate) as one PNG."""
+"""Training curves (loss components, adaptive thresholds in logits and divided by the logit scale,
+learning rate) as one PNG."""
 
 from __future__ import annotations
 
@@ -28,7 +29,13 @@ def plot_training_curves(metrics_path: Path, out_dir: Path, smooth: int = 20) ->
     steps = np.array([r["step"] for r in rows])
     loss_keys = [k for k in rows[0] if k.startswith("loss")]
     theta_keys = [k for k in rows[0] if k.startswith("theta/")]
-    panels = [("losses", loss_keys), ("adaptive thresholds (logits)", theta_keys), ("learning rate", ["lr"])]
+    # theta is in logits and s is learned: theta / s is the margin in cosine units
+    scaled_keys = [f"{k} / s" for k in theta_keys] if "logit_scale" in rows[0] else []
+    for row in rows if scaled_keys else ():
+        for key in theta_keys:
+            row[f"{key} / s"] = row.get(key, float("nan")) / row["logit_scale"]
+    panels = [("losses", loss_keys), ("adaptive thresholds (logits)", theta_keys),
+              ("thresholds / logit scale (cosine)", scaled_keys), ("learning rate", ["lr"])]
     panels = [(t, ks) for t, ks in panels if ks]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     window = max(1, min(smooth, len(rows) // 10 or 1))
@@ -41,7 +48,7 @@ def plot_training_curves(metrics_path: Path, out_dir: Path, smooth: int = 20) ->
                 xs = steps[window - 1:]
             else:
                 xs = steps
-            ax.plot(xs, values, label=key.replace("theta/", ""))
+            ax.plot(xs, values, label=key.replace("theta/", "").replace(" / s", ""))
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.legend(fontsize=8)

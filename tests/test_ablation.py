@@ -98,3 +98,15 @@ def test_summary_pairs_differences_by_seed_and_table_reads_right():
     per_seed = format_per_seed(summary, labels).splitlines()
     assert per_seed[0] == "| variant | seed 1 | seed 2 | seed 3 |"
     assert per_seed[2] == "| ITC + text HN | 80.0 | 70.0 | – |"
+
+
+def test_every_generated_config_loads_through_the_plugins_config():
+    from ahnpl_plugin import register
+    from ahnpl_plugin.config import load_config
+    from ahnpl_plugin.losses import AHNPLLoss
+    from ahnpl_plugin.models.model_config import loss_options
+
+    register()
+    for path in expected_configs():
+        cfg = load_config(str(path), [])
+        AHNPLLoss(**loss_options(cfg.model_cfg.get("loss")))
