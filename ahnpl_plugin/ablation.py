@@ -272,8 +272,9 @@ def write_report(runs: dict, out: Path, options: list[str], wall_s: float, loads
         f"- seeds: {seeds}; extra options: {' '.join(options) or 'none'}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; "
         f"{jobs} runs at a time, {threads} torch thread(s) each",
-        f"- wall time: {wall_s:.0f} s in all; per run (trained here) "
-        + (f"{min(walls):.0f}-{max(walls):.0f} s" if walls else "none (all reused)"),
+        (f"- wall time: {wall_s:.0f} s in all; per run trained by this invocation {min(walls):.0f}-{max(walls):.0f} s"
+         + (f" ({len(runs) - len(walls)} runs reused from earlier ones)" if len(walls) < len(runs) else "")
+         if walls else "- wall time: all runs reused from earlier invocations (see their logs' training time)"),
         f"- load before: `{loads[0]}`",
         f"- load after: `{loads[1]}`",
         "",
@@ -307,6 +308,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (OMP/MKL_NUM_THREADS)")
     parser.add_argument("--write-configs", action="store_true", help="regenerate projects/ahnpl/ablation/ and exit")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: the table and plots of the finished runs of these variants and seeds")
     args = parser.parse_args(argv)
     if args.write_configs:
         for path in write_configs():
@@ -321,7 +324,13 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start, load_before = time.time(), _load()
     names = list(dict.fromkeys(args.variants))  # run in the order given; the table keeps VARIANTS' order
-    runs = run_all(names, args.seeds, out, args.options, args.jobs, args.threads)
+    if args.report_only:
+        runs = {(n, s): {"dir": d, "wall_s": None, "reused": True} for n in names for s in args.seeds
+                if (d := finished_run(out / n / f"seed{s}")) is not None}
+        if not runs:
+            parser.error(f"no finished run of these variants and seeds under {out}")
+    else:
+        runs = run_all(names, args.seeds, out, args.options, args.jobs, args.threads)
     text = write_report(runs, out, args.options, time.time() - start, (load_before, _load()), args.threads, args.jobs)
     print()
     print(text)

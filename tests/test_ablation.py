@@ -110,3 +110,25 @@ def test_every_generated_config_loads_through_the_plugins_config():
     for path in expected_configs():
         cfg = load_config(str(path), [])
         AHNPLLoss(**loss_options(cfg.model_cfg.get("loss")))
+
+
+def test_report_from_run_folders(tmp_path):
+    import json
+
+    from ahnpl_plugin.ablation import write_report
+
+    runs = {}
+    for name, seed, avg in (("itc_text_hn", 1, 0.6), ("ahnpl", 1, 0.7), ("itc_text_hn", 2, 0.5), ("ahnpl", 2, 0.8)):
+        run_dir = tmp_path / name / f"seed{seed}" / "run"
+        run_dir.mkdir(parents=True)
+        (run_dir / "results.json").write_text(json.dumps({"test": {"attribute_swap": avg, "average": avg}}))
+        rows = [{"step": i, "loss": 1.0, "theta/adj": 2.0 * i, "logit_scale": 10.0} for i in range(1, 4)]
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        runs[(name, seed)] = {"dir": run_dir, "wall_s": 10.0 * seed, "reused": False}
+    text = write_report(runs, tmp_path, ["run.max_epoch=1"], 42.0, ("load a", "load b"), 1, 2)
+    assert "| AHNPL | 2 | 75.0 | – | – | – | – | 75.0 |" in text  # table order: VARIANTS, not the runs'
+    assert text.index("| ITC + text HN |") < text.index("| AHNPL |")
+    assert "+20.0 | [10.0, 30.0] |" in text  # paired by seed: +10 and +30
+    assert "per run trained by this invocation 10-20 s" in text and "`load a`" in text
+    for name in ("ablation_results.md", "ablation_results.json", "ablation.png", "ablation_thresholds.png"):
+        assert (tmp_path / name).is_file(), name
