@@ -428,7 +428,7 @@ class AHNPLLoss(nn.Module):
         self.per_sample_thresholds = per_sample
         self.reference_hn_target = hn_target
         self.positive_margin_logit = None
-        if learnable_margin:
+        if learnable_margin and self.use_dm:  # without L_dm it would be a parameter DDP sees unused
             # AHNPL's release: relu(alpha - S(v,t)) with alpha a parameter on the logit scale, clamped
             # to >= 0.2 at every use (there initialised randomly; here at positive_margin).
             start = max(self.positive_margin, LEARNABLE_MARGIN_FLOOR)
