@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv bench
+.PHONY: install test demo clean-venv bench readme-numbers
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/negatives_throughput.py
+
+# re-measure the README's numbers with machine and load (README_ARGS="--all" adds the demo and suite)
+README_ARGS ?=
+readme-numbers: $(STAMP)
+	$(PY) benchmarks/readme_numbers.py $(README_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

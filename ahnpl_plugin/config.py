@@ -6,9 +6,17 @@ Fixed here:
 
 * ``--options model.model_type=X`` keeps X's value but loads the *old* type's defaults
   (lavis/common/config.py:64); we load X's defaults.
-* Unknown model architectures, model types, dataset names and ``run`` keys raise a
-  :class:`ConfigError` listing the valid ones (LAVIS asserts or fails later with a KeyError).
-* ``run.output_dir`` is resolved against the working directory (LAVIS: under site-packages/lavis).
+* The whole merged config (file + ``--options``) is checked before anything runs: unknown model
+  architectures, model types, dataset names (``--options datasets.nope.x=1`` too), tasks, runners,
+  ``run`` keys and LR schedules, and non-numeric numbers, raise a :class:`ConfigError` listing the
+  valid ones (LAVIS asserts or fails later with a KeyError or a raw ValueError).
+* Every dataset's image size follows the model type (``preprocess`` of its default YAML, or a
+  BLIP ``model.image_size``) unless the config sets it; a size set by hand that differs is an error
+  naming both sizes (LAVIS keeps the builder's size and the model fails on the first batch).
+* ``--cfg-path`` may name a shipped project config (``demo``) from any folder; a missing file is an
+  error saying where it looked.
+* ``run.output_dir`` is resolved against ``$AHNPL_OUTPUT_ROOT`` or the working directory (LAVIS:
+  under site-packages/lavis).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
-from ahnpl_plugin.paths import resolve_user_path
+from ahnpl_plugin.paths import find_config, output_root, project_config_names
 
 # Every `run:` key the plugin's runner and entry points understand (LAVIS's plus ours).
 RUN_KEYS = {
@@ -33,7 +41,22 @@ RUN_KEYS = {
     # ours
     "beta1", "eps", "max_grad_norm", "fused_adamw", "compile", "channels_last", "dist_backend",
     "checkpoint", "save_every_epoch", "plot", "max_steps", "progress", "job_name", "scores",
-    "checkpoint_every_steps", "eval_precision",
+    "checkpoint_every_steps", "eval_precision", "model_selection", "loader_tokens", "grad_checkpointing",
+    "strict",  # ahnpl_compositional: every configured benchmark must be present (all or nothing)
+    "reference_model", "bootstrap",  # task ahnpl_zeroshot: starting weights (retention), interval replicates
+}
+
+# `run:` keys that hold numbers (None = unset is fine everywhere).
+INT_RUN_KEYS = ("max_epoch", "batch_size_train", "batch_size_eval", "num_workers", "seed", "warmup_steps",
+                "accum_grad_iters", "log_freq", "k_test", "max_steps", "iters_per_epoch", "max_len", "min_len",
+                "num_beams", "checkpoint_every_steps")
+FLOAT_RUN_KEYS = ("init_lr", "min_lr", "warmup_lr", "lr_decay_rate", "weight_decay", "beta1", "beta2", "eps",
+                  "max_grad_norm")
+
+# LAVIS's runners are registered (LAVIS imports them) but cannot run these configs.
+LAVIS_RUNNERS = {
+    "runner_base": "LAVIS's epoch runner needs run.evaluate and a CUDA process group and fails on these configs",
+    "runner_iter": "LAVIS's iteration runner needs a CUDA process group and fails on these configs",
 }
 
 
@@ -90,30 +113,60 @@ def _make_config_class():
     return PluginConfig
 
 
+def resolve_config_path(cfg_path: str) -> Path:
+    """The config file ``--cfg-path`` names (a path, or a shipped project config's name)."""
+    found, looked = find_config(cfg_path)
+    if found is None:
+        names = ", ".join(project_config_names())
+        raise ConfigError(
+            f"config file not found: {cfg_path} (looked at {', '.join(str(p) for p in looked)}); "
+            f"give a path, or the name of a shipped config: {names}"
+        )
+    return found
+
+
 def load_config(cfg_path: str, options: list[str] | None = None):
     """LAVIS ``Config`` for ``cfg_path`` plus ``--options`` overrides, validated.
 
     Call :func:`ahnpl_plugin.register` first (LAVIS only knows registered names).
     """
-    path = Path(cfg_path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {cfg_path}")
+    path = resolve_config_path(cfg_path)
     try:
-        OmegaConf.load(path)
+        user_file = OmegaConf.load(path)
     except Exception as exc:  # yaml errors carry line/column
-        raise ConfigError(f"cannot parse {cfg_path}: {exc}".replace("\n", " ")) from None
+        raise ConfigError(f"cannot parse {path}: {exc}".replace("\n", " ")) from None
     args = argparse.Namespace(cfg_path=str(path), options=list(options or []))
     for option in args.options:
         if "=" not in option:
             raise ConfigError(f"--options takes key=value pairs, got {option!r}")
+    try:
+        user_options = OmegaConf.from_dotlist(args.options)
+    except Exception as exc:
+        raise ConfigError(f"cannot parse --options {' '.join(args.options)}: {exc}".replace("\n", " ")) from None
     cfg = _make_config_class()(args)
-    validate_run_config(cfg.run_cfg)
+    validate_config(cfg)
+    align_image_sizes(cfg.config, explicit=[user_file, user_options])
     if cfg.run_cfg.get("output_dir"):
-        cfg.run_cfg.output_dir = str(resolve_user_path(cfg.run_cfg.output_dir))
+        cfg.run_cfg.output_dir = str((output_root() / Path(cfg.run_cfg.output_dir).expanduser()).resolve())
     return cfg
 
 
+def validate_config(cfg) -> None:
+    """Check the merged config (file + defaults + ``--options``) before anything is built."""
+    from lavis.common.registry import registry
+
+    known = registry.mapping["builder_name_mapping"]
+    for name in cfg.config.get("datasets") or {}:  # --options datasets.X.k=v adds X after the builders ran
+        if name not in known:
+            raise unknown_choice("dataset", name, known.keys())
+    validate_run_config(cfg.run_cfg)
+    if cfg.model_cfg.get("arch") == "clip":
+        check_stock_clip(cfg.model_cfg)
+
+
 def validate_run_config(run_cfg) -> None:
+    from ahnpl_plugin.schedule import check_schedule
+
     unknown = sorted(set(run_cfg.keys()) - RUN_KEYS)
     if unknown:
         raise ConfigError(
@@ -122,3 +175,114 @@ def validate_run_config(run_cfg) -> None:
     for key in ("task", "output_dir"):
         if not run_cfg.get(key):
             raise ConfigError(f"run.{key} is required")
+    for key in INT_RUN_KEYS:
+        _check_number(run_cfg, key, int)
+    for key in FLOAT_RUN_KEYS:
+        _check_number(run_cfg, key, float)
+    for key in ("loader_tokens", "grad_checkpointing"):  # issue 21's switches
+        if run_cfg.get(key) is not None and not isinstance(run_cfg.get(key), bool):
+            raise ConfigError(f"run.{key} must be true or false, got {run_cfg.get(key)!r}")
+    if run_cfg.get("lr_sched") is not None:
+        check_schedule(run_cfg.lr_sched)
+    _check_registered("task", run_cfg.task, "task_name_mapping")
+    runner = run_cfg.get("runner") or "ahnpl_runner"
+    if runner in LAVIS_RUNNERS:
+        raise ConfigError(f"run.runner {runner!r}: {LAVIS_RUNNERS[runner]}; use ahnpl_runner")
+    _check_registered("runner", runner, "runner_name_mapping", exclude=LAVIS_RUNNERS)
+
+
+def _check_registered(kind: str, name, mapping: str, exclude=()) -> None:
+    from lavis.common.registry import registry
+
+    known = registry.mapping[mapping]
+    if name not in known or name in exclude:
+        raise unknown_choice(f"run.{kind}", name, [k for k in known if k not in exclude])
+
+
+def _check_number(run_cfg, key: str, kind: type) -> None:
+    value = run_cfg.get(key)
+    if value is None:
+        return
+    what = "an integer" if kind is int else "a number"
+    if isinstance(value, bool):
+        raise ConfigError(f"run.{key} must be {what}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"run.{key} must be {what}, got {value!r}") from None
+    if kind is int and not number.is_integer():
+        raise ConfigError(f"run.{key} must be {what}, got {value!r}")
+    run_cfg[key] = int(number) if kind is int else number
+
+
+def check_stock_clip(model_cfg) -> None:
+    """LAVIS's own ``clip``: ``pretrained`` must name weights it can load without a download that
+    fails midway (LAVIS gives a raw URLError offline, an AttributeError for an empty value)."""
+    from lavis.models.clip_models.pretrained import get_pretrained_url, list_pretrained_model_tags
+
+    pretrained = model_cfg.get("pretrained")
+    if pretrained is None:
+        model_cfg.pretrained = ""  # `--options model.pretrained=`: random init, as "" means
+        return
+    pretrained = str(pretrained)
+    if pretrained == "" or Path(pretrained).expanduser().is_file():
+        return
+    model_type = str(model_cfg.model_type)
+    if get_pretrained_url(model_type, pretrained):
+        return  # a tag LAVIS downloads: fetch_stock_clip_weights, before the model is built
+    tags = ", ".join(list_pretrained_model_tags(model_type)) or "none"
+    raise ConfigError(
+        f"model.pretrained {pretrained!r} for LAVIS's clip {model_type}: neither a file nor a known tag "
+        f"(tags: {tags}); or \"\" for random initialisation"
+    )
+
+
+def fetch_stock_clip_weights(model_cfg) -> None:
+    """For LAVIS's stock ``clip`` with ``pretrained: openai``: the cached archive, or a download;
+    a one-line error naming the file and URL if neither (LAVIS: a raw URLError). Called by the
+    train/evaluate entry points before anything is built (``data check`` reports it instead)."""
+    if model_cfg.get("arch") == "clip" and str(model_cfg.get("pretrained") or "").lower() == "openai":
+        from ahnpl_plugin.models.clip_loading import openai_archive
+
+        openai_archive(str(model_cfg.model_type))
+
+
+# ------------------------------------------------------------------------------ image sizes
+def model_image_sizes(config) -> dict:
+    """``{"train": px, "eval": px}``: the input size of the configured model type (a BLIP
+    ``model.image_size``, else the model type's ``preprocess``); splits without one are left out."""
+    sizes = {}
+    model_size = (config.get("model") or {}).get("image_size")
+    preprocess = (config.get("preprocess") or {}).get("vis_processor") or {}
+    for split in ("train", "eval"):
+        size = model_size if model_size is not None else (preprocess.get(split) or {}).get("image_size")
+        if size is not None:
+            sizes[split] = int(size)
+    return sizes
+
+
+def align_image_sizes(config, explicit=()) -> None:
+    """Give every dataset's image processors the model type's image size, unless a config in
+    ``explicit`` (the user's file, the ``--options``) sets it; a set size that differs from the
+    model's is a ConfigError naming both."""
+    sizes = model_image_sizes(config)
+    model = config.get("model") or {}
+    for name, dataset in (config.get("datasets") or {}).items():
+        processors = dataset.get("vis_processor") if dataset is not None else None
+        if not processors:
+            continue  # e.g. benchmarks under ahnpl_compositional: the task gives them the model's
+        for split, processor in processors.items():
+            size = sizes.get("train" if split == "train" else "eval")
+            if processor is None or size is None:
+                continue
+            key = f"datasets.{name}.vis_processor.{split}.image_size"
+            hand_set = [OmegaConf.select(c, key, default=None) for c in explicit]
+            hand_set = [v for v in hand_set if v is not None]
+            if hand_set:
+                if int(hand_set[-1]) != size:
+                    raise ConfigError(
+                        f"{key} is {hand_set[-1]} but model {model.get('arch')} {model.get('model_type')} takes "
+                        f"{size} px images; remove that line (the size follows the model type) or set it to {size}"
+                    )
+            else:
+                processor["image_size"] = size

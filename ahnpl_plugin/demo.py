@@ -68,17 +68,27 @@ def _last_progress(run_dir: Path | None) -> str:
     return f"epoch {row['epoch']} step {row['step']} loss {row['loss']:.3f}"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    from ahnpl_plugin.cli_text import command, plain
+
+    parser = argparse.ArgumentParser(prog=command("python -m ahnpl_plugin.demo"), description=plain(__doc__),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", default="output/demo", metavar="DIR",
+                        help="folder for the two run folders and their logs (default output/demo, relative to the "
+                             "working directory)")
+    parser.add_argument("--options", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra overrides for both runs (e.g. run.seed=1)")
+    parser.add_argument("--sequential", action="store_true", help="one run after the other")
+    return parser
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--ablation" in argv:  # the ablation of issue 20 (ahnpl_plugin/ablation.py), same arguments
         from ahnpl_plugin.ablation import main as ablation_main
 
         return ablation_main([a for a in argv if a != "--ablation"])
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="output/demo")
-    parser.add_argument("--options", nargs="*", default=[], help="extra key=value overrides for both runs")
-    parser.add_argument("--sequential", action="store_true", help="one run after the other")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,9 @@ def init_distributed(run_cfg) -> None:
     )
     run_cfg.distributed = world_size > 1
     run_cfg.rank, run_cfg.world_size, run_cfg.gpu = rank, world_size, local_rank
+    log.info("distributed: backend %s%s, %d process(es), device %s", backend,
+             " (run.dist_backend)" if run_cfg.get("dist_backend") else f" (chosen for {run_cfg.device})",
+             world_size, run_cfg.device)
     dist.barrier()
 
 

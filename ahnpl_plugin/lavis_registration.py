@@ -18,6 +18,9 @@ PLUGIN_MODULES = (
     "ahnpl_plugin.datasets.coco_builder",
     "ahnpl_plugin.datasets.wds_builder",
     "ahnpl_plugin.models.ahnpl_blip",
+    "ahnpl_plugin.tasks.zeroshot",
+    "ahnpl_plugin.datasets.zeroshot_builder",
+    "ahnpl_plugin.tasks.suite",
 )
 
 

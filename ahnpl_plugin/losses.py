@@ -27,7 +27,12 @@ reset to 0 by :meth:`AHNPLLoss.on_epoch_start`. ``positive_margin`` has no effec
 ``hn_anchor="cross"`` is refused.
 
 In both modes the loss of a step uses the theta left by the previous training step (starting at 0;
-``threshold="fixed"`` uses ``fixed_threshold`` throughout). Under ``torch.distributed`` the module
+``threshold="fixed"`` uses ``fixed_threshold`` throughout). Under gradient accumulation a "step" is
+an optimiser step: after :meth:`AHNPLLoss.follow_optimizer_steps` the training forwards only collect
+S(v,t), S(v,n) and the mask, and :meth:`AHNPLLoss.step_thresholds` (the runner calls it after each
+optimiser step) computes theta once from the whole group, exactly as from one batch holding all the
+group's rows. The contrastive terms of a micro-batch still see only its own rows (a group is not one
+big batch for the softmax denominators). Under ``torch.distributed`` the module
 gathers the batch from all ranks (see :mod:`ahnpl_plugin.distributed`) and computes the loss of the
 global batch on every rank, in both modes.
 
@@ -173,6 +178,43 @@ def own_negatives_cross_entropy(
     return per_row.sum() / has_negative.sum().clamp(min=1)
 
 
+def own_negatives_focal_cross_entropy(
+    anchor_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float = 0.0,
+    smoothing: float = 0.0,
+) -> torch.Tensor:
+    """:func:`own_negatives_cross_entropy` with FSC-CLIP's regularisers on the hard-negative rows.
+
+    Row i has classes ``[anchor] ++ valid negatives`` (n_i of them), probabilities ``p``; the
+    target puts ``1 - smoothing + smoothing / n_i`` on the anchor and ``smoothing / n_i`` on each
+    valid negative (label smoothing), and each class's log-likelihood is weighted by
+    ``(1 - p_j) ** gamma`` (focal loss): ``-sum_j q_j (1 - p_j)^gamma log p_j``. gamma 0 and
+    smoothing 0 give the plain cross entropy exactly. Same row rules (invalid negatives out of
+    the softmax, rows without a valid negative left out of the mean).
+    """
+    masked = negative_logits.masked_fill(~mask, float("-inf"))
+    rows = torch.cat([anchor_logits.unsqueeze(1), masked], dim=1)
+    valid = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+    log_p = torch.log_softmax(rows, dim=1).masked_fill(~valid, 0.0)
+    classes = valid.sum(dim=1, keepdim=True).to(rows.dtype)
+    target = valid.to(rows.dtype) * (smoothing / classes)
+    target[:, 0] += 1.0 - smoothing
+    weight = (1.0 - log_p.exp()).clamp(min=0.0).pow(gamma) if gamma > 0 else torch.ones_like(log_p)
+    per_row = -(target * weight * log_p).sum(dim=1)
+    has_negative = mask.any(dim=1)
+    per_row = per_row.masked_fill(~has_negative, 0.0)
+    return per_row.sum() / has_negative.sum().clamp(min=1)
+
+
+def _hard_negative_rows(anchor_logits, negative_logits, mask, gamma: float, smoothing: float) -> torch.Tensor:
+    """Plain cross entropy when no regulariser is on (the published loss), else the focal one."""
+    if gamma == 0 and smoothing == 0:
+        return own_negatives_cross_entropy(anchor_logits, negative_logits, mask)
+    return own_negatives_focal_cross_entropy(anchor_logits, negative_logits, mask, gamma, smoothing)
+
+
 def text_hard_negative_loss(
     image: torch.Tensor,
     text: torch.Tensor,
@@ -180,10 +222,13 @@ def text_hard_negative_loss(
     mask: torch.Tensor,
     logit_scale: torch.Tensor,
     anchor: str = "self",
+    focal_gamma: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Text side of L_hn: row i = ``[S(t,t) or S(v,t)] ++ [S(t, n_k) for valid k]``, target 0."""
     anchor_logits = pair_logits(text, text, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
-    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(text, negatives, logit_scale), mask)
+    negative_logits = own_negative_logits(text, negatives, logit_scale)
+    return _hard_negative_rows(anchor_logits, negative_logits, mask, focal_gamma, label_smoothing)
 
 
 def image_hard_negative_loss(
@@ -193,6 +238,8 @@ def image_hard_negative_loss(
     mask: torch.Tensor,
     logit_scale: torch.Tensor,
     anchor: str = "self",
+    focal_gamma: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Image side of L_hn: row i = ``[S(v,v) or S(v,t)] ++ [S(v, u_k) for valid k]``, target 0.
 
@@ -201,7 +248,8 @@ def image_hard_negative_loss(
     """
     anchor_logits = pair_logits(image, image, logit_scale) if anchor == "self" else pair_logits(image, text, logit_scale)
     shifted = perturbed_images(image, text, negatives)
-    return own_negatives_cross_entropy(anchor_logits, own_negative_logits(image, shifted, logit_scale), mask)
+    negative_logits = own_negative_logits(image, shifted, logit_scale)
+    return _hard_negative_rows(anchor_logits, negative_logits, mask, focal_gamma, label_smoothing)
 
 
 def adaptive_thresholds(
@@ -356,7 +404,9 @@ class AHNPLLoss(nn.Module):
     ``loss_dm`` (= ``loss_dm_pos + loss_dm_neg``), the four parts, and ``thresholds`` [K] (theta
     used at this step, detached). A switched-off term is reported as 0. The buffer ``thresholds``
     (float32, in ``state_dict``) holds theta for the next step; it is updated by every forward in
-    training mode only.
+    training mode only, or, after :meth:`follow_optimizer_steps`, by :meth:`step_thresholds` from
+    all training forwards since the previous call (gradient accumulation: one update per optimiser
+    step, equal to that of one batch holding the group's rows).
     """
 
     def __init__(
@@ -374,6 +424,8 @@ class AHNPLLoss(nn.Module):
         itc_hard_negatives: bool = True,
         use_hn: bool = True,
         use_dm: bool = True,
+        hn_focal_gamma: float = 0.0,
+        hn_label_smoothing: float = 0.0,
         reset_thresholds_each_epoch: bool | None = None,
         per_sample_thresholds: bool = False,
         learnable_positive_margin: bool = False,
@@ -403,7 +455,19 @@ class AHNPLLoss(nn.Module):
         self.itc_hard_negatives = itc_hard_negatives
         self.use_hn = use_hn
         self.use_dm = use_dm
+        # FSC-CLIP's regularisers of the hard-negative rows (L_hn), mode ahnpl only; 0 = off
+        self.hn_focal_gamma = _check_non_negative("hn_focal_gamma", hn_focal_gamma)
+        self.hn_label_smoothing = _check_non_negative("hn_label_smoothing", hn_label_smoothing)
+        if self.hn_label_smoothing >= 1:
+            raise ValueError(f"hn_label_smoothing must be in [0, 1), got {hn_label_smoothing}")
+        if mode == "reference" and (self.hn_focal_gamma or self.hn_label_smoothing):
+            raise ValueError("hn_focal_gamma / hn_label_smoothing apply to mode 'ahnpl' only (the released code's L_hn has no anchor class)")
         self.register_buffer("thresholds", self._initial_thresholds())
+        # Gradient accumulation: theta statistics of the training forwards since the last
+        # step_thresholds() (detached S(v,t) [B], S(v,n) [B,K], mask [B,K] per forward). Not in the
+        # state dict: the runner checkpoints between optimiser steps only, where this is empty.
+        self.per_optimizer_step = False
+        self._pending_statistics: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._init_ablation_options(reset_thresholds_each_epoch, per_sample_thresholds,
                                     learnable_positive_margin, reference_hn_target)
 
@@ -446,6 +510,7 @@ class AHNPLLoss(nn.Module):
             f"positive_margin={self.positive_margin}, threshold={self.threshold!r}, "
             f"fixed_threshold={self.fixed_threshold}, upper_bound={self.upper_bound}, "
             f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}, "
+            f"hn_focal_gamma={self.hn_focal_gamma}, hn_label_smoothing={self.hn_label_smoothing}, "
             f"reset_thresholds_each_epoch={self.reset_thresholds_each_epoch}, "
             f"per_sample_thresholds={self.per_sample_thresholds}, "
             f"learnable_positive_margin={self.positive_margin_logit is not None}, "
@@ -459,9 +524,26 @@ class AHNPLLoss(nn.Module):
     def on_epoch_start(self) -> None:
         """Reset theta to its start value in mode ``reference`` (or with ``reset_thresholds_each_epoch``);
         no-op in mode ``ahnpl`` by default."""
+        self._pending_statistics.clear()  # groups never cross an epoch boundary
         if self.reset_thresholds_each_epoch:
             with torch.no_grad():
                 self.thresholds.copy_(self._initial_thresholds())
+
+    def follow_optimizer_steps(self, enabled: bool = True) -> None:
+        """Update theta once per optimiser step (:meth:`step_thresholds`) rather than per forward."""
+        _check_flag("enabled", enabled)
+        if not enabled and self._pending_statistics:
+            self.step_thresholds()
+        self.per_optimizer_step = enabled
+
+    @torch.no_grad()
+    def step_thresholds(self) -> None:
+        """Theta from every training forward since the last call, as from one batch of all their
+        rows (no-op when none ran, e.g. all batches lacked negatives)."""
+        pending, self._pending_statistics = self._pending_statistics, []
+        if pending:
+            positive, negative, mask = (torch.cat(parts) for parts in zip(*pending))
+            self._update_thresholds(positive, negative, mask)
 
     # ------------------------------------------------------------------ inputs
 
@@ -556,7 +638,11 @@ class AHNPLLoss(nn.Module):
             terms_of = self._ahnpl_terms if self.mode == "ahnpl" else self._reference_terms
             out, positive_logits, negative_logits = terms_of(image, text, negatives, mask, scale, used.to(dtype))
             if self.training:
-                self._update_thresholds(positive_logits.detach(), negative_logits.detach(), mask)
+                statistics = (positive_logits.detach(), negative_logits.detach(), mask)
+                if self.per_optimizer_step:
+                    self._pending_statistics.append(statistics)
+                else:
+                    self._update_thresholds(*statistics)
         out["loss_hn"] = out["loss_hn_text"] + self.image_hn_weight * out["loss_hn_image"]
         out["loss_dm"] = out["loss_dm_pos"] + out["loss_dm_neg"]
         out["loss"] = out["loss_itc"] + self.lambda_hn * out["loss_hn"] + self.lambda_dm * out["loss_dm"]
@@ -573,9 +659,12 @@ class AHNPLLoss(nn.Module):
         out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
         out["loss_hn_text"] = out["loss_hn_image"] = zero
         if self.use_hn and has_types:
-            out["loss_hn_text"] = text_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+            regularised = {"focal_gamma": self.hn_focal_gamma, "label_smoothing": self.hn_label_smoothing}
+            out["loss_hn_text"] = text_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor, **regularised)
             if self.image_hn_weight > 0:
-                out["loss_hn_image"] = image_hard_negative_loss(image, text, negatives, mask, scale, self.hn_anchor)
+                out["loss_hn_image"] = image_hard_negative_loss(
+                    image, text, negatives, mask, scale, self.hn_anchor, **regularised
+                )
         positive_logits = pair_logits(image, text, scale)
         negative_logits = own_negative_logits(image, negatives, scale)
         out["loss_dm_pos"] = out["loss_dm_neg"] = zero

@@ -8,7 +8,8 @@ traced to what produced it:
 * ``config_sha256``: a hash of the resolved config (keys sorted; the run-time fields that differ
   between an interrupted and a resumed run, such as ``resume_ckpt_path``, left out);
 * ``files``: SHA-256, size and path of every data file the datasets name (annotations, negatives,
-  word lists; image folders and shard patterns are not hashed: they are named);
+  word lists; image folders and shard patterns are not hashed: they are named), and a negatives
+  file's header (generator version, rules, spaCy model and its hash) where it has one;
 * ``libraries``: torch, LAVIS, transformers, spaCy and any installed spaCy English model;
 * ``device``: the device, with the GPU's name or the CPU's architecture.
 """
@@ -119,10 +120,18 @@ def collect(config: dict, device) -> dict:
     """The provenance record of a run with resolved config ``config`` (a plain dict) on ``device``."""
     from ahnpl_plugin import __version__
 
-    files = {
-        str(path): {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-        for path in data_files(config.get("datasets") or {})
-    }
+    files = {}
+    for path in data_files(config.get("datasets") or {}):
+        files[str(path)] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
+        if path.suffix == ".jsonl":  # a negatives file says what generated it in its header line
+            from ahnpl_plugin.negatives.records import read_header
+
+            try:
+                header = read_header(path)
+            except Exception:  # noqa: BLE001 - provenance never stops a run; the hash is recorded
+                header = None
+            if header:
+                files[str(path)]["negatives_header"] = header
     return {
         "code": {"ahnpl_lavis": __version__, **git_state()},
         "config_sha256": config_sha256(config),

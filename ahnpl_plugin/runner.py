@@ -3,20 +3,24 @@
 What differs from ``runner_base`` (docs/method.md, "What the LAVIS adapter changes", lists the
 defects):
 
-* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU, and under
-  torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
+* runs without torch.distributed (no ``dist.barrier()`` crash after epoch 0), on CPU (LAVIS's
+  tasks are told to keep batches off CUDA there), and under torchrun with gloo; ``model`` is always the (DDP-wrapped) model on the device;
 * no CUDA-only ``PrefetchLoader``; training order from a seeded ``DistributedSampler`` (also for one
   process) so that a resumed run sees the same batches as an uninterrupted one;
 * bf16 or fp16 autocast (``run.amp: bf16|fp16|true|false``; fp16 with a GradScaler), loss divided by
   ``accum_grad_iters`` with DDP ``no_sync`` between micro-steps, gradient clipping
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
+* training batches are tokenised in the loader's workers with the model's tokenizer
+  (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
+* ``run.grad_checkpointing``: activation checkpointing of the model's towers (exact);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
 * checkpoints are written atomically, before validation, and hold model (with theta), optimiser,
   scaler, epoch, step and the best validation so far; ``run.resume_ckpt_path`` resumes exactly
   (worker seeds, best epoch and final test included), and evaluate-only honours ``run.checkpoint``;
 * gradient accumulation divides each loss by the size of its group (a trailing partial group
-  too), and the schedule counts the optimiser steps that actually run;
+  too), the schedule counts the optimiser steps that actually run, and the adaptive thresholds
+  move once per optimiser step (models with ``follow_optimizer_steps``/``on_optimizer_step``);
 * ``run.output_dir`` relative to the working directory, one unique folder per run.
 """
 
@@ -41,6 +45,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
@@ -54,7 +59,8 @@ class TrainingDiverged(UserError):
 
 # Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
 # at the start of every forward.
-HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens"})
+HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens", "text_token_mask",
+                       "hard_negative_token_mask"})
 
 
 def _to_device(samples, device):
@@ -100,9 +106,23 @@ def _atomic_copy(source: Path, target: Path) -> None:
     _fsync_dir(target.parent)
 
 
+def _load_safely(path, map_location="cpu", mmap: bool = False):
+    """``torch.load`` with ``weights_only=True``: a runner checkpoint holds tensors and plain
+    containers only (RNG states included), so nothing in it needs code to be unpickled."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as exc:
+        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
+            raise ConfigError(
+                f"{path}: holds Python objects besides tensors, and unpickling them could run code from the "
+                "file; it is not a checkpoint of this runner (load other models' weights with model.pretrained)"
+            ) from None
+        raise
+
+
 def _stored_epoch(path: Path) -> int | None:
     """The ``epoch`` a runner checkpoint holds (memory-mapped: the tensors are not read)."""
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    stored = _load_safely(path, mmap=True)
     epoch = stored.get("epoch") if isinstance(stored, dict) else None
     return None if epoch is None else int(epoch)
 
@@ -149,6 +169,9 @@ class AHNPLRunner(RunnerBase):
         self.config, self._device = cfg, None
         self._amp_dtype = self._resolve_amp()
         self._eval_dtype = self._resolve_eval_precision()
+        selection = str(cfg.run_cfg.get("model_selection", "best")).lower()
+        if selection not in ("best", "last"):
+            raise unknown_choice("run.model_selection", selection, ("best", "last"))
         super().__init__(cfg, task, model, datasets, job_id)
         logging.info("training precision: %s; evaluation precision: %s",
                      "float32" if self._amp_dtype is None else f"{str(self._amp_dtype)[6:]} autocast",
@@ -187,17 +210,28 @@ class AHNPLRunner(RunnerBase):
         return bool(self.config.run_cfg.get("distributed", False))
 
     def _resolve_amp(self):
+        """Autocast dtype, or None. ``true`` means what is fast on the device: off on CPU (bf16
+        autocast there ran ViT-B-32 steps ~40x slower than fp32), bf16 (else fp16) on CUDA."""
         amp = str(self.config.run_cfg.get("amp", False)).lower()
         if amp not in AMP_CHOICES:
             raise unknown_choice("run.amp", amp, AMP_CHOICES)
         if amp in ("false", "none"):
             return None
-        if amp == "true":  # the best the device supports
-            if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-                return torch.float16
-            return torch.bfloat16
+        if amp == "true":  # what is fast on the device
+            if self.device.type != "cuda":
+                logging.info("run.amp: true on %s means off (fp32): autocast is slower than fp32 there; "
+                             "run.amp: bf16 forces it", self.device.type)
+                return None
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            logging.info("run.amp: true on cuda -> %s autocast%s", "bf16" if dtype == torch.bfloat16 else "fp16",
+                         "" if dtype == torch.bfloat16 else " with a GradScaler (no bf16 on this GPU)")
+            return dtype
         if amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("run.amp: fp16 needs a CUDA device; use bf16 on CPU")
+        if self.device.type != "cuda":
+            logging.warning("run.amp: bf16 on %s: bf16 autocast is usually much slower than fp32 on CPUs "
+                            "(78 s vs 1.9 s per ViT-B-32 step measured on a 2-core x86_64 CPU); "
+                            "run.amp: false is faster unless this CPU has bf16 matrix units", self.device.type)
         return torch.bfloat16 if amp == "bf16" else torch.float16
 
     @property
@@ -225,6 +259,10 @@ class AHNPLRunner(RunnerBase):
     def model(self):
         """The model on the device, DDP-wrapped when distributed (LAVIS returns None on CPU)."""
         if self._wrapped_model is None:
+            if self.config.run_cfg.get("grad_checkpointing", False):
+                if not hasattr(self._model, "set_grad_checkpointing"):
+                    raise ConfigError(f"run.grad_checkpointing: {type(self._model).__name__} has no set_grad_checkpointing()")
+                self._model.set_grad_checkpointing(True)
             self._model = self._model.to(self.device)
             if self.config.run_cfg.get("channels_last", False):
                 self._model = self._model.to(memory_format=torch.channels_last)
@@ -232,6 +270,9 @@ class AHNPLRunner(RunnerBase):
                 # the towers only: tokenising and negative selection stay eager (see compile_towers)
                 if not hasattr(self._model, "compile_towers"):
                     raise ConfigError(f"run.compile: {type(self._model).__name__} has no compile_towers()")
+                logging.info("run.compile: torch.compile compiles the towers during the first steps (each "
+                             "new input shape, in training and in evaluation): those steps take tens of "
+                             "seconds or more; later ones run compiled")
                 self._model.compile_towers()
             if self.use_distributed:
                 device_ids = [self.config.run_cfg.gpu] if self.device.type == "cuda" else None
@@ -344,6 +385,10 @@ class AHNPLRunner(RunnerBase):
             )
             self._samplers[label] = sampler
         workers = int(run.get("num_workers", 0))
+        collate = getattr(first, "collater", None)
+        if is_train and run.get("loader_tokens", True) and hasattr(self._model, "loader_tokenizer"):
+            # token ids made by the loader's workers, exactly the model's own (models/loader_tokens.py)
+            collate = TokenizingCollater(collate, self._model.loader_tokenizer())
         if not streaming:
             logging.info("%s: %d records", label, len(dataset))
         return DataLoader(
@@ -353,7 +398,7 @@ class AHNPLRunner(RunnerBase):
             shuffle=False,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
-            collate_fn=getattr(first, "collater", None),
+            collate_fn=collate,
             drop_last=is_train,
             # Map-style training samples are augmented under seeds of (seed, epoch, rank, index)
             # (SeededSamples); workers start afresh each epoch with a base seed of (seed, epoch,
@@ -436,14 +481,17 @@ class AHNPLRunner(RunnerBase):
             png = plot_training_curves(self.output_dir / "metrics.jsonl", self.output_dir)
             if png:
                 logging.info("training curves: %s", png)
-        has_best = bool(self.valid_splits) and self.best_epoch is not None
+        selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+        has_best = selection == "best" and bool(self.valid_splits) and self.best_epoch is not None
         if has_best:
             logging.info("final test with the best epoch's weights (epoch %d, %s %.4f): checkpoint_best.pth",
                          self.best_epoch, self.valid_splits[0], self.best_metric)
         else:
-            logging.info("final test with the last epoch's weights (epoch %d)", cur_epoch)
+            logging.info("final test with the last epoch's weights (epoch %d%s)", cur_epoch,
+                         ", run.model_selection: last" if selection == "last" else "")
         results = self.evaluate(cur_epoch="best" if has_best else cur_epoch, skip_reload=not has_best)
-        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch)
+        self._write_results(results, model_epoch=self.best_epoch if has_best else cur_epoch,
+                            checkpoint=None if has_best else self.output_dir / "checkpoint_last.pth")
         logging.info("training time %.1f s; outputs in %s", time.time() - start, self.output_dir)
         return results
 
@@ -477,6 +525,8 @@ class AHNPLRunner(RunnerBase):
         core = self.unwrap_dist_model(model)
         if hasattr(core, "on_epoch_start"):
             core.on_epoch_start()
+        if hasattr(core, "follow_optimizer_steps"):  # theta: one update per optimiser step
+            core.follow_optimizer_steps()
         self.dataloaders  # builds the loaders and their samplers on first use
         for sampler in list(self._samplers.values()) + list(self._streams.values()):
             if hasattr(sampler, "set_epoch"):
@@ -566,6 +616,8 @@ class AHNPLRunner(RunnerBase):
                 optimizer.zero_grad(set_to_none=True)
                 if hasattr(core, "clamp_logit_scale"):
                     core.clamp_logit_scale()
+                if hasattr(core, "on_optimizer_step"):  # theta from the group; an EMA teacher's update
+                    core.on_optimizer_step()
             self.global_step = epoch * iters + i + 1
             components["lr"] = lr
             for k, v in components.items():
@@ -621,6 +673,11 @@ class AHNPLRunner(RunnerBase):
             stored = self._read_checkpoint(ckpt)
             self._load_model_state(stored, ckpt)
             logging.info("loaded model weights from %s", ckpt)
+            model = self.unwrap_dist_model(self.model)
+            if hasattr(model, "uses_quick_gelu"):  # results name the weights evaluated, not the base model's
+                from ahnpl_plugin.models.clip_loading import checkpoint_provenance
+
+                model.weights_provenance = checkpoint_provenance(ckpt, model.uses_quick_gelu)
         results = self.evaluate(cur_epoch="eval", skip_reload=True)
         self._write_results(results, model_epoch=stored.get("epoch") if isinstance(stored, dict) else None,
                             checkpoint=ckpt)
@@ -639,10 +696,14 @@ class AHNPLRunner(RunnerBase):
             record = dict(results)
             record["eval_precision"] = self.eval_precision
             record["model_weights"] = {
-                "checkpoint": str(checkpoint or (self.output_dir / "checkpoint_best.pth"
-                                                  if self.best_epoch is not None else "the model after training")),
+                "checkpoint": str(checkpoint or self.output_dir / "checkpoint_best.pth"),
                 "epoch": model_epoch,
             }
+            if not self.evaluate_only:
+                selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
+                record["model_weights"]["selection"] = (
+                    f"best {self.valid_splits[0]} agg_metrics (run.model_selection: best)"
+                    if checkpoint is None else "the last epoch (run.model_selection: last, or no validation)")
             record["provenance"] = self.provenance()
             with open(self.output_dir / "results.json", "w") as f:
                 json.dump(record, f, indent=2, default=float)
@@ -674,7 +735,8 @@ class AHNPLRunner(RunnerBase):
         model.eval()
         self.task.before_evaluation(model=model, dataset=dataset)
         with self._autocast(self._eval_dtype):
-            results = self.task.evaluation(model, data_loader)
+            # LAVIS's tasks move batches to CUDA unless told otherwise (prepare_sample)
+            results = self.task.evaluation(model, data_loader, cuda_enabled=self.device.type == "cuda")
         if was_training:
             model.train()
         if results is None:
@@ -701,7 +763,11 @@ class AHNPLRunner(RunnerBase):
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "validated": validated,
+            "selection": (f"best {self.valid_splits[0]} agg_metrics so far (epoch {epoch})" if not with_optimizer
+                          else "the state of the run when it was saved"),
             "provenance": self.provenance(),
+            # where the weights started (source + hash): what export --wise interpolates toward
+            "start_weights": getattr(self.unwrap_dist_model(self.model), "start_weights", None),
         }
         if with_optimizer:
             state["optimizer"] = self.optimizer.state_dict()
@@ -727,7 +793,7 @@ class AHNPLRunner(RunnerBase):
         path = Path(path).expanduser()
         if not path.is_file():
             raise ConfigError(f"checkpoint not found: {path}")
-        return torch.load(path, map_location=self.device, weights_only=False)
+        return _load_safely(path, map_location=self.device)
 
     def _load_model_state(self, checkpoint, path) -> None:
         """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
@@ -825,9 +891,10 @@ class AHNPLRunner(RunnerBase):
                 "resumed checkpoint"
             )
         if self.is_main and found != target:
-            stored = torch.load(found, map_location="cpu", weights_only=False)
+            stored = _load_safely(found)
             best = {k: v for k, v in stored.items() if k not in ("optimizer", "scaler", "rng", "running")}
-            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric})
+            best.update({"validated": True, "best_epoch": best_epoch, "best_metric": self.best_metric,
+                         "selection": f"best {self.valid_splits[0]} agg_metrics so far (epoch {best_epoch})"})
             _atomic_torch_save(best, target)
         if self.use_distributed:
             dist.barrier()

@@ -1,7 +1,8 @@
 """Learning-rate schedules as pure functions of the optimiser step.
 
 LAVIS's ``linear_warmup_cosine_lr`` decays per *epoch* and warms up only in epoch 0; the published
-AHNPL recipe is a per-step cosine with 50 warm-up steps. A pure function of the step also makes
+AHNPL recipe is a per-step cosine with 50 warm-up steps. LAVIS's schedule names are refused with the
+nearest of ours named, as each is another curve. A pure function of the step also makes
 resuming exact: nothing to save. :func:`micro_step` places a micro-step of gradient accumulation
 (which optimiser step it feeds, what its loss is divided by).
 """
@@ -11,9 +12,30 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ahnpl_plugin.errors import unknown_choice
+from ahnpl_plugin.errors import ConfigError, unknown_choice
 
-SCHEDULES = ("cosine", "constant", "linear_warmup_cosine_lr")
+SCHEDULES = ("cosine", "constant")
+
+# LAVIS's scheduler names: each means another curve than any of ours, so each is refused with the
+# nearest of ours named (never silently run as another schedule).
+LAVIS_SCHEDULES = {
+    "linear_warmup_cosine_lr": "LAVIS's cosine decays once per epoch and warms up only in epoch 0; "
+                               "use cosine (per-step cosine after run.warmup_steps)",
+    "linear_warmup_step_lr": "LAVIS's step decay by run.lr_decay_rate per epoch is not implemented; "
+                             "use cosine or constant",
+    "constant_lr": "use constant (the same curve, with optional run.warmup_steps)",
+}
+
+
+def check_schedule(schedule) -> str:
+    """``schedule`` if ``ahnpl_runner`` runs it; a ConfigError naming the valid ones otherwise."""
+    name = str(schedule)
+    if name in LAVIS_SCHEDULES:
+        raise ConfigError(f"run.lr_sched {name!r} is LAVIS's schedule, not run by ahnpl_runner: "
+                          f"{LAVIS_SCHEDULES[name]}")
+    if name not in SCHEDULES:
+        raise unknown_choice("run.lr_sched", name, SCHEDULES)
+    return name
 
 
 def learning_rate(
@@ -30,10 +52,9 @@ def learning_rate(
 
     Warm-up rises linearly from ``warmup_lr`` to ``init_lr`` over ``warmup_steps`` steps; then
     ``cosine`` decays to ``min_lr`` at ``total_steps``, ``constant`` stays at ``init_lr``.
-    ``linear_warmup_cosine_lr`` (LAVIS's name) is accepted as ``cosine``.
+    LAVIS's names are refused (:func:`check_schedule`).
     """
-    if schedule not in SCHEDULES:
-        raise unknown_choice("run.lr_sched", schedule, SCHEDULES)
+    check_schedule(schedule)
     warmup_lr = max(warmup_lr, 0.0)
     if step < warmup_steps:
         return warmup_lr + (init_lr - warmup_lr) * (step + 1) / warmup_steps

@@ -15,16 +15,28 @@ from pathlib import Path
 from ahnpl_plugin.errors import UserError
 
 
-def parse_args(argv=None, description="AHNPL training through LAVIS"):
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--cfg-path", required=True, help="path to the YAML configuration file")
+TRAIN_DESCRIPTION = "Train a model through LAVIS with the AHNPL plugin (a new run folder under run.output_dir)."
+TRAIN_EXAMPLE = "run.max_epoch=1 model.model_type=ViT-B-32"
+
+
+def build_parser(prog="python -m lavis.train", description=TRAIN_DESCRIPTION, example=TRAIN_EXAMPLE):
+    from ahnpl_plugin.cli_text import command
+
+    parser = argparse.ArgumentParser(prog=command(prog), description=description)
     parser.add_argument(
-        "--options",
-        nargs="+",
-        default=[],
-        help="override settings of the YAML, as key=value pairs (e.g. run.max_epoch=1)",
+        "--cfg-path", required=True, metavar="CONFIG",
+        help="the YAML config: a path, or the name of a shipped project config (e.g. demo, coco, eval_all: "
+             "found in projects/ahnpl/ from any folder)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--options", nargs="+", default=[], metavar="KEY=VALUE",
+        help=f"override settings of the YAML (e.g. {example})",
+    )
+    return parser
+
+
+def parse_args(argv=None, **parser_kwargs):
+    return build_parser(**parser_kwargs).parse_args(argv)
 
 
 def build_runner(args, evaluate_only: bool = False):
@@ -36,10 +48,11 @@ def build_runner(args, evaluate_only: bool = False):
     import lavis.tasks as tasks
 
     from ahnpl_plugin import launch
-    from ahnpl_plugin.config import load_config
+    from ahnpl_plugin.config import fetch_stock_clip_weights, load_config
 
     launch.setup_logging()
     cfg = load_config(args.cfg_path, args.options)
+    fetch_stock_clip_weights(cfg.model_cfg)
     from ahnpl_plugin.datasets.preflight import check_dataset_paths
 
     check_dataset_paths(cfg)  # missing data paths fail before the model is built
@@ -78,7 +91,9 @@ def _build_from_evaluated_checkpoint(cfg) -> None:
     path = Path(str(ckpt)).expanduser()
     if not path.is_file():
         raise ConfigError(f"run.checkpoint: checkpoint not found: {ckpt}")
-    stored = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    from ahnpl_plugin.runner import _load_safely
+
+    stored = _load_safely(path, mmap=True)
     arch, model_type = checkpoint_model(stored)
     if not (isinstance(stored, dict) and "model" in stored and arch and model_type):
         return  # not a runner checkpoint: the model is built as configured, then loads it

@@ -13,8 +13,10 @@
 # modules for pycocoevalcap (its wheel is 104 MB), spacy and decord, which `import lavis` imports
 # but a CLIP step never calls. It builds nothing there.
 #
-# Device tool call (one command, ~3-5 minutes with the machine's start):
-#   run(command="bash benchmarks/gpu.sh run", carry=["benchmarks/gpu_wheels"], timeout_s=540)
+# Device tool calls (one command each, each under the tool's 10-minute limit):
+#   run(command="bash benchmarks/gpu.sh run", carry=["benchmarks/gpu_wheels"], timeout_s=540)         # step, ~3-5 min
+#   run(command="bash benchmarks/gpu.sh run e2e", carry=["benchmarks/gpu_wheels"], timeout_s=540)     # end to end + loader per core, ~5 min (estimate)
+#   run(command="bash benchmarks/gpu.sh run memory", carry=["benchmarks/gpu_wheels"], timeout_s=540)  # memory table, ~3 min (estimate)
 # Environment: OUT (results folder; default benchmarks/gpu_results), VARIANTS_256 (variants at
 # batch 256; default a,b,c,c-longest,c-mha), COMPILE=1 adds c-compile at batch 256 (slow warmup).
 set -euo pipefail
@@ -65,6 +67,7 @@ prepare() {
 }
 
 run() {
+  local what="${1:-step}"
   local out="${OUT:-$REPO/benchmarks/gpu_results}"
   local site=/tmp/ahnpl-site
   mkdir -p "$out"
@@ -76,6 +79,23 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, '| transformers', transformers.__version__)"
   } 2>&1 | tee "$out/gpu_step.log"
+  case "$what" in
+    step) ;;
+    e2e)
+      # end to end through ahnpl_runner (issue 21): stock CLIP (a) vs AHNPL (b), folder and shards,
+      # 8 loader workers; then the loaders' per-core rate on this machine's CPU
+      python3 benchmarks/end_to_end.py --stand-ins --device cuda --model-type ViT-B-32 --amp bf16 --batch 256 \
+        --workers "${WORKERS:-8}" --steps "${E2E_STEPS:-20}" --rounds 1 --variants a,b \
+        --json "$out/e2e.json" 2>&1 | tee -a "$out/gpu_step.log"
+      python3 benchmarks/loader_per_core.py --images 256 --rounds 3 --json "$out/loader_per_core.json" 2>&1 \
+        | tee -a "$out/gpu_step.log"
+      return ;;
+    memory)
+      # peak memory: ViT-B/32, B/16, L/14 x batch 128/256/512 x activation checkpointing off/on
+      python3 benchmarks/memory.py --stand-ins --device cuda --json "$out/memory.json" 2>&1 | tee -a "$out/gpu_step.log"
+      return ;;
+    *) echo "usage: bash benchmarks/gpu.sh run [step|e2e|memory]" >&2; exit 2 ;;
+  esac
   local variants_256="${VARIANTS_256:-a,b,c,c-longest,c-mha}"
   if [ "${COMPILE:-0}" = 1 ]; then variants_256="$variants_256,c-compile"; fi
   python3 benchmarks/step.py --stand-ins --device cuda --model-type ViT-B-32 --batch 128 \
@@ -97,6 +117,6 @@ EOF
 
 case "${1:-}" in
   prepare) prepare ;;
-  run) run ;;
+  run) run "${2:-step}" ;;
   *) echo "usage: bash benchmarks/gpu.sh prepare|run" >&2; exit 2 ;;
 esac

@@ -61,11 +61,12 @@ def time_loader(loader, n_samples: int) -> float:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=512)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--samples-per-shard", type=int, default=256)
+    parser.add_argument("--images", type=int, default=512, help="JPEG files written and read (default 512)")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2)")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch (default 64)")
+    parser.add_argument("--image-size", type=int, default=224, help="processor output side in px (default 224)")
+    parser.add_argument("--samples-per-shard", type=int, default=256,
+                        help="samples per webdataset shard of the sharded loader (default 256)")
     parser.add_argument("--repeats", type=int, default=2, help="passes per loader, best kept")
     parser.add_argument("--json", default=None, help="also write the result here")
     args = parser.parse_args(argv)

@@ -7,6 +7,11 @@ loading included). For reference it also times the spaCy tagger alone (tok2vec +
 single process), the floor any tagger-based generator pays.
 
     python benchmarks/negatives_throughput.py [--captions 20000] [--workers 1 2] [--seed 0]
+        [--configs v1 v2:off v2:ngram] [--captions-file real.txt]
+
+``--configs`` times each rule set (``v1``: tagger only; ``v2``: tagger + parser) and plausibility
+selection in one run, so their ratio holds even on a busy machine; ``--captions-file`` times real
+captions (one per line, repeated to ``--captions``, each repeat made distinct) instead.
 """
 
 from __future__ import annotations
@@ -111,30 +116,42 @@ def time_tagger_only(captions: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--captions", type=int, default=20000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--captions", type=int, default=20000, help="COCO-style captions generated (default 20000)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts to time, one run each (default: 1 2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the captions and negatives (default 0)")
+    parser.add_argument("--configs", nargs="+", default=["v1", "v2:off", "v2:ngram"],
+                        help="RULES[:PLAUSIBILITY] to time (default: v1 v2:off v2:ngram)")
+    parser.add_argument("--captions-file", default=None, help="real captions, one per line")
     args = parser.parse_args()
 
     from ahnpl_plugin.negatives import generate_negatives
 
-    captions = coco_style_captions(args.captions, args.seed)
-    print(f"{len(captions)} COCO-style captions ({len(set(captions))} distinct), {os.cpu_count()} CPUs")
+    if args.captions_file:
+        real = [c for c in open(args.captions_file, encoding="utf-8").read().splitlines() if c.strip()]
+        captions = [c if k < len(real) else f"{c} ({k // len(real)})"  # repeats made distinct
+                    for k, c in ((k, real[k % len(real)]) for k in range(args.captions))]
+    else:
+        captions = coco_style_captions(args.captions, args.seed)
+    print(f"{len(captions)} {'real' if args.captions_file else 'COCO-style'} captions ({len(set(captions))} distinct), {os.cpu_count()} CPUs")
     load_before = os.getloadavg()[0]
     cores = free_cores()
     cpu = cpu_seconds()
     tagger_rate = time_tagger_only(captions)
     rows = [("spaCy tok2vec+tagger only", 1, tagger_rate, len(captions) / (cpu_seconds() - cpu), None)]
     outputs = {}
-    for workers in args.workers:
-        cpu = cpu_seconds()
-        start = time.perf_counter()
-        results = generate_negatives(captions, workers=workers, seed=args.seed)
-        seconds = time.perf_counter() - start
-        cpu = cpu_seconds() - cpu
-        valid = sum(sum(r["valid_caption"][1:]) for r in results) / (5 * len(results))
-        rows.append(("generate_negatives (5 AHNPL types)", workers, len(captions) / seconds, len(captions) / cpu, valid))
-        outputs[workers] = results
+    for config in args.configs:
+        rules, _, plausibility = config.partition(":")
+        for workers in args.workers:
+            cpu = cpu_seconds()
+            start = time.perf_counter()
+            results = generate_negatives(captions, workers=workers, seed=args.seed, rules=rules,
+                                         plausibility=plausibility or None)
+            seconds = time.perf_counter() - start
+            cpu = cpu_seconds() - cpu
+            valid = sum(sum(r["valid_caption"][1:]) for r in results) / (5 * len(results))
+            rows.append((f"generate_negatives {config}", workers, len(captions) / seconds, len(captions) / cpu, valid))
+            outputs.setdefault(config, {})[workers] = results
     print(f"{'what':<36}{'workers':>8}{'captions/s':>12}{'per CPU-s':>11}{'valid':>8}")
     for what, workers, rate, per_cpu, valid in rows:
         print(f"{what:<36}{workers:>8}{rate:>12.0f}{per_cpu:>11.0f}{'' if valid is None else f'{100 * valid:.1f}%':>8}")
@@ -142,9 +159,10 @@ def main() -> None:
           f"{cores:.2f} of {os.cpu_count()}")
     print("captions/s is wall clock (start-up and model loading included); 'per CPU-s' divides by the CPU time "
           "of this process and its workers, so it does not depend on other jobs sharing the machine")
-    if len(outputs) > 1:
-        same = all(o == next(iter(outputs.values())) for o in outputs.values())
-        print(f"identical output for workers {sorted(outputs)}: {same}")
+    for config, by_workers in outputs.items():
+        if len(by_workers) > 1:
+            same = all(o == next(iter(by_workers.values())) for o in by_workers.values())
+            print(f"{config}: identical output for workers {sorted(by_workers)}: {same}")
 
 
 if __name__ == "__main__":

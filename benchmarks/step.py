@@ -302,7 +302,7 @@ def parse_args(argv=None):
                         help="fused AdamW (auto: on CUDA only, as ahnpl_runner)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last images and weights (as run.channels_last)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and batch (default 0)")
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--stand-ins", action="store_true", help="stand-in modules for LAVIS imports a CLIP step never uses (GPU machine)")
     args = parser.parse_args(argv)

@@ -15,3 +15,18 @@ def coco(tmp_path_factory):
     folder = make_coco_folder(root / "coco", n_train=8, n_val=3, n_test=3, captions_per_image=2)
     negatives = write_template_negatives(folder.train_rows, root / "coco" / "negatives" / "train.jsonl")
     return folder, negatives
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _world_cache(tmp_path_factory):
+    """Synthetic worlds of configs without cache_dir go to the shared cache (ahnpl_plugin.paths.
+    cache_root); in tests, to one temporary folder per session (subprocesses inherit it)."""
+    import os
+
+    previous = os.environ.get("AHNPL_CACHE_DIR")
+    os.environ["AHNPL_CACHE_DIR"] = str(tmp_path_factory.mktemp("ahnpl_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("AHNPL_CACHE_DIR", None)
+    else:
+        os.environ["AHNPL_CACHE_DIR"] = previous

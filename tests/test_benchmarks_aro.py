@@ -210,7 +210,7 @@ def test_order_set_with_spacy_tags_nouns_and_adjectives(tmp_path):
     rows = [{"image": "flickr30k-images/1.jpg",
              "caption": ["Two young men playing frisbee on a green field at night."] * 2}]
     _write_karpathy(tmp_path, "flickr30k_test.json", rows)
-    bench = benchmarks.load("aro_flickr_order", tmp_path)  # default spaCy pipeline
+    bench = benchmarks.load("aro_flickr_order", tmp_path, seed=0)  # default spaCy pipeline
     first, second = bench.items
     assert first.captions[0] == "two young men playing frisbee on a green field at night"
     assert first.captions != second.captions  # each caption has its own seed
@@ -231,3 +231,28 @@ def test_order_set_missing_annotation_and_malformed_row(tmp_path):
         [{"image": "a.jpg", "caption": ["fine"]}, {"image": "b.jpg", "caption": ["ok", 7]}]))
     with pytest.raises(benchmarks.BenchmarkFormatError, match=r"index 1\.caption\[1\]"):
         benchmarks.load("aro_coco_order", tmp_path, tagger=fake_tagger)
+
+
+def test_order_set_averages_five_fixed_shuffle_seeds(tmp_path):
+    rows = [{"image": "val2014/a.jpg", "caption": ["A small brown dog chases a red ball.",
+                                                   "The man rides a big horse in the park"]}]
+    _write_karpathy(tmp_path, "coco_karpathy_test.json", rows)
+    bench = benchmarks.load("aro_coco_order", tmp_path, tagger=fake_tagger)  # seeds 0-4
+    assert [it.meta["seed"] for it in bench.items] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    again = benchmarks.load("aro_coco_order", tmp_path, tagger=fake_tagger)
+    assert [it.captions for it in again.items] == [it.captions for it in bench.items]  # fixed seeds
+    single = benchmarks.load("aro_coco_order", tmp_path, tagger=fake_tagger, seed=2)
+    assert [it.captions for it in single.items] == [it.captions for it in bench.items[4:6]]
+    # planted: seed 0 both right, seeds 1-3 one right, seed 4 none -> (1 + .5 * 3 + 0) / 5
+    right = {(0, 0), (0, 1), (1, 0), (2, 0), (3, 1)}
+    sims = [np.array([[1.0 if (it.meta["seed"], k % 2) in right else 0.0]
+                      + [0.5] * (len(it.captions) - 1)]) for k, it in enumerate(bench.items)]
+    scores = bench.score(sims)
+    assert scores["accuracy"] == pytest.approx((1 + 0.5 * 3 + 0) / 5)
+    assert scores["by_group"]["seed0"] == 1.0 and scores["by_group"]["seed4"] == 0.0
+    assert scores["accuracy_std"] == pytest.approx(np.std([1, 0.5, 0.5, 0.5, 0]))
+    assert scores["counts"]["n_seeds"] == 5 and "mean of the per-seed precision@1" in scores["notes"][2]
+    assert [it.group for it in bench.items] == [f"seed{s // 2}" for s in range(10)]  # the protocol's parts
+    assert bench.item_outcomes(sims)["correct"].sum() == 5
+    with pytest.raises(benchmarks.BenchmarkError, match="seed or seeds, not both"):
+        benchmarks.load("aro_coco_order", tmp_path, tagger=fake_tagger, seed=1, seeds=[1, 2])

@@ -25,6 +25,8 @@ def test_package_import_is_light_and_lists_every_benchmark():
     assert benchmarks.BENCHMARK_NAMES == (
         "aro_vg_relation", "aro_vg_attribution", "aro_coco_order", "aro_flickr_order",
         "sugarcrepe", "valse", "vl_checklist", "winoground",
+        "sugarcrepe_pp", "whatsup", "spec", "crepe", "eqben",
+        "imagecode", "svo_probes", "colorswap", "mmvp_vlm",
     )
     with pytest.raises(benchmarks.BenchmarkError, match="unknown benchmark 'nope'"):
         benchmarks.load("nope", ".")
@@ -73,7 +75,8 @@ def test_missing_images_are_skipped_and_counted_or_raise_when_strict(tmp_path):
     scores = bench.score([np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])])
     assert scores["accuracy"] == 0.5  # over the 2 items evaluated
     assert scores["counts"] == {"n_items": 2, "n_items_skipped_missing_images": 1,
-                                "n_missing_images": 1}
+                                "n_missing_images": 1, "n_missing_parts": 0,
+                                "skipped_by_group": {"g": 1}}
     assert any("1 of 3 items skipped" in n for n in scores["notes"])
     with pytest.raises(benchmarks.MissingImagesError, match=r"gone\.png"):
         Benchmark("demo", items, _accuracy_scorer, strict=True)

@@ -92,10 +92,14 @@ def test_vl_checklist_missing_files_images_and_malformed(tmp_path):
         benchmarks.load("vl_checklist", root, image_root=images)
     assert "size.json" in str(err.value) and "index 1.POS" in str(err.value)
 
-    anno.unlink()
+    anno.unlink()  # one corpus absent: the others load, the absent one is named
+    bench = benchmarks.load("vl_checklist", root, image_root=images)
+    assert list(bench.missing_parts) == ["attribute/size/vaw"] and not bench.complete
+    assert str(anno) in bench.missing_parts["attribute/size/vaw"]
+    assert "Attribute/size/vaw.yaml" in bench.missing_parts["attribute/size/vaw"]
     with pytest.raises(benchmarks.BenchmarkFileNotFoundError) as err:
-        benchmarks.load("vl_checklist", root, image_root=images)
-    assert str(anno) in str(err.value) and "Attribute/size/vaw.yaml" in str(err.value)
+        benchmarks.load("vl_checklist", root, image_root=images, strict=True)
+    assert str(anno) in str(err.value) and "1 of 6 annotation file(s) not found" in str(err.value)
 
     (root / "corpus/v1/Attribute/size/vaw.yaml").write_text("IMG_ROOT: vg\n")
     with pytest.raises(benchmarks.BenchmarkFormatError, match=r"vaw\.yaml: ANNO_PATH"):

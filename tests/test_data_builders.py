@@ -324,7 +324,8 @@ def test_flickr30k_trains_one_epoch_with_negatives_generated_at_startup(coco, tm
     cfg["model"]["loss"] = {"negative_types": ["relation", "adj_swap"]}
     cfg["run"]["valid_splits"] = []
     proc, run_dir = _train_subprocess(cfg, tmp_path)
-    made = [json.loads(line) for line in negatives.read_text().splitlines()]
+    header, *made = [json.loads(line) for line in negatives.read_text().splitlines()]
+    assert header["negatives_header"]["rules"] == "v1"  # negatives_rules default: generator 1.0
     assert [r["caption"] for r in made] == [r["caption"] for r in coco[0].train_rows]
     assert len(made[0]["valid_caption"]) == 6  # all five AHNPL types, so the file serves any later subset
     # "a <colour> <noun> <relation> a <colour> <noun>": both swaps exist for every caption

@@ -144,3 +144,34 @@ def test_export_loads_in_open_clip_itself(tmp_path):
         assert torch.allclose(text, model.encode_text(CAPTIONS), atol=1e-5, rtol=0)
     for model_type in OPENAI_TYPES:  # open_clip knows every name we print for OpenAI-initialised runs
         assert open_clip_model_name(model_type, True) in open_clip.list_models()
+
+
+@pytest.mark.slow
+def test_the_printed_load_snippet_runs_as_printed(tmp_path, capsys):
+    """The printed load line failed for tiny: open_clip needs the JSON registered first."""
+    pytest.importorskip("open_clip", reason="open_clip_torch not installed: pip install open_clip_torch")
+    model = fine_tuned_tiny(quick_gelu=False)
+    checkpoint = tmp_path / "checkpoint.pth"
+    runner_checkpoint(model, checkpoint, quick_gelu=False)
+    assert main(["--checkpoint", str(checkpoint), "--format", "open_clip", str(tmp_path / "out" / "tiny.pt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("load (complete Python; the model config must be registered before create_model):") + 1
+    snippet = "\n".join(lines[start:start + 4])
+    assert snippet.startswith("import open_clip\nopen_clip.add_model_config(")
+    check = snippet + (
+        "\nimport torch"
+        "\nfrom PIL import Image"
+        "\nimage = preprocess(Image.new('RGB', (40, 30), (200, 30, 30))).unsqueeze(0)"
+        "\nwith torch.no_grad():"
+        "\n    print(model.eval().encode_image(image).norm().item(), tokenizer(['a red cube']).shape[1])"
+    )
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    norm, context = done.stdout.split()
+    assert int(context) == 32  # the tiny type's text context, from the registered JSON
+    from PIL import Image
+    from lavis.processors.clip_processors import ClipImageEvalProcessor
+
+    image = ClipImageEvalProcessor(image_size=32)(Image.new("RGB", (40, 30), (200, 30, 30))).unsqueeze(0)
+    with torch.no_grad():
+        assert float(norm) == pytest.approx(model.clip.encode_image(image).norm().item(), rel=1e-4)

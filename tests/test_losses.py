@@ -607,3 +607,56 @@ def test_bad_inputs_raise():
 def test_types_agree_with_negatives_package():
     negatives = pytest.importorskip("ahnpl_plugin.negatives", reason="ahnpl_plugin.negatives not importable yet")
     assert negatives.AHNPL_TYPES == AHNPL_TYPES
+
+
+# ------------------------------------------------------------------------------------------------
+# Gradient accumulation: theta follows optimiser steps
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["ahnpl", "reference"])
+@pytest.mark.parametrize("rule", ["mean", "max"])
+def test_thresholds_after_four_micro_batches_equal_one_four_times_larger_batch(mode, rule):
+    v, t, n, m = random_batch(16, 3, 5, seed=21)
+    m[:4, 2] = False  # type 2 absent from the first micro-batch, present in the others
+    m[4:, 1] = False  # type 1 only in the first micro-batch
+    start = torch.tensor([0.3, 0.6, 0.9])
+    whole = AHNPLLoss(mode=mode, negative_types=AHNPL_TYPES[:3], threshold=rule).train()
+    whole.thresholds.copy_(start)
+    whole(v, t, n, m, 12.0)
+    grouped = AHNPLLoss(mode=mode, negative_types=AHNPL_TYPES[:3], threshold=rule).train()
+    grouped.thresholds.copy_(start)
+    grouped.follow_optimizer_steps()
+    for rows in torch.arange(16).split(4):
+        out = grouped(v[rows], t[rows], n[rows], m[rows], 12.0)
+        assert out["thresholds"].tolist() == pytest.approx(start.tolist())  # every micro-batch used theta of the last step
+        assert grouped.thresholds.tolist() == pytest.approx(start.tolist())  # not moved inside the group
+    grouped.step_thresholds()
+    assert grouped.thresholds.tolist() == pytest.approx(whole.thresholds.tolist(), abs=1e-6)
+    expected = numpy_thresholds(*(x.numpy() for x in (v, t, n, m)), 12.0, start.numpy().astype(np.float64), mode=mode, rule=rule)
+    assert grouped.thresholds.numpy() == pytest.approx(expected, abs=1e-5)
+    per_forward = AHNPLLoss(mode=mode, negative_types=AHNPL_TYPES[:3], threshold=rule).train()
+    for rows in torch.arange(16).split(4):
+        per_forward(v[rows], t[rows], n[rows], m[rows], 12.0)
+    assert not np.allclose(per_forward.thresholds.numpy(), expected, atol=1e-3)  # the old behaviour differs
+
+
+def test_step_thresholds_without_forwards_and_eval_forwards_leave_theta():
+    v, t, n, m = random_batch(4, 2, 3, seed=5)
+    loss = AHNPLLoss(negative_types=("adj", "noun")).train()
+    loss.thresholds.copy_(torch.tensor([0.7, 0.9]))
+    loss.follow_optimizer_steps()
+    loss.step_thresholds()
+    loss.eval()
+    loss(v, t, n, m, 5.0)
+    loss.step_thresholds()
+    assert loss.thresholds.tolist() == pytest.approx([0.7, 0.9])
+    loss.train()
+    loss(v, t, n, m, 5.0)
+    loss.on_epoch_start()  # mode ahnpl keeps theta but drops a group cut by the epoch's end
+    loss.step_thresholds()
+    assert loss.thresholds.tolist() == pytest.approx([0.7, 0.9])
+    loss(v, t, n, m, 5.0)
+    loss.follow_optimizer_steps(False)  # switching back applies what was collected
+    assert loss.thresholds.tolist() == pytest.approx(numpy_thresholds(v, t, n, m, 5.0, [0.7, 0.9]).tolist(), abs=1e-5)
+    assert "_pending_statistics" not in loss.state_dict()

@@ -21,7 +21,7 @@ from lavis.models.clip_models import pretrained as lavis_pretrained  # noqa: E40
 from lavis.models.clip_models.model import CLIP, QuickGELU, load_openai_model  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from ahnpl_plugin.models import clip_loading  # noqa: E402
+from ahnpl_plugin.models import clip_loading, trusted_archives  # noqa: E402
 from ahnpl_plugin.models.ahnpl_clip import AHNPLClip, check_model_config  # noqa: E402
 from ahnpl_plugin.models.architectures import TINY_ARCHITECTURE  # noqa: E402
 from ahnpl_plugin.models.clip_loading import PretrainedWeightsError  # noqa: E402
@@ -96,12 +96,16 @@ def activations(model: AHNPLClip):
 # ------------------------------------------------------------------------------------------------
 
 
-def test_openai_archive_path_forces_quick_gelu_and_matches_lavis_loader(tmp_path, inputs):
+def test_openai_archive_path_forces_quick_gelu_and_matches_lavis_loader(tmp_path, inputs, monkeypatch):
     reference = reference_clip(quick_gelu=True)
     path = tmp_path / "tiny-openai.pt"
     save_openai_archive(reference, path)
+    # Put this archive on the shipped allow-list, as OpenAI's own releases are.
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(trusted_archives.OPENAI_ARCHIVE_SHA256, sha, "tiny.pt")
     model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path), quick_gelu=False)).eval()
     assert model.uses_quick_gelu and int(model.state_dict()["quick_gelu"]) == 1
+    assert model.weights_provenance["format"] == "openai_torchscript" and model.weights_provenance["sha256"] == sha
     assert len(activations(model)) == 4 and all(isinstance(m, QuickGELU) for m in activations(model))
     ours = features(model, *inputs)
     assert torch.allclose(ours, features(reference, *inputs), atol=1e-6, rtol=0)
@@ -163,6 +167,29 @@ def test_openai_name_without_cache_or_network_names_file_url_and_options(tmp_pat
 # ------------------------------------------------------------------------------------------------
 
 
+def test_torchscript_archive_not_on_allow_list_is_refused_unless_trusted(tmp_path, inputs):
+    reference = reference_clip(quick_gelu=True)
+    path = tmp_path / "someones-archive.pt"
+    save_openai_archive(reference, path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(PretrainedWeightsError, match=f"TorchScript archive with SHA-256 {sha}.*model.trust_code: true"):
+        AHNPLClip.from_config(tiny_cfg(pretrained=str(path)))
+    model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path), trust_code=True)).eval()
+    assert model.uses_quick_gelu and model.weights_provenance["details"]["origin"].startswith("TorchScript archive")
+    assert torch.allclose(features(model, *inputs), features(reference, *inputs), atol=1e-6, rtol=0)
+
+
+def test_allow_list_is_the_hashes_in_openai_download_urls():
+    import inspect
+    import re
+
+    # Every OpenAI URL in LAVIS's pretrained.py (RN50x64 is defined there but not registered).
+    urls = re.findall(r"https://openaipublic\.azureedge\.net/clip/models/[0-9a-f]{64}/[\w.-]+\.pt",
+                      inspect.getsource(lavis_pretrained))
+    from_urls = {url.split("/")[-2]: url.split("/")[-1] for url in urls}
+    assert from_urls == trusted_archives.OPENAI_ARCHIVE_SHA256 and len(from_urls) == 9
+
+
 @pytest.mark.parametrize("layout", ["bare", "open_clip_ddp", "ahnpl_runner"])
 def test_state_dict_paths_load_exactly(tmp_path, inputs, layout):
     reference = reference_clip(quick_gelu=False, seed=11)
@@ -174,23 +201,29 @@ def test_state_dict_paths_load_exactly(tmp_path, inputs, layout):
                            "quick_gelu": torch.tensor(0, dtype=torch.uint8)}, "config": {}}
     path = tmp_path / "weights.pth"
     torch.save(state, path)
-    model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path))).eval()
+    act = {} if layout == "ahnpl_runner" else {"act": "gelu"}  # only our checkpoints record it
+    model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path), **act)).eval()
     assert not model.uses_quick_gelu
     assert torch.equal(features(model, *inputs), features(reference, *inputs))
 
 
-def test_plain_state_dict_activation_follows_config_and_recorded_one_wins(tmp_path, inputs):
+def test_plain_state_dict_needs_explicit_act_and_recorded_one_cannot_be_contradicted(tmp_path, inputs):
     reference = reference_clip(quick_gelu=True, seed=12)
-    path = tmp_path / "open_clip_quickgelu.pt"
+    path = tmp_path / "epoch_5.pt"
     torch.save(reference.state_dict(), path)
-    model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path), quick_gelu=True)).eval()
-    assert model.uses_quick_gelu
+    for quick_gelu in (True, False):  # model.quick_gelu (a YAML default) is no answer for a file
+        with pytest.raises(PretrainedWeightsError, match="does not record whether it ran QuickGELU or GELU: set model.act"):
+            AHNPLClip.from_config(tiny_cfg(pretrained=str(path), quick_gelu=quick_gelu))
+    model = AHNPLClip.from_config(tiny_cfg(pretrained=str(path), act="quick_gelu")).eval()
+    assert model.uses_quick_gelu and model.weights_provenance["act_source"] == "model.act"
     assert torch.allclose(features(model, *inputs), features(reference, *inputs), atol=1e-6, rtol=0)
-    assert not AHNPLClip.from_config(tiny_cfg(pretrained=str(path), quick_gelu=False)).uses_quick_gelu
+    assert not AHNPLClip.from_config(tiny_cfg(pretrained=str(path), act="gelu")).uses_quick_gelu
     recorded = tmp_path / "ahnpl.pth"
     torch.save({"model": {**{f"clip.{k}": v for k, v in reference.state_dict().items()},
                           "quick_gelu": torch.tensor(1, dtype=torch.uint8)}}, recorded)
     assert AHNPLClip.from_config(tiny_cfg(pretrained=str(recorded), quick_gelu=False)).uses_quick_gelu
+    with pytest.raises(PretrainedWeightsError, match="model.act: gelu contradicts .* ran QuickGELU"):
+        AHNPLClip.from_config(tiny_cfg(pretrained=str(recorded), act="gelu"))
 
 
 def test_missing_weights_file_names_path_and_options(tmp_path):
@@ -214,6 +247,18 @@ def test_wrong_architecture_and_junk_files_are_rejected(tmp_path):
     junk.write_text("not weights")
     with pytest.raises(PretrainedWeightsError, match="cannot be read as a torch checkpoint"):
         AHNPLClip.from_config(tiny_cfg(pretrained=str(junk)))
+    import argparse
+
+    torch.save({"state_dict": reference_clip(quick_gelu=False).state_dict(), "args": argparse.Namespace(lr=1)},
+               tmp_path / "with_args.pt")
+    with pytest.raises(PretrainedWeightsError, match=r"argparse.Namespace.*model.trust_code: true"):
+        AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "with_args.pt"), act="gelu"))
+    assert AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "with_args.pt"), act="gelu", trust_code=True))
+    import numpy as np
+
+    torch.save({"epoch": np.int64(5), "best": np.float64(0.8), "curve": np.arange(3.0),
+                "state_dict": reference_clip(quick_gelu=False).state_dict()}, tmp_path / "numpy_values.pt")
+    assert AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "numpy_values.pt"), act="gelu"))  # data, not code
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(PretrainedWeightsError, match="not a state dict"):
         AHNPLClip.from_config(tiny_cfg(pretrained=str(tmp_path / "list.pt")))

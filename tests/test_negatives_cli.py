@@ -24,7 +24,10 @@ def run_cli(*args: str) -> int:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    """The records of a negatives file (its header line left out, see test_output_header)."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert list(lines[0]) == ["negatives_header"]
+    return lines[1:]
 
 
 def test_text_file_in_jsonl_out_with_summary(tmp_path, capsys):
@@ -141,7 +144,7 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path, monkeypatch):
         assert run_cli("--input", src, "--output", out, "--seed", "5", "--workers", workers) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == outputs[2]
-    assert len(outputs[0].splitlines()) == 600
+    assert len(outputs[0].splitlines()) == 1 + 600  # header + records
 
 
 def test_module_entry_point_and_cheap_import(tmp_path):
@@ -163,3 +166,24 @@ def test_module_entry_point_and_cheap_import(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_output_header_says_what_made_the_negatives(tmp_path):
+    import re
+
+    src = tmp_path / "in.txt"
+    src.write_text("A dog on a bed.\n")
+    out = tmp_path / "out.jsonl"
+    assert run_cli("--input", src, "--output", out) == 0
+    header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
+    assert (header["version"], header["rules"], header["plausibility"]) == ("2.0", "v2", "ngram")
+    assert "not the paper's" in header["method"] and header["types"] == list(AHNPL_TYPES)
+    model = header["spacy_model"]
+    assert model["name"].startswith("en_core_web_sm") and "parser" in model["pipes"]
+    assert re.fullmatch(r"[0-9a-f]{64}", model["sha256"]) and model["version"]
+    v1 = tmp_path / "v1.jsonl"
+    assert run_cli("--input", src, "--output", v1, "--rules", "v1") == 0
+    header = json.loads(v1.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
+    assert (header["rules"], header["plausibility"], header["method"].startswith("paper-faithful")) == ("v1", "off", True)
+    assert "parser" not in header["spacy_model"]["pipes"]
+    assert run_cli("--input", src, "--output", v1, "--rules", "v1", "--plausibility", "ngram") == 2

@@ -75,7 +75,8 @@ def test_cli_fill_mask_model(masked_lm, tmp_path):
     out = tmp_path / "out.jsonl"
     assert main(["--input", str(src), "--output", str(out), "--fill-mask-model", masked_lm,
                  "--types", "adj", "noun", "--no-progress"]) == 0
-    record = json.loads(out.read_text())
+    header, record = (json.loads(line) for line in out.read_text().splitlines())
+    assert header["negatives_header"]["fill_mask_model"] == masked_lm
     assert (record["adj_aug_caption"], record["noun_aug_caption"]) == ("a purple circle", "a red triangle")
 
 

@@ -185,7 +185,9 @@ def test_verb_type_replaces_verbs_and_multiword_relations():
     (result,) = generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=0)
     old, new = changed_span("A cat sitting in front of a dog.", result["verb_aug_caption"])
     assert (old, new) in ((["in", "front", "of"], ["behind"]),) or (len(old) == 1 and old == ["sitting"])
-    seen = {generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=s)[0]["verb_aug_caption"]
+    # random choice among targets (plausibility selection would always pick the same one)
+    seen = {generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=s,
+                               plausibility="off")[0]["verb_aug_caption"]
             for s in range(12)}
     assert "A cat sitting behind a dog." in seen
     assert any(s.startswith("A cat ") and "in front of" in s for s in seen)  # the verb changed instead
@@ -234,7 +236,10 @@ def test_replacements_stay_within_their_kind(coco_results):
 def test_valid_rates_on_coco_style_captions(coco_results):
     rate = {t: sum(r["valid_caption"][k + 1] for r in coco_results) / len(CAPTIONS)
             for k, t in enumerate(AHNPL_TYPES + NEGCLIP_TYPES)}
-    assert rate["relation"] >= 0.9 and rate["noun"] >= 0.95 and rate["verb"] >= 0.9
+    # v2 leaves swaps around symmetric relations ("two giraffes standing next to a tree") and of
+    # one member of a list unmade, and relations without an opposite ("in the middle of") unreplaced
+    # (v1: 0.9 and more)
+    assert rate["relation"] >= 0.85 and rate["noun"] >= 0.95 and rate["verb"] >= 0.85
     assert 0.4 <= rate["adj"] <= 0.9 and 0.02 <= rate["adj_swap"] <= 0.3  # COCO is adjective-poor
     for result in coco_results:
         assert len(result["valid_caption"]) == 1 + len(AHNPL_TYPES + NEGCLIP_TYPES)
@@ -283,8 +288,11 @@ def test_missing_spacy_model_names_the_package():
 def test_same_seed_same_output_independent_of_neighbours_and_types(coco_results):
     again = generate_negatives(CAPTIONS, types=AHNPL_TYPES + NEGCLIP_TYPES, seed=0)
     assert again == coco_results
-    alone = generate_negatives([CAPTIONS[13]], types=["noun"], seed=0)[0]
-    assert alone["noun_aug_caption"] == coco_results[13]["noun_aug_caption"]
+    # without plausibility selection a caption's negatives depend on nothing else (with it, on the
+    # language model of all the input captions)
+    together = generate_negatives(CAPTIONS, types=AHNPL_TYPES + NEGCLIP_TYPES, seed=0, plausibility="off")
+    alone = generate_negatives([CAPTIONS[13]], types=["noun"], seed=0, plausibility="off")[0]
+    assert alone["noun_aug_caption"] == together[13]["noun_aug_caption"]
     other_seed = generate_negatives(CAPTIONS, types=AHNPL_TYPES + NEGCLIP_TYPES, seed=1)
     assert other_seed != coco_results
 

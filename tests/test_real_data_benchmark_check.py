@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from PIL import Image
 
 from test_eval_suite import SUGARCREPE_FILES, TINY, write_sugarcrepe, write_winoground
 
@@ -25,29 +26,28 @@ def _inspect(name: str, cfg: dict):
     return cls.inspect(full)
 
 
-def test_inspect_counts_items_and_missing_images_without_problems_when_not_strict(tmp_path):
+def test_inspect_counts_items_and_names_each_group_with_skipped_items_as_a_problem(tmp_path):
     data, coco = write_sugarcrepe(tmp_path)
     report = _inspect("ahnpl_sugarcrepe", {"root": str(data), "image_root": str(coco),
                                            "options": {"files": SUGARCREPE_FILES}})
-    assert report.title == "datasets.ahnpl_sugarcrepe" and report.problems == []
+    assert report.title == "datasets.ahnpl_sugarcrepe"
     assert report.lines == [
         f"sugarcrepe: 5 items in {data}; images from {coco}",
         "4 items evaluable over 3 distinct images and 4 distinct captions",
-        f"1 image file(s) missing (e.g. {coco / '000000000099.jpg'}), used by 1 of 5 items: those items are "
-        "left out and counted beside the scores (strict: false)",
+        "note: ties count as wrong; replace/swap/add/average are micro averages",
     ]
+    assert report.problems == [
+        f"1 image file(s) missing (e.g. {coco / '000000000099.jpg'}), used by 1 of 5 items, which would be "
+        "skipped (replace_att: 1 of 3): add the files or point datasets.ahnpl_sugarcrepe.image_root at their folder"]
 
 
 def test_inspect_problems_name_the_file_key_and_fix(tmp_path):
     data, coco = write_sugarcrepe(tmp_path)
     base = {"root": str(data), "image_root": str(coco), "options": {"files": SUGARCREPE_FILES}}
-    strict = _inspect("ahnpl_sugarcrepe", {**base, "strict": True})
-    assert strict.problems == [
-        f"1 image file(s) missing (e.g. {coco / '000000000099.jpg'}), used by 1 of 5 items; strict: true: add the "
-        "files or point datasets.ahnpl_sugarcrepe.image_root at their folder"]
     nowhere = _inspect("ahnpl_sugarcrepe", {**base, "image_root": str(tmp_path / "elsewhere")})
     assert nowhere.problems[0].startswith("4 image file(s) missing") and \
-        "used by 5 of 5 items; no item can be evaluated" in nowhere.problems[0]
+        "used by 5 of 5 items, which would be skipped (replace_att: 3 of 3; add_att: 1 of 1; swap_obj: 1 of 1)" \
+        in nowhere.problems[0]
     (missing,) = _inspect("ahnpl_sugarcrepe", {**base, "options": {}}).problems
     assert missing.startswith("datasets.ahnpl_sugarcrepe: ") and "add_obj.json not found" in missing
     assert "Download it from github.com/RAIVNLab/sugar-crepe" in missing
@@ -55,6 +55,8 @@ def test_inspect_problems_name_the_file_key_and_fix(tmp_path):
     assert unknown.startswith("unknown key(s) ['imgs'] under datasets.ahnpl_sugarcrepe; valid:")
     (option,) = _inspect("ahnpl_sugarcrepe", {**base, "options": {"pieces": ["x"]}}).problems
     assert option == "unknown option(s) ['pieces'] under datasets.ahnpl_sugarcrepe.options; valid: ['files']"
+    disabled = _inspect("ahnpl_sugarcrepe", {**base, "enabled": False})
+    assert disabled.lines == ["left out of the run (enabled: false)"] and disabled.problems == []
 
 
 def test_data_check_command_reports_every_benchmark_of_a_config(tmp_path, capsys):
@@ -71,10 +73,12 @@ def test_data_check_command_reports_every_benchmark_of_a_config(tmp_path, capsys
         "run": {"task": "ahnpl_compositional", "runner": "ahnpl_runner", "output_dir": str(tmp_path / "o"),
                 "test_splits": ["test"]},
     }))
+    (coco / "000000000099.jpg").parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4)).save(coco / "000000000099.jpg")  # the one image write_sugarcrepe leaves out
     assert main(["check", "--cfg-path", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "no checks" not in out
-    assert "[datasets.ahnpl_sugarcrepe]\n  sugarcrepe: 5 items in" in out
+    assert "[datasets.ahnpl_sugarcrepe]\n  sugarcrepe: 5 items in" in out and "PROBLEM" not in out
     assert f"[datasets.ahnpl_winoground]\n  winoground: 2 items in {wino}; images from the default under root\n" \
            "  2 items evaluable over 2 distinct images and 4 distinct captions" in out
     assert out.rstrip().endswith("all paths OK")

@@ -234,3 +234,25 @@ def test_train_log_names_precisions_and_each_metric_lines_split_and_epoch(tiny_r
     assert "val metrics, epoch 0 (fp32): txt_r1=" in log
     assert "test metrics, epoch best (fp32): txt_r1=" in log
     assert "final test with the best epoch's weights (epoch 0" in log
+
+
+def test_console_log_lines_go_through_tqdm_while_a_progress_bar_is_shown(monkeypatch):
+    import io
+    import logging
+
+    import tqdm as tqdm_module
+
+    from ahnpl_plugin.launch import _ConsoleHandler
+
+    written = []
+    monkeypatch.setattr(tqdm_module.tqdm, "write", classmethod(lambda cls, s, file=None, **kw: written.append(s)))
+    stream = io.StringIO()
+    handler = _ConsoleHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "a log line", None, None)
+    bar = tqdm_module.tqdm(total=3, file=io.StringIO())
+    handler.emit(record)
+    assert written == ["a log line"] and stream.getvalue() == ""  # the bar is cleared and redrawn around it
+    bar.close()
+    handler.emit(record)
+    assert stream.getvalue() == "a log line\n" and written == ["a log line"]

@@ -65,9 +65,9 @@ def _results(run_dir: Path) -> dict:
 
 
 def test_coco_recipe_with_amp_validates_and_tests_under_bf16(coco, tmp_path):
-    """amp: true (the COCO recipes' default) is bf16 on CPU; retrieval scoring used to call
-    .numpy() on a bf16 similarity matrix after the first epoch."""
-    runner = _train(_write(_config(coco, tmp_path / "o", amp=True), tmp_path / "c.yaml"))
+    """amp: bf16 (what amp: true picks on a GPU; on a CPU it is asked for explicitly); retrieval
+    scoring used to call .numpy() on a bf16 similarity matrix after the first epoch."""
+    runner = _train(_write(_config(coco, tmp_path / "o", amp="bf16"), tmp_path / "c.yaml"))
     assert runner._amp_dtype == torch.bfloat16
     test = _results(runner.output_dir)["test"]
     for key in ("txt_r1", "txt_r5", "img_r1", "img_r5", "agg_metrics"):
@@ -297,3 +297,53 @@ def test_checkpoint_of_another_model_type_is_a_one_line_error_naming_it(coco, tm
         _evaluate(["--cfg-path", str(_write(eval_cfg, tmp_path / "e.yaml")), "--options", f"run.checkpoint={ckpt}"])
     message = str(caught.value)
     assert "\n" not in message and "saved from ahnpl_clip tiny" in message and "this model is ahnpl_clip RN50" in message
+
+
+def test_thresholds_move_once_per_optimiser_step_from_the_whole_group(coco, tmp_path, monkeypatch):
+    """accum 3 over 4 micro-steps: theta used by micro-steps 0-2 is the start value, micro-step 3
+    uses theta computed from micro-steps 0-2 together (logged per step), as from one batch of 12."""
+    from ahnpl_plugin.losses import AHNPLLoss, adaptive_thresholds
+
+    seen = []  # (S(v,t), S(v,n), mask) of every training forward
+    original = AHNPLLoss._ahnpl_terms
+
+    def terms(self, *args):
+        out, positive, negative = original(self, *args)
+        if self.training and self.num_types:
+            seen.append((positive.detach(), negative.detach(), args[3]))
+        return out, positive, negative
+
+    monkeypatch.setattr(AHNPLLoss, "_ahnpl_terms", terms)
+    cfg = _config(coco, tmp_path / "o", accum_grad_iters=3, valid_splits=[], test_splits=[])
+    runner = _train(_write(cfg, tmp_path / "c.yaml"))
+    rows = _metrics(runner.output_dir)
+    theta_keys = sorted(k for k in rows[0] if k.startswith("theta/"))
+    assert len(rows) == 4 and len(seen) == 4 and theta_keys
+    for row in rows[:3]:
+        assert [row[k] for k in theta_keys] == [0.0] * len(theta_keys)
+    positive, negative, mask = (torch.cat(parts) for parts in zip(*seen[:3]))
+    core = runner.unwrap_dist_model(runner.model)
+    expected = adaptive_thresholds(positive, negative, mask, torch.zeros(mask.shape[1]), "mean", 10.0, 8.0)
+    logged = torch.tensor([rows[3][f"theta/{name}"] for name in core.loss.negative_types])
+    assert torch.allclose(logged, expected, atol=1e-5) and bool((expected > 0).any())
+
+
+def test_model_selection_last_tests_the_last_epoch_and_says_so(coco, tmp_path, monkeypatch):
+    """The paper's recipes report the last epoch; validation still runs (and checkpoint_best.pth is
+    kept), but the final test and results.json name the last epoch's weights."""
+    _plant_validation(monkeypatch, {0: 90.0, 1: 10.0})
+    best = _train(_write(_config(coco, tmp_path / "a", max_epoch=2), tmp_path / "a.yaml"))
+    last = _train(_write(_config(coco, tmp_path / "b", max_epoch=2, model_selection="last"), tmp_path / "b.yaml"))
+    assert _results(best.output_dir)["model_weights"]["epoch"] == 0
+    weights = _results(last.output_dir)["model_weights"]
+    assert weights["epoch"] == 1 and weights["checkpoint"].endswith("checkpoint_last.pth")
+    assert weights["selection"].startswith("the last epoch")
+    assert (last.output_dir / "checkpoint_best.pth").is_file() and last.best_epoch == 0
+    from ahnpl_plugin.evaluate import _evaluate
+
+    again = _evaluate(["--cfg-path", str(_write(_config(coco, tmp_path / "c", valid_splits=[]), tmp_path / "c.yaml")),
+                       "--options", f"run.checkpoint={last.output_dir / 'checkpoint_last.pth'}"])
+    assert again["test"] == _results(last.output_dir)["test"]
+    with pytest.raises(ConfigError, match="run.model_selection"):  # before anything trains or a folder exists
+        _train(_write(_config(coco, tmp_path / "d", model_selection="first"), tmp_path / "d.yaml"))
+    assert not (tmp_path / "d").exists()

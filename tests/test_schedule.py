@@ -16,11 +16,17 @@ def test_warmup_is_linear_then_cosine_reaches_min_lr():
     assert learning_rate(100, 14, **kw) == pytest.approx(0.1)
 
 
-def test_constant_and_lavis_alias():
+def test_constant_schedule():
     assert learning_rate(50, 100, schedule="constant", init_lr=3e-4) == 3e-4
-    a = learning_rate(30, 100, schedule="linear_warmup_cosine_lr", init_lr=1.0)
-    b = learning_rate(30, 100, schedule="cosine", init_lr=1.0)
-    assert a == b
+
+
+@pytest.mark.parametrize("name, hint", [("linear_warmup_cosine_lr", "decays once per epoch"),
+                                        ("linear_warmup_step_lr", "lr_decay_rate"),
+                                        ("constant_lr", "use constant")])
+def test_lavis_schedule_names_are_refused_not_run_as_another(name, hint):
+    # linear_warmup_cosine_lr used to run silently as the per-step cosine
+    with pytest.raises(ConfigError, match=f"run.lr_sched '{name}' is LAVIS's schedule.*{hint}"):
+        learning_rate(30, 100, schedule=name, init_lr=1.0)
 
 
 def test_unknown_schedule_lists_valid_ones():

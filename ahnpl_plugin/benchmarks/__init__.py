@@ -38,6 +38,16 @@ _LOADERS = {
     "valse": ("valse", "load_valse", {}),
     "vl_checklist": ("vl_checklist", "load_vl_checklist", {}),
     "winoground": ("winoground", "load_winoground", {}),
+    # issue 16: the newer compositional benchmarks
+    "sugarcrepe_pp": ("sugarcrepe_pp", "load_sugarcrepe_pp", {}),
+    "whatsup": ("whatsup", "load_whatsup", {}),
+    "spec": ("spec", "load_spec", {}),
+    "crepe": ("crepe", "load_crepe", {}),
+    "eqben": ("eqben", "load_eqben", {}),
+    "imagecode": ("imagecode", "load_imagecode", {}),
+    "svo_probes": ("svo_probes", "load_svo_probes", {}),
+    "colorswap": ("colorswap", "load_colorswap", {}),
+    "mmvp_vlm": ("mmvp_vlm", "load_mmvp_vlm", {}),
 }
 BENCHMARK_NAMES = tuple(_LOADERS)
 

@@ -7,6 +7,11 @@ each caption gives one item whose options are the caption and four perturbations
 shuffle words within trigrams; shuffle trigrams), every option passed through ARO's
 ``pre_caption`` (lower-case, ``.!"()*#:;~`` -> spaces, at most 30 words). Seeded per caption.
 
+Shuffles are drawn for each of several fixed seeds (default: 0-4, five runs as the ARO authors
+advise; ``seed=N`` or ``seeds=[...]`` to choose): every caption gives one item per seed, and
+precision@1 is the mean over the seeds of each seed's precision@1 (``by_group``:
+``seed<N>``, with their standard deviation as ``accuracy_std``).
+
 Differences from ARO, reported in the results' notes:
 - precision@1 counts a tie as wrong (ARO's argmax puts the true caption first, so a tie counts
   right there and a model with constant scores gets 100%);
@@ -52,6 +57,9 @@ ORDER_FILES = {
     "aro_coco_order": "coco_karpathy_test.json",
     "aro_flickr_order": "flickr30k_test.json",
 }
+
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+
 
 # A tagger maps captions to their tokens with Penn Treebank tags.
 Tagger = Callable[[Sequence[str]], list[list[tuple[str, str]]]]
@@ -173,10 +181,13 @@ def spacy_tagger(model: str | None = None) -> Tagger:
 
 
 # --------------------------------------------------------------------------------- loader
-def load_order(name: str, root, image_root=None, *, strict: bool = False, seed: int = 0,
-               max_words: int = MAX_WORDS, spacy_model: str | None = None,
-               tagger: Tagger | None = None, annotation_file: str | None = None) -> Benchmark:
+def load_order(name: str, root, image_root=None, *, strict: bool = False, seed: int | None = None,
+               seeds: Sequence[int] | None = None, max_words: int = MAX_WORDS,
+               spacy_model: str | None = None, tagger: Tagger | None = None,
+               annotation_file: str | None = None) -> Benchmark:
     """COCO-Order (``name="aro_coco_order"``) or Flickr30k-Order (``"aro_flickr_order"``).
+
+    ``seeds``: the shuffle seeds (default :data:`DEFAULT_SEEDS`); ``seed=N`` is ``seeds=[N]``.
 
     ``root`` holds the Karpathy test JSON (also looked for in ``root/annotations``); images are
     ``image_root/<row["image"]>`` with ``image_root`` defaulting to ``root``. ``tagger`` replaces
@@ -211,6 +222,12 @@ def load_order(name: str, root, image_root=None, *, strict: bool = False, seed: 
                 raise format_error(path, f"index {r}.caption[{c}]", "expected a non-empty string")
             cases.append((r, c, image, caption))
 
+    if seeds is not None and seed is not None:
+        raise BenchmarkError(f"{name}: give seed or seeds, not both")
+    run_seeds = [int(s) for s in (seeds if seeds is not None else
+                                  (DEFAULT_SEEDS if seed is None else (seed,)))]
+    if not run_seeds or len(set(run_seeds)) != len(run_seeds):
+        raise BenchmarkError(f"{name}: seeds must be distinct and at least one, got {run_seeds}")
     tag = tagger or spacy_tagger(spacy_model)
     tagged_all = tag([caption for _, _, _, caption in cases])
     if len(tagged_all) != len(cases):
@@ -218,33 +235,36 @@ def load_order(name: str, root, image_root=None, *, strict: bool = False, seed: 
                              f"for {len(cases)} captions")
 
     items, n_identical, n_dropped = [], 0, 0
-    for (r, c, image, caption), tagged in zip(cases, tagged_all):
-        options = order_options(caption, tagged, _case_seed(seed, r, c), max_words)
-        truth = options[0][1]
-        distinct = [options[0]] + [(n, t) for n, t in options[1:] if t != truth]
-        n_identical += len(options) - len(distinct)
-        if len(distinct) == 1:
-            n_dropped += 1
-            continue
-        items.append(Item(
-            images=[ImageRef(str(images_dir / image))],
-            captions=[t for _, t in distinct],
-            label=0,
-            group=name,
-            meta={"row": r, "caption_index": c, "options": [n for n, _ in distinct]},
-        ))
+    for run_seed in run_seeds:
+        for (r, c, image, caption), tagged in zip(cases, tagged_all):
+            options = order_options(caption, tagged, _case_seed(run_seed, r, c), max_words)
+            truth = options[0][1]
+            distinct = [options[0]] + [(n, t) for n, t in options[1:] if t != truth]
+            n_identical += len(options) - len(distinct)
+            if len(distinct) == 1:
+                n_dropped += 1
+                continue
+            items.append(Item(
+                images=[ImageRef(str(images_dir / image))],
+                captions=[t for _, t in distinct],
+                label=0,
+                group=f"seed{run_seed}",  # the part the protocol averages over (one per shuffle seed)
+                meta={"row": r, "caption_index": c, "options": [n for n, _ in distinct],
+                      "seed": run_seed},
+            ))
     notes = [
         "precision@1 counts ties as wrong (ARO counts them right: its argmax puts the true "
         "caption first)",
         f"{n_identical} perturbation(s) identical to their caption were not used as options; "
-        f"{n_dropped} caption(s) without any distinct perturbation were dropped",
+        f"{n_dropped} caption(s) without any distinct perturbation were dropped (summed over seeds)",
         "all perturbations use spaCy tokens (ARO uses NLTK tokens for the trigram ones); "
-        f"seed {seed}",
+        f"seed(s) {', '.join(map(str, run_seeds))}"
+        + ("; accuracy is the mean of the per-seed precision@1" if len(run_seeds) > 1 else ""),
     ]
     return Benchmark(
         name, items, _score_order, strict=strict, notes=notes,
         counts={"n_captions": len(cases), "n_identical_perturbations": n_identical,
-                "n_items_without_distinct_perturbation": n_dropped},
+                "n_items_without_distinct_perturbation": n_dropped, "n_seeds": len(run_seeds)},
     )
 
 
@@ -254,17 +274,25 @@ def _case_seed(seed: int, row: int, caption_index: int) -> int:
 
 
 def _score_order(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
-    """precision@1 (strict) and, per perturbation, how often the caption beats it."""
+    """precision@1 (strict; the mean over the seeds of each seed's) and, per perturbation, how
+    often the caption beats it (pooled over seeds)."""
     correct = correct_by_item(items, sims)
     pairwise: dict[str, list[bool]] = {name: [] for name in PERTURBATIONS}
     for it, s in zip(items, sims):
         for j, option in enumerate(it.meta["options"][1:], start=1):
             pairwise[option].append(bool(s[0, 0] > s[0, j]))
     by_group, _ = drop_nan({name: accuracy(v) for name, v in pairwise.items()})
-    top, _ = drop_nan({"accuracy": accuracy(correct)})
+    item_seeds = np.array([it.meta.get("seed", 0) for it in items])
+    per_seed = {f"seed{s}": accuracy(correct[item_seeds == s]) for s in dict.fromkeys(item_seeds.tolist())}
+    top = {"accuracy": float(np.mean(list(per_seed.values()))) if per_seed else float("nan")}
+    if len(per_seed) > 1:
+        top["accuracy_std"] = float(np.std(list(per_seed.values())))
+        by_group.update(per_seed)
+    top, _ = drop_nan(top)
     return {
         **top,
         "by_group": by_group,
         "counts": {"by_group": {name: len(v) for name, v in pairwise.items()}},
-        "notes": ["by_group: fraction of items where the caption beats that perturbation"],
+        "notes": ["by_group: fraction of items where the caption beats that perturbation"
+                  + ("; seed<N>: precision@1 of that seed's shuffles" if len(per_seed) > 1 else "")],
     }

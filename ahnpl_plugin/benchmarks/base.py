@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .scoring import correct_by_item
+
 
 # --------------------------------------------------------------------------------------- errors
 class BenchmarkError(Exception):
@@ -61,6 +63,9 @@ class ImageRef:
 class Item:
     """One test case: images, candidate captions, true caption index, scoring bucket, extras.
 
+    ``label`` indexes the captions, except in text-to-image items (SPEC ``t2i``, ImageCoDe,
+    SVO-Probes: several images, one caption) where it indexes the images; their scorers say so.
+
     ``group`` is the bucket the benchmark aggregates over (ARO relation or attribute pair,
     SugarCrepe file stem, VALSE piece, VL-CheckList corpus, Winoground tag, ...).
     """
@@ -82,12 +87,16 @@ class Item:
 
 
 Scorer = Callable[[Sequence[Item], Sequence[np.ndarray]], dict[str, Any]]
+# Per-item outcomes: {outcome: bool array over items} (what the named protocols aggregate);
+# with needs_text_sims it also takes the per-item caption-caption arrays.
+OutcomeFn = Callable[[Sequence[Item], Sequence[np.ndarray]], dict[str, np.ndarray]]
 
 
 def open_image(ref: ImageRef | str | os.PathLike):
     """Open an image reference as an RGB ``PIL.Image``, cropped to its box when it has one.
 
-    The crop follows ARO: ``image.crop((x, y, x + w, y + h))``.
+    The crop follows ARO: ``image.crop((x, y, x + w, y + h))``. A ``.npy`` file is an
+    ``[H, W, 3]`` uint8 array in BGR order (EqBen's YouCook2 frames), read as EqBen reads it.
     """
     from PIL import Image
     import io
@@ -96,6 +105,8 @@ def open_image(ref: ImageRef | str | os.PathLike):
         ref = ImageRef(str(ref))
     if ref.data is not None:
         image = Image.open(io.BytesIO(ref.data))
+    elif ref.path.endswith(".npy"):
+        image = Image.fromarray(np.load(ref.path)[:, :, [2, 1, 0]], "RGB")
     else:
         image = Image.open(ref.path)
     image = image.convert("RGB")
@@ -112,6 +123,12 @@ class Benchmark:
     ``items`` holds only the items whose images all exist; items with a missing image are kept in
     ``skipped_items`` and reported by :meth:`score` under ``counts``. ``score(sims)`` takes one
     array per entry of ``items``, of shape ``[len(item.images), len(item.captions)]``.
+
+    Optional: ``outcomes_fn`` (per-item outcomes, :meth:`item_outcomes`; the protocols of
+    :mod:`~ahnpl_plugin.benchmarks.protocols` aggregate them), ``missing_parts`` and
+    ``needs_text_sims`` (the scorer and ``outcomes_fn`` also take caption-caption cosines:
+    ``score(sims, text_sims=...)`` with one ``[len(item.captions), len(item.captions)]`` array
+    per item).
     """
 
     def __init__(
@@ -123,8 +140,20 @@ class Benchmark:
         strict: bool = False,
         notes: Iterable[str] = (),
         counts: Mapping[str, int] | None = None,
+        missing_parts: Mapping[str, str] | None = None,
+        outcomes_fn: OutcomeFn | None = None,
+        needs_text_sims: bool = False,
     ):
         self.name = name
+        # per-item outcomes for intervals and paired tests: outcome name -> bool per item; the
+        # default is strict caption choice ("correct"); Winoground-like benchmarks give several.
+        # The named protocols (protocols.py) aggregate them into the published numbers.
+        self.outcomes_fn = outcomes_fn
+        # part (e.g. a VL-CheckList corpus) -> why it is absent (names the file expected and
+        # where to get it); the benchmark is then incomplete
+        self.missing_parts = dict(missing_parts or {})
+        # the scorer and outcomes_fn also take caption-caption similarities (SugarCrepe++ TOT)
+        self.needs_text_sims = bool(needs_text_sims)
         self.all_items = list(items)
         self._scorer = scorer
         self.notes = list(notes)
@@ -145,6 +174,30 @@ class Benchmark:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def complete(self) -> bool:
+        """True when every part was found and every item can be evaluated."""
+        return not self.missing_parts and not self.skipped_items
+
+    def skipped_by_group(self) -> dict[str, tuple[int, int]]:
+        """``group -> (items skipped for missing images, items in the group)`` for each group
+        with a skipped item, in first-seen order."""
+        total: dict[str, int] = {}
+        for it in self.all_items:
+            total[it.group] = total.get(it.group, 0) + 1
+        skipped: dict[str, int] = {}
+        for it in self.skipped_items:
+            skipped[it.group] = skipped.get(it.group, 0) + 1
+        return {g: (n, total[g]) for g, n in skipped.items()}
+
+    def incompleteness(self) -> list[str]:
+        """One sentence per reason the benchmark is incomplete (empty when complete): each
+        missing part, and each group with skipped items and its count."""
+        reasons = [f"{part} missing: {why}" for part, why in self.missing_parts.items()]
+        for group, (n, total) in self.skipped_by_group().items():
+            reasons.append(f"{group}: {n} of {total} items skipped (image files missing)")
+        return reasons
 
     def __repr__(self) -> str:
         return (
@@ -192,22 +245,64 @@ class Benchmark:
             )
         return [image_feats[ii] @ text_feats[tt].T for ii, tt in self.item_indices()]
 
+    def text_sims_from_features(self, text_feats) -> list[np.ndarray]:
+        """Per-item caption-caption similarities ``[n_captions, n_captions]`` from the features of
+        :meth:`unique_captions` (the ``text_sims`` of :meth:`score` when ``needs_text_sims``)."""
+        text_feats = np.asarray(text_feats, dtype=np.float64)
+        n_txt = len(self.unique_captions())
+        if text_feats.ndim != 2 or text_feats.shape[0] != n_txt:
+            raise ScoreInputError(
+                f"{self.name}: text_feats must be [{n_txt}, D] (one row per unique caption), "
+                f"got shape {text_feats.shape}"
+            )
+        return [text_feats[tt] @ text_feats[tt].T for _, tt in self.item_indices()]
+
+    def item_outcomes(self, sims: Sequence[Any], text_sims: Sequence[Any] | None = None
+                      ) -> dict[str, np.ndarray]:
+        """Per-item outcomes ``{outcome: bool array over items}`` that the protocols aggregate:
+        ``outcomes_fn``'s, else ``{"correct": ...}`` (the true caption strictly above the others)."""
+        arrays = validate_sims(self.name, self.items, sims)
+        if self.outcomes_fn is None:
+            return {"correct": correct_by_item(self.items, arrays)}
+        if self.needs_text_sims:
+            out = self.outcomes_fn(self.items, arrays, self._text_arrays(text_sims))
+        else:
+            out = self.outcomes_fn(self.items, arrays)
+        return {k: np.asarray(v, dtype=bool) for k, v in out.items()}
+
+    def _text_arrays(self, text_sims) -> list[np.ndarray]:
+        if text_sims is None:
+            raise ScoreInputError(f"{self.name}: text_sims are required (caption-caption "
+                                  "similarities of each item; see text_sims_from_features)")
+        shapes = [(len(it.captions), len(it.captions)) for it in self.items]
+        return _validate_arrays(f"{self.name} text_sims", shapes, text_sims,
+                                "[len(captions), len(captions)]")
+
     # -- scoring ---------------------------------------------------------------------------------
-    def score(self, sims: Sequence[Any]) -> dict[str, Any]:
-        """Published metrics for one similarity array per item (ties count as wrong).
+    def score(self, sims: Sequence[Any], text_sims: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Published metrics for one similarity array per item (ties count as wrong unless the
+        benchmark's notes say otherwise: What'sUp and SPEC keep their originals' argmax).
 
         Returns fractions in [0, 1] at the top level, a nested ``by_group`` dict of fractions,
         ``counts`` (integers: items evaluated, items skipped for missing images, ...) and
         ``notes`` (strings: how this evaluation differs from the original, what was left out).
+        ``text_sims``: required when :attr:`needs_text_sims` (per item, caption x caption).
         """
         arrays = validate_sims(self.name, self.items, sims)
-        result = self._scorer(self.items, arrays)
+        if self.needs_text_sims:
+            result = self._scorer(self.items, arrays, self._text_arrays(text_sims))
+        else:
+            result = self._scorer(self.items, arrays)
         counts = dict(self.load_counts)
         counts.update(result.pop("counts", {}))
         counts["n_items"] = len(self.items)
         counts["n_items_skipped_missing_images"] = len(self.skipped_items)
         counts["n_missing_images"] = len(self.missing_images)
+        counts["n_missing_parts"] = len(self.missing_parts)
+        counts["skipped_by_group"] = {g: n for g, (n, _) in self.skipped_by_group().items()}
         notes = list(self.notes) + list(result.pop("notes", []))
+        for part, why in self.missing_parts.items():
+            notes.append(f"{part} not evaluated: {why}")
         if self.skipped_items:
             notes.append(
                 f"{len(self.skipped_items)} of {len(self.all_items)} items skipped: "
@@ -238,16 +333,20 @@ def _existence_of_images(items: Sequence[Item]) -> dict[ImageRef, bool]:
 
 def validate_sims(name: str, items: Sequence[Item], sims: Sequence[Any]) -> list[np.ndarray]:
     """Convert ``sims`` to float arrays, checking count, shapes and finiteness against ``items``."""
-    if len(sims) != len(items):
-        raise ScoreInputError(f"{name}: got {len(sims)} similarity arrays for {len(items)} items")
+    shapes = [(len(item.images), len(item.captions)) for item in items]
+    return _validate_arrays(name, shapes, sims, "[len(images), len(captions)]")
+
+
+def _validate_arrays(name: str, shapes: Sequence[tuple[int, int]], sims: Sequence[Any],
+                     expected_form: str) -> list[np.ndarray]:
+    if len(sims) != len(shapes):
+        raise ScoreInputError(f"{name}: got {len(sims)} similarity arrays for {len(shapes)} items")
     arrays = []
-    for index, (item, s) in enumerate(zip(items, sims)):
+    for index, (expected, s) in enumerate(zip(shapes, sims)):
         a = np.asarray(s, dtype=np.float64)
-        expected = (len(item.images), len(item.captions))
         if a.shape != expected:
             raise ScoreInputError(
-                f"{name}: sims[{index}] has shape {a.shape}, expected {expected} "
-                f"([len(images), len(captions)])"
+                f"{name}: sims[{index}] has shape {a.shape}, expected {expected} ({expected_form})"
             )
         if not np.all(np.isfinite(a)):
             raise ScoreInputError(f"{name}: sims[{index}] contains NaN or infinite values")

@@ -60,3 +60,15 @@ def drop_nan(metrics: dict) -> tuple[dict, list[str]]:
     """Remove NaN entries (empty buckets) from a flat metric dict; return the names removed."""
     kept = {k: v for k, v in metrics.items() if not (isinstance(v, float) and np.isnan(v))}
     return kept, [k for k in metrics if k not in kept]
+
+
+def argmax_correct(scores: np.ndarray, label: int) -> bool:
+    """True when ``label`` is the first index of the maximum of ``scores`` (``np.argmax``).
+
+    The rule of the benchmarks whose original code takes an argmax (WhatsUp, SPEC): a tie with an
+    option listed *after* the true one counts right, a tie with one listed *before* it counts
+    wrong. Their protocols say so; everywhere else ties count as wrong.
+    """
+    scores = np.asarray(scores).reshape(-1)
+    return bool(int(np.argmax(scores)) == int(label))
+

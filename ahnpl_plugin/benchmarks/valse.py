@@ -4,11 +4,15 @@ Files as distributed by github.com/Heidelberg-NLP/VALSE (``data/``): eleven JSON
 ``id -> {"dataset", "image_file", "caption", "foil", "mturk": {"foil", "caption", "other"}, ...}``.
 Only items with ``mturk.caption >= 2`` count (the validated set, as the VALSE README says).
 
-Images come from several source datasets, named by each item's ``dataset`` field (``visual7w``,
-``coco2017``, ``SWiG``, ``VisDial_v1.0``, ...). ``image_root`` is one folder holding every image,
-or a mapping ``{source: folder}`` (source names matched case-insensitively; ``"default"`` catches
-the rest). A source may map to a list of folders: the first one holding the file is used (e.g.
-``VisDial_v1.0`` items whose images sit partly in COCO train2014, partly in VisDial val2018).
+Images come from several source datasets, named by each item's ``dataset`` field. The released
+files use ``visual7w`` (existence, counting), ``coco2017`` (plurals), ``coco_2017`` (relations: the
+same COCO val2017 images, spelt differently), ``SWiG`` (actions), ``VisDial_v1.0`` (coreference)
+and ``FOIL dataset`` (foil-it: COCO val2014). ``image_root`` is one folder holding every image, or a
+mapping ``{source: folder}``; source names are compared without case and without anything but
+letters and digits (:func:`source_key`), so ``coco2017`` also catches ``coco_2017`` and
+``COCO-2017``; ``"default"`` catches the rest. A source may map to a list of folders: the first one
+holding the file is used (e.g. ``VisDial_v1.0`` items whose images sit partly in COCO train2014,
+partly in VisDial val2018).
 
 Score: accuracy per piece; ``average`` is the unweighted mean over pieces; ``by_category`` gives
 VALSE's phenomenon groups (Existence, Plurality, Counting, Relations, Actions, Coreference,
@@ -103,12 +107,24 @@ def load_valse(root, image_root=None, *, strict: bool = False,
                 group=piece,
                 meta={"id": key, "dataset": source},
             ))
+    notes = [f"only items with mturk.caption >= {MIN_MTURK_CAPTION_VOTES} "
+             f"({n_filtered} left out); ties count as wrong; average = mean over pieces"]
+    defaulted = getattr(resolve, "to_default", {})
+    if defaulted:
+        notes.append("image_root names no folder for source(s) " + ", ".join(
+            f"{source!r} ({n} items)" for source, n in defaulted.items()) + ": their images are looked up "
+            "in the 'default' folder")
     return Benchmark(
         "valse", items, _score_valse, strict=strict,
-        notes=[f"only items with mturk.caption >= {MIN_MTURK_CAPTION_VOTES} "
-               f"({n_filtered} left out); ties count as wrong; average = mean over pieces"],
+        notes=notes,
         counts={"n_items_filtered_mturk": n_filtered},
     )
+
+
+def source_key(name: str) -> str:
+    """A source name as compared: lower case, letters and digits only (``coco_2017`` ->
+    ``coco2017``, ``VisDial_v1.0`` -> ``visdialv10``, ``FOIL dataset`` -> ``foildataset``)."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
 def _image_resolver(image_root):
@@ -118,12 +134,22 @@ def _image_resolver(image_root):
         return lambda source, image_file, path, where: str(folder / image_file)
 
     folders: dict[str, list[Path]] = {}
+    spelled: dict[str, str] = {}
     for source, value in image_root.items():
         values = [value] if isinstance(value, (str, os.PathLike)) else list(value)
-        folders[str(source).lower()] = [as_path(v) for v in values]
+        key = source_key(source)
+        resolved = [as_path(v) for v in values]
+        if key in folders and folders[key] != resolved:
+            raise BenchmarkError(
+                f"valse: image_root names {spelled[key]!r} and {source!r}, the same source once "
+                f"case and punctuation are ignored, with different folders; keep one"
+            )
+        folders[key], spelled[key] = resolved, str(source)
 
     def resolve(source: str, image_file: str, path: Path, where: str) -> str:
-        candidates = folders.get(source.lower()) or folders.get("default")
+        if source_key(source) not in folders:
+            resolve.to_default[source] = resolve.to_default.get(source, 0) + 1
+        candidates = folders.get(source_key(source)) or folders.get("default")
         if not candidates:
             raise BenchmarkError(
                 f"valse: no image folder for source {source!r} ({path}, {where}); image_root "
@@ -134,6 +160,7 @@ def _image_resolver(image_root):
                 return str(folder / image_file)
         return str(candidates[0] / image_file)
 
+    resolve.to_default = {}  # source -> items sent to the "default" folder (not named in image_root)
     return resolve
 
 

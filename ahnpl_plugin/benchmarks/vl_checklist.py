@@ -6,6 +6,10 @@ holding corpus YAML files ``corpus/v1/<Type>/<Subcategory>/.../<source>.yaml`` w
 e.g. ``vg/``, ``hake/``, ``swig/``) and ``TYPE: TUPLE_JSON``. Each annotation JSON is a list of
 ``[image_rel_path, {"POS": [str, ...], "NEG": [str, ...]}]``.
 
+A corpus whose annotation file is absent is left out and named in ``missing_parts`` (the other
+corpora are scored, and the benchmark counts as incomplete); with ``strict=True``, or when no
+annotation file is found at all, the error lists every missing file.
+
 Score (CE-CLIP's table): correct when POS[0] scores strictly higher than NEG[0]; accuracy per
 subcategory (``<type>/<subcategory>``, e.g. ``attribute/color``, items pooled over its source
 corpora); ``attribute``, ``object``, ``relation`` = means over their subcategories; ``average`` =
@@ -69,12 +73,22 @@ def load_vl_checklist(root, image_root=None, *, strict: bool = False,
             + (f" matching {list(corpora)}" if corpora else "")
             + f". Download the corpus from {VL_CHECKLIST_SOURCE}"
         )
-    items = []
+    items, missing = [], {}
     for yaml_path in selected:
-        items.extend(_corpus_items(root, images_dir, corpus_root, yaml_path))
+        found = _corpus_items(root, images_dir, corpus_root, yaml_path)
+        if isinstance(found, str):
+            missing[_corpus_name(corpus_root, yaml_path)] = found
+        else:
+            items.extend(found)
+    if missing and (strict or len(missing) == len(selected)):
+        raise BenchmarkFileNotFoundError(
+            f"VL-CheckList: {len(missing)} of {len(selected)} annotation file(s) not found "
+            f"(download them from {VL_CHECKLIST_SOURCE}):\n  " + "\n  ".join(missing.values())
+        )
     return Benchmark("vl_checklist", items, _score_vl_checklist, strict=strict,
                      notes=["ITC mode: POS[0] vs NEG[0], ties count as wrong; subcategories pool "
-                            "their corpora; average = mean over subcategories"])
+                            "their corpora; average = mean over subcategories"],
+                     missing_parts=missing)
 
 
 def _corpus_name(corpus_root: Path, yaml_path: Path) -> str:
@@ -98,8 +112,10 @@ def _read_yaml(path: Path) -> dict:
     return config
 
 
-def _corpus_items(root: Path, images_dir: Path, corpus_root: Path, yaml_path: Path) -> list[Item]:
-    """Items of one corpus YAML: [POS[0], NEG[0]], label 0, group = corpus name."""
+def _corpus_items(root: Path, images_dir: Path, corpus_root: Path,
+                  yaml_path: Path) -> list[Item] | str:
+    """Items of one corpus YAML: [POS[0], NEG[0]], label 0, group = corpus name; or, when its
+    annotation file is absent, a sentence naming the file expected."""
     name = _corpus_name(corpus_root, yaml_path)
     parts = name.split("/")
     if len(parts) < 3:
@@ -113,10 +129,7 @@ def _corpus_items(root: Path, images_dir: Path, corpus_root: Path, yaml_path: Pa
         raise format_error(yaml_path, "TYPE", f"unsupported {config['TYPE']!r} (TUPLE_JSON only)")
     anno_path = root / config["ANNO_PATH"]
     if not anno_path.is_file():
-        raise BenchmarkFileNotFoundError(
-            f"VL-CheckList annotation file not found: expected {anno_path} (ANNO_PATH of "
-            f"{yaml_path}). Download it from {VL_CHECKLIST_SOURCE}"
-        )
+        return f"expected {anno_path} (ANNO_PATH of {yaml_path})"
     records = read_json(anno_path)
     if not isinstance(records, list):
         raise format_error(anno_path, "top level", f"expected a JSON list, got "

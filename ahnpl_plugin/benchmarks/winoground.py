@@ -70,7 +70,7 @@ def load_winoground(root, image_root=None, *, strict: bool = False,
             f"{root / 'data' / JSONL_NAME}). Download it from {WINOGROUND_SOURCE}"
         )
     return Benchmark("winoground", items, _score_winoground, strict=strict,
-                     notes=["ties count as wrong; by_group: '<tag>/<metric>'"])
+                     notes=["ties count as wrong; by_group: '<tag>/<metric>'"], outcomes_fn=winoground_item_outcomes)
 
 
 def _jsonl_items(path: Path, images_dir: Path) -> list[Item]:
@@ -96,19 +96,24 @@ def _with_suffix(name: str) -> str:
 
 
 def _parquet_items(path: Path) -> list[Item]:
+    return [_item(row, refs, path, where) for row, refs, where in parquet_rows(path, ("image_0", "image_1"))]
+
+
+def parquet_rows(path: Path, image_keys: Sequence[str]) -> list[tuple[dict, list[ImageRef], str]]:
+    """``(row, image refs, where)`` per row of a parquet file whose ``image_keys`` columns hold
+    encoded images (kept in memory, each ref labelled ``"<file>#<row>/<column>"``)."""
     import pyarrow.parquet as pq
 
     try:
         rows = pq.read_table(path).to_pylist()
     except Exception as err:  # pyarrow raises several types for an unreadable file
         raise format_error(path, "parquet", f"cannot be read ({err})") from err
-    items = []
+    out = []
     for index, row in enumerate(rows):
         where = f"row {index}"
-        refs = [ImageRef(f"{path}#{index}/{key}", None, _image_bytes(row, key, path, where))
-                for key in ("image_0", "image_1")]
-        items.append(_item(row, refs, path, where))
-    return items
+        out.append((row, [ImageRef(f"{path}#{index}/{key}", None, _image_bytes(row, key, path, where))
+                          for key in image_keys], where))
+    return out
 
 
 def _image_bytes(row: dict, key: str, path: Path, where: str) -> bytes:
@@ -136,8 +141,16 @@ def winoground_outcomes(s: np.ndarray) -> tuple[bool, bool, bool]:
     return bool(text), bool(image), bool(text and image)
 
 
+def winoground_item_outcomes(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per item ``{"text", "image", "group"}`` bool arrays: the outcomes the protocols aggregate,
+    for Winoground and every Winoground-style benchmark (EqBen, ColorSwap, MMVP-VLM)."""
+    table = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
+    return {m: table[:, k] for k, m in enumerate(("text", "image", "group"))}
+
+
 def _score_winoground(items: Sequence[Item], sims: Sequence[np.ndarray]) -> dict:
-    outcomes = np.array([winoground_outcomes(s) for s in sims], dtype=bool).reshape(-1, 3)
+    per_item = winoground_item_outcomes(items, sims)
+    outcomes = np.stack([per_item[m] for m in ("text", "image", "group")], axis=1).reshape(-1, 3)
     metrics, _ = drop_nan({name: accuracy(outcomes[:, k])
                            for k, name in enumerate(("text", "image", "group"))})
     tags = sorted({it.group for it in items})

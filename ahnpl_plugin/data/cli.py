@@ -18,7 +18,10 @@ EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.data", description=__doc__.split("\n\n")[0])
+    from ahnpl_plugin.cli_text import plain
+
+    parser = argparse.ArgumentParser(prog="python -m ahnpl_plugin.data", description=plain(__doc__),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import-npy", help="convert CE-CLIP/AHNPL .npy hard-negative files to JSONL")
@@ -49,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     shards.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     check = sub.add_parser("check", help="verify every path of a training config")
-    check.add_argument("--cfg-path", required=True, help="the YAML config to check")
+    check.add_argument("--cfg-path", required=True, metavar="CONFIG",
+                       help="the YAML config to check: a path, or a shipped project config's name (e.g. coco)")
     check.add_argument("--options", nargs="+", default=[], help="key=value overrides, as for training")
     check.add_argument("--decode", default="eval", choices=("eval", "all", "none"),
                        help="open and decode the images found: of the evaluation splits (default: they are small, "

@@ -3,9 +3,10 @@
 Reports, per part of the config: the model weights (``model.pretrained``/``finetuned``; OpenAI
 weights are looked up in LAVIS's cache, never downloaded), the run's output and checkpoint paths,
 and for each dataset whose builder has an ``inspect`` (``ahnpl_coco``, ``ahnpl_flickr30k``,
-``ahnpl_wds``, the benchmark builders ``ahnpl_<benchmark>``): annotation rows, images
-found/missing, negatives matched and their valid rate per type, shards, benchmark items. Each
-problem says what to fix. Nothing is written.
+``ahnpl_wds``, the benchmark builders ``ahnpl_<benchmark>``, ``ahnpl_zeroshot``, and LAVIS's
+``imagenet``): annotation rows, images found/missing, negatives matched and their valid rate per
+type, shards, benchmark items, zero-shot sets (images, classes, templates, metric); the weights of
+``run.reference_model`` too. Each problem says what to fix. Nothing is written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from ahnpl_plugin.data.report import CheckReport
 
 
-def blip_model_report(cfg, report: CheckReport) -> CheckReport:
+def blip_model_report(model_cfg, report: CheckReport) -> CheckReport:
     """``ahnpl_blip``'s inputs, resolved by the code the model's build uses
     (:func:`ahnpl_plugin.models.blip_sources.blip_input_problems`): what it reports missing,
     training would fail on; what it accepts (a cached URL, a reachable host), training loads."""
@@ -28,7 +29,7 @@ def blip_model_report(cfg, report: CheckReport) -> CheckReport:
     )
 
     try:
-        options = blip_model_options(cfg.model_cfg)
+        options = blip_model_options(model_cfg)
     except ConfigError as exc:
         report.problem(str(exc))
         return report
@@ -56,13 +57,13 @@ def blip_model_report(cfg, report: CheckReport) -> CheckReport:
     return report
 
 
-def model_report(cfg) -> CheckReport:
-    model = cfg.model_cfg
-    report = CheckReport("model")
+def model_report(cfg, model=None, title: str = "model") -> CheckReport:
+    model = cfg.model_cfg if model is None else model
+    report = CheckReport(title)
     arch, model_type = model.get("arch"), model.get("model_type")
     report.add(f"{arch} {model_type}")
     if arch == "ahnpl_blip":
-        return blip_model_report(cfg, report)
+        return blip_model_report(model, report)
     if model.get("load_finetuned", False):
         path = Path(os.path.expanduser(str(model.get("finetuned", ""))))
         report.add(f"finetuned: {path} ({'found' if path.is_file() else 'MISSING'})")
@@ -86,9 +87,9 @@ def model_report(cfg) -> CheckReport:
             report.problem(f"model.pretrained: OpenAI's {model_type} weights are not at {target}: download {url} there "
                            "(any machine's ~/.cache/clip copy works), or set model.pretrained to a local file")
     elif pretrained.lower() != "openai":
-        path = Path(os.path.expanduser(pretrained))
-        report.add(f"pretrained: {path} ({'found' if path.is_file() else 'MISSING'})")
-        if not path.is_file():
+        path = Path(os.path.expanduser(pretrained))  # a file, or a HF / open_clip hub folder
+        report.add(f"pretrained: {path} ({'found' if path.exists() else 'MISSING'})")
+        if not path.exists():
             report.problem(f"model.pretrained: file not found: {path}")
     return report
 
@@ -120,6 +121,10 @@ def dataset_reports(cfg) -> list[CheckReport]:
         builder = registry.get_builder_class(name)
         inspect = getattr(builder, "inspect", None)
         if inspect is None:
+            from ahnpl_plugin.datasets.zeroshot_builder import LAVIS_BUILDER_CHECKS
+
+            inspect = LAVIS_BUILDER_CHECKS.get(name)
+        if inspect is None:
             report = CheckReport(f"datasets.{name}")
             report.add("no checks for this builder (not an ahnpl data builder)")
             reports.append(report)
@@ -136,4 +141,8 @@ def check_config(cfg_path: str, options: list[str] | None = None) -> list[CheckR
     from ahnpl_plugin.config import load_config
 
     cfg = load_config(cfg_path, options)
-    return [model_report(cfg), run_report(cfg), *dataset_reports(cfg)]
+    reports = [model_report(cfg), run_report(cfg)]
+    reference = cfg.run_cfg.get("reference_model")  # task ahnpl_zeroshot's starting weights
+    if reference:
+        reports.append(model_report(cfg, reference, "run.reference_model"))
+    return [*reports, *dataset_reports(cfg)]

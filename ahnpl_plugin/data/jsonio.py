@@ -36,6 +36,9 @@ def read_json_list(path: str | Path) -> list:
     return data
 
 
+NEGATIVES_HEADER_KEY = "negatives_header"  # see ahnpl_plugin.negatives.records
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """``(line_number, object)`` for every non-blank line; a bad line names its number."""
     path = Path(path)
@@ -59,4 +62,6 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                 raise DataError(f"{path}: line {number}, column {err.colno}: malformed JSON: {err.msg}") from None
             if not isinstance(item, dict):
                 raise DataError(f"{path}: line {number}: expected a JSON object, got a JSON {type(item).__name__}")
+            if len(item) == 1 and NEGATIVES_HEADER_KEY in item:
+                continue  # the header line of a generated negatives file (what made them), not a record
             yield number, item

@@ -5,7 +5,9 @@ Each builds split ``test`` only: a :class:`BenchmarkChoiceDataset` (a
 the benchmark's own published rules) from the files as distributed, read by
 :func:`ahnpl_plugin.benchmarks.load`. Registered names: ``ahnpl_aro_vg_relation``,
 ``ahnpl_aro_vg_attribution``, ``ahnpl_aro_coco_order``, ``ahnpl_aro_flickr_order``,
-``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``.
+``ahnpl_sugarcrepe``, ``ahnpl_valse``, ``ahnpl_vl_checklist``, ``ahnpl_winoground``; issue 16:
+``ahnpl_sugarcrepe_pp``, ``ahnpl_whatsup``, ``ahnpl_spec``, ``ahnpl_crepe``, ``ahnpl_eqben``,
+``ahnpl_imagecode``, ``ahnpl_svo_probes``, ``ahnpl_colorswap``, ``ahnpl_mmvp_vlm``.
 
 Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``):
 
@@ -13,7 +15,10 @@ Config keys (defaults in ``lavis_configs/datasets/benchmarks/<benchmark>.yaml``)
 ``image_root``  the images folder, or for VALSE a mapping ``source -> folder`` (or list of
                 folders); ``null`` = the benchmark's default (see ``benchmarks.load``);
 ``strict``      true: a missing image is an error; false (default): items with a missing image
-                are left out, counted and reported beside the scores;
+                are left out, counted and reported beside the scores (and the benchmark's
+                averages are marked incomplete);
+``enabled``     false leaves the benchmark out of the run (``--options
+                datasets.ahnpl_valse.enabled=false``); default true;
 ``options``     extra keyword arguments of the benchmark's loader (e.g. SugarCrepe ``files``,
                 VALSE ``pieces``, VL-CheckList ``corpora``, Order sets ``seed``);
 ``vis_processor.eval`` / ``text_processor.eval``  LAVIS processors for images and captions; when
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -44,8 +50,8 @@ from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
 from ahnpl_plugin.errors import ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
-BUILDER_KEYS = {"data_type", "type", "root", "image_root", "strict", "options", "vis_processor",
-                "text_processor"}
+BUILDER_KEYS = {"data_type", "type", "root", "image_root", "strict", "enabled", "options",
+                "vis_processor", "text_processor"}
 # Loader keywords that a YAML cannot or must not set (strict has its own key; tagger is a callable).
 _NOT_OPTIONS = {"strict", "tagger"}
 
@@ -53,6 +59,11 @@ _NOT_OPTIONS = {"strict", "tagger"}
 class BenchmarkInputError(UserError):
     """A benchmark file is missing or malformed, images are missing under ``strict``, or no item
     of a benchmark can be evaluated."""
+
+
+class BenchmarkMissingError(BenchmarkInputError):
+    """A benchmark's files are absent, or none of its items has its images: the suite
+    (``ahnpl_compositional``) leaves such a benchmark out and lists it unless ``run.strict``."""
 
 
 class BenchmarkImageError(UserError):
@@ -65,6 +76,48 @@ def open_benchmark_image(ref):
         return benchmarks.open_image(ref)
     except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three for broken files
         raise BenchmarkImageError(f"cannot read image {getattr(ref, 'path', ref)}: {exc}") from None
+
+
+def unreadable_images(refs) -> list[str]:
+    """One sentence per existing image file that cannot be opened: empty (0 bytes) or not an
+    image PIL recognises (only the header is read; nothing is decoded)."""
+    from PIL import Image
+
+    problems = []
+    for ref in refs:
+        if ref.data is not None or not os.path.isfile(ref.path):
+            continue
+        if os.path.getsize(ref.path) == 0:
+            problems.append(f"cannot read image {ref.path}: the file is empty (0 bytes)")
+            continue
+        if ref.path.endswith(".npy"):  # EqBen's YouCook2 frames: [H, W, 3] uint8 arrays
+            problem = _npy_frame_problem(ref.path)
+            if problem:
+                problems.append(f"cannot read image {ref.path}: {problem}")
+            continue
+        try:
+            with Image.open(ref.path):
+                pass
+        except (OSError, ValueError, SyntaxError) as exc:
+            problems.append(f"cannot read image {ref.path}: {exc}")
+    return problems
+
+
+def _npy_frame_problem(path: str) -> str:
+    """Why a ``.npy`` file is not an ``[H, W, 3]`` uint8 frame ("" when it is); header only."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+    except (OSError, ValueError) as exc:
+        return f"not a numpy array file ({exc})"
+    if len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+        return f"expected an [H, W, 3] uint8 frame, got shape {shape} {dtype}"
+    return ""
 
 
 def eval_item(item: benchmarks.Item, text_processor=None) -> dict:
@@ -182,8 +235,18 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         try:
             return benchmarks.load(cls.benchmark_name, settings.root, settings.image_root, strict=strict,
                                    **settings.options)
+        except benchmarks.BenchmarkFileNotFoundError as exc:
+            raise BenchmarkMissingError(f"datasets.{cls.registered_name()}: {exc}") from None
         except benchmarks.BenchmarkError as exc:
             raise BenchmarkInputError(f"datasets.{cls.registered_name()}: {exc}") from None
+
+    @classmethod
+    def enabled(cls, cfg) -> bool:
+        """False when the config says ``enabled: false`` (ConfigError for a non-boolean)."""
+        value = cfg.get("enabled", True) if cfg is not None else True
+        if not isinstance(value, bool):
+            raise ConfigError(f"datasets.{cls.registered_name()}.enabled: expected true or false, got {value!r}")
+        return value
 
     @classmethod
     def inspect(cls, cfg):
@@ -194,6 +257,9 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         name = cls.registered_name()
         report = CheckReport(f"datasets.{name}")
         try:
+            if not cls.enabled(cfg):
+                report.add("left out of the run (enabled: false)")
+                return report
             settings = cls.settings(cfg)
             bench = cls.load_benchmark(settings, strict=False)
         except UserError as exc:
@@ -203,15 +269,18 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         report.add(f"{bench.name}: {len(bench.all_items)} items in {settings.root}; images from {where}")
         report.add(f"{len(bench.items)} items evaluable over {len(bench.unique_images())} distinct images and "
                    f"{len(bench.unique_captions())} distinct captions")
-        if not bench.missing_images:
-            return report
-        missing = (f"{len(bench.missing_images)} image file(s) missing (e.g. {', '.join(bench.missing_images[:3])}), "
-                   f"used by {len(bench.skipped_items)} of {len(bench.all_items)} items")
-        if not bench.items or settings.strict:
-            reason = "no item can be evaluated" if not bench.items else "strict: true"
-            report.problem(f"{missing}; {reason}: add the files or point datasets.{name}.image_root at their folder")
-        else:
-            report.add(f"{missing}: those items are left out and counted beside the scores (strict: false)")
+        for note in bench.notes:
+            report.add(f"note: {note}")
+        for part, why in bench.missing_parts.items():
+            report.problem(f"{bench.name}: part {part} missing, {why}; its items are not evaluated")
+        if bench.missing_images:
+            groups = "; ".join(f"{g}: {n} of {total}" for g, (n, total) in bench.skipped_by_group().items())
+            report.problem(
+                f"{len(bench.missing_images)} image file(s) missing (e.g. {', '.join(bench.missing_images[:3])}), "
+                f"used by {len(bench.skipped_items)} of {len(bench.all_items)} items, which would be skipped "
+                f"({groups}): add the files or point datasets.{name}.image_root at their folder")
+        for problem in unreadable_images(bench.unique_images()):
+            report.problem(problem)
         return report
 
     def build_datasets(self):
@@ -229,7 +298,7 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         image_root = settings.image_root
         if not bench.items:
             shown = ", ".join(bench.missing_images[:3])
-            raise BenchmarkInputError(
+            raise BenchmarkMissingError(
                 f"datasets.{name}: none of the {len(bench.all_items)} items can be evaluated: "
                 f"{len(bench.missing_images)} image file(s) missing (e.g. {shown}); check "
                 f"image_root ({image_root if image_root is not None else 'the default under root'})"
@@ -297,6 +366,61 @@ class VlChecklistBuilder(BenchmarkBuilder):
 @registry.register_builder("ahnpl_winoground")
 class WinogroundBuilder(BenchmarkBuilder):
     benchmark_name = "winoground"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+# issue 16: the newer compositional benchmarks (loaders in ahnpl_plugin/benchmarks/<name>.py)
+@registry.register_builder("ahnpl_sugarcrepe_pp")
+class SugarCrepePlusPlusBuilder(BenchmarkBuilder):
+    benchmark_name = "sugarcrepe_pp"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_whatsup")
+class WhatsUpBuilder(BenchmarkBuilder):
+    benchmark_name = "whatsup"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_spec")
+class SpecBuilder(BenchmarkBuilder):
+    benchmark_name = "spec"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_crepe")
+class CrepeBuilder(BenchmarkBuilder):
+    benchmark_name = "crepe"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_eqben")
+class EqBenBuilder(BenchmarkBuilder):
+    benchmark_name = "eqben"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_imagecode")
+class ImageCoDeBuilder(BenchmarkBuilder):
+    benchmark_name = "imagecode"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_svo_probes")
+class SvoProbesBuilder(BenchmarkBuilder):
+    benchmark_name = "svo_probes"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_colorswap")
+class ColorSwapBuilder(BenchmarkBuilder):
+    benchmark_name = "colorswap"
+    DATASET_CONFIG_DICT = _defaults(benchmark_name)
+
+
+@registry.register_builder("ahnpl_mmvp_vlm")
+class MmvpVlmBuilder(BenchmarkBuilder):
+    benchmark_name = "mmvp_vlm"
     DATASET_CONFIG_DICT = _defaults(benchmark_name)
 
 

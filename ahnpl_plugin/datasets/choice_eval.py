@@ -16,6 +16,19 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from ahnpl_plugin.errors import UserError
+
+
+class UnreadableImageError(UserError):
+    """An image of a choice dataset cannot be read; the message names the file."""
+
+
+def raise_unreadable(batch: dict) -> None:
+    """Raise :class:`UnreadableImageError` in the main process when a batch carries the error of
+    an image a DataLoader worker could not read (see :meth:`ChoiceEvalDataset.__getitem__`)."""
+    if batch.get("error"):
+        raise UnreadableImageError(batch["error"])
+
 
 def _ref_key(ref):
     """Hashable identity of an image reference (a path, or an object with path and box)."""
@@ -61,9 +74,19 @@ class ChoiceEvalDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index):
-        return {"image": self.vis_processor(self.open_image(self.images[index])), "image_index": index}
+        """``{"image", "image_index"}``; for an image that cannot be read, ``{"error": message,
+        "image_index"}`` instead, so that a DataLoader worker hands the one-line message to the
+        main process (:func:`raise_unreadable`) rather than raising a worker traceback."""
+        try:
+            image = self.open_image(self.images[index])
+        except UserError as exc:
+            return {"error": str(exc), "image_index": index}
+        return {"image": self.vis_processor(image), "image_index": index}
 
     def collater(self, samples):
+        errors = [s["error"] for s in samples if "error" in s]
+        if errors:
+            return {"error": errors[0], "image_index": torch.tensor([s["image_index"] for s in samples])}
         return {
             "image": torch.stack([s["image"] for s in samples]),
             "image_index": torch.tensor([s["image_index"] for s in samples]),

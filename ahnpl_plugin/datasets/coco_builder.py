@@ -18,7 +18,8 @@ Config keys (``datasets.ahnpl_coco:``; defaults in lavis_configs/datasets/ahnpl_
 * ``build_info.images.storage``: the folder the rows' ``image`` paths are relative to.
 * ``negatives``: the negatives JSONL (needed when training with negative types).
 * ``generate_negatives`` (false): make a missing negatives file at startup (spaCy; rank 0), with
-  ``negatives_seed`` (0) and ``negatives_workers`` (1).
+  ``negatives_seed`` (0), ``negatives_rules`` (v1: generator 1.0, the paper-faithful recipe; v2: the
+  improved negatives) and ``negatives_workers`` (1).
 * ``negative_types``: types fed to the model; defaults to the model's ``loss.negative_types``.
 * ``unmatched_negatives`` (error | drop | keep): train rows the negatives file lacks.
 * ``skip_missing`` (false): missing image files at startup are an error with their count and first
@@ -45,6 +46,7 @@ from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 
 from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.datasets.image_decoding import draft_size
 from ahnpl_plugin.errors import ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
@@ -52,8 +54,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 BUILDER_KEYS = {
-    "data_type", "type", "build_info", "negatives", "generate_negatives", "negatives_seed", "negatives_workers",
-    "negative_types", "unmatched_negatives", "skip_missing", "log_sample_keys", "vis_processor", "text_processor",
+    "data_type", "type", "build_info", "negatives", "generate_negatives", "negatives_seed", "negatives_rules",
+    "negatives_workers", "negative_types", "unmatched_negatives", "skip_missing", "log_sample_keys", "vis_processor",
+    "text_processor", "decode_draft",
 }
 
 
@@ -330,19 +333,21 @@ class KarpathyBuilder(BaseDatasetBuilder):
             return
         if _is_main():
             from ahnpl_plugin.data.annotations import read_train_annotations
-            from ahnpl_plugin.negatives import AHNPL_TYPES, generate_negatives
+            from ahnpl_plugin.negatives import AHNPL_TYPES, generate_negatives, negatives_header
             from ahnpl_plugin.negatives.records import write_jsonl
 
             rows = read_train_annotations(paths.annotations["train"])
             log.info("generating hard negatives of %d captions into %s (generate_negatives: true)", len(rows), paths.negatives)
             # AHNPL's five types always (the file then serves any later subset), plus any extra asked for
             types = tuple(dict.fromkeys(AHNPL_TYPES + negative_types_of(self.config, self.NAME)))
-            results = generate_negatives(
-                [r["caption"] for r in rows], types=types, seed=int(self.config.get("negatives_seed", 0)),
-                workers=int(self.config.get("negatives_workers", 1)), progress=True,
-            )
+            # negatives_rules: v1 (default, generator 1.0: the paper-faithful recipe) or v2 (improved)
+            options = dict(types=types, seed=int(self.config.get("negatives_seed", 0)),
+                           rules=str(self.config.get("negatives_rules", "v1")))
+            results = generate_negatives([r["caption"] for r in rows], workers=int(self.config.get("negatives_workers", 1)),
+                                         progress=True, **options)
             paths.negatives.parent.mkdir(parents=True, exist_ok=True)
-            write_jsonl(paths.negatives, ({**row, **result} for row, result in zip(rows, results)))
+            write_jsonl(paths.negatives, ({**row, **result} for row, result in zip(rows, results)),
+                        header=negatives_header(**options))
         _barrier()
 
     def _train_dataset(self, paths: KarpathyPaths):
@@ -373,6 +378,7 @@ class KarpathyBuilder(BaseDatasetBuilder):
         return ReplacingHardNegativeDataset(
             records, str(paths.images), self.vis_processors["train"], self.text_processors["train"],
             negative_types=types, key_log=SampleKeyLog() if self.config.get("log_sample_keys", False) else None,
+            decode_draft=draft_size(self.config.get("decode_draft"), self.vis_processors["train"], f"datasets.{self.NAME}"),
         )
 
 

@@ -13,9 +13,9 @@ import os
 from typing import Sequence
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from ahnpl_plugin.datasets.image_decoding import open_rgb
 from ahnpl_plugin.errors import UserError
 
 INVALID = "###"
@@ -43,7 +43,8 @@ def negative_columns(record: dict, negative_types: Sequence[str]) -> tuple[list[
 
 
 class HardNegativeDataset(Dataset):
-    def __init__(self, records, image_root, vis_processor, text_processor=None, negative_types=ALL_TYPES):
+    def __init__(self, records, image_root, vis_processor, text_processor=None, negative_types=ALL_TYPES,
+                 decode_draft: int | None = None):
         unknown = [t for t in negative_types if t not in ALL_TYPES and not isinstance(t, str)]
         if unknown:
             raise UserError(f"bad negative types {unknown}")
@@ -52,6 +53,7 @@ class HardNegativeDataset(Dataset):
         self.vis_processor = vis_processor
         self.text_processor = text_processor
         self.negative_types = tuple(negative_types)
+        self.decode_draft = decode_draft  # JPEGs decoded at a reduced size (opt-in; image_decoding.py)
 
     def __len__(self):
         return len(self.records)
@@ -64,7 +66,7 @@ class HardNegativeDataset(Dataset):
         path = record["image"]
         if not os.path.isabs(path):
             path = os.path.join(self.image_root, path)
-        image = Image.open(path).convert("RGB")
+        image = open_rgb(path, self.decode_draft)
         negatives, mask = negative_columns(record, self.negative_types)
         return {
             "image": self.vis_processor(image),

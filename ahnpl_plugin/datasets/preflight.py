@@ -13,6 +13,9 @@ def check_dataset_paths(cfg) -> None:
     """Raise the first builder's ConfigError for a missing path (call right after load_config)."""
     from lavis.common.registry import registry
 
+    task = registry.get_task_class(cfg.run_cfg.get("task"))
+    if getattr(task, "lists_absent_datasets", False):
+        return  # its build_datasets lists absent datasets in the results (run.strict: all or nothing)
     for name in cfg.datasets_cfg:
         builder = registry.get_builder_class(name)
         check = getattr(builder, "check_paths", None)

@@ -25,7 +25,6 @@ skipped (the next sample takes its place) and counted in the log.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from torch.utils.data import IterableDataset
 from ahnpl_plugin.data.errors import DataError
 from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
 from ahnpl_plugin.datasets.hard_negatives import INVALID, negative_columns
+from ahnpl_plugin.datasets.image_decoding import open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class HardNegativeShardStream(IterableDataset):
     ``spacy_model``) to make negatives on the fly, or None to read them from the shards."""
 
     def __init__(self, urls, vis_processor, text_processor=None, negative_types=(), num_samples=0,
-                 shuffle_buffer=1000, shuffle_shards=True, resampled=False, seed=0, generate=None, key_log=None):
+                 shuffle_buffer=1000, shuffle_shards=True, resampled=False, seed=0, generate=None, key_log=None,
+                 decode_draft=None):
         super().__init__()
         if not urls:
             raise DataError("no shards to stream")
@@ -105,6 +106,7 @@ class HardNegativeShardStream(IterableDataset):
         self.seed = int(seed)
         self.generate = dict(generate) if generate is not None else None
         self.key_log = key_log
+        self.decode_draft = decode_draft  # JPEGs decoded at a reduced size (opt-in; image_decoding.py)
         self.epoch = 0
         self.unreadable = 0  # in this process
         self._generator = None
@@ -168,8 +170,11 @@ class HardNegativeShardStream(IterableDataset):
                 from ahnpl_plugin.negatives import NegativeGenerator
 
                 types = [t for t in self.negative_types]
+                # one caption at a time: no plausibility selection (it needs all the captions);
+                # rules v1 (generator 1.0, the paper-faithful recipe) unless the config says v2
                 self._generator = NegativeGenerator(types=types, seed=int(self.generate.get("seed", 0)),
-                                                    spacy_model=self.generate.get("spacy_model"))
+                                                    spacy_model=self.generate.get("spacy_model"),
+                                                    rules=str(self.generate.get("rules", "v1")), plausibility="off")
             return canonical_negatives(self._generator.generate([caption])[0], where)
         if not negative_fields(meta) and "valid_caption" not in meta:
             raise DataError(f"{where} has no hard negatives in its json; write the shards with "
@@ -181,15 +186,12 @@ class HardNegativeShardStream(IterableDataset):
         return self.text_processor(text) if self.text_processor is not None else text
 
     def _samples(self, source):
-        from PIL import Image
-
         for raw in source:
             key = f"{os.path.basename(str(raw.get('__url__', '')))}/{raw.get('__key__')}"
             caption, meta = decode_caption(raw)
             data = image_member(raw)
             try:
-                with Image.open(io.BytesIO(data)) as opened:
-                    image = opened.convert("RGB")
+                image = open_rgb(bytes(data), self.decode_draft)
             except IMAGE_ERRORS as exc:
                 self.unreadable += 1
                 log.warning("unreadable image in %s: %s: %s; skipped, the next sample takes its place "

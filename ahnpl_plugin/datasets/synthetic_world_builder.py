@@ -3,7 +3,7 @@
 train: :class:`HardNegativeDataset` over the world's captions and generator-made hard negatives
 (negatives naming a held-out colour-shape pair are already invalid). val/test:
 :class:`ChoiceEvalDataset` over the world's scene-derived choice items, scored per category by
-:func:`ahnpl_plugin.synthetic.score_items`. Config keys: ``cache_dir``, ``world`` (any
+:func:`ahnpl_plugin.synthetic.score_items`. Config keys: ``cache_dir`` (null: the shared cache, :func:`ahnpl_plugin.paths.cache_root`), ``world`` (any
 :class:`~ahnpl_plugin.synthetic.WorldConfig` field), ``negative_types``, processors, and
 ``neighbour_images`` (k > 0: NegCLIP's hard-negative images, each training sample brings one of its
 k nearest pixel-space neighbours, :mod:`ahnpl_plugin.datasets.neighbour_images`; 0 = off).
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
 
 from lavis.common.registry import registry
@@ -22,11 +24,20 @@ from PIL import Image
 from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
 from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
 from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.paths import config_path, resolve_user_path
+from ahnpl_plugin.paths import cache_root, config_path, resolve_user_path
 
 BUILDER_KEYS = {
     "data_type", "cache_dir", "world", "negative_types", "vis_processor", "text_processor", "type", "neighbour_images",
 }
+
+
+def world_cache_dir(cache_dir, world_config):
+    """Where the world lives: ``cache_dir`` as given, else the shared cache's folder for this exact
+    world config (so worlds of different configs never replace each other)."""
+    if cache_dir:
+        return resolve_user_path(cache_dir)
+    fields = json.dumps(dataclasses.asdict(world_config), sort_keys=True, default=str)
+    return cache_root() / "synthetic_world" / hashlib.sha256(fields.encode()).hexdigest()[:12]
 
 
 def _open_under(root, ref):
@@ -80,7 +91,7 @@ class SyntheticWorldBuilder(BaseDatasetBuilder):
             world_config = WorldConfig(**world_cfg)
         except ValueError as exc:
             raise ConfigError(f"datasets.ahnpl_synthetic_world.world: {exc}") from None
-        cache_dir = resolve_user_path(cfg.get("cache_dir", ".cache/ahnpl_synthetic_world"))
+        cache_dir = world_cache_dir(cfg.get("cache_dir"), world_config)
         logging.info("synthetic world in %s (generated on first use)", cache_dir)
         world = load_world(build_world(cache_dir, world_config))
 

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 NAME = "ahnpl_wds"
 BUILDER_KEYS = {
     "data_type", "type", "build_info", "num_samples", "shuffle_buffer", "shuffle_shards", "resampled", "seed",
-    "generate_negatives", "negatives_seed", "spacy_model", "negative_types", "log_sample_keys",
-    "vis_processor", "text_processor",
+    "generate_negatives", "negatives_seed", "negatives_rules", "spacy_model", "negative_types", "log_sample_keys",
+    "vis_processor", "text_processor", "decode_draft",
 }
 WRITE_SHARDS = ("python -m ahnpl_plugin.data write-shards --annotations <train annotations> --negatives "
                 "<negatives.jsonl> --images <images folder> --output <shards folder>")
@@ -183,6 +183,7 @@ class ShardsBuilder(BaseDatasetBuilder):
 
         from ahnpl_plugin.datasets.coco_builder import negative_types_of
         from ahnpl_plugin.datasets.sample_keys import SampleKeyLog
+        from ahnpl_plugin.datasets.image_decoding import draft_size
         from ahnpl_plugin.datasets.shard_stream import HardNegativeShardStream
 
         cfg = self.config
@@ -202,13 +203,15 @@ class ShardsBuilder(BaseDatasetBuilder):
         self.build_processors()
         generate = None
         if cfg.get("generate_negatives", False):
-            generate = {"seed": int(cfg.get("negatives_seed", 0)), "spacy_model": cfg.get("spacy_model")}
+            generate = {"seed": int(cfg.get("negatives_seed", 0)), "spacy_model": cfg.get("spacy_model"),
+                        "rules": str(cfg.get("negatives_rules", "v1"))}
         stream = HardNegativeShardStream(
             urls, self.vis_processors["train"], self.text_processors["train"],
             negative_types=negative_types_of(cfg, NAME), num_samples=num_samples,
             shuffle_buffer=int(cfg.get("shuffle_buffer", 1000)), shuffle_shards=bool(cfg.get("shuffle_shards", True)),
             resampled=resampled, seed=int(cfg.get("seed", 0)), generate=generate,
             key_log=SampleKeyLog() if cfg.get("log_sample_keys", False) else None,
+            decode_draft=draft_size(cfg.get("decode_draft"), self.vis_processors["train"], f"datasets.{NAME}"),
         )
         log.info("%s: %d shards, %d samples per epoch, %s", NAME, len(urls), num_samples,
                  "resampled" if resampled else "split by rank and worker")

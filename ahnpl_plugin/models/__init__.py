@@ -3,6 +3,9 @@
 Importing this package is cheap (no torch, no LAVIS); ``ahnpl_plugin.models.ahnpl_clip`` imports
 LAVIS and registers the model. Modules: ``architectures`` (CLIP shape per model type),
 ``model_config`` (``model:`` keys), ``clip_loading`` (weights sources, QuickGELU rule),
+``checkpoint_formats`` (detecting and reading every published checkpoint format),
+``hf_clip_layout`` (HF CLIPModel <-> open_clip names), ``trusted_archives`` (SHA-256 allow-list),
+``weight_patching`` (WiSE patch, LoRA merge),
 ``tokens`` (cached CLIP tokenizer), ``text_encoding`` (exact trimmed-length text encoding), ``negative_batch`` (which captions are
 encoded), ``param_groups`` (AdamW groups), ``ahnpl_clip`` (the model).
 """

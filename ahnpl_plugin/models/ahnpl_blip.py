@@ -12,7 +12,9 @@ queues, ``temp``), so LAVIS's BLIP checkpoints load and ours load in LAVIS; plus
 
 Training ``forward(samples)`` (``image``, ``text_input``, optional ``hard_negatives`` /
 ``hard_negative_mask`` / ``hard_negative_types``, optional ``image_id``, and the runner's
-``epoch`` / ``iters`` / ``num_iters_per_epoch``):
+``epoch`` / ``iters`` / ``num_iters_per_epoch``; optional loader-made BERT ids ``text_tokens``,
+``text_token_mask``, ``hard_negative_tokens``, ``hard_negative_token_mask`` from
+:meth:`loader_tokenizer`, which spare the training process the tokenizer):
 
 1. one ViT pass; one BERT text pass over the captions and their hard negatives (mode ``ahnpl``:
    the valid ones only; mode ``reference``: all, as the released code);
@@ -34,7 +36,9 @@ used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last step's I
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
 (LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task
-(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`).
+(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`). Zero-shot
+classification (LAVIS's ``multimodal_classification``, task ``ahnpl_zeroshot``) uses the ITC
+features (:mod:`ahnpl_plugin.models.zero_shot_head`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from lavis.models.med import XBertEncoder
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models.blip_architectures import BLIP_CONFIG_FILES, BLIP_MODEL_TYPES, build_towers
+from ahnpl_plugin.models.blip_checkpointing import blip_checkpointed_modules, set_checkpointing
 from ahnpl_plugin.models.blip_config import BlipOptions, blip_model_options
 from ahnpl_plugin.models.blip_itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
 from ahnpl_plugin.models.blip_itm import (
@@ -66,6 +71,8 @@ from ahnpl_plugin.models.blip_sources import check_blip_inputs, weights_source
 from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 from ahnpl_plugin.models.blip_weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.loader_tokens import BertLoaderTokens, encoded_negative_rows, given_tokens
+from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.paths import config_path
@@ -121,7 +128,7 @@ def batch_image_ids(value, batch: int, device) -> torch.Tensor | None:
 
 
 @registry.register_model("ahnpl_blip")
-class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
+class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
     """LAVIS's ``BlipRetrieval`` + hard negatives in ITC/ITM + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms"
@@ -205,6 +212,33 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
         """Where the weights are (LAVIS's version lists every parameter on each call)."""
         return self.temp.device
 
+    def loader_tokenizer(self) -> BertLoaderTokens:
+        """What the runner's loader workers tokenise batches with: this model's BERT tokenizer."""
+        return BertLoaderTokens(self.tokenizer, self.max_txt_len)
+
+    def _loader_tokens(self, samples: dict, batch: int, encoded) -> SimpleNamespace | None:
+        """The pass's tokens from loader ids (:class:`BertLoaderTokens` keys): captions, then the
+        ``encoded`` negatives, cut to their longest row (= ``tokenize`` of those texts); None when
+        the batch does not carry them all."""
+        ids, mask = given_tokens(samples, "text_tokens", (batch,)), given_tokens(samples, "text_token_mask", (batch,))
+        if ids is None or mask is None:
+            return None
+        if encoded is not None:
+            names = samples.get("hard_negative_types") or self.loss.negative_types
+            rows = (batch, len(names))
+            negative_ids = given_tokens(samples, "hard_negative_tokens", rows)
+            negative_mask = given_tokens(samples, "hard_negative_token_mask", rows)
+            if negative_ids is None or negative_mask is None:
+                return None
+            ids = torch.cat([ids, encoded_negative_rows(negative_ids, names, self.loss.negative_types, encoded)])
+            mask = torch.cat([mask, encoded_negative_rows(negative_mask, names, self.loss.negative_types, encoded)])
+        if ids.shape[-1] > self.max_txt_len:
+            raise ValueError(f"samples['text_tokens'] has {ids.shape[-1]} positions, more than model.max_txt_len "
+                             f"{self.max_txt_len} (tokenise with this model's loader_tokenizer())")
+        width = int(mask.sum(dim=1).max())
+        return SimpleNamespace(input_ids=ids[:, :width].to(self.device, non_blocking=True),
+                               attention_mask=mask[:, :width].to(self.device, non_blocking=True))
+
     def tokenize(self, texts):
         """BERT tokens (``input_ids``, ``attention_mask``) padded to the longest, cut at ``max_txt_len``.
 
@@ -227,6 +261,11 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
         return F.normalize(self.text_proj(output.last_hidden_state[:, 0, :]).float(), dim=-1)
 
     # ------------------------------------------------------------------ training hooks
+
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        """Activation checkpointing of the online ViT blocks and BERT layers (``run.grad_checkpointing``;
+        :mod:`ahnpl_plugin.models.blip_checkpointing`): same losses and gradients, less memory."""
+        set_checkpointing(blip_checkpointed_modules(self), bool(enabled))
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
@@ -278,7 +317,9 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
         else:
             loss_fn = self.loss
             texts, encoded = texts_to_encode(captions, negatives, mask, encode_invalid=self.loss.mode == "reference")
-        tokens = self.tokenize(texts)
+        tokens = self._loader_tokens(samples, batch, encoded)
+        if tokens is None:
+            tokens = self.tokenize(texts)
 
         # Online features: image tokens and ITC features; captions and negatives in one text pass.
         image_embeds = self.visual_encoder.forward_features(images)
@@ -357,9 +398,6 @@ class AHNPLBlip(HardNegativeBatchMixin, BlipRetrieval):
         return itm_pairs(batch, caption_for_image, image_for_caption, hard_images, hard_rows)
 
     # ------------------------------------------------------------------ evaluation
-
-    def before_evaluation(self, **kwargs):
-        """Nothing to prepare (LAVIS's task hook)."""
 
     @torch.no_grad()
     def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):

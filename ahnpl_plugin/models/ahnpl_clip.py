@@ -16,11 +16,22 @@ through SDPA (``model.sdpa``). Returns a dict of scalars: ``loss``, ``loss_itc``
 ``theta/<type>`` (the threshold used at this step, per negative type) and ``logit_scale`` (s).
 Optional keys ``text_tokens`` [B, C] and ``hard_negative_tokens`` [B, K, C] (token ids from
 :func:`ahnpl_plugin.models.tokens.batch_token_ids`, C >= the model's context length) let a loader
-tokenise in its worker processes; without them the model tokenises the strings itself (cached).
+tokenise in its worker processes (the runner adds them to every training batch with
+:meth:`loader_tokenizer`, see :mod:`ahnpl_plugin.models.loader_tokens`); without them the model
+tokenises the strings itself (cached).
 
 Inference: ``encode_image(images)`` and ``encode_text(list[str])`` give L2-normalised float32
 features; ``logit_scale`` is the log-space parameter; ``compute_sim_matrix`` serves LAVIS's
-``RetrievalTask``.
+``RetrievalTask``; ``before_evaluation`` / ``predict`` serve its ``multimodal_classification``
+(zero-shot classification, :mod:`ahnpl_plugin.models.zero_shot_head`).
+
+Keeping zero-shot accuracy (model_config: ``finetune``, ``lora``, ``distill``, ``l2sp``): the model
+records its starting weights (``start_weights``: source and hash, see start_weights; the runner
+stores it in every checkpoint, for ``python -m ahnpl_plugin.export --wise``), trains only what
+``model.finetune`` selects (LoRA adapters as parametrizations, see lora), and with distillation or
+L2-SP keeps a frozen copy of the starting CLIP as submodule ``reference`` (no optimiser state; an
+EMA of the student with ``distill.ema``, updated by :meth:`on_optimizer_step`). ``forward`` then
+also returns ``loss_distill`` (image + caption features against ``reference``'s) and ``loss_l2sp``.
 
 Logit scale: s = exp(logit_scale) must stay <= 100. :meth:`clamp_logit_scale` clamps the parameter
 to ln(100); the runner should call it after each optimiser step, and ``forward`` also calls it
@@ -29,6 +40,8 @@ to ln(100); the runner should call it after each optimiser step, and ``forward``
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import math
 import os
@@ -43,11 +56,13 @@ from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
+from ahnpl_plugin.models.checkpoint_formats import load_pickle
 from ahnpl_plugin.models.clip_loading import (
     QUICK_GELU_KEY,
     PretrainedWeightsError,
     build_clip,
     check_pretrained_available,
+    checkpoint_provenance,
     new_clip,
 )
 from ahnpl_plugin.models.model_config import ModelOptions, model_options
@@ -56,6 +71,12 @@ from ahnpl_plugin.models.negative_batch import (
     texts_to_encode,
 )
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
+from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
+from ahnpl_plugin.models.finetune_scope import apply_scope
+from ahnpl_plugin.models.lora import add_lora, has_lora, merge_state_dict
+from ahnpl_plugin.models.start_weights import start_record
+from ahnpl_plugin.retention import ema_update, feature_distillation, l2sp
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
@@ -83,15 +104,19 @@ def check_model_config(cfg) -> ModelOptions:
             raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {options.finetuned}")
     else:
         check_pretrained_available(options.model_type, options.pretrained)
+        if options.pretrained_patch:
+            check_pretrained_available(options.model_type, options.pretrained_patch["base"])
+        if options.pretrained_lora and not os.path.exists(os.path.expanduser(options.pretrained_lora["path"])):
+            raise PretrainedWeightsError(f"model.pretrained_lora.path: file not found: {options.pretrained_lora['path']}")
     return options
 
 
-def _read_checkpoint(path: str) -> tuple[dict, object]:
+def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]:
     """``(model state dict, the loaded file)`` of an ``ahnpl_clip`` checkpoint (runner file or bare)."""
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    obj = load_pickle(path, trust_code)
     state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
     if not isinstance(state, dict):
         raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
@@ -99,7 +124,7 @@ def _read_checkpoint(path: str) -> tuple[dict, object]:
 
 
 @registry.register_model("ahnpl_clip")
-class AHNPLClip(HardNegativeBatchMixin, BaseModel):
+class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
     """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
@@ -129,6 +154,85 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         # K=0 loss for batches without negatives, kept out of the module tree (object.__setattr__)
         # so that state dicts never depend on whether such a batch was seen.
         object.__setattr__(self, "_plain_loss", None)
+        # Where the weights came from and which activation runs (clip_loading.WeightsProvenance
+        # as a dict), for run records and results tables; set by from_config.
+        self.weights_provenance: dict = {}
+        # retention options (set_retention); defaults = the published full fine-tuning
+        self.start_weights = None
+        self.finetune = "full"
+        self.distill = {"weight": 0.0, "kind": "mse", "ema": None}
+        self.l2sp_weight = 0.0
+        self.reference = None
+        self._register_load_state_dict_pre_hook(self._drop_foreign_reference)
+
+    # ------------------------------------------------------------------ retention
+
+    def set_retention(self, options: ModelOptions, source: str, reproducible: bool = True) -> None:
+        """Record the starting weights (now), keep a frozen ``reference`` copy if distillation or
+        L2-SP needs one, add LoRA adapters and freeze what ``model.finetune`` does not train."""
+        if not self.clip.logit_scale.is_meta:  # weights on the meta device (shape checks) have no values to record
+            self.start_weights = start_record(source, self.model_type, self.uses_quick_gelu, self.clip.state_dict(), reproducible)
+        self.distill, self.l2sp_weight, self.finetune = dict(options.distill), float(options.l2sp), options.finetune
+        if options.keeps_start:
+            self.reference = copy.deepcopy(self.clip).requires_grad_(False).eval()
+        if options.finetune == "lora":
+            names = add_lora(self.clip, options.lora["rank"], options.lora["alpha"], options.lora["targets"])
+            log.info("LoRA rank %d, alpha %g on %d weights", options.lora["rank"], options.lora["alpha"], len(names))
+        try:
+            trained, frozen = apply_scope(self.clip, options.finetune, options.finetune_last_n)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if options.finetune != "full":
+            log.info("model.finetune %s: %d parameters train, %d frozen", options.finetune, trained, frozen)
+
+    def train(self, mode: bool = True):
+        """As nn.Module.train; the ``reference`` (teacher / L2-SP anchor) always stays in eval mode."""
+        super().train(mode)
+        if self.reference is not None:
+            self.reference.eval()
+        return self
+
+    def _drop_foreign_reference(self, state_dict, prefix, *args):
+        """A checkpoint trained with a ``reference`` copy loads into a model without one (evaluation)."""
+        if self.reference is None:
+            for key in [k for k in state_dict if k.startswith(prefix + "reference.")]:
+                del state_dict[key]
+
+    def _student_tensor(self, name: str) -> torch.Tensor:
+        """The student's effective tensor named as in an unadapted CLIP (LoRA merged on the fly)."""
+        return functools.reduce(getattr, name.split("."), self.clip)
+
+    @torch.no_grad()
+    def on_optimizer_step(self) -> None:
+        """Runner hook after each optimiser step: theta from the group's forwards (the mixin's), then
+        the EMA teacher update (``distill.ema``)."""
+        super().on_optimizer_step()
+        decay = self.distill.get("ema")
+        if self.reference is None or decay is None:
+            return
+        names = [name for name, _ in self.reference.named_parameters()]
+        ema_update(
+            (p for _, p in self.reference.named_parameters()), (self._student_tensor(n) for n in names), decay
+        )
+
+    def _retention_terms(self, out: dict, images, image_feats, text_feats, caption_tokens) -> None:
+        """Add ``loss_distill`` and ``loss_l2sp`` (weighted) to ``out["loss"]`` when switched on."""
+        weight = self.distill.get("weight", 0.0)
+        if weight > 0:
+            with torch.no_grad():
+                teacher_images = F.normalize(encode_images(self.reference, images.to(self.device), self.sdpa).float(), dim=-1)
+                teacher_text = TextEncoder(self.reference, length=self.text_length, sdpa=self.sdpa)
+                teacher_texts = F.normalize(encode_tokens(teacher_text, caption_tokens).float(), dim=-1)
+            kind = self.distill.get("kind", "mse")
+            out["loss_distill"] = feature_distillation(image_feats, teacher_images, kind) + feature_distillation(
+                text_feats, teacher_texts, kind
+            )
+            out["loss"] = out["loss"] + weight * out["loss_distill"]
+        if self.l2sp_weight > 0:
+            anchors = dict(self.reference.named_parameters())
+            pairs = [(p, anchors[n]) for n, p in self.clip.named_parameters() if p.requires_grad]
+            out["loss_l2sp"] = l2sp(pairs)
+            out["loss"] = out["loss"] + self.l2sp_weight * out["loss_l2sp"]
 
     # ------------------------------------------------------------------ building
 
@@ -145,13 +249,20 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         options = check_model_config(cfg)
         loss = AHNPLLoss(**options.loss)
         if options.load_finetuned:
-            return cls.from_checkpoint(options.finetuned, options, loss)
+            model = cls.from_checkpoint(options.finetuned, options, loss)
+            model.set_retention(options, options.finetuned)
+            return model
         try:
-            clip, quick_gelu, source = build_clip(options.model_type, options.pretrained, options.quick_gelu)
+            clip, quick_gelu, provenance = build_clip(
+                options.model_type, options.pretrained, options.quick_gelu, act=options.act,
+                patch=options.pretrained_patch, lora=options.pretrained_lora, trust_code=options.trust_code,
+            )
         except RuntimeError as exc:  # load_state_dict problems not caught by the shape check
             raise PretrainedWeightsError(f"model.pretrained {options.pretrained}: {exc}") from None
-        log.info("ahnpl_clip %s from %s, %s", options.model_type, source, "QuickGELU" if quick_gelu else "GELU")
-        return cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model = cls(clip, loss, options.model_type, quick_gelu, options.sdpa, options.text_length)
+        model.weights_provenance = provenance.as_dict()
+        model.set_retention(options, options.pretrained, reproducible=bool(options.pretrained))
+        return model
 
     @classmethod
     def from_checkpoint(cls, path: str, options: ModelOptions, loss: AHNPLLoss):
@@ -159,13 +270,16 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
 
         Built with the activation the checkpoint records (``model.quick_gelu`` if it has none).
         """
-        state, checkpoint = _read_checkpoint(path)
+        state, checkpoint = _read_checkpoint(path, options.trust_code)
         recorded = state.get(QUICK_GELU_KEY)
         quick_gelu = options.quick_gelu if recorded is None else bool(int(recorded))
         model = cls(
             new_clip(options.model_type, quick_gelu), loss, options.model_type, quick_gelu, options.sdpa, options.text_length
         )
         model.load_checkpoint(path, state=state, checkpoint=checkpoint)
+        model.weights_provenance = checkpoint_provenance(path, quick_gelu, recorded is not None)
+        log.info("ahnpl_clip %s weights: %s [ahnpl_checkpoint]; activation %s", options.model_type, path,
+                 model.weights_provenance["act"])
         return model
 
     def load_checkpoint(self, url_or_filename, state=None, checkpoint=None):
@@ -173,6 +287,8 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         one that does not fit names the model it was saved from (its stored config)."""
         if state is None:
             state, checkpoint = _read_checkpoint(url_or_filename)
+        if has_lora(state) and not has_lora(self.state_dict()):  # a LoRA run's checkpoint, evaluated plain
+            state = merge_state_dict(state)
         try:
             self.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -249,6 +365,16 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
 
     # ------------------------------------------------------------------ training
 
+    def set_grad_checkpointing(self, enabled: bool = True) -> None:
+        """Activation checkpointing of both towers' transformer blocks (``run.grad_checkpointing``):
+        each block keeps only its input for the backward and recomputes the rest, so activation
+        memory falls from ~all of every block's intermediates to one [N, L, E] tensor per block,
+        for ~1/3 more tower compute. Same losses and gradients (no dropout; test). A ResNet image
+        tower (RN50) is not checkpointed."""
+        self.clip.grad_checkpointing = bool(enabled)
+        if enabled and not hasattr(self.clip.visual, "transformer"):
+            log.warning("grad_checkpointing: the %s image tower is a ResNet and runs without it", self.model_type)
+
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
         """Clamp ``logit_scale`` to [0, ln 100] in place (call after every optimiser step)."""
@@ -262,20 +388,21 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         """AdamW groups: decay on weight matrices, none on gains, biases, norms, logit_scale."""
         return weight_decay_groups(self.named_parameters(), weight_decay, lr_scale)
 
+    def loader_tokenizer(self) -> ClipLoaderTokens:
+        """What the runner's loader workers tokenise batches with: this model's ids (picklable)."""
+        return ClipLoaderTokens(self.context_length)
+
     def _given_tokens(self, samples: dict, key: str, rows: tuple[int, ...]) -> torch.Tensor | None:
         """``samples[key]`` (token ids [*rows, C], C >= context) cut to the context, on the CPU; None if absent."""
-        tokens = samples.get(key)
+        tokens = given_tokens(samples, key, rows)
         if tokens is None:
             return None
-        if not torch.is_tensor(tokens) or tokens.dtype != torch.long or tuple(tokens.shape[:-1]) != rows:
-            got = f"{tuple(tokens.shape)} {tokens.dtype}" if torch.is_tensor(tokens) else type(tokens).__name__
-            raise ValueError(f"samples[{key!r}] must be a long tensor of shape {list(rows) + ['C']}, got {got}")
         if tokens.shape[-1] < self.context_length:
             raise ValueError(
                 f"samples[{key!r}] has {tokens.shape[-1]} token positions; the model needs at least its context "
                 f"length {self.context_length} (tokenise with batch_token_ids(..., context_length=77))"
             )
-        return cut_token_rows(tokens.cpu(), self.context_length)
+        return cut_token_rows(tokens, self.context_length)
 
     def _step_tokens(self, samples: dict, captions: list[str], negatives, encoded) -> torch.Tensor:
         """Token ids [N, context] of the step's one text pass: the B captions, then the ``encoded``
@@ -286,8 +413,8 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
         if negatives is not None and samples.get("hard_negative_tokens") is not None:
             names = samples.get("hard_negative_types") or self.loss.negative_types
             negative_tokens = self._given_tokens(samples, "hard_negative_tokens", (batch, len(names)))
-            columns = [list(names).index(t) for t in self.loss.negative_types]  # names checked by _batch_negatives
-            negative_tokens = negative_tokens[:, columns].reshape(-1, self.context_length)[encoded.reshape(-1)]
+            # names checked by _batch_negatives
+            negative_tokens = encoded_negative_rows(negative_tokens, names, self.loss.negative_types, encoded)
         if caption_tokens is None and negative_tokens is None:  # one tokenizer call for the whole pass
             texts = captions if negatives is None else texts_to_encode(captions, negatives, encoded, encode_invalid=False)[0]
             return self.tokenize(texts)
@@ -333,13 +460,11 @@ class AHNPLClip(HardNegativeBatchMixin, BaseModel):
             thresholds = self.loss.thresholds
         for name, value in zip(self.loss.negative_types, thresholds.detach()):
             out[f"theta/{name}"] = value
+        self._retention_terms(out, images, image_feats, text_feats, tokens[:batch])
         out["logit_scale"] = scale.detach()
         return out
 
     # ------------------------------------------------------------------ evaluation
-
-    def before_evaluation(self, **kwargs):
-        """Nothing to prepare (LAVIS's task hook)."""
 
     @torch.no_grad()
     def compute_sim_matrix(self, data_loader, task_cfg=None, **kwargs):

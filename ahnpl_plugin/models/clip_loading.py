@@ -1,24 +1,22 @@
 """Build LAVIS's CLIP for an ``ahnpl_clip`` model type from any of its weight sources.
 
-``model.pretrained`` accepts:
+``model.pretrained`` accepts ``openai`` (OpenAI's TorchScript archive for the type, in LAVIS's
+cache ``~/.cache/clip``; used offline when the file is there, downloaded otherwise, SHA-256 checked
+by LAVIS), ``""`` (random initialisation), or a path to any format of
+:mod:`ahnpl_plugin.models.checkpoint_formats` (OpenAI archive or state dict, open_clip state dict
+or hub folder, HF ``CLIPModel`` folder, an ``ahnpl_clip`` checkpoint).
 
-* ``openai``: OpenAI's TorchScript archive for the type, in LAVIS's cache ``~/.cache/clip``
-  (used offline when the file is there; downloaded otherwise; SHA-256 checked by LAVIS).
-* a path to an OpenAI TorchScript archive (e.g. a copy of ``ViT-B-32.pt``).
-* a path to a state dict: open_clip / LAVIS ``CLIP`` layout (bare, or under ``"state_dict"`` as in
-  open_clip training checkpoints, ``module.`` prefixes allowed), an OpenAI-layout state dict, or a
-  checkpoint of ``ahnpl_clip`` itself (LAVIS runner file: ``{"model": ..., "config": ...}``).
-* ``""``: random initialisation.
+Activation (QuickGELU vs nn.GELU; running weights with the other one is a silent accuracy bug,
+sugar-crepe #7, open_clip #771): taken from the file wherever it says (OpenAI's weights: always
+QuickGELU; HF ``hidden_act``; open_clip ``model_cfg.quick_gelu``; our checkpoints' ``quick_gelu``
+entry; our safetensors' ``act``). A plain state dict says nothing, so ``model.act: quick_gelu |
+gelu`` is then required and there is no default; an ``act`` that contradicts the file is an error.
+``model.quick_gelu`` only decides for random initialisation. The choice and where it came from
+are logged and kept in :class:`WeightsProvenance` (``model.weights_provenance``).
 
-Activation: OpenAI's weights were trained with QuickGELU, and running them with ``nn.GELU`` is a
-silent accuracy bug (LAVIS's own ``pretrained: PATH`` path does it). Here QuickGELU is *forced*
-whenever the weights are OpenAI's, whichever way they come in: the ``openai`` name, any TorchScript
-archive (only OpenAI ships that format), and state dicts carrying OpenAI's marker entries
-(``input_resolution``, ``context_length``, ``vocab_size``). A checkpoint of ``ahnpl_clip`` records
-the activation it ran with (state-dict entry ``quick_gelu``) and is rebuilt with it. Any other state
-dict (open_clip's) cannot tell: ``model.quick_gelu`` decides (defaults: true for the OpenAI types,
-whose only weights in LAVIS are OpenAI's; false for ``tiny``; set false for GELU-trained open_clip
-weights such as LAION ``ViT-B-32``).
+At load time: ``model.pretrained_patch: {base: openai | PATH, alpha: 0.6}`` interpolates
+(1 - alpha) * base + alpha * pretrained (WiSE-FT; CLoVe's release), and ``model.pretrained_lora:
+{path: FILE, scale: null}`` merges LoRA deltas (see :mod:`weight_patching`).
 
 Every loaded state dict is checked against the type's architecture first: a wrong-size file gives
 an error naming the mismatching entries instead of a half-loaded model.
@@ -31,39 +29,57 @@ import logging
 import os
 import socket
 import urllib.error
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import torch
 
-from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES, architecture
+from ahnpl_plugin.models.checkpoint_formats import (  # noqa: F401  (re-exported names)
+    ACTS,
+    CLIP_PREFIX,
+    FORMATS_HELP,
+    OPENAI_MARKERS,
+    QUICK_GELU_KEY,
+    LoadedWeights,
+    PretrainedWeightsError,
+    load_tensor_file,
+    read_checkpoint,
+    unwrap_state_dict,
+)
 
 log = logging.getLogger(__name__)
 
-OPENAI_MARKERS = ("input_resolution", "context_length", "vocab_size")
-QUICK_GELU_KEY = "quick_gelu"  # state-dict entry recording an ahnpl_clip checkpoint's activation
-CLIP_PREFIX = "clip."  # ahnpl_clip keeps LAVIS's CLIP as submodule ``clip``
 DOWNLOAD_TIMEOUT_S = 30
-
-PRETRAINED_OPTIONS = (
-    "model.pretrained accepts: 'openai' (OpenAI's weights via LAVIS's cache ~/.cache/clip), "
-    "a path to an OpenAI TorchScript archive (e.g. ViT-B-32.pt), a path to an open_clip/LAVIS "
-    "state dict (or an ahnpl_clip checkpoint), or '' for random initialisation"
-)
-
-
-class PretrainedWeightsError(ConfigError):
-    """``model.pretrained`` / ``model.finetuned`` names weights that cannot be found or used."""
+PRETRAINED_OPTIONS = FORMATS_HELP
 
 
 @dataclass
-class LoadedWeights:
-    """A state dict in open_clip/LAVIS ``CLIP`` layout, and what its origin says about activation."""
+class WeightsProvenance:
+    """Where a model's weights came from and which activation it runs, recorded with results."""
 
-    state_dict: dict
-    quick_gelu: bool | None  # True/False when the file decides it, None when model.quick_gelu does
-    origin: str  # for messages: "OpenAI TorchScript archive", "ahnpl_clip checkpoint", ...
+    pretrained: str  # model.pretrained as given ("" = random init)
+    source: str  # the resolved file/folder, or "random initialisation"
+    format: str  # checkpoint_formats id, "random", ...
+    act: str  # quick_gelu | gelu
+    act_source: str  # why: "config.json hidden_act", "model.act", ...
+    sha256: str | None = None  # of TorchScript archives
+    patch: dict | None = None  # {"base": ..., "alpha": ...}
+    lora: dict | None = None  # {"path": ..., "scale": ..., "merged": n}
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for logs: weights, format, activation and its reason."""
+        extra = ""
+        if self.patch:
+            extra += f", WiSE patch alpha {self.patch['alpha']} with {self.patch['base']}"
+        if self.lora:
+            extra += f", LoRA {self.lora['path']} merged into {self.lora['merged']} weights"
+        act = "QuickGELU" if self.act == "quick_gelu" else "GELU"
+        return f"{self.source} [{self.format}]{extra}; activation {act} (from {self.act_source})"
 
 
 # ----------------------------------------------------------------------------- OpenAI cache
@@ -120,65 +136,6 @@ def openai_archive(model_type: str, cache_dir: str | None = None) -> str:
         ) from None
 
 
-# ----------------------------------------------------------------------------- reading files
-
-
-def _is_torchscript_archive(path: str) -> bool:
-    """True when ``path`` is a TorchScript archive (has ``constants.pkl``/``code/``), not a pickle."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-    return any(name.endswith("/constants.pkl") for name in names) or any("/code/" in name for name in names)
-
-
-def unwrap_state_dict(obj, path: str) -> LoadedWeights:
-    """A LAVIS/open_clip-layout CLIP state dict out of whatever a checkpoint file holds.
-
-    Accepts a bare state dict, ``{"state_dict": ...}`` (open_clip), ``{"model": ...}`` (LAVIS
-    runner; an ``ahnpl_clip`` one has ``clip.``-prefixed keys), ``module.`` prefixes (DDP).
-    """
-    origin = "state dict"
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj, origin = obj["model"], "LAVIS checkpoint"
-    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj, origin = obj["state_dict"], "open_clip checkpoint"
-    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
-        raise PretrainedWeightsError(f"{path}: not a state dict (a dict of parameter names to tensors)")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
-    quick_gelu = None
-    if any(k.startswith(CLIP_PREFIX) for k in state):
-        origin = "ahnpl_clip checkpoint"
-        if QUICK_GELU_KEY in state:
-            quick_gelu = bool(torch.as_tensor(state[QUICK_GELU_KEY]).item())
-        state = {k[len(CLIP_PREFIX):]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
-    if any(k in state for k in OPENAI_MARKERS):
-        origin, quick_gelu = "OpenAI state dict", True
-        state = {k: v for k, v in state.items() if k not in OPENAI_MARKERS}
-    return LoadedWeights(state, quick_gelu, origin)
-
-
-def read_weights(path: str) -> LoadedWeights:
-    """Load the weights file ``path`` (TorchScript archive or any state-dict checkpoint)."""
-    if not os.path.isfile(path):
-        raise PretrainedWeightsError(f"model.pretrained: file not found: {path}. {PRETRAINED_OPTIONS}.")
-    if _is_torchscript_archive(path):
-        # As LAVIS's load_openai_model reads an archive: jit.load, then its state_dict().
-        state = torch.jit.load(path, map_location="cpu").state_dict()
-        state = {k: v for k, v in state.items() if k not in OPENAI_MARKERS}
-        return LoadedWeights(state, True, "OpenAI TorchScript archive")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # pickle/zip errors of all kinds
-        raise PretrainedWeightsError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from None
-    if isinstance(obj, torch.nn.Module):  # torch.load hands TorchScript archives on to jit.load
-        state = {k: v for k, v in obj.state_dict().items() if k not in OPENAI_MARKERS}
-        return LoadedWeights(state, True, "OpenAI TorchScript archive")
-    return unwrap_state_dict(obj, path)
-
-
 # ----------------------------------------------------------------------------- building
 
 
@@ -225,54 +182,159 @@ def check_fits(weights: LoadedWeights, model_type: str, path: str) -> None:
         raise PretrainedWeightsError(f"{path} ({weights.origin}) does not fit model_type {model_type!r}: {shown}{hint}")
 
 
-def resolve_quick_gelu(configured: bool, decided_by_file: bool | None, source: str) -> bool:
-    """The activation to build with: the file's verdict when it has one, else the config's."""
-    if decided_by_file is None or decided_by_file == configured:
-        return configured
-    log.warning(
-        "model.quick_gelu=%s overridden: %s ran with %s", configured, source, "QuickGELU" if decided_by_file else "GELU"
-    )
-    return decided_by_file
+def checkpoint_provenance(path: str, quick_gelu: bool, recorded: bool = True) -> dict:
+    """``weights_provenance`` of a model whose weights were replaced by an ``ahnpl_clip`` checkpoint
+    (``model.finetuned``, the runner's ``run.checkpoint``)."""
+    return WeightsProvenance(
+        str(path), str(path), "ahnpl_checkpoint", "quick_gelu" if quick_gelu else "gelu",
+        "the checkpoint's quick_gelu entry" if recorded else "model.quick_gelu (not recorded in the checkpoint)",
+    ).as_dict()
 
 
-def weights_for(model_type: str, pretrained: str, cache_dir: str | None = None) -> tuple[LoadedWeights | None, str]:
-    """Locate and read ``model.pretrained`` (None for random init) and a description of the source."""
+def resolve_act(weights: LoadedWeights, act: str, source: str) -> tuple[bool, str]:
+    """``(quick_gelu, reason)``: the file's activation where it states one, else ``model.act``.
+
+    A file without that information and no ``act``, or an ``act`` contradicting the file:
+    PretrainedWeightsError (no guessing).
+    """
+    if act and act not in ACTS:
+        raise PretrainedWeightsError(f"model.act must be one of {' | '.join(ACTS)}, got {act!r}")
+    if weights.quick_gelu is None:
+        if not act:
+            raise PretrainedWeightsError(
+                f"{source} ({weights.origin}) does not record whether it ran QuickGELU or GELU: set model.act: quick_gelu "
+                "(fine-tunes of OpenAI's CLIP: NegCLIP, CE-CLIP, CLoVe, ...) or model.act: gelu (open_clip models trained "
+                "with nn.GELU, e.g. LAION ViT-B-32); there is no default, a wrong guess silently changes every score"
+            )
+        return ACTS[act], "model.act"
+    if act and ACTS[act] != weights.quick_gelu:
+        stated = "QuickGELU" if weights.quick_gelu else "GELU"
+        raise PretrainedWeightsError(
+            f"model.act: {act} contradicts {source} ({weights.origin}), which ran {stated} ({weights.act_source}); "
+            "remove model.act"
+        )
+    return weights.quick_gelu, weights.act_source
+
+
+def weights_for(
+    model_type: str, pretrained: str, cache_dir: str | None = None, trust_code: bool = False
+) -> tuple[LoadedWeights | None, str]:
+    """Locate and read ``model.pretrained`` (None for random init) and the resolved source."""
     if pretrained is None or str(pretrained).strip() == "":
         return None, "random initialisation"
     pretrained = str(pretrained)
     if pretrained.lower() == "openai":
         path = openai_archive(model_type, cache_dir)
-        weights = read_weights(path)
-        weights.quick_gelu = True
-        return weights, f"OpenAI weights {path}"
+        # LAVIS's download checked the SHA-256 in the URL: this is OpenAI's file.
+        weights = read_checkpoint(path, trust_code=True)
+        weights.quick_gelu, weights.act_source = True, "OpenAI weights run QuickGELU"
+        return weights, path
     path = os.path.expanduser(pretrained)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise PretrainedWeightsError(f"model.pretrained: file not found: {path}. {PRETRAINED_OPTIONS}.")
-    return read_weights(path), path
+    return read_checkpoint(path, trust_code=trust_code), path
 
 
 def check_pretrained_available(model_type: str, pretrained: str, cache_dir: str | None = None) -> None:
-    """Cheap early check (before data loading): the weights file exists or can be fetched."""
+    """Cheap early check (before data loading): the weights file/folder exists or can be fetched."""
     if pretrained is None or str(pretrained).strip() == "":
         return
     if str(pretrained).lower() == "openai":
         openai_archive(model_type, cache_dir)
         return
     path = os.path.expanduser(str(pretrained))
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise PretrainedWeightsError(f"model.pretrained: file not found: {path}. {PRETRAINED_OPTIONS}.")
 
 
-def build_clip(model_type: str, pretrained: str, quick_gelu: bool, cache_dir: str | None = None):
-    """``(clip, quick_gelu_used, source)``: LAVIS ``CLIP`` of ``model_type`` with ``pretrained`` weights.
+def _patched(state: dict, quick_gelu: bool, model_type: str, patch: dict, cache_dir, trust_code) -> dict:
+    """WiSE patch of ``state`` with ``patch["base"]`` (same architecture and activation required)."""
+    from ahnpl_plugin.models.weight_patching import PatchError, wise_patch
+
+    base, base_source = weights_for(model_type, patch["base"], cache_dir, trust_code)
+    if base is None:
+        raise PretrainedWeightsError("model.pretrained_patch.base is empty: name the zero-shot weights (e.g. openai)")
+    check_fits(base, model_type, base_source)
+    # The base's own record where it has one; a plain state dict as base runs the fine-tuned weights' activation.
+    base_gelu = base.quick_gelu if base.quick_gelu is not None else quick_gelu
+    if base_gelu != quick_gelu:
+        raise PretrainedWeightsError(
+            f"model.pretrained_patch.base {base_source} ran {'QuickGELU' if base_gelu else 'GELU'}, the fine-tuned weights "
+            f"{'QuickGELU' if quick_gelu else 'GELU'}: interpolating them would mix activations"
+        )
+    try:
+        return wise_patch(base.state_dict, state, float(patch["alpha"]))
+    except PatchError as exc:
+        raise PretrainedWeightsError(f"model.pretrained_patch: {exc}") from None
+
+
+def _lora_merged(state: dict, lora: dict, trust_code: bool) -> tuple[dict, int]:
+    """``state`` with the LoRA file ``lora["path"]`` merged (file or PEFT adapter folder)."""
+    import json
+
+    from ahnpl_plugin.models.weight_patching import PatchError, merge_lora
+
+    path = os.path.expanduser(str(lora["path"]))
+    config = None
+    if os.path.isdir(path):  # PEFT: adapter_config.json + adapter_model.safetensors / .bin
+        with open(os.path.join(path, "adapter_config.json")) as handle:
+            config = json.load(handle)
+        names = ("adapter_model.safetensors", "adapter_model.bin")
+        path = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), path)
+    if not os.path.isfile(path):
+        raise PretrainedWeightsError(f"model.pretrained_lora.path: file not found: {path}")
+    tensors, _ = load_tensor_file(path, trust_code)
+    try:
+        merged, names = merge_lora(state, tensors, lora.get("scale"), config)
+    except PatchError as exc:
+        raise PretrainedWeightsError(f"model.pretrained_lora {path}: {exc}") from None
+    return merged, len(names)
+
+
+def load_pretrained(
+    model_type: str,
+    pretrained: str,
+    quick_gelu: bool,
+    cache_dir: str | None = None,
+    *,
+    act: str = "",
+    patch: dict | None = None,
+    lora: dict | None = None,
+    trust_code: bool = False,
+) -> tuple[dict | None, bool, WeightsProvenance]:
+    """``(CLIP state dict or None for random init, quick_gelu, provenance)`` of ``model.pretrained``
+    with its patch and LoRA applied; ``quick_gelu`` (the config's) decides only for random init."""
+    weights, source = weights_for(model_type, pretrained, cache_dir, trust_code)
+    if weights is None:
+        if patch or lora:
+            raise PretrainedWeightsError("model.pretrained_patch / pretrained_lora need model.pretrained weights")
+        used = ACTS[act] if act else quick_gelu
+        provenance = WeightsProvenance(str(pretrained or ""), source, "random", "quick_gelu" if used else "gelu",
+                                       "model.act" if act else "model.quick_gelu")
+        return None, used, provenance
+    check_fits(weights, model_type, source)
+    used, reason = resolve_act(weights, act, source)
+    state = weights.state_dict
+    provenance = WeightsProvenance(str(pretrained), source, weights.format, "quick_gelu" if used else "gelu", reason,
+                                   weights.details.get("sha256"), details={"origin": weights.origin})
+    if patch:
+        state = _patched(state, used, model_type, patch, cache_dir, trust_code)
+        provenance.patch = {"base": str(patch["base"]), "alpha": float(patch["alpha"])}
+    if lora:
+        state, count = _lora_merged(state, lora, trust_code)
+        provenance.lora = {"path": str(lora["path"]), "scale": lora.get("scale"), "merged": count}
+    return state, used, provenance
+
+
+def build_clip(model_type: str, pretrained: str, quick_gelu: bool, cache_dir: str | None = None, **options):
+    """``(clip, quick_gelu_used, provenance)``: LAVIS ``CLIP`` of ``model_type`` with ``pretrained``
+    weights (``options``: act, patch, lora, trust_code of :func:`load_pretrained`).
 
     Float32, on CPU (or the current default device), in training mode.
     """
-    weights, source = weights_for(model_type, pretrained, cache_dir)
-    if weights is None:
-        return new_clip(model_type, quick_gelu), quick_gelu, source
-    check_fits(weights, model_type, source)
-    used = resolve_quick_gelu(quick_gelu, weights.quick_gelu, f"{weights.origin} {source}")
+    state, used, provenance = load_pretrained(model_type, pretrained, quick_gelu, cache_dir, **options)
     clip = new_clip(model_type, used)
-    clip.load_state_dict(weights.state_dict, strict=True)  # copies (and upcasts fp16) into float32
-    return clip, used, source
+    if state is not None:
+        clip.load_state_dict(state, strict=True)  # copies (and upcasts fp16) into float32
+    log.info("ahnpl_clip %s weights: %s", model_type, provenance.line())
+    return clip, used, provenance

@@ -25,6 +25,15 @@ class HardNegativeBatchMixin:
     #: logged once, the first time a batch comes without negatives
     plain_loss_message = "batch without hard negatives: training with the K=0 loss"
 
+    def follow_optimizer_steps(self) -> None:
+        """Runner hook (gradient accumulation): theta is updated once per optimiser step, from the
+        statistics of all micro-batches of its group, by :meth:`on_optimizer_step`."""
+        self.loss.follow_optimizer_steps(True)
+
+    def on_optimizer_step(self) -> None:
+        """Runner hook, after each optimiser step: theta from the group's training forwards."""
+        self.loss.step_thresholds()
+
     def _batch_negatives(self, samples: dict, captions: list[str]):
         """``(negatives, mask)`` of a batch in the loss's type order, or ``(None, None)`` for a
         batch to train without; ValueError naming the key for an inconsistent batch."""

@@ -4,9 +4,20 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
 
 ``arch``            ``ahnpl_clip``
 ``model_type``      ViT-B-32 | ViT-B-16 | ViT-L-14 | ViT-L-14-336 | RN50 | tiny
-``pretrained``      ``openai`` | path to an OpenAI TorchScript archive | path to a state dict | ``""``
-``quick_gelu``      activation when the weights do not decide it (see clip_loading); forced true
-                    for OpenAI weights
+``pretrained``      ``openai`` | ``""`` (random init) | path to any checkpoint format of
+                    :mod:`ahnpl_plugin.models.checkpoint_formats` (OpenAI archive/state dict,
+                    open_clip state dict or hub folder, HF CLIPModel folder, ahnpl_clip checkpoint)
+``act``             ``quick_gelu`` | ``gelu`` | ``""``: the activation of ``pretrained`` weights whose
+                    file does not say (plain state dicts: then required); an ``act`` that
+                    contradicts the file is an error (see clip_loading)
+``quick_gelu``      activation of a randomly initialised model (``pretrained: ""``)
+``pretrained_patch`` ``{base: openai | PATH, alpha: 0.6}``: WiSE patch at load,
+                    (1 - alpha) * base + alpha * pretrained (CLoVe's release needs it)
+``pretrained_lora`` ``{path: FILE_OR_PEFT_FOLDER, scale: null}``: LoRA deltas merged at load
+                    (scale = lora_alpha / r; null: from the file)
+``trust_code``      false (default): pickles are read with ``weights_only=True`` and TorchScript
+                    archives only when their SHA-256 is one of OpenAI's releases; true: also
+                    other archives and pickles of arbitrary objects (runs code from the file)
 ``load_finetuned``  true: load ``finetuned`` (an ahnpl_clip checkpoint, strictly) instead of
                     ``pretrained`` (LAVIS convention, used for evaluation)
 ``finetuned``       path of that checkpoint
@@ -17,6 +28,15 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
                     sorted into a few chunks, each cut to its own longest caption), ``longest``
                     (the batch cut to its longest caption) or ``full`` (the padded context, as
                     LAVIS). Same features in all three (to float rounding); see text_encoding
+``finetune``        what trains: ``full`` (default) | ``lora`` | ``text`` | ``vision`` | ``last_n``
+                    (see finetune_scope); ``finetune_last_n``: the block count for ``last_n``
+``lora``            ``{rank: 4, alpha: 4, targets: [attn_qkv, linear, conv]}`` (FSC-CLIP's
+                    placement; see lora), with ``finetune: lora`` only
+``distill``         ``{weight: 0, kind: mse|cosine, ema: null}``: weight > 0 adds ``weight *
+                    loss_distill``, the distance of image and caption features to those of a
+                    frozen copy of the starting model (``ema``: a decay, e.g. 0.9996, makes the
+                    teacher an EMA of the student)
+``l2sp``            weight of ``sum ||w - w0||^2`` over the trained weights (0 = off)
 ``loss``            mapping of :class:`ahnpl_plugin.losses.AHNPLLoss` options (every argument is a
                     key: mode, negative_types, lambda_hn, lambda_dm, image_hn_weight, hn_anchor,
                     positive_margin, threshold, fixed_threshold, upper_bound, itc_hard_negatives,
@@ -33,7 +53,10 @@ from dataclasses import dataclass, field
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES
 
-MODEL_KEYS = ("arch", "model_type", "pretrained", "quick_gelu", "load_finetuned", "finetuned", "sdpa", "text_length", "loss")
+MODEL_KEYS = ("arch", "model_type", "pretrained", "act", "quick_gelu", "pretrained_patch", "pretrained_lora", "trust_code",
+              "load_finetuned", "finetuned", "sdpa", "text_length", "loss",
+              "finetune", "finetune_last_n", "lora", "distill", "l2sp")
+ACT_VALUES = ("quick_gelu", "gelu")  # = checkpoint_formats.ACTS (that module imports torch)
 TEXT_LENGTHS = ("buckets", "longest", "full")  # = text_encoding.TEXT_LENGTHS (that module imports torch)
 
 
@@ -44,11 +67,25 @@ class ModelOptions:
     model_type: str
     pretrained: str = ""
     quick_gelu: bool = False
+    act: str = ""
+    pretrained_patch: dict | None = None
+    pretrained_lora: dict | None = None
+    trust_code: bool = False
     load_finetuned: bool = False
     finetuned: str = ""
     sdpa: bool = True
     text_length: str = "buckets"
     loss: dict = field(default_factory=dict)
+    finetune: str = "full"
+    finetune_last_n: int = 0
+    lora: dict = field(default_factory=dict)  # rank, alpha, targets (filled in for finetune: lora)
+    distill: dict = field(default_factory=dict)  # weight, kind, ema (weight 0 = off)
+    l2sp: float = 0.0
+
+    @property
+    def keeps_start(self) -> bool:
+        """Whether training needs a frozen copy of the starting weights (teacher or L2-SP anchor)."""
+        return self.distill.get("weight", 0.0) > 0 or self.l2sp > 0
 
 
 def loss_option_names() -> tuple[str, ...]:
@@ -93,6 +130,93 @@ def loss_options(raw) -> dict:
     return options
 
 
+def _patch_option(raw) -> dict | None:
+    """``model.pretrained_patch``: None, or ``{base: str, alpha: float in [0, 1]}``."""
+    raw = _plain(raw)
+    if raw in (None, "", {}):
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"base", "alpha"} or not raw.get("base") or "alpha" not in raw:
+        raise ConfigError(f"model.pretrained_patch must be {{base: openai | PATH, alpha: 0.6}}, got {raw!r}")
+    alpha = raw["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ConfigError(f"model.pretrained_patch.alpha must be a number in [0, 1], got {alpha!r}")
+    return {"base": str(raw["base"]), "alpha": float(alpha)}
+
+
+def _lora_option(raw) -> dict | None:
+    """``model.pretrained_lora``: None, or ``{path: str, scale: float | None}`` (a bare path allowed)."""
+    raw = _plain(raw)
+    if raw in (None, "", {}):
+        return None
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict) or set(raw) - {"path", "scale"} or not raw.get("path"):
+        raise ConfigError(f"model.pretrained_lora must be {{path: FILE, scale: null}}, got {raw!r}")
+    scale = raw.get("scale")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise ConfigError(f"model.pretrained_lora.scale must be a number or null, got {scale!r}")
+    return {"path": str(raw["path"]), "scale": None if scale is None else float(scale)}
+
+
+def _number(name: str, value, low: float = 0.0, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ConfigError(f"model.{name} must be a number {bound}, got {value!r}")
+    return float(value)
+
+
+def retention_options(raw: dict) -> dict:
+    """``finetune``, ``finetune_last_n``, ``lora``, ``distill``, ``l2sp`` validated, defaults filled in."""
+    from ahnpl_plugin.models.finetune_scope import FINETUNE_MODES
+    from ahnpl_plugin.models.lora import LORA_TARGETS
+    from ahnpl_plugin.retention import DISTILL_KINDS
+
+    finetune = raw.get("finetune", "full")
+    if finetune not in FINETUNE_MODES:
+        raise unknown_choice("model.finetune", finetune, FINETUNE_MODES)
+    last_n = raw.get("finetune_last_n", 0)
+    if finetune == "last_n" and (isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1):
+        raise ConfigError(f"model.finetune last_n needs model.finetune_last_n >= 1 (blocks per tower), got {last_n!r}")
+    lora = _plain(raw.get("lora")) or {}
+    if not isinstance(lora, dict):
+        raise ConfigError(f"model.lora must be a mapping (rank, alpha, targets), got {lora!r}")
+    if lora and finetune != "lora":
+        raise ConfigError(f"model.lora is set but model.finetune is {finetune!r}; set model.finetune: lora")
+    for key in lora:
+        if key not in ("rank", "alpha", "targets"):
+            raise unknown_choice("model.lora key", key, ("rank", "alpha", "targets"))
+    if finetune == "lora":
+        rank = lora.get("rank", 4)
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ConfigError(f"model.lora.rank must be an integer >= 1, got {rank!r}")
+        targets = tuple(lora.get("targets", LORA_TARGETS))
+        for target in targets:
+            if target not in LORA_TARGETS:
+                raise unknown_choice("model.lora.targets entry", target, LORA_TARGETS)
+        lora = {"rank": rank, "alpha": _number("lora.alpha", lora.get("alpha", float(rank)), 1e-12), "targets": targets}
+    distill = _plain(raw.get("distill")) or {}
+    if not isinstance(distill, dict):
+        raise ConfigError(f"model.distill must be a mapping (weight, kind, ema), got {distill!r}")
+    for key in distill:
+        if key not in ("weight", "kind", "ema"):
+            raise unknown_choice("model.distill key", key, ("weight", "kind", "ema"))
+    kind = distill.get("kind", "mse")
+    if kind not in DISTILL_KINDS:
+        raise unknown_choice("model.distill.kind", kind, DISTILL_KINDS)
+    ema = distill.get("ema")
+    distill = {
+        "weight": _number("distill.weight", distill.get("weight", 0.0)),
+        "kind": kind,
+        "ema": None if ema is None else _number("distill.ema", ema, 0.0, 1.0),
+    }
+    l2sp = _number("l2sp", raw.get("l2sp", 0.0))
+    if l2sp > 0 and finetune == "lora":
+        raise ConfigError("model.l2sp with model.finetune lora: the base weights are frozen; limit the adapters with lora.rank instead")
+    if l2sp > 0 and distill["ema"] is not None and distill["weight"] > 0:
+        raise ConfigError("model.l2sp with an EMA teacher (model.distill.ema): L2-SP needs the fixed start; use one of them")
+    return {"finetune": finetune, "finetune_last_n": int(last_n or 0), "lora": lora, "distill": distill, "l2sp": l2sp}
+
+
 def model_options(cfg) -> ModelOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`ModelOptions`."""
     raw = _plain(cfg)
@@ -109,6 +233,9 @@ def model_options(cfg) -> ModelOptions:
         raise ConfigError(f"model.pretrained must be a string, got {pretrained!r}")
     quick_gelu = raw.get("quick_gelu")
     quick_gelu = (model_type in OPENAI_TYPES) if quick_gelu is None else _flag("quick_gelu", quick_gelu)
+    act = raw.get("act") or ""
+    if act and act not in ACT_VALUES:
+        raise unknown_choice("model.act", act, ACT_VALUES)
     load_finetuned = _flag("load_finetuned", raw.get("load_finetuned", False))
     finetuned = raw.get("finetuned") or ""
     if load_finetuned and not finetuned:
@@ -121,9 +248,14 @@ def model_options(cfg) -> ModelOptions:
         model_type=model_type,
         pretrained=pretrained,
         quick_gelu=quick_gelu,
+        act=act,
+        pretrained_patch=_patch_option(raw.get("pretrained_patch")),
+        pretrained_lora=_lora_option(raw.get("pretrained_lora")),
+        trust_code=_flag("trust_code", raw.get("trust_code", False)),
         load_finetuned=load_finetuned,
         finetuned=str(finetuned),
         sdpa=sdpa,
         text_length=text_length,
         loss=loss_options(raw.get("loss")),
+        **retention_options(raw),
     )

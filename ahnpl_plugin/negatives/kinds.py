@@ -50,3 +50,15 @@ def resolve_types(types: Iterable[str] | str) -> tuple[str, ...]:
                 raise ValueError(f"negative type {t!r} selected twice")
             resolved.append(t)
     return tuple(resolved)
+
+
+# Rule sets: "v1" is the tagger-only generator of version 1.0 (its output unchanged, the recipe the
+# published results used); "v2" adds spaCy's dependency parse for precision (parsed.py).
+RULES: tuple[str, ...] = ("v1", "v2")
+DEFAULT_RULES = "v2"
+
+
+def check_rules(rules: str) -> str:
+    if rules not in RULES:
+        raise ValueError(f"unknown rules {rules!r}; valid: {', '.join(RULES)}")
+    return rules

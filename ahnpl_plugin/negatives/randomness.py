@@ -58,3 +58,12 @@ class CaptionRandom:
         if not items:
             raise IndexError("cannot choose from an empty sequence")
         return items[self.next64() % len(items)]
+
+
+def draw(items: Sequence[T], k: int, rng: CaptionRandom) -> list[T]:
+    """Up to ``k`` distinct items drawn at random, in drawing order (all, in order, when there are
+    no more than ``k``)."""
+    if len(items) <= k:
+        return list(items)
+    pool = list(items)
+    return [pool.pop(rng.next64() % len(pool)) for _ in range(k)]

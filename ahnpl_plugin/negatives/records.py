@@ -11,7 +11,11 @@ Inputs (by file name suffix):
 - ``.jsonl`` / ``.ndjson``: one JSON object with a ``caption`` per line (blank lines skipped).
 - anything else: UTF-8 text, one caption per line (every line is a caption, blank ones too).
 
-Every output record keeps its input fields (a text line becomes ``{"caption": line}``). Errors
+Every output record keeps its input fields (a text line becomes ``{"caption": line}``). The output's
+first line is a header, ``{"negatives_header": {...}}`` (generator version, rules, types, seed,
+spaCy model name, version and weights hash...: which generator made these negatives); every
+reader of negatives/annotation JSONL in this project skips it (:func:`is_header`), and files
+without one (CE-CLIP/AHNPL released negatives, older outputs) read as before. Errors
 name the file and the position; the output is written to a temporary name in the same folder and
 renamed at the end, so a failed run leaves no partial file.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from ahnpl_plugin.negatives.errors import NegativesError
 
+HEADER_KEY = "negatives_header"
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -87,6 +92,24 @@ def _with_image_paths(items: list, images) -> list:
     return [with_image(item) for item in items] if paths else items
 
 
+def is_header(item) -> bool:
+    """True for the header line of a negatives file (``{"negatives_header": {...}}``)."""
+    return isinstance(item, dict) and len(item) == 1 and HEADER_KEY in item
+
+
+def read_header(path: str | Path) -> dict | None:
+    """The header of a negatives JSONL file (its first line), or None when it has none."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+                return item[HEADER_KEY] if is_header(item) else None
+    return None
+
+
 def _jsonl_records(path: Path, text: str) -> list[dict]:
     records: list[dict] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -96,6 +119,8 @@ def _jsonl_records(path: Path, text: str) -> list[dict]:
             item = json.loads(line)
         except json.JSONDecodeError as err:
             raise NegativesError(f"{path}: line {number}, column {err.colno}: malformed JSON: {err.msg}") from None
+        if is_header(item):
+            continue
         records += _caption_records(item, f"{path}: line {number}")
     return records
 
@@ -114,8 +139,9 @@ def _caption_records(item, where: str) -> list[dict]:
     raise NegativesError(f"{where}: 'caption' must be a string or a list of strings, got {caption!r:.80}")
 
 
-def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
-    """Write records as JSON Lines (UTF-8), atomically; returns how many were written."""
+def write_jsonl(path: str | Path, records: Iterable[dict], header: dict | None = None) -> int:
+    """Write records as JSON Lines (UTF-8), atomically, after a ``header`` line if given; returns
+    how many records were written."""
     path = Path(path)
     if not path.parent.is_dir():
         raise NegativesError(f"{path}: the output folder {str(path.parent)!r} does not exist")
@@ -125,6 +151,8 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
         # backslashreplace: a lone surrogate (valid in a JSON string, not in UTF-8) is written as
         # the JSON escape \udXXX itself, so the line stays valid JSON.
         with open(tmp, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
+            if header is not None:
+                out.write(json.dumps({HEADER_KEY: header}, ensure_ascii=False) + "\n")
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1

@@ -28,6 +28,7 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
+from ahnpl_plugin.negatives.parsed import IDIOM_OBJECTS
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.vocabulary import (
     INTRANSITIVE_POOL,
@@ -60,44 +61,68 @@ class Target:
 
 def choose_target(a: Analysis, negative_type: str, rng: CaptionRandom) -> Target | None:
     """The word a replacement type changes, picked at random among the candidates (None if none)."""
+    targets = replacement_targets(a, negative_type)
+    return rng.choice(targets) if targets else None
+
+
+def replacement_targets(a: Analysis, negative_type: str) -> list[Target]:
+    """Every word a replacement type may change (for ``adj``/``noun``, those of a known kind when
+    there are any), in a fixed order."""
     if negative_type == "adj":
-        return _adjective_target(a, rng)
+        return _adjective_targets(a)
     if negative_type == "noun":
-        return _noun_target(a, rng)
+        return _noun_targets(a)
     if negative_type == "verb":
-        return _verb_target(a, rng)
+        return _verb_targets(a)
     raise ValueError(f"{negative_type!r} is not a replacement type")
 
 
-def _adjective_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _adjective_targets(a: Analysis) -> list[Target]:
     candidates = adjective_candidates(a)
     known = [c for c in candidates if c[1] is not None]
-    if not candidates:
-        return None
-    i, category = rng.choice(known or candidates)
-    lower = a.lowers[i]
-    return Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
-                  a.tokens[i].tag, category is not None)
+    targets = []
+    for i, category in known or candidates:
+        lower = a.lowers[i]
+        targets.append(Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
+                              a.tokens[i].tag, category is not None))
+    return targets
 
 
-def _noun_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _noun_targets(a: Analysis) -> list[Target]:
     candidates = [(i, noun_category(a, i)) for i in noun_candidates(a)]
     known = [c for c in candidates if c[1] is not None]
-    if not candidates:
-        return None
-    i, category = rng.choice(known or candidates)
-    lower = a.lowers[i]
-    base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
-    return Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
-                  category is not None)
+    targets = []
+    for i, category in known or candidates:
+        lower = a.lowers[i]
+        base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
+        targets.append(Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
+                              category is not None))
+    return targets
 
 
-def _verb_target(a: Analysis, rng: CaptionRandom) -> Target | None:
+def _verb_targets(a: Analysis) -> list[Target]:
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)]
-    candidates += [(s.start, s.end) for s in a.relations]
-    if not candidates:
-        return None
-    start, end = rng.choice(sorted(candidates))
+    candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and _bare_or_worn(a, s.start, s.end))]
+    return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
+    """v2: a relation that is no place to invert: one without an opposite in the vocabulary ("in"
+    -> "on" hardly changes "sheep in hay"), one with no noun phrase after it ("a horse stands
+    behind.": "in front of." dangles), one of a fixed expression ("on display", "in the
+    distance"), or "in" + clothing ("a man in a gray shirt": wearing)."""
+    phrase = " ".join(a.lowers[start:end])
+    if a.vocabulary.relation_opposites.get(phrase) not in a.vocabulary.relations:
+        return True
+    k = a.chunk_of[end] if end < len(a.tokens) else -1
+    if k < 0 or a.chunks[k].start != end:
+        return True
+    head = a.lowers[a.chunks[k].head]
+    return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
+        phrase == "in" and noun_category(a, a.chunks[k].head) in ("clothing", "accessory"))
+
+
+def _verb_target(a: Analysis, start: int, end: int) -> Target:
     if a.in_relation[start]:
         phrase = " ".join(a.lowers[start:end])
         return Target(start, end, "relation", phrase, phrase, "relation", a.tokens[start].tag, True)
@@ -110,19 +135,29 @@ def _verb_target(a: Analysis, rng: CaptionRandom) -> Target | None:
 
 
 # ------------------------------------------------------------------------------------ filling
-def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom) -> str | None:
+def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom,
+                    avoid: frozenset[str] = frozenset()) -> str | None:
     """A replacement from the vocabulary (lower-case base form), or None when the pool has none.
 
     Relations go to their opposite when the vocabulary has it, else to another relation. Never
     the original, a synonym, a hypernym or hyponym of it; a plural noun never becomes an
-    uncountable one ("dogs" -> "rices").
+    uncountable one ("dogs" -> "rices"); never a word of ``avoid`` (v2: the caption's own words, so
+    "holding and dancing" never becomes "dancing and dancing").
     """
     if target.role == "relation":
         opposite = vocabulary.relation_opposites.get(target.original)
         if opposite is not None and opposite in vocabulary.relations:
             return opposite
-    choices = _pool_choices(target, vocabulary)
+    choices = fill_choices(target, vocabulary, avoid)
     return rng.choice(choices) if choices else None
+
+
+def fill_choices(target: Target, vocabulary: Vocabulary, avoid: frozenset[str] = frozenset()) -> list[str]:
+    """Every vocabulary word that may replace the target (see :func:`vocabulary_fill`)."""
+    choices = _pool_choices(target, vocabulary)
+    if avoid:
+        choices = [w for w in choices if w not in avoid and inflect(w, target, vocabulary) not in avoid]
+    return list(choices)
 
 
 def _pool_choices(target: Target, vocabulary: Vocabulary) -> tuple[str, ...]:

@@ -7,7 +7,9 @@ binding: "a red circle left of a blue square" -> "a blue circle left of a red sq
 NegCLIP types swap two noun phrases, verb phrases, singular nouns, plural nouns, adjectives or
 adverbs anywhere in the caption.
 
-Each rule returns the negative, or None when the caption has nothing to swap.
+Each rule returns the negative, or None when the caption has nothing to swap. ``relation`` and
+``adj_swap`` also take a ``choose`` function that picks among all candidate swaps (v2 with
+plausibility selection) instead of one random pair.
 """
 
 from __future__ import annotations
@@ -23,8 +25,23 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import swap_spans
-from ahnpl_plugin.negatives.randomness import CaptionRandom
+from ahnpl_plugin.negatives.parsed import (
+    NON_OBJECTS,
+    QUOTES,
+    SAYING_VERBS,
+    coordinated,
+    describes_person,
+    symmetric_between,
+)
+from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
+from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
+from ahnpl_plugin.negatives.tokens import NOUN_TAGS
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
+
+# A chooser picks one negative among candidates (or None): the plausibility selection of the v2
+# rules (plausibility.py); without one a rule picks a pair at random.
+Chooser = Callable[[list[str]], "str | None"]
+SELECTABLE_SWAPS = ("relation", "adj_swap")
 
 # Pairs are looked for among candidates at most this far apart (in candidate order), so a caption
 # with thousands of words costs linear, not quadratic, time.
@@ -46,7 +63,7 @@ def _best_tier(tiers: list[list]) -> list:
 
 
 # ------------------------------------------------------------------------------------ AHNPL
-def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None) -> str | None:
     """Swap the two noun phrases around a relation ("a dog on a bed" -> "a bed on a dog").
 
     Candidates: noun phrases with a content head (not "a group", "the side") whose words differ.
@@ -55,7 +72,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     those, pairs of the same grammatical number first; two phrases of different number are
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
     """
-    chunks = [c for c in a.chunks if any(_is_object_head(a, h) for h in c.heads)]
+    chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
+    if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
+        chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
+                  and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
+                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -64,14 +85,61 @@ def relation_swap(a: Analysis, rng: CaptionRandom) -> str | None:
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
+            continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
+    if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
+        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)]
     same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
     pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
         return None
+    if choose is not None:
+        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+                       for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+
+
+_PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
+_SINGULAR_VERBS = frozenset({"is", "was", "has", "does"})
+
+
+def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
+    """True unless ``phrase``, put where ``place`` is, would disagree with the verb after it (a
+    partitive "a herd of giraffes" may take either number)."""
+    k = place.end
+    if place.start >= 2 and a.lowers[place.start - 2] == "there":  # "there is many toppings"
+        k = place.start - 1
+    if k >= len(a.tokens):
+        return True
+    word, tag = a.lowers[k], a.tokens[k].tag
+    plural_verb = word in _PLURAL_VERBS or tag == "VBP"
+    singular_verb = word in _SINGULAR_VERBS or tag == "VBZ"
+    if not (plural_verb or singular_verb):
+        return True
+    tags = {a.tokens[h].tag for h in phrase.heads}
+    listed = any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(phrase.start, phrase.end))
+    may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
+    may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
+    return may_be_plural if plural_verb else may_be_singular
+
+
+def _in_list(a: Analysis, chunk: Chunk) -> bool:
+    """True when "and", "or" or a comma joins the phrase to a neighbour ("A grey and | orange fire
+    hydrant", "street signs and | a light post"): a unit that should have held the whole list."""
+    def linker(k):
+        return 0 <= k < len(a.tokens) and (a.tokens[k].tag == "CC" or a.tokens[k].text in (",", "&"))
+
+    after = chunk.end
+    return linker(chunk.start - 1) or (linker(after) and after + 1 < len(a.tokens) and a.tokens[after + 1].is_word)
+
+
+def _ends_in_of(a: Analysis, start: int, end: int) -> bool:
+    """True when the words between two phrases end in an "of" of no relation phrase ("X of Y",
+    "a bathroom shot of Y"): the second phrase belongs to the word before "of"."""
+    return end > start and a.lowers[end - 1] == "of" and not a.in_relation[end - 1]
 
 
 AGREEING_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "does", "do"})
@@ -90,7 +158,7 @@ def _is_object_head(a: Analysis, i: int) -> bool:
     return a.lowers[i] not in a.vocabulary.frame_nouns and not is_adjective_used_as_noun(a, i)
 
 
-def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
+def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None) -> str | None:
     """Swap two adjectives of different noun phrases (attribute binding).
 
     Pairs of the same kind first (colour<->colour: "a red cube and a blue ball" -> "a blue cube
@@ -107,6 +175,9 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
             continue
         if (cx == "count") != (cy == "count"):
             continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
+        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)
+                         or _colour_onto_person(a, x, cx, y) or _colour_onto_person(a, y, cy, x)):
+            continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
         if cx is not None and cx == cy:
             same_kind.append((x, y))
         elif cx is not None and cy is not None:
@@ -116,8 +187,27 @@ def adjective_swap(a: Analysis, rng: CaptionRandom) -> str | None:
     pairs = _best_tier([same_kind, known, other])
     if not pairs:
         return None
+    if choose is not None:
+        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+
+
+def _colour_onto_person(a: Analysis, x: int, cx: str | None, y: int) -> bool:
+    """True when colour ``x`` would move onto the person noun ``y`` describes ("a white girl")."""
+    return cx == "colour" and describes_person(a.tokens, a.lowers, y, a.is_person)
+
+
+def _shared_word(a: Analysis, x: int, y: int) -> bool:
+    """True when either adjective (or a synonym) already describes the other's phrase: the swap
+    would double it or say the same ("a vintage red car ... a vintage plane")."""
+    def phrase_words(i):
+        c = a.chunk_of[i]
+        return set(a.lowers[a.chunks[c].start:a.chunks[c].end]) if c >= 0 else {a.lowers[i]}
+
+    vocab = a.vocabulary
+    return bool(vocab.excluded_replacements(a.lowers[x]) & phrase_words(y)) or bool(
+        vocab.excluded_replacements(a.lowers[y]) & phrase_words(x))
 
 
 def _group(a: Analysis, i: int) -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """Tagged tokens: the only thing the rules see of spaCy.
 
-A caption becomes a list of :class:`Token` (text, trailing whitespace, Penn Treebank tag). Rules are
+A caption becomes a list of :class:`Token` (text, trailing whitespace, Penn Treebank tag, and with
+the ``v2`` rules the dependency label and head index from spaCy's parser). Rules are
 pure functions of that list, so they are testable without spaCy and cheap to send between
 processes. ``text == "".join(t.text + t.ws for t in tokens)`` always holds.
 """
@@ -22,6 +23,8 @@ class Token(NamedTuple):
     text: str
     ws: str  # whitespace after the token
     tag: str  # Penn Treebank tag
+    dep: str = ""  # dependency label ("amod", "compound"...); "" without a parse (v1 rules)
+    head: int = -1  # index of the syntactic head (itself for the root); -1 without a parse
 
     @property
     def lower(self) -> str:
@@ -33,8 +36,11 @@ class Token(NamedTuple):
         return self.text.isalpha() or any(c.isalpha() for c in self.text)
 
 
-def tokens_from_doc(doc) -> list[Token]:
-    """Tokens of a spaCy ``Doc`` (only text, whitespace and fine-grained tag are kept)."""
+def tokens_from_doc(doc, parsed: bool = False) -> list[Token]:
+    """Tokens of a spaCy ``Doc``: text, whitespace and fine-grained tag, plus (``parsed``) the
+    dependency label and head index."""
+    if parsed:
+        return [Token(t.text, t.whitespace_, t.tag_, t.dep_, t.head.i) for t in doc]
     return [Token(t.text, t.whitespace_, t.tag_) for t in doc]
 
 

@@ -110,6 +110,11 @@ class Vocabulary:
         """The words of a category (empty if it does not exist)."""
         return self.categories.get(category, ("", ()))[1]
 
+    @cached_property
+    def count_words(self) -> frozenset[str]:
+        """Words of the ``count`` category ("two", "several", "many"): quantities."""
+        return frozenset(self.words("count"))
+
     def category_names(self, role: str) -> tuple[str, ...]:
         return tuple(n for n, (r, _) in self.categories.items() if r == role)
 

@@ -34,10 +34,15 @@ def _draw_thing(draw: ImageDraw.ImageDraw, thing: Thing) -> None:
         raise ValueError(f"cannot draw unknown shape {thing.shape!r}")
 
 
-def render_scene(scene: Scene) -> Image.Image:
-    """An RGB image of size scene.image_size x scene.image_size."""
-    image = Image.new("RGB", (scene.image_size, scene.image_size), BACKGROUND)
+def render_things(things, image_size: int) -> Image.Image:
+    """An RGB image of any number of things (one, for the zero-shot classification images)."""
+    image = Image.new("RGB", (image_size, image_size), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    for thing in scene.things:
+    for thing in things:
         _draw_thing(draw, thing)
     return image
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """An RGB image of size scene.image_size x scene.image_size."""
+    return render_things(scene.things, scene.image_size)

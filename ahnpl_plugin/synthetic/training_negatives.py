@@ -158,8 +158,11 @@ def make_training_negatives(
     from ahnpl_plugin.negatives import generate_negatives
 
     def generate(texts, *, types, seed):
+        # rules v1: the synthetic world's recipe keeps generator 1.0's negatives (the v2 default is
+        # the improved generator of issue 17, not what the synthetic results were made with)
         return generate_negatives(
-            list(texts), types=tuple(types), seed=seed, spacy_model=spacy_model, workers=workers, vocabulary=vocabulary
+            list(texts), types=tuple(types), seed=seed, spacy_model=spacy_model, workers=workers, vocabulary=vocabulary,
+            rules="v1",
         )
 
     vetted = vet_negatives(generate(captions, types=types, seed=seed), scenes, heldout_pairs, types)

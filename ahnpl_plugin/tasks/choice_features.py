@@ -28,9 +28,10 @@ SIMILARITY_CHUNK = 16384  # (image, caption) pairs per product (bounds peak memo
 
 
 def image_identity(ref):
-    """Hashable identity of an image reference: a path, or (path, crop box) of an ImageRef."""
+    """Hashable identity of an image reference: ``(path, crop box or None)``, the same for a plain
+    path and an uncropped ImageRef of that file (benchmarks, zero-shot sets and retrieval share it)."""
     if isinstance(ref, (str, os.PathLike)):
-        return str(ref)
+        return (str(ref), None)
     box = getattr(ref, "box", None)
     return (str(getattr(ref, "path", ref)), tuple(box) if box is not None else None)
 
@@ -79,6 +80,15 @@ class FeatureCache:
         self.fingerprint = None
 
 
+def _raise_unreadable(batch) -> None:
+    """A batch that carries a worker's unreadable-image message raises it here, in the main
+    process, as one line (``ChoiceEvalDataset`` collaters; other datasets never set it)."""
+    if isinstance(batch, dict) and batch.get("error"):
+        from ahnpl_plugin.datasets.choice_eval import raise_unreadable
+
+        raise_unreadable(batch)
+
+
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -109,24 +119,34 @@ def encode_dataset(encoder, dataset, cache: FeatureCache, *, fingerprint, batch_
         )
         with _progress(len(todo), prefix + "encoding images", progress) as bar:
             for batch in loader:
+                _raise_unreadable(batch)
                 feats = encoder.encode_image(batch["image"]).float().cpu()
                 for index, row in zip(batch["image_index"].tolist(), feats):
                     cache.images[image_keys[index]] = row
                 cache.encoded_images += len(feats)
                 bar.update(len(feats))
-    captions = list(dataset.captions)
-    missing = list(dict.fromkeys(c for c in captions if c not in cache.texts))
+    image_feats = torch.stack([cache.images[k] for k in image_keys]) if image_keys else torch.zeros(0, 0)
+    text_feats = encode_texts(encoder, dataset.captions, cache, text_batch_size=text_batch_size,
+                              progress=progress, label=label)
+    return image_feats, text_feats
+
+
+@torch.no_grad()
+def encode_texts(encoder, texts: Sequence[str], cache: FeatureCache, *, text_batch_size: int = 256,
+                 progress: bool = True, label: str = "") -> torch.Tensor:
+    """Features ``[len(texts), D]``, encoding (in batches) only the texts ``cache`` lacks; the
+    cache must already be bound to the weights (:meth:`FeatureCache.bind`)."""
+    texts = list(texts)
+    missing = list(dict.fromkeys(c for c in texts if c not in cache.texts))
     if missing:
-        with _progress(len(missing), prefix + "encoding captions", progress) as bar:
+        with _progress(len(missing), (f"{label}: " if label else "") + "encoding captions", progress) as bar:
             for start in range(0, len(missing), max(1, int(text_batch_size))):
                 chunk = missing[start:start + text_batch_size]
                 feats = encoder.encode_text(chunk).float().cpu()
                 cache.texts.update(zip(chunk, feats))
                 cache.encoded_texts += len(chunk)
                 bar.update(len(chunk))
-    image_feats = torch.stack([cache.images[k] for k in image_keys]) if image_keys else torch.zeros(0, 0)
-    text_feats = torch.stack([cache.texts[c] for c in captions]) if captions else torch.zeros(0, 0)
-    return image_feats, text_feats
+    return torch.stack([cache.texts[c] for c in texts]) if texts else torch.zeros(0, 0)
 
 
 def _distinct_pairs(item_images, item_captions, n_captions: int):
@@ -224,6 +244,7 @@ def encode_pair_logits(scorer, dataset, cache: FeatureCache, image_index, captio
         step = max(1, int(pair_batch_size))
         with _progress(total, prefix + "scoring image-text pairs", progress) as bar:
             for batch in loader:
+                _raise_unreadable(batch)
                 embeds = scorer.image_embeds(batch["image"])
                 feats = scorer.features_from_embeds(embeds).float().cpu()
                 for index, row in zip(batch["image_index"].tolist(), feats):

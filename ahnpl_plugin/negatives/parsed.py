@@ -1,0 +1,330 @@
+"""What the dependency parse adds to an analysis: the ``v2`` rules' precision filters.
+
+The ``v1`` rules see tags only; on real captions that splits compounds ("a snow | covered slope"),
+takes non-adjectives for adjectives ("about to take off", "a locomotive/JJ"), swaps the members
+of a coordination ("grey and orange" -> "orange and grey", same meaning) and edits quoted text and
+names. With spaCy's parse (labels and heads on each :class:`Token`), :func:`refine` marks
+
+- **fixed** words, never edited or moved alone: quoted text, proper names inside a sentence,
+  hyphenated compounds ("double-decker"), numbers used as quantities ("two", "many");
+- **units** for the ``relation`` swap: a noun phrase with everything the parse puts before its
+  head ("a snow covered slope"), its "of" phrase ("a body of water") and its coordination ("a
+  wooden bench and table"), so a swap moves whole objects;
+
+and the candidate functions of :mod:`analysis` ask :func:`is_attribute`, :func:`is_main_verb` and
+:func:`is_replaceable_noun` before taking a word. Pair filters for swaps (:func:`symmetric_between`,
+:func:`coordinated`) and the final check on a written negative (:func:`new_doubled_word`,
+:func:`keeps_fixed_text`) live here too.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ahnpl_plugin.negatives.tokens import ADJECTIVE_TAGS, NOUN_TAGS, PROPER_NOUN_TAGS, VERB_TAGS, Token
+
+QUOTES = frozenset({'"', "``", "''", "“", "”", "‘", "’"})
+# Relations that say the same thing both ways round: "a dog next to a cat" = "a cat next to a dog".
+SYMMETRIC_RELATIONS = frozenset({
+    "next to", "beside", "besides", "near", "nearby", "and", "across from", "opposite",
+    "alongside", "along with", "among", "amongst", "between", "close to", "together with", "adjacent to",
+    "near to", "side by side with", "alongside of", "by",
+})
+# Words that say nothing about which phrase is where: copulas, posture verbs, "that", "right".
+_LINKING_WORDS = frozenset({
+    "is", "are", "was", "were", "be", "being", "been", "sits", "sit", "sitting", "stands", "stand", "standing",
+    "lies", "lie", "lying", "lays", "laying", "parked", "located", "placed", "positioned", "situated", "seen",
+    "shown", "pictured", "rests", "resting", "waits", "waiting", "poses", "posing", "posed", "that", "which",
+    "who", "right", "just", "directly", "very", "closely", "together", "each", "other", "both",
+})
+# Words the tagger calls adjectives that do not describe a thing ("about to", "next to", "due").
+NOT_ATTRIBUTES = frozenset({
+    "about", "next", "due", "able", "unable", "likely", "alone", "else", "close", "ready", "sure", "present",
+    "available", "full", "empty-handed", "fine", "ok", "okay", "such", "own", "many", "much", "few", "several",
+    "other", "another", "same", "various", "numerous", "multiple", "plenty", "lots", "each", "every",
+    "upside", "overhead", "down", "up", "inside", "outside", "alike", "ahead", "apart", "aside",
+    # only after a verb ("is asleep"): "an asleep bear" is not English
+    "asleep", "awake", "alive", "afloat", "ablaze", "aloft", "adrift",
+})
+# Words after which an adjective is half of one attribute: "old fashioned", "multi colored",
+# "dark purple" (a shade word before a colour).
+_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned"})
+SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
+# Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
+# v1 rules keep their output).
+EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("elegant", "fancy"), ("slope", "hill"), ("racket", "racquet"), ("tall", "large", "big", "high"),
+    ("sofa", "couch"), ("photo", "picture", "photograph"), ("road", "street"), ("rock", "stone"),
+    ("street", "sidewalk"), ("huge", "tall"), ("lay", "lie"), ("sit", "rest"),
+))
+# Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
+FIXED_PAIRS = frozenset({
+    ("open", "air"), ("wrought", "iron"), ("sippy", "cup"), ("open", "mouthed"), ("low", "flying"),
+    ("polar", "bear"), ("mobile", "phone"), ("cell", "phone"), ("deep", "dish"), ("hot", "dog"), ("hot", "dogs"),
+    ("flat", "screen"), ("teddy", "bear"), ("ski", "poles"), ("ski", "pole"), ("grizzly", "bear"),
+    ("french", "fries"), ("french", "toast"), ("double", "decker"), ("stuffed", "animal"), ("fire", "hydrant"),
+    ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
+})
+# Nouns that head no object a relation swap could move ("a bit", "having fun").
+NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus"})
+# Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
+# "resting" on a table all say the same.
+POSTURE_VERBS = frozenset({"sit", "stand", "lie", "lay", "rest", "set", "place", "perch", "hang"})
+# Verbs whose object is the text they show ("a sign that reads Sparta"): that object never moves.
+SAYING_VERBS = frozenset({"reads", "read", "reading", "says", "say", "saying", "spelling", "spells", "labeled",
+                          "labelled", "titled", "named", "called", "marked", "stating", "states"})
+# Objects of fixed expressions ("on display", "in the distance", "on a sunny day"): the relation
+# before them is not a place and has no opposite there.
+IDIOM_OBJECTS = frozenset({
+    "display", "distance", "day", "night", "background", "foreground", "phone", "air", "sale", "time",
+    "stance", "fire", "duty", "purpose", "average", "fashion", "style", "order", "line", "place", "view",
+})
+# Labels of the words the parse puts before a noun inside its phrase.
+_PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",
+                               "punct", "cc", "conj", "quantmod", "nmod", "predet", "neg"})
+_COLOUR_WORDS = frozenset({
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "grey",
+    "silver", "gold", "golden", "beige", "tan", "cyan", "teal", "turquoise", "maroon", "navy", "violet",
+    "magenta", "dish"})
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "expl", "csubj"})
+_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*", re.UNICODE)
+
+
+# ------------------------------------------------------------------------------------ fixed words
+def quoted_tokens(tokens: list[Token]) -> set[int]:
+    """Indices of the quote marks and of every token between a pair of them."""
+    marks = [i for i, t in enumerate(tokens) if t.text in QUOTES or t.tag in ("``", "''")]
+    fixed: set[int] = set()
+    for a, b in zip(marks[0::2], marks[1::2]):
+        fixed.update(range(a, b + 1))
+    if len(marks) % 2:  # an unclosed quote: everything after it
+        fixed.update(range(marks[-1], len(tokens)))
+    return fixed
+
+
+def name_tokens(tokens: list[Token]) -> set[int]:
+    """Proper names: capitalised words other than the first one, in a caption that is not written
+    in capitals throughout ("A sign for Reel Big Fish"; nothing in "TWO DOGS ON A BED" or a caption
+    that capitalises most words)."""
+    words = [i for i, t in enumerate(tokens) if t.is_word]
+    if len(words) < 2:
+        return set()
+    capitalised = [i for i in words[1:] if tokens[i].text[:1].isupper()]
+    if 2 * len(capitalised) > len(words) - 1:
+        return set()  # Title Case or ALL CAPS: capitals say nothing
+    return {i for i in capitalised if tokens[i].text != "I"} | {
+        i for i in words[1:] if tokens[i].tag in PROPER_NOUN_TAGS and tokens[i].text[:1].isupper()}
+
+
+def hyphen_tokens(tokens: list[Token]) -> set[int]:
+    """Words joined by a hyphen ("double-decker", "wet-suited"): one word, never split."""
+    fixed: set[int] = set()
+    for i, t in enumerate(tokens):
+        if t.tag == "HYPH" or t.text == "-" and not t.ws and i > 0 and not tokens[i - 1].ws:
+            fixed.update(k for k in (i - 1, i, i + 1) if 0 <= k < len(tokens))
+        elif "-" in t.text and t.is_word:
+            fixed.add(i)
+    return fixed
+
+
+# Vague quantities: replacing one by another ("several" -> "many") says about the same.
+VAGUE_COUNTS = frozenset({"several", "many", "multiple", "numerous", "few", "some", "lots"})
+
+
+# ------------------------------------------------------------------------------------ candidates
+def children_index(tokens: list[Token]) -> list[list[int]]:
+    """For each token, the indices of its dependents (in order)."""
+    kids: list[list[int]] = [[] for _ in tokens]
+    for j, t in enumerate(tokens):
+        if 0 <= t.head < len(tokens) and t.head != j:
+            kids[t.head].append(j)
+    return kids
+
+
+def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str | None,
+                 frame_nouns: frozenset[str], children: list[list[int]] | None = None) -> bool:
+    """True when word ``i`` describes a thing, as the parse has it: an adjective modifying a noun
+    ("a red car"), a predicate adjective ("the car is red") or a coordinated one ("red and white");
+    a known attribute word used as a noun modifier ("a metal bench"). Not: a word with its own
+    complement ("full of", "about to"), a modifier of an adjective ("neon green"), a description
+    of a frame noun ("a small group"), non-attributes ("about", "next", "many")."""
+    t = tokens[i]
+    if lowers[i] in NOT_ATTRIBUTES:
+        return False
+    if (i + 1 < len(lowers) and (lowers[i], lowers[i + 1]) in FIXED_PAIRS) or (i > 0 and tokens[i - 1].tag == "TO"):
+        return False  # "polar bear", "sippy cup"; "to pet" is a verb
+    kids = (children or children_index(tokens))[i]
+    if any(tokens[k].dep in ("prep", "xcomp", "ccomp", "advcl") or
+           (k < i and tokens[k].dep in ("advmod", "amod", "npadvmod", "compound")) for k in kids):
+        return False  # "full of", "about to"; "light colored", "very cute": the pair is one attribute
+    if category is None and (lowers[i].endswith("ed") or t.tag == "VBN"):
+        return False  # "the meal is prepared": a state of an action, no attribute to trade
+    nxt = lowers[i + 1] if i + 1 < len(lowers) else ""
+    if nxt in _ATTRIBUTE_SECOND_HALVES or (lowers[i] in SHADE_WORDS and (
+            nxt in _COLOUR_WORDS or (i > 0 and lowers[i - 1] in SHADE_WORDS))):
+        return False  # "old fashioned", "multi colored", "dark purple", "deep dish"
+    if i > 0 and lowers[i - 1] in SHADE_WORDS and lowers[i] in _COLOUR_WORDS:
+        return False  # the colour of "dark purple" is one attribute with its shade
+    head = tokens[t.head] if 0 <= t.head < len(tokens) else t
+    dep = t.dep
+    if dep == "conj":  # "red and white": as good as what it is coordinated with
+        first = t.head
+        while tokens[first].dep == "conj" and tokens[first].head != first:
+            first = tokens[first].head
+        if first == i or tokens[first].tag not in ADJECTIVE_TAGS:
+            return False
+        dep, head = tokens[first].dep, tokens[tokens[first].head]
+    if dep == "amod" or (category is not None and dep in ("compound", "nmod")):
+        return head.tag in NOUN_TAGS and head.text.lower() not in frame_nouns
+    if dep in ("acomp", "attr", "oprd"):
+        return t.tag in ADJECTIVE_TAGS
+    return False
+
+
+def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[list[int]] | None = None) -> bool:
+    """A verb the parse agrees is one, whose replacement keeps the sentence: not a phrasal verb
+    ("take off", "kicking up": the particle belongs to it), not a noun read as a finite verb
+    ("Interior bathroom shot of a sink"), not a noun modifier ("a snow covered slope" keeps
+    "covered")."""
+    t = tokens[i]
+    if t.tag not in VERB_TAGS:
+        return False
+    if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss"):
+        return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils")
+    kids = (children or children_index(tokens))[i]
+    if any(tokens[k].dep in ("prt", "ccomp", "xcomp", "acomp", "oprd") for k in kids):
+        return False  # "take off"; "helping a child stand"; "walls painted beige" (the complement depends on it)
+    if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
+        return False  # "helping a child stand", "watching a dog catch": the bare verb depends on it
+    if t.tag in ("VBD", "VBZ", "VBP") and i + 1 < len(tokens) and lowers[i + 1] == "of":
+        return False
+    if i + 1 < len(tokens) and (tokens[i + 1].text in QUOTES or tokens[i + 1].tag == "``"):
+        return False  # saying "...": the quote is what it says
+    if t.dep in ("amod", "compound", "nmod") and tokens[t.head].tag in NOUN_TAGS:
+        return False
+    if t.tag in ("VBD", "VBZ", "VBP") and t.dep == "ROOT" and not any(tokens[k].dep in _SUBJECT_DEPS for k in kids):
+        return False  # a finite verb with no subject: usually a noun the tagger missed
+    return True
+
+
+def subject_of(tokens: list[Token], i: int, children: list[list[int]] | None = None) -> int | None:
+    """The noun verb ``i`` says something about: its subject, or the noun it modifies ("a cake
+    sitting on ...")."""
+    t = tokens[i]
+    if t.dep in ("acl", "relcl") and 0 <= t.head < len(tokens):
+        return t.head
+    for k in (children or children_index(tokens))[i]:
+        if tokens[k].dep in ("nsubj", "nsubjpass"):
+            return k
+    if t.dep == "conj" and 0 <= t.head < len(tokens) and t.head != i:
+        return subject_of(tokens, t.head, children)
+    return None
+
+
+def describes_person(tokens: list[Token], lowers: list[str], i: int, is_person) -> bool:
+    """True when word ``i`` modifies a person noun ("a white man"): a colour there reads as a
+    person's skin colour, so colours are never put on, or changed on, person nouns."""
+    head = tokens[i].head
+    while 0 <= head < len(tokens) and tokens[head].dep == "conj" and tokens[head].tag in ADJECTIVE_TAGS:
+        head = tokens[head].head
+    return 0 <= head < len(tokens) and head != i and is_person(lowers[head])
+
+
+def is_replaceable_noun(tokens: list[Token], i: int) -> bool:
+    """A head noun as the parse has it (not a compound's modifier: "train" in "train tracks")."""
+    t = tokens[i]
+    return not (t.dep == "compound" and t.head > i and tokens[t.head].tag in NOUN_TAGS)
+
+
+# ------------------------------------------------------------------------------------ units
+def premodifier_start(tokens: list[Token], head: int, blocked: list[bool]) -> int:
+    """Start of the phrase the parse builds before noun ``head``: its leftmost pre-modifier's
+    leftmost word, over unbroken modifiers only ("a snow covered slope" -> "a")."""
+    start = head
+    k = head - 1
+    while k >= 0 and not blocked[k]:
+        # k belongs to the phrase when its chain of heads reaches `head` without leaving [k, head].
+        j, steps = k, 0
+        while j != head and k <= j < head and steps < 8:
+            if tokens[j].dep not in _PREMODIFIER_DEPS and not (tokens[j].tag in VERB_TAGS and tokens[j].dep == "amod"):
+                break
+            j, steps = tokens[j].head, steps + 1
+        if j != head:
+            break
+        start = k
+        k -= 1
+    return start
+
+
+def of_object(tokens: list[Token], lowers: list[str], head: int, children: list[list[int]] | None = None) -> int | None:
+    """The object noun of an "of" right after noun ``head`` ("a body of water" -> water)."""
+    k = head + 1
+    if k >= len(tokens) or lowers[k] != "of" or tokens[k].head != head:
+        return None
+    objects = [j for j in (children or children_index(tokens))[k] if tokens[j].dep == "pobj" and j > k]
+    return objects[0] if objects else None
+
+
+def coordinated_with(tokens: list[Token], head: int, children: list[list[int]] | None = None) -> list[int]:
+    """Nouns joined to noun ``head`` by "and"/"or" (its ``conj`` dependents), left to right."""
+    return [j for j in (children or children_index(tokens))[head]
+            if tokens[j].dep == "conj" and j > head and tokens[j].tag in NOUN_TAGS]
+
+
+# ------------------------------------------------------------------------------------ pair filters
+def symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: int, first_head: int) -> bool:
+    """True when the words between two phrases relate them symmetrically: "next to", "and",
+    "beside", possibly with a copula or a posture verb ("that is standing next to"). Swapping two
+    such phrases says the same. "surrounded by", "topped with", "X with Y" are not symmetric, and
+    neither is any relation when the first phrase (head ``first_head``) is the object of something
+    before it ("holding a bear near a crowd" -> "holding a crowd near a bear")."""
+    if tokens[first_head].dep in ("dobj", "pobj", "dative", "obj"):
+        return False
+    words = [w for w, t in zip(lowers[start:end], tokens[start:end])
+             if w not in _LINKING_WORDS and t.tag not in ("DT", "WDT", "WP", ",") and t.text.strip()]
+    return " ".join(words) in SYMMETRIC_RELATIONS
+
+
+def described(tokens: list[Token], i: int) -> int:
+    """The word adjective ``i`` describes, through coordinations ("red and white car": car)."""
+    j, steps = i, 0
+    while tokens[j].dep == "conj" and 0 <= tokens[j].head < len(tokens) and tokens[j].head != j and steps < 8:
+        j, steps = tokens[j].head, steps + 1
+    return tokens[j].head
+
+
+def coordinated(tokens: list[Token], x: int, y: int) -> bool:
+    """True when words ``x`` and ``y`` are coordinated or describe the same word ("grey and orange
+    fire hydrant", "a big red ball", "a small black and orange bird"): swapped, they say the same."""
+    tx, ty = tokens[x], tokens[y]
+    return (tx.dep == "conj" and tx.head == y) or (ty.dep == "conj" and ty.head == x) or (
+        tx.head == ty.head and tx.dep == ty.dep and tx.head not in (x, y)) or described(tokens, x) == described(tokens, y)
+
+
+# ------------------------------------------------------------------------------------ output checks
+def words_of(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=4096)
+def doubled_words(text: str) -> frozenset[tuple[str, str]]:
+    """Adjacent equal words ("dancing and dancing" counts too: X and X)."""
+    words = words_of(text)
+    pairs = {(a, b) for a, b in zip(words, words[1:]) if a == b}
+    pairs |= {(a, c) for a, b, c in zip(words, words[1:], words[2:]) if a == c and b in ("and", "or", ",")}
+    return frozenset(pairs)
+
+
+def new_doubled_word(caption: str, negative: str) -> bool:
+    """True when the negative repeats a word the caption did not ("a vintage vintage car")."""
+    return bool(doubled_words(negative) - doubled_words(caption))
+
+
+def quoted_texts(text: str) -> list[str]:
+    return re.findall(r'"([^"]*)"|“([^”]*)”', text)
+
+
+def keeps_fixed_text(caption: str, negative: str) -> bool:
+    """True when every quoted text of the caption is in the negative unchanged."""
+    return all(any(part and part in negative for part in q) for q in quoted_texts(caption))
