@@ -1,7 +1,8 @@
 """``make demo``: fine-tune a tiny CLIP on the synthetic world with AHNPL and with plain CLIP
 fine-tuning (same data, schedule and seed), then print held-out accuracies side by side.
 
-Each run goes through ``python -m lavis.train`` exactly as a user would run it. The two runs go
+Each run goes through ``python -m lavis.train`` exactly as a user would run it. ``--ablation`` runs
+the ablation of issue 20 instead (``python -m ahnpl_plugin.ablation --help``). The two runs go
 side by side, one torch thread each (on a 2-core machine that beats running them one after the
 other with two threads each: the tiny model does not scale across threads); the synthetic world is
 built once first. Each run's full log is ``<output-dir>/<run>.log``.
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--ablation" in argv:  # the ablation of issue 20 (ahnpl_plugin/ablation.py), same arguments
+        from ahnpl_plugin.ablation import main as ablation_main
+
+        return ablation_main([a for a in argv if a != "--ablation"])
     args = build_parser().parse_args(argv)
     root = Path(__file__).resolve().parent.parent
     out = Path(args.output_dir).resolve()

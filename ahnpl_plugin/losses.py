@@ -59,6 +59,10 @@ HN_ANCHORS = ("self", "cross")
 THRESHOLD_RULES = ("mean", "max", "fixed")
 # The "max" threshold rule divides the largest positive-negative gap by this constant (both modes).
 MAX_RULE_DIVISOR = 5.0
+# Targets of the released-code L_hn rows: AHNPL's release uses arange(B), CE-CLIP's release zeros(B).
+REFERENCE_HN_TARGETS = ("arange", "zeros")
+# A learnable positive margin (logit scale) is clamped to at least this value, as in AHNPL's release.
+LEARNABLE_MARGIN_FLOOR = 0.2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,8 +129,31 @@ def margin_ranking_loss(
     ``thresholds`` [K] in logits (constant). Mode ``ahnpl`` divides by ``max(1, sum m)``, mode
     ``reference`` by ``B*K``.
     """
-    hinge = F.relu(thresholds.unsqueeze(0) + negative_logits - positive_logits.unsqueeze(1))
+    if thresholds.dim() == 1:  # one value per type; [B, K] per-sample thresholds broadcast as they are
+        thresholds = thresholds.unsqueeze(0)
+    hinge = F.relu(thresholds + negative_logits - positive_logits.unsqueeze(1))
     return (hinge * mask).sum() / denominator
+
+
+def per_sample_thresholds(
+    thresholds: torch.Tensor,
+    positive_logits: torch.Tensor,
+    negative_logits: torch.Tensor,
+    mask: torch.Tensor,
+    upper_bound: float,
+) -> torch.Tensor:
+    """Per-sample margins [B, K] (this project's reading of "according to sample difficulty").
+
+    With the gap ``g[i,k] = S(v_i,t_i) - S(v_i,n_ik)`` (constant) and its mean ``gbar[k]`` over the
+    valid rows of type k: ``theta[i,k] = clip(theta[k] + gbar[k] - g[i,k], 0, upper_bound)``, i.e. a
+    negative that is harder than its type's average (smaller gap) gets a larger margin by as much.
+    Invalid entries get ``theta[k]`` (their hinge is masked out anyway).
+    """
+    gaps = (positive_logits.unsqueeze(1) - negative_logits).detach()
+    count = mask.sum(dim=0).clamp(min=1)
+    mean_gap = (gaps * mask).sum(dim=0) / count
+    per_sample = (thresholds.unsqueeze(0) + mean_gap.unsqueeze(0) - gaps).clamp(0.0, upper_bound)
+    return torch.where(mask, per_sample, thresholds.unsqueeze(0).expand_as(per_sample))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,16 +286,20 @@ def adaptive_thresholds(
 
 
 def reference_text_hard_negative_loss(
-    text: torch.Tensor, negatives: torch.Tensor, logit_scale: torch.Tensor
+    text: torch.Tensor, negatives: torch.Tensor, logit_scale: torch.Tensor, targets: str = "arange"
 ) -> torch.Tensor:
     """Released-code text side of L_hn: ``CE(s * t @ flat(n).T, arange(B))`` (B x BK logits).
 
     flat() is sample-major (row j = sample j // K, type j % K) and includes every negative whatever
     its mask, so row i's target is the flattened batch's negative j = i, not one of caption i's own
-    (the released code's defect, kept on purpose).
+    (the released code's defect, kept on purpose). ``targets="zeros"`` is CE-CLIP's released
+    intra-modal loss: every row's target is negative 0 (sample 0's first negative).
     """
     batch, types, dim = negatives.shape
-    labels = torch.arange(batch, device=text.device)
+    if targets == "zeros":
+        labels = torch.zeros(batch, dtype=torch.long, device=text.device)
+    else:
+        labels = torch.arange(batch, device=text.device)
     return F.cross_entropy(logit_scale * text @ negatives.reshape(batch * types, dim).T, labels)
 
 
@@ -395,6 +426,10 @@ class AHNPLLoss(nn.Module):
         use_dm: bool = True,
         hn_focal_gamma: float = 0.0,
         hn_label_smoothing: float = 0.0,
+        reset_thresholds_each_epoch: bool | None = None,
+        per_sample_thresholds: bool = False,
+        learnable_positive_margin: bool = False,
+        reference_hn_target: str = "arange",
     ):
         super().__init__()
         _check_choice("mode", mode, MODES)
@@ -433,6 +468,35 @@ class AHNPLLoss(nn.Module):
         # state dict: the runner checkpoints between optimiser steps only, where this is empty.
         self.per_optimizer_step = False
         self._pending_statistics: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._init_ablation_options(reset_thresholds_each_epoch, per_sample_thresholds,
+                                    learnable_positive_margin, reference_hn_target)
+
+    def _init_ablation_options(self, reset, per_sample, learnable_margin, hn_target) -> None:
+        """Options that put the sources' alternatives to mode ``ahnpl``'s choices into reach (docs/method.md §7)."""
+        if reset is not None:
+            _check_flag("reset_thresholds_each_epoch", reset)
+        _check_flag("per_sample_thresholds", per_sample)
+        _check_flag("learnable_positive_margin", learnable_margin)
+        _check_choice("reference_hn_target", hn_target, REFERENCE_HN_TARGETS)
+        if self.mode == "reference" and (per_sample or learnable_margin):
+            raise ValueError(
+                "per_sample_thresholds and learnable_positive_margin need mode 'ahnpl' (the released code's "
+                "L_dm has neither)"
+            )
+        if self.mode == "ahnpl" and hn_target != "arange":
+            raise ValueError("reference_hn_target only applies in mode 'reference' (mode 'ahnpl' targets the anchor)")
+        if per_sample and self.threshold == "fixed":
+            raise ValueError("per_sample_thresholds needs an adaptive threshold rule ('mean' or 'max'), not 'fixed'")
+        # None: the mode's own rule (reset in 'reference', kept in 'ahnpl')
+        self.reset_thresholds_each_epoch = (self.mode == "reference") if reset is None else reset
+        self.per_sample_thresholds = per_sample
+        self.reference_hn_target = hn_target
+        self.positive_margin_logit = None
+        if learnable_margin and self.use_dm:  # without L_dm it would be a parameter DDP sees unused
+            # AHNPL's release: relu(alpha - S(v,t)) with alpha a parameter on the logit scale, clamped
+            # to >= 0.2 at every use (there initialised randomly; here at positive_margin).
+            start = max(self.positive_margin, LEARNABLE_MARGIN_FLOOR)
+            self.positive_margin_logit = nn.Parameter(torch.tensor(start, dtype=torch.float32))
 
     @property
     def num_types(self) -> int:
@@ -446,7 +510,11 @@ class AHNPLLoss(nn.Module):
             f"positive_margin={self.positive_margin}, threshold={self.threshold!r}, "
             f"fixed_threshold={self.fixed_threshold}, upper_bound={self.upper_bound}, "
             f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}, "
-            f"hn_focal_gamma={self.hn_focal_gamma}, hn_label_smoothing={self.hn_label_smoothing}"
+            f"hn_focal_gamma={self.hn_focal_gamma}, hn_label_smoothing={self.hn_label_smoothing}, "
+            f"reset_thresholds_each_epoch={self.reset_thresholds_each_epoch}, "
+            f"per_sample_thresholds={self.per_sample_thresholds}, "
+            f"learnable_positive_margin={self.positive_margin_logit is not None}, "
+            f"reference_hn_target={self.reference_hn_target!r}"
         )
 
     def _initial_thresholds(self) -> torch.Tensor:
@@ -454,9 +522,10 @@ class AHNPLLoss(nn.Module):
         return torch.full((self.num_types,), start, dtype=torch.float32)
 
     def on_epoch_start(self) -> None:
-        """Reset theta to its start value in mode ``reference``; no-op in mode ``ahnpl``."""
+        """Reset theta to its start value in mode ``reference`` (or with ``reset_thresholds_each_epoch``);
+        no-op in mode ``ahnpl`` by default."""
         self._pending_statistics.clear()  # groups never cross an epoch boundary
-        if self.mode == "reference":
+        if self.reset_thresholds_each_epoch:
             with torch.no_grad():
                 self.thresholds.copy_(self._initial_thresholds())
 
@@ -600,12 +669,23 @@ class AHNPLLoss(nn.Module):
         negative_logits = own_negative_logits(image, negatives, scale)
         out["loss_dm_pos"] = out["loss_dm_neg"] = zero
         if self.use_dm:
-            if self.positive_margin > 0:
+            if self.positive_margin_logit is not None:
+                out["loss_dm_pos"] = self._learnable_margin_loss(positive_logits)
+            elif self.positive_margin > 0:
                 out["loss_dm_pos"] = positive_margin_loss(image, text, self.positive_margin)
             if has_types:
                 denominator = mask.sum().clamp(min=1)
+                if self.per_sample_thresholds:
+                    thresholds = per_sample_thresholds(thresholds, positive_logits, negative_logits, mask, self.upper_bound)
                 out["loss_dm_neg"] = margin_ranking_loss(positive_logits, negative_logits, mask, thresholds, denominator)
         return out, positive_logits, negative_logits
+
+    def _learnable_margin_loss(self, positive_logits: torch.Tensor) -> torch.Tensor:
+        """``mean_i relu(alpha - S(v_i,t_i))`` with the parameter alpha clamped to >= 0.2 first (logit scale)."""
+        with torch.no_grad():
+            self.positive_margin_logit.clamp_(min=LEARNABLE_MARGIN_FLOOR)
+        alpha = self.positive_margin_logit.to(positive_logits.dtype)
+        return F.relu(alpha - positive_logits).mean()
 
     def _reference_terms(self, image, text, negatives, mask, scale, thresholds):
         """Mode ``reference`` components (released code); also returns S(v,t) and S(v,n)."""
@@ -616,7 +696,7 @@ class AHNPLLoss(nn.Module):
         out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
         out["loss_hn_text"] = out["loss_hn_image"] = zero
         if self.use_hn and has_types:
-            out["loss_hn_text"] = reference_text_hard_negative_loss(text, negatives, scale)
+            out["loss_hn_text"] = reference_text_hard_negative_loss(text, negatives, scale, self.reference_hn_target)
             if self.image_hn_weight > 0:
                 out["loss_hn_image"] = reference_image_hard_negative_loss(image, text, negatives, scale)
         positive_logits = pair_logits(image, text, scale)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ahnpl_plugin.data.sample_folder import make_coco_folder, write_coco_captions, write_template_negatives
 
-RECIPES = ("coco", "coco_reference", "coco_negclip", "coco_ceclip", "coco_clip_ft", "coco_blip")
+RECIPES = ("coco", "coco_reference", "coco_itc_text_hn", "coco_ceclip", "coco_clip_ft", "coco_blip")
 
 
 @dataclass

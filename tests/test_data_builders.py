@@ -92,7 +92,7 @@ def test_published_recipe_and_baselines_share_data_and_schedule(monkeypatch):
     swapped = _load(PROJECTS / "coco.yaml", "model.model_type=ViT-L-14-336")
     assert swapped.datasets_cfg.ahnpl_coco.vis_processor.train.image_size == 336
     losses = {}
-    for name in ("coco_reference", "coco_negclip", "coco_ceclip", "coco_clip_ft"):
+    for name in ("coco_reference", "coco_itc_text_hn", "coco_ceclip", "coco_clip_ft"):
         other = _load(PROJECTS / f"{name}.yaml")
         for key, value in run.items():
             if key not in ("output_dir", "job_name"):
@@ -100,7 +100,7 @@ def test_published_recipe_and_baselines_share_data_and_schedule(monkeypatch):
         assert other.datasets_cfg.ahnpl_coco.build_info == data.build_info
         losses[name] = other.model_cfg.loss
     assert losses["coco_reference"].mode == "reference"
-    assert (losses["coco_negclip"].use_hn, losses["coco_negclip"].use_dm) == (False, False)
+    assert (losses["coco_itc_text_hn"].use_hn, losses["coco_itc_text_hn"].use_dm) == (False, False)
     assert (losses["coco_ceclip"].hn_anchor, losses["coco_ceclip"].lambda_hn) == ("cross", 0.3)
     clip_ft = _load(PROJECTS / "coco_clip_ft.yaml")
     assert list(clip_ft.datasets_cfg.ahnpl_coco.negative_types) == []

@@ -4,7 +4,9 @@ train: :class:`HardNegativeDataset` over the world's captions and generator-made
 (negatives naming a held-out colour-shape pair are already invalid). val/test:
 :class:`ChoiceEvalDataset` over the world's scene-derived choice items, scored per category by
 :func:`ahnpl_plugin.synthetic.score_items`. Config keys: ``cache_dir`` (null: the shared cache, :func:`ahnpl_plugin.paths.cache_root`), ``world`` (any
-:class:`~ahnpl_plugin.synthetic.WorldConfig` field), ``negative_types``, processors.
+:class:`~ahnpl_plugin.synthetic.WorldConfig` field), ``negative_types``, processors, and
+``neighbour_images`` (k > 0: NegCLIP's hard-negative images, each training sample brings one of its
+k nearest pixel-space neighbours, :mod:`ahnpl_plugin.datasets.neighbour_images`; 0 = off).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
 from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.paths import cache_root, config_path, resolve_user_path
 
-BUILDER_KEYS = {"data_type", "cache_dir", "world", "negative_types", "vis_processor", "text_processor", "type"}
+BUILDER_KEYS = {
+    "data_type", "cache_dir", "world", "negative_types", "vis_processor", "text_processor", "type", "neighbour_images",
+}
 
 
 def world_cache_dir(cache_dir, world_config):
@@ -38,6 +42,28 @@ def world_cache_dir(cache_dir, world_config):
 
 def _open_under(root, ref):
     return Image.open(root / ref).convert("RGB")
+
+
+def _with_neighbour_images(train, world, k):
+    """``train`` wrapped so that each sample brings one of its k nearest pixel-space neighbours."""
+    import numpy as np
+
+    from ahnpl_plugin.datasets.neighbour_images import NeighbourPairs, cached_pixel_neighbours
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ConfigError(f"datasets.ahnpl_synthetic_world.neighbour_images must be an integer >= 0, got {k!r}")
+    if k == 0:
+        return train
+
+    def pixels():  # 8x8 thumbnails: the layout and colours that make two scenes look alike
+        return np.stack([
+            np.asarray(_open_under(world.paths.images_dir, r["image"]).resize((8, 8), Image.BILINEAR), dtype=np.float32)
+            for r in train.records
+        ])
+
+    table = cached_pixel_neighbours(world.paths.root / f"train_neighbours_k{k}.npy", pixels, k)
+    logging.info("NegCLIP hard-negative images: each batch gains its samples' pixel-space neighbours (k=%d)", k)
+    return NeighbourPairs(train, table)
 
 
 @registry.register_builder("ahnpl_synthetic_world")
@@ -73,14 +99,15 @@ class SyntheticWorldBuilder(BaseDatasetBuilder):
         negative_types = tuple(cfg.get("negative_types", world_config.negative_types))
         images_dir = world.paths.images_dir
         opener = functools.partial(_open_under, images_dir)
+        train = HardNegativeDataset(
+            world.train,
+            images_dir,
+            self.vis_processors["train"],
+            self.text_processors["train"],
+            negative_types=negative_types,
+        )
         return {
-            "train": HardNegativeDataset(
-                world.train,
-                images_dir,
-                self.vis_processors["train"],
-                self.text_processors["train"],
-                negative_types=negative_types,
-            ),
+            "train": _with_neighbour_images(train, world, cfg.get("neighbour_images", 0)),
             "val": ChoiceEvalDataset(world.val, self.vis_processors["eval"], functools.partial(score_items, world.val), opener),
             "test": ChoiceEvalDataset(world.test, self.vis_processors["eval"], functools.partial(score_items, world.test), opener),
         }
