@@ -30,7 +30,7 @@ INPUT_SIZE = {
     ("ahnpl_clip", "ViT-L-14-336"): 336, ("ahnpl_clip", "RN50"): 224, ("ahnpl_clip", "tiny"): 32,
     ("ahnpl_blip", "coco"): 384, ("ahnpl_blip", "flickr"): 384, ("ahnpl_blip", "tiny"): 32,
 }
-TRAINING = ("demo", "demo_clip", "coco", "coco_reference", "coco_negclip", "coco_ceclip", "coco_clip_ft",
+TRAINING = ("demo", "demo_clip", "coco", "coco_reference", "coco_itc_text_hn", "coco_ceclip", "coco_clip_ft",
             "coco_blip")
 
 
