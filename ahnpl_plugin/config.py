@@ -16,6 +16,8 @@ Fixed here:
 * ``--cfg-path`` may name a shipped project config (``demo``) from any folder; a missing file is an
   error saying where it looked, and a removed shipped config (``eval_aro_blip.yaml``) an error
   naming the command that replaces it (:data:`REMOVED_CONFIGS`).
+* The plugin's models get ``model.loss`` defaults from one file, ``lavis_configs/models/loss.yaml``
+  (the config's own ``model.loss`` keys over them).
 * ``run.reference_model: type_default`` becomes ``{arch, model_type}`` of the configured model (that
   type's own starting weights), so one eval config serves every model.
 * ``run.output_dir`` is resolved against ``$AHNPL_OUTPUT_ROOT`` or the working directory (LAVIS:
@@ -30,6 +32,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.models import CONFIG_FILES
 from ahnpl_plugin.paths import find_config, output_root, project_config_names
 
 # Every `run:` key the plugin's runner and entry points understand (LAVIS's plus ours).
@@ -121,7 +124,12 @@ def _make_config_class():
             if not model.get("model_type"):
                 raise ConfigError(f"model.model_type is missing for {model.arch}")
             _check_model_type(cls, model.arch, model.model_type)
-            return Config.build_model_config(config)
+            built = Config.build_model_config(config)
+            if built.model.arch in CONFIG_FILES:  # the plugin's models: model.loss defaults from one file
+                from ahnpl_plugin.models.loss_options import with_loss_defaults
+
+                with_loss_defaults(built.model)
+            return built
 
         @staticmethod
         def build_dataset_config(config):

@@ -1,6 +1,6 @@
 """The ``model:`` section of an ``ahnpl_blip`` config: its keys, defaults and validation.
 
-Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
+Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml; ``loss`` in models/loss.yaml):
 
 ``arch``               ``ahnpl_blip``
 ``model_type``         coco | flickr | tiny
@@ -23,7 +23,8 @@ Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
                        pairs (fewer when an image has fewer valid ones; 0: BLIP's ITM unchanged)
 ``scoring``            itc | itm | itc+itm: how evaluation scores an (image, caption) pair
                        (compositional task and LAVIS's RetrievalTask; see blip_scoring)
-``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys as ahnpl_clip
+``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys and defaults as
+                       ahnpl_clip (lavis_configs/models/loss.yaml)
 architecture keys      base types only: vit_type, image_size, vit_grad_ckpt, vit_ckpt_layer,
                        vit_drop_path_rate, vit_layer_norm_epsilon, med_config_path, embed_dim
                        (LAVIS's meanings); the tiny type's towers are fixed
