@@ -44,8 +44,9 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
+from ahnpl_plugin.contract import HOST_KEYS
 from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
-from ahnpl_plugin.models.loader_tokens import HOST_KEYS, TokenizingCollater
+from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch

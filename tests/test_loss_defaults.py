@@ -23,18 +23,18 @@ def lavis_ready():
 
 
 def test_the_yaml_defaults_are_the_loss_signature():
+    from ahnpl_plugin.contract import training_types
     from ahnpl_plugin.losses import AHNPLLoss
     from ahnpl_plugin.models.loss_options import loss_defaults, loss_options
-    from ahnpl_plugin.negatives.kinds import resolve_types
 
     signature = {name: p.default for name, p in inspect.signature(AHNPLLoss.__init__).parameters.items()
                  if name != "self"}
     written = loss_defaults()
     assert list(written) == list(signature)  # every argument, in the signature's order
-    assert written["negative_types"] == "ahnpl" and resolve_types("ahnpl") == signature["negative_types"] == AHNPL
+    assert written["negative_types"] == "ahnpl" and training_types("ahnpl") == signature["negative_types"] == AHNPL
     assert {k: v for k, v in written.items() if k != "negative_types"} == {
         k: v for k, v in signature.items() if k != "negative_types"}
-    assert loss_options(written) == {**signature, "negative_types": AHNPL}
+    assert loss_options(written) == {**signature, "negative_types": "ahnpl"}
 
 
 def test_no_model_type_yaml_carries_a_loss_block():
@@ -65,7 +65,7 @@ def test_a_configs_own_loss_keys_go_over_the_defaults(lavis_ready):
     cfg = load_config(str(PROJECTS / "coco_clip_ft.yaml"), ["model.loss.lambda_dm=0.5"])
     loss = plain(cfg.model_cfg.loss)
     assert loss == {**loss_defaults(), "negative_types": [], "use_hn": False, "use_dm": False, "lambda_dm": 0.5}
-    assert loss_options(loss)["negative_types"] == ()
+    assert loss_options(loss)["negative_types"] == () and "use_itc" in loss  # main's new option, defaulted
     assert cfg.datasets_cfg.ahnpl_coco.negative_types == []  # the dataset follows the model's loss
     blip = load_config(str(PROJECTS / "coco_blip.yaml"), ["model.loss.mode=reference", "model.loss.use_dm=false"])
     assert plain(blip.model_cfg.loss) == {**loss_defaults(), "mode": "reference", "use_dm": False}
@@ -104,17 +104,17 @@ def test_a_model_built_without_the_loader_trains_the_same_loss(lavis_ready, arch
 @pytest.mark.parametrize("given,expected", [("ahnpl", AHNPL), (["ahnpl"], AHNPL), (["noun", "verb"], ("noun", "verb")),
                                             ([], ())])
 def test_negative_types_take_a_group_or_names(given, expected):
-    from ahnpl_plugin.models.loss_options import loss_options
+    from ahnpl_plugin.models.loss_options import build_loss, loss_options
 
-    assert loss_options({"negative_types": given})["negative_types"] == expected
+    assert build_loss(loss_options({"negative_types": given})).negative_types == expected
 
 
 def test_an_unknown_negative_type_is_one_line():
     from ahnpl_plugin.errors import ConfigError
-    from ahnpl_plugin.models.loss_options import loss_options
+    from ahnpl_plugin.models.loss_options import build_loss, loss_options
 
-    with pytest.raises(ConfigError, match=r"^model.loss.negative_types: unknown negative type 'nouns'; valid: "):
-        loss_options({"negative_types": ["relation", "nouns"]})
+    with pytest.raises(ConfigError, match=r"^model.loss: unknown negative type 'nouns'; valid: "):
+        build_loss(loss_options({"negative_types": ["relation", "nouns"]}))
 
 
 def test_dataset_negative_types_take_a_group(lavis_ready):

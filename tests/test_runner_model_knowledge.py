@@ -1,5 +1,5 @@
 """The runner asks the model side instead of knowing models: which batch keys stay on the host
-(models/loader_tokens.HOST_KEYS) and which parameters get weight decay (models/param_groups.py)."""
+(contract.HOST_KEYS) and which parameters get weight decay (models/param_groups.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_a_model_with_its_own_groups_is_asked():
 
 
 def test_host_keys_are_the_models_host_side_entries():
-    from ahnpl_plugin.models.loader_tokens import HOST_KEYS, TOKEN_KEYS
+    from ahnpl_plugin.contract import HOST_KEYS, TOKEN_KEYS
     from ahnpl_plugin.runner import _to_device
 
     assert HOST_KEYS == {"hard_negative_mask", *TOKEN_KEYS}

@@ -21,11 +21,11 @@ from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 from PIL import Image
 
+from ahnpl_plugin.contract import resolve_types
 from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
 from ahnpl_plugin.datasets.coco_builder import negative_types_of
 from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
 from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.negatives.kinds import resolve_types
 from ahnpl_plugin.paths import cache_root, config_path, resolve_user_path
 
 BUILDER_KEYS = {

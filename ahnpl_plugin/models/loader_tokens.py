@@ -16,7 +16,7 @@ tokenizer (:meth:`loader_tokenizer`) so that the ids are exactly its own:
   model takes the rows of its one text pass and cuts them to the longest of those rows, which is
   what its own ``tokenizer(..., padding="longest")`` returns for those texts.
 
-The keys stay on the host (:data:`HOST_KEYS`, which the runner leaves in place): the model picks rows there and moves only
+The keys stay on the host (``contract.HOST_KEYS``): the model picks rows there and moves only
 the ids it encodes. Invalid negatives ("###") are tokenised too (mode ``reference`` encodes them).
 """
 
@@ -27,11 +27,6 @@ import torch
 from ahnpl_plugin.models.clip.tokenizer import batch_token_ids
 
 # Keys this module adds to a batch (all host-side).
-TOKEN_KEYS = ("text_tokens", "hard_negative_tokens", "text_token_mask", "hard_negative_token_mask")
-
-# Batch entries the models plan with on the host (the runner does not move them): moving them to
-# the GPU would cost a device sync at the start of every forward.
-HOST_KEYS = frozenset(("hard_negative_mask", *TOKEN_KEYS))
 
 
 def _negative_rows(batch: dict) -> list[list[str]] | None:

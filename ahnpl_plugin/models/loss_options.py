@@ -5,7 +5,7 @@ never silently trains another config. Shared by ``ahnpl_clip`` and ``ahnpl_blip`
 live once, in ``lavis_configs/models/loss.yaml`` (equal to AHNPLLoss's signature, a test checks
 it): the config loader puts them under ``model.loss`` (:func:`with_loss_defaults`), so a run's
 config shows the whole loss; the model type YAMLs carry no loss block. ``negative_types`` takes a
-type group (``ahnpl``) or a list of names.
+type group (``ahnpl``) or a list of names (:func:`ahnpl_plugin.contract.training_types`).
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ def with_loss_defaults(model_cfg) -> None:
 
 
 def loss_options(raw) -> dict:
-    """``model.loss`` as AHNPLLoss keyword arguments (unknown keys -> ConfigError listing valid;
-    a type group in ``negative_types`` expanded to its names)."""
+    """``model.loss`` as AHNPLLoss keyword arguments (unknown keys -> ConfigError listing valid)."""
     raw = plain(raw)
     if raw is None:
         return {}
@@ -58,11 +57,17 @@ def loss_options(raw) -> dict:
         if key not in valid:
             raise unknown_choice("model.loss key", key, valid)
     options = dict(raw)
-    if isinstance(options.get("negative_types"), (str, list, tuple)):
-        from ahnpl_plugin.negatives.kinds import resolve_types
-
-        try:
-            options["negative_types"] = resolve_types(options["negative_types"])
-        except ValueError as exc:
-            raise ConfigError(f"model.loss.negative_types: {exc}") from None
+    if "negative_types" in options and isinstance(options["negative_types"], list):
+        options["negative_types"] = tuple(options["negative_types"])
     return options
+
+
+def build_loss(options: dict, **overrides):
+    """The model's one :class:`~ahnpl_plugin.losses.AHNPLLoss` from ``loss_options(...)`` (plus
+    ``overrides``); a bad value is a ConfigError naming ``model.loss``."""
+    from ahnpl_plugin.losses import AHNPLLoss
+
+    try:
+        return AHNPLLoss(**{**options, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.loss: {exc}") from None
