@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ahnpl_plugin.data.jsonio import read_json
 from ahnpl_plugin.errors import StartWeightsError, UserError
 from ahnpl_plugin.models.start_weights import interpolate, state_sha256
 
@@ -108,7 +109,7 @@ def wise_checkpoint(checkpoint: str, alpha: float, start: str | None = None) -> 
 
 
 def _agg_metric(results_file: Path) -> float:
-    results = json.loads(results_file.read_text())
+    results = read_json(results_file, UserError)
     for value in results.values():
         if isinstance(value, dict) and "agg_metrics" in value:
             return float(value["agg_metrics"])

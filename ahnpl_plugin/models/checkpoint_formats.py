@@ -31,7 +31,6 @@ when its SHA-256 is one of OpenAI's releases (:mod:`trusted_archives`) or ``trus
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zipfile
@@ -201,11 +200,9 @@ def unwrap_state_dict(obj, path: str, metadata: dict | None = None) -> LoadedWei
 
 
 def _read_json(path: str) -> dict:
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise PretrainedWeightsError(f"{path}: cannot be read as JSON ({exc})") from None
+    from ahnpl_plugin.data.jsonio import read_json
+
+    return read_json(path, PretrainedWeightsError)
 
 
 def _first_existing(folder: str, names) -> str | None:
