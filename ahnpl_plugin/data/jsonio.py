@@ -45,11 +45,12 @@ def is_json(path: str | Path) -> bool:
 
 
 def _open(path: Path, error: type[Exception]):
+    """The file's bytes (gunzipped for ``.gz``), decoded by the caller: a bad byte then names its line."""
     if not path.is_file():
         raise error(f"{path}: no such file")
     if path.name.lower().endswith(GZIP_SUFFIX):
-        return gzip.open(path, "rt", encoding=ENCODING)
-    return open(path, encoding=ENCODING)
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def read_text(path: str | Path, error: type[Exception] = DataError) -> str:
@@ -57,7 +58,7 @@ def read_text(path: str | Path, error: type[Exception] = DataError) -> str:
     path = Path(path)
     try:
         with _open(path, error) as f:
-            return f.read()
+            return f.read().decode(ENCODING)
     except UnicodeDecodeError as err:
         raise error(f"{path}: not UTF-8 text (bad byte at offset {err.start})") from None
     except (OSError, EOFError) as err:  # a truncated or non-gzip .gz
@@ -101,14 +102,16 @@ def iter_jsonl(path: str | Path, error: type[Exception] = DataError, objects: bo
         number = 0
         while True:
             try:
-                line = f.readline()
-            except UnicodeDecodeError as err:
-                raise error(f"{path}: line {number + 1}: not UTF-8 text ({err.reason})") from None
-            except (OSError, EOFError) as err:
+                raw = f.readline()
+            except (OSError, EOFError) as err:  # a truncated or non-gzip .gz
                 raise error(f"{path}: line {number + 1}: cannot be read ({type(err).__name__}: {err})") from None
-            if not line:
+            if not raw:
                 return
             number += 1
+            try:
+                line = raw.decode(ENCODING if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise error(f"{path}: line {number}: not UTF-8 text (bad byte at column {err.start + 1})") from None
             if not line.strip():
                 continue
             try:
