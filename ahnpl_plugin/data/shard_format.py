@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 
+from ahnpl_plugin.contract import VALID_FIELD
 from ahnpl_plugin.data.jsonio import read_json
 from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
 from ahnpl_plugin.errors import DataError
@@ -29,7 +30,6 @@ IMAGE_MEMBERS = ("jpg", "jpeg", "png", "webp")  # what a reader takes, in this o
 JSON_MEMBER = "json"
 TEXT_MEMBER = "txt"
 SIZES_FILE = "sizes.json"
-VALID_CAPTION = "valid_caption"  # the canonical negatives' own field (data.negatives_join)
 
 
 def sample_key(index: int) -> str:
@@ -53,7 +53,7 @@ def shard_pattern(folder: str, prefix: str, count: int) -> str:
 
 def has_negatives(meta: dict) -> bool:
     """Whether a sample's json (or an input row) carries hard negatives."""
-    return bool(negative_fields(meta)) or VALID_CAPTION in meta
+    return bool(negative_fields(meta)) or VALID_FIELD in meta
 
 
 # ----------------------------------------------------------------------------- writing

@@ -117,9 +117,10 @@ class ShardsBuilder(BaseDatasetBuilder):
 
         from PIL import Image
 
-        from ahnpl_plugin.data.negatives_join import AHNPL_TYPES, FIELD_SUFFIX, INVALID, canonical_negatives
+        from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID, VALID_FIELD
+        from ahnpl_plugin.data.negatives_join import canonical_negatives
         from ahnpl_plugin.data.report import CheckReport
-        from ahnpl_plugin.data.shard_format import VALID_CAPTION, decode_caption, image_member, iter_samples
+        from ahnpl_plugin.data.shard_format import decode_caption, image_member, iter_samples
         from ahnpl_plugin.data.shards import missing_local_shards
 
         report = CheckReport(f"datasets.{NAME}")
@@ -150,7 +151,7 @@ class ShardsBuilder(BaseDatasetBuilder):
                         image.convert("RGB")
                 except (OSError, SyntaxError, ValueError):
                     broken += 1
-                if VALID_CAPTION in meta:
+                if VALID_FIELD in meta:
                     with_negatives += 1
                     canonical = canonical_negatives(meta, sample["__key__"])
                     for t in AHNPL_TYPES:
