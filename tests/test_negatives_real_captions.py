@@ -64,7 +64,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women talking next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women surfing next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
@@ -80,18 +80,18 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A white horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse hangs over a light colored dog."},
+        "verb": "A brown horse sits over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": INVALID, "verb": "A person helping a child graze on a skateboard."},
+        "noun": INVALID, "verb": "A person helping a child laugh on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
         "adj": "A man sitting at a wooden bench and table with a dark umbrella.",
         "noun": "A skier sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man lying at a wooden bench and table with an open umbrella."},
+        "verb": "A man playing at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",

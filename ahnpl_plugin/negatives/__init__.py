@@ -22,7 +22,7 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # different negatives (rules, shipped vocabulary, random stream), so stored negatives can say
 # which generator made them. 2.0 added the parse-based "v2" rules (the default); its "v1" rules
 # give version 1.0's output unchanged.
-__version__ = "2.0"
+__version__ = "2.1"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

@@ -30,12 +30,17 @@ from ahnpl_plugin.negatives.parsed import (
     QUOTES,
     SAYING_VERBS,
     coordinated,
+    crosses_clause,
+    cuts_phrase,
     describes_person,
+    described,
+    is_compound_participle,
+    required_number,
     symmetric_between,
 )
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
 from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
-from ahnpl_plugin.negatives.tokens import NOUN_TAGS
+from ahnpl_plugin.negatives.tokens import ADJECTIVE_TAGS, NOUN_TAGS
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
 # A chooser picks one negative among candidates (or None): the plausibility selection of the v2
@@ -76,7 +81,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
         chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
                   and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
-                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
+                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))
+                  and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
+                  and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -87,19 +94,22 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
             continue
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
+        if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start)):
+            continue  # v2: "... signs while a cop watches", "passing each other"; "a building lined street"
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
     if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
-        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)]
+        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)
+                 and _keeps_number(a, x, y) and _keeps_number(a, y, x)]
     same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
     pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
                        for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
-    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
 
 
 _PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
@@ -124,6 +134,38 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
     may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
     return may_be_plural if plural_verb else may_be_singular
+
+
+def _next_to_hyphen(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase that starts or ends at a hyphen ("cross-|country"): half of one word."""
+    def hyphen(k):
+        return 0 <= k < len(a.tokens) and (a.tokens[k].tag == "HYPH" or a.tokens[k].text == "-")
+    return hyphen(c.start - 1) or hyphen(c.end)
+
+
+def _in_participle_compound(a: Analysis, c: Chunk) -> bool:
+    """v2: one side of "noun + participle + bare noun" ("a building | lined | street"): the two
+    phrases are one object."""
+    k = a.chunks.index(c) if c in a.chunks else -1
+    nxt = a.chunks[k + 1] if 0 <= k < len(a.chunks) - 1 else None
+    prev = a.chunks[k - 1] if k > 0 else None
+    return (nxt is not None and is_compound_participle(a.tokens, c.end, nxt.start, nxt.start)) or \
+        (prev is not None and is_compound_participle(a.tokens, prev.end, c.start, c.start))
+
+
+def _keeps_number(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
+    """v2: True unless ``phrase``, put where ``place`` is, disagrees with a verb that agrees with
+    ``place`` further away: as its subject ("Pitas on a grill get" -> "A grill ... get") or through
+    "that"/"which" ("bananas that are" -> "a table that are")."""
+    need = next((n for n in (required_number(a.tokens, a.lowers, h, a.children) for h in place.heads)
+                 if n is not None), None)
+    if need is None:
+        return True
+    tags = {a.tokens[h].tag for h in phrase.heads}
+    listed = any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(phrase.start, phrase.end))
+    if need == "pl":
+        return bool(tags & {"NNS", "NNPS"}) or listed
+    return a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
 
 
 def _in_list(a: Analysis, chunk: Chunk) -> bool:
@@ -175,7 +217,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
             continue
         if (cx == "count") != (cy == "count"):
             continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
-        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)
+        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y) or _same_noun(a, x, y)
+                         or (cx != cy and (_in_coordination(a, x) or _in_coordination(a, y)))
                          or _colour_onto_person(a, x, cx, y) or _colour_onto_person(a, y, cy, x)):
             continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
         if cx is not None and cx == cy:
@@ -188,9 +231,23 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in draw(pairs, SWAPS_TRIED, rng)])
+        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
-    return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+    return swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed)
+
+
+def _in_coordination(a: Analysis, i: int) -> bool:
+    """v2: True when adjective ``i`` is one member of "X and Y" ("grey and white cat"): only a word
+    of the same kind fits there ("grey and small cat" is not English)."""
+    return a.tokens[i].dep == "conj" or any(a.tokens[k].dep == "conj" and a.tokens[k].tag in ADJECTIVE_TAGS
+                                            for k in a.children[i])
+
+
+def _same_noun(a: Analysis, x: int, y: int) -> bool:
+    """v2: True when the two adjectives describe the same noun word ("a green chair a red chair"):
+    swapped, the two things are described as before."""
+    hx, hy = described(a.tokens, x), described(a.tokens, y)
+    return 0 <= hx < len(a.tokens) and 0 <= hy < len(a.tokens) and a.lowers[hx] == a.lowers[hy]
 
 
 def _colour_onto_person(a: Analysis, x: int, cx: str | None, y: int) -> bool:
