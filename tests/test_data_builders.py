@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import ConfigError, DataError
 from ahnpl_plugin.data.sample_folder import template_negatives
-from ahnpl_plugin.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = REPO / "projects" / "ahnpl"

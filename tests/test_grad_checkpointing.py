@@ -11,7 +11,7 @@ from ahnpl_plugin import compat
 
 compat.apply()
 
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
 CAPTIONS = ["a red dog left of a blue cat", "two cats", "a small green table near a big red dog", "a bed"]

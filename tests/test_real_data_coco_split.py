@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ahnpl_plugin.data.annotations import coco_image_path, read_eval_annotations, read_train_annotations
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from real_data_helpers import RECIPES, make_recipe_folder
 
 REPO = Path(__file__).resolve().parent.parent
