@@ -4,7 +4,7 @@ changed row from a judgements file, and count rows that are no longer emitted. N
 
     python -m ahnpl_plugin.negatives --input HELDOUT.txt --output NEW_heldout.jsonl
     python -m ahnpl_plugin.negatives --input UNREFINED.txt --output NEW_unrefined.jsonl
-    python benchmarks/negatives_audit/rejudge.py NEW_heldout.jsonl NEW_unrefined.jsonl JUDGED.tsv SUFFIX
+    python quality/negatives_audit/rejudge.py NEW_heldout.jsonl NEW_unrefined.jsonl JUDGED.tsv SUFFIX
 
 JUDGED.tsv: type, caption, new negative, grammatical, changes_meaning, of_type, note (one changed
 row each; a row missing there stops the script). Writes <round>_<SUFFIX>.tsv beside this file and
