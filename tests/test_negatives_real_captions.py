@@ -25,7 +25,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A man riding a snowboard down a snow covered slope.": {
         "relation": "A snowboard riding a man down a snow covered slope.", "adj_swap": INVALID, "adj": INVALID,
         "noun": "A man riding a racquet down a snow covered slope.",
-        "verb": "A man using a snowboard down a snow covered slope."},
+        "verb": "A man throwing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
     # v1 relation: "many cows next to water of a body" (and "next to" is symmetric)
     "many cows next to a body of water": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -34,7 +34,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
         "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large beach",
-        "verb": "A double-decker bus petted in a large field"},  # "in" has no opposite: the verb
+        "verb": INVALID},  # v2.1: no participle replaced ("petted in a large field"), "in" has no opposite
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A large airplane is about to take off",
@@ -105,7 +105,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
         "noun": "The curtain is prepared and ready to be eaten.",
-        "verb": "The meal is prepared and ready to be carried."},
+        "verb": INVALID},  # v2.1: no participle replaced ("ready to be carried")
 }
 
 
@@ -152,10 +152,11 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # measured on these 300 captions when the rules were written (quality/negatives_real_captions.py
-    # has the 2,000-caption numbers); a rule change that loses many negatives shows here
+    # has the 2,000-caption numbers; v2.1 drops participle replacements: verb 0.80 -> 0.76); a rule
+    # change that loses many negatives shows here
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.78
+    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.74
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
 
 

@@ -1,4 +1,4 @@
-"""Rules v2.1 (issue 17, second pass): the failure kinds the reading rounds 3 and 4 found, each on
+"""Rules v2.1 (issue 17, second pass): the failure kinds the reading rounds 3, 4 and 5 found, each on
 a real COCO caption (SugarCrepe's positives) with the output read and accepted by hand (seed 0,
 no plausibility selection); "###" where no acceptable negative of the type is left. The comment
 says what v2.0 wrote."""
@@ -15,7 +15,9 @@ from ahnpl_plugin.negatives.parsed import (
     fixed_phrase_spans,
     frame_misfits,
     names_a_food,
+    needs_plural_place,
     one_edit_apart,
+    only_copula,
 )
 
 EXPECTED: dict[str, dict[str, str]] = {
@@ -86,6 +88,37 @@ EXPECTED: dict[str, dict[str, str]] = {
     # "smiling at the camera" implies looking at it; laughing does not
     "A middle aged man dressed in a blue suit smiling at the camera.": {
         "verb": "A middle aged man dressed in a blue suit laughing at the camera."},
+    # --- found by the fresh reading of round 5 (quality/negatives_audit/round5_fresh.tsv) ---
+    # a singular after "lots of", "between"; things before "who"; subjects of "each other"
+    "LOTS OF BROKEN TOILETS SITTING OUT ON A LAWN": {"relation": INVALID},  # v2.1a: "LOTS OF A LAWN"
+    "Several people who are sitting on some benches.": {"relation": INVALID},  # "Some benches who"
+    "Some kids standing up playing wii with each other": {"relation": INVALID},  # "Wii ... with each other"
+    "A person stands between two dogs on a beach, one of them holding a frisbee.": {
+        "relation": INVALID},  # "stands between a frisbee"
+    # compounds and idioms: "watering can", "number 41", "desert setting", "in hand", "roman numerals",
+    # "odd looking", "little league", "remote controls", "on both sides", "all over"
+    "A purple flower is in a watering can on the window sill.": {
+        "relation": "The window sill is in a watering can on a purple flower."},
+    "theres a number 41 bus with a green stripe on it": {"relation": INVALID, "verb": INVALID},
+    "a man and a large herd of goats in a desert setting.": {"relation": INVALID},
+    "A group of people standing with remotes in hand.": {
+        "relation": "Remotes standing with a group of people in hand."},
+    "A white faced clock with roman numerals surrounded by a painting.": {"adj_swap": INVALID},
+    "a brown teddy bear sitting on an odd looking chair": {"adj_swap": INVALID},
+    "A little league baseball team in orange uniforms posing for a group picture.": {"adj_swap": INVALID},
+    "Two small children holding remote controls while sitting on a floor.": {"adj_swap": INVALID},
+    "The large room has wooden counters with chairs behind them on both sides.": {"verb": INVALID},
+    "A young woman with green eyes and piercings all over her face.": {"verb": INVALID},
+    # swaps that describe the same scene: a time for a place, a copula, two places of one thing
+    "Children are playing near a beach at sunset.": {"relation": INVALID},
+    "The bathroom is a mess with sports gear.": {"relation": "The bathroom is sports gear with a mess."},
+    "A man is on his surfboard in the water.": {"relation": "His surfboard is on a man in the water."},
+    # verbs: a path after the object takes a verb that moves it; participles and "including" stay
+    "A woman riding skis down a snow covered slope.": {
+        "verb": "A woman pushing skis down a snow covered slope."},  # v2.1a: "drinking skis down"
+    "A table with many different objects, including a plate of sandwiches.": {"verb": INVALID},
+    "A goat stands on its high legs and leans against a grassy bank.": {
+        "verb": "A goat stands on its high legs and skateboards against a grassy bank."},  # not "rests"
 }
 
 
@@ -111,6 +144,12 @@ def test_colour_words_that_name_a_food():
     assert names_a_food(["orange", "juice"], 0, ("pizza",))
     assert names_a_food(["an", "orange", "pizza"], 1, ("pizza",))
     assert not names_a_food(["an", "orange", "cat"], 1, ("pizza",))
+
+
+def test_plural_places_compounds_and_same_scene_helpers():
+    assert needs_plural_place("lots of a lawn".split(), 2, 4) and needs_plural_place("stands between dogs".split(), 2, 3)
+    assert not needs_plural_place("a cat on a lawn".split(), 3, 5)
+    assert only_copula(["is"], 0, 1) and not only_copula(["is", "on"], 0, 2)
 
 
 def test_verb_frames_and_word_helpers():

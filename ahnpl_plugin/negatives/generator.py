@@ -40,7 +40,7 @@ from ahnpl_plugin.negatives.replacements import (
 )
 from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
-from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, Vocabulary
+from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, TRANSITIVE_POOL, Vocabulary
 
 BATCH_SIZE = 256  # captions per tagging batch (fixed: part of what makes output reproducible)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -176,6 +176,8 @@ class NegativeGenerator:
         if target.role == "verb":  # "Skier ... going down" -> "skiing down": what a skier does anyway
             avoid |= {w for w in analysis.vocabulary.words(target.pool)
                       if {w + "er", w + "r", w + "ers", w + "rs", w[:-1] + "ier", w + w[-1] + "er"} & set(analysis.lowers)}
+        if target.role == "verb" and target.pool == TRANSITIVE_POOL and parsed.path_after_object(analysis, target.start):
+            avoid |= set(analysis.vocabulary.words(TRANSITIVE_POOL)) - parsed.PATH_TRANSITIVES  # "riding skis down"
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
             preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
             avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)

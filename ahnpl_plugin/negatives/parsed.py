@@ -49,7 +49,8 @@ NOT_ATTRIBUTES = frozenset({
 })
 # Words after which an adjective is half of one attribute: "old fashioned", "multi colored",
 # "dark purple" (a shade word before a colour).
-_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned"})
+_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned",
+                                      "looking"})  # "odd looking", "serious looking"
 SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
 # Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
 # v1 rules keep their output).
@@ -59,6 +60,7 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("street", "sidewalk"), ("huge", "tall"), ("lay", "lie"), ("sit", "rest"),
     ("leap", "jump"), ("divide", "slice", "cut", "split"), ("look", "wait", "watch"), ("ride", "run"),
     ("table", "desk"), ("stare", "look", "gaze"), ("gaze", "watch"), ("lie", "lay", "sleep", "rest"),
+    ("lean", "rest"),
 ))
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
@@ -69,7 +71,9 @@ FIXED_PAIRS = frozenset({
     ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
 })
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
-NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus"})
+NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
+                         # times of day and "at the forefront": no object to move ("near sunset at a beach")
+                         "forefront", "sunset", "sunrise", "dusk", "dawn", "nighttime", "daytime", "twilight"})
 # Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
 # "resting" on a table all say the same.
 POSTURE_VERBS = frozenset({"sit", "stand", "lie", "lay", "rest", "set", "place", "perch", "hang"})
@@ -354,6 +358,10 @@ FIXED_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     "its way", "their way", "his way", "her way", "smart phone", "smart phones", "smart device",
     "smart devices", "soft drink", "soft drinks", "paper towel", "paper towels", "toilet paper",
     "high chair", "high chairs", "hard hat", "hard hats", "in half",
+    "watering can", "watering cans", "in hand", "every direction", "all directions", "roman numerals",
+    "roman numeral", "little league", "high rise", "high rises", "remote control", "remote controls", "big screen",
+    "smart car", "smart cars", "black bear", "black bears", "cross legged", "both sides", "all over",
+    "in every direction", "in all directions",
 ))
 # Colour words that also name a fruit or food: before one of these nouns (or a food noun) they
 # name the food ("orange juice", "orange slices"), not a colour.
@@ -544,3 +552,68 @@ def one_edit_apart(a: str, b: str) -> bool:
         return sum(x != y for x, y in zip(a, b)) == 1
     short, long_ = sorted((a, b), key=len)
     return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
+
+
+# Words before "of" that need a plural after them ("lots of a lawn", "a couple of a table").
+PLURAL_PARTITIVES = frozenset({"lots", "lot", "couple", "number", "bunch", "group", "pair", "herd", "flock", "few",
+                               "plenty", "variety", "several", "many", "some", "rows", "row", "pile", "stack", "set",
+                               "collection", "assortment", "crowd", "team", "line", "both", "each", "one", "two",
+                               "three", "four", "five"})
+# "-ing" words and others that tag as verbs but do not say what anything does ("including").
+NOT_ACTIONS = frozenset({"including", "according", "regarding", "concerning", "considering", "excluding",
+                         "following", "featuring", "depicting", "showing", "shows", "shown", "show", "seen"})
+# Transitive verbs that move their object along a path ("riding skis down a slope"): only these fit
+# before "down", "through", "across"...
+PATH_TRANSITIVES = frozenset({"ride", "carry", "push", "pull", "drag", "chase", "drive", "throw", "kick", "toss"})
+PATH_PREPOSITIONS = frozenset({"down", "up", "through", "across", "along", "into", "past", "toward", "towards", "onto"})
+
+
+def needs_plural_place(lowers: list[str], start: int, end: int) -> bool:
+    """True when the phrase at [start, end) stands where only a plural fits: after "lots of", "a
+    couple of", "between", or as the subject of "each other"."""
+    if start >= 2 and lowers[start - 1] == "of" and lowers[start - 2] in PLURAL_PARTITIVES:
+        return True
+    return start >= 1 and lowers[start - 1] in ("between", "among", "amongst")
+
+
+def cuts_compound(tokens: list[Token], start: int, end: int) -> bool:
+    """True when a word of [start, end) modifies a noun outside it ("a desert | setting", "a
+    watering | can"), or the phrase ends right before a number it names ("number | 41")."""
+    for k in range(start, end):
+        h = tokens[k].head
+        if tokens[k].dep in ("compound", "amod", "nmod") and not start <= h < end and h > k:
+            return True
+    if start > 0 and start <= tokens[start - 1].head < end and tokens[start - 1].dep in ("compound", "nmod", "amod"):
+        return True  # "a number | 41 bus"
+    return end < len(tokens) and tokens[end].tag == "CD" and tokens[end - 1].text.lower() == "number"
+
+
+def same_scene_places(tokens: list[Token], lowers: list[str], x_head: int, y_head: int, between: list[str]) -> bool:
+    """True when two phrases are the objects of two place prepositions of one word, one right
+    after the other ("on his surfboard in the water", "in skis in the snow"): swapped, they
+    describe the same scene."""
+    places = ("in", "on", "at", "inside", "near", "by")
+    if len(between) != 1 or between[0] not in places:
+        return False
+    px, py = tokens[x_head].head, tokens[y_head].head
+    if not (0 <= px < len(tokens) and 0 <= py < len(tokens)):
+        return False
+    return tokens[x_head].dep == "pobj" and tokens[y_head].dep == "pobj" and lowers[px] in places and \
+        (tokens[px].head == tokens[py].head or tokens[py].head == x_head)
+
+
+def only_copula(lowers: list[str], start: int, end: int) -> bool:
+    """True when only "is"/"are"/... stands between two phrases ("The bathroom is a mess"): swapped,
+    they say the same."""
+    words = [w for w in lowers[start:end] if w.strip()]
+    return bool(words) and all(w in ("is", "are", "was", "were", "be", "seems", "looks", "becomes") for w in words)
+
+
+def path_after_object(a, i: int) -> bool:
+    """True when verb ``i``'s object is followed by a path ("riding skis down a slope")."""
+    for k in a.children[i]:
+        if a.tokens[k].dep == "dobj":
+            c = a.chunk_of[k]
+            end = a.chunks[c].end if c >= 0 else k + 1
+            return end < len(a.tokens) and a.lowers[end] in PATH_PREPOSITIONS
+    return False

@@ -32,6 +32,7 @@ from ahnpl_plugin.negatives.parsed import (
     IDIOM_OBJECTS,
     LIGHT_VERBS,
     NON_OBJECTS,
+    NOT_ACTIONS,
     PARTICIPLE_PLACES,
     PARTICLE_VERBS,
     after_other_verb,
@@ -123,17 +124,20 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
     looking through", "looking intently at"), a verb whose object is an idiom or no object ("its way", "having fun"), a participle
     with its own preposition ("attached to", "made out of", "divided into")."""
     base = a.vocabulary.verb_base(a.lowers[i]) or a.lowers[i]
-    if base in LIGHT_VERBS or a.lowers[i] in ("dressed", "clad") or after_other_verb(a.tokens, i) \
-            or manner_adverb_after(a.tokens, i):
+    if base in LIGHT_VERBS or a.lowers[i] in ("dressed", "clad") or a.lowers[i] in NOT_ACTIONS \
+            or after_other_verb(a.tokens, i) or manner_adverb_after(a.tokens, i):
         return True
+    if i > 0 and not a.tokens[i - 1].ws and a.tokens[i - 1].is_word:
+        return True  # "theres" -> "there" + "s": a piece of a word
+    if any(start == i + 1 for start, _ in a.fixed_spans):
+        return True  # "sitting cross legged", "makes its way"
     if any(a.tokens[k].dep == "dobj" and (k in a.fixed or a.lowers[k] in NON_OBJECTS) for k in a.children[i]):
         return True
     if a.tokens[i].tag in ("VBN", "VBD") and 0 < i < len(a.tokens) - 1 and a.tokens[i - 1].tag in NOUN_TAGS \
             and a.tokens[i + 1].tag in NOUN_TAGS:
         return True  # "a building lined street": a modifier, not the verb of the caption
-    if a.tokens[i].tag == "VBN":
-        preposition = preposition_after(a.tokens, a.lowers, i)
-        return preposition is not None and preposition not in PARTICIPLE_PLACES
+    if a.tokens[i].tag == "VBN":  # "covered in", "filled with", "painted orange": another participle rarely fits
+        return i + 1 >= len(a.tokens) or a.lowers[i + 1] != "by"
     return False
 
 
@@ -149,10 +153,14 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
         return True  # "made out of wood", "divided into thirds": the participle's own preposition
     if start > 0 and a.lowers[start - 1] in PARTICLE_VERBS:
         return True  # "put on skis", "holding onto": the verb's particle
+    if start > 0 and a.lowers[start - 1] == "all":
+        return True  # "all over her face"
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True
     head = a.lowers[a.chunks[k].head]
+    if a.chunks[k].head in a.fixed:
+        return True  # "on both sides", "in every direction"
     return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
         phrase == "in" and noun_category(a, a.chunks[k].head) in ("clothing", "accessory"))
 
@@ -163,8 +171,10 @@ def _verb_target(a: Analysis, start: int, end: int) -> Target:
         return Target(start, end, "relation", phrase, phrase, "relation", a.tokens[start].tag, True)
     lower = a.lowers[start]
     tag = a.tokens[start].tag
-    transitive = tag == "VBN" or takes_object(a, start) or (
-        a.parsed and any(a.tokens[k].dep == "dobj" for k in a.children[start]))  # v2: "wearing red and white"
+    if a.parsed:  # v2: the parse says whether it has an object ("wearing red and white", "go around X")
+        transitive = tag == "VBN" or any(a.tokens[k].dep == "dobj" for k in a.children[start])
+    else:
+        transitive = tag == "VBN" or takes_object(a, start)
     base = a.vocabulary.verb_base(lower)
     return Target(start, end, "verb", lower, base or lower, TRANSITIVE_POOL if transitive else INTRANSITIVE_POOL,
                   tag, base is not None)

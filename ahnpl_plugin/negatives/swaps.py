@@ -31,11 +31,15 @@ from ahnpl_plugin.negatives.parsed import (
     SAYING_VERBS,
     coordinated,
     crosses_clause,
+    cuts_compound,
     cuts_phrase,
     describes_person,
     described,
     is_compound_participle,
+    needs_plural_place,
+    only_copula,
     required_number,
+    same_scene_places,
     symmetric_between,
 )
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
@@ -83,7 +87,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
                   and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))
                   and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
-                  and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)]
+                  and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
+                  and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -94,8 +99,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
             continue
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
-        if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start)):
-            continue  # v2: "... signs while a cop watches", "passing each other"; "a building lined street"
+        if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
+                         or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start])):
+            continue  # v2: "... signs while a cop watches", "passing each other"; "the bathroom is a mess"; "on a boat in the ocean"
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
     if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
@@ -136,6 +142,26 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     return may_be_plural if plural_verb else may_be_singular
 
 
+def _reciprocal(a: Analysis) -> bool:
+    text = " ".join(a.lowers)
+    return "each other" in text or "one another" in text
+
+
+def _is_animal(a: Analysis, i: int) -> bool:
+    vocab = a.vocabulary
+    return "animal" in (vocab.category_of(a.lowers[i], "noun"), vocab.category_of(vocab.singular(a.lowers[i]), "noun"))
+
+
+def _two_objects(a: Analysis, c: Chunk) -> bool:
+    """v2: one of two objects of one verb ("feeding four giraffes | grass and leaves"): moved, the
+    other reads as a noun stuck to it."""
+    k = a.units.index(c) if c in a.units else -1
+    nxt = a.units[k + 1] if 0 <= k < len(a.units) - 1 else None
+    prev = a.units[k - 1] if k > 0 else None
+    return (nxt is not None and nxt.start == c.end and a.tokens[c.heads[-1]].dep in ("dobj", "dative")) or \
+        (prev is not None and prev.end == c.start and a.tokens[prev.heads[-1]].dep in ("dobj", "dative"))
+
+
 def _next_to_hyphen(a: Analysis, c: Chunk) -> bool:
     """v2: a phrase that starts or ends at a hyphen ("cross-|country"): half of one word."""
     def hyphen(k):
@@ -159,6 +185,11 @@ def _keeps_number(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     "that"/"which" ("bananas that are" -> "a table that are")."""
     need = next((n for n in (required_number(a.tokens, a.lowers, h, a.children) for h in place.heads)
                  if n is not None), None)
+    if needs_plural_place(a.lowers, place.start, place.end) or (_reciprocal(a) and a.tokens[place.heads[0]].dep == "nsubj"):
+        need = "pl"  # "lots of ...", "between ...", "... with each other"
+    if place.end < len(a.tokens) and a.lowers[place.end] == "who" and not (
+            a.is_person(a.lowers[phrase.heads[0]]) or _is_animal(a, phrase.heads[0])):
+        return False  # "some benches who are sitting"
     if need is None:
         return True
     tags = {a.tokens[h].tag for h in phrase.heads}

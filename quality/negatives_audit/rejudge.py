@@ -1,10 +1,14 @@
-"""Re-judge rounds 3 and 4 after a rule change: regenerate the negatives of the same captions,
+"""Re-judge rounds 3, 4 and 5 after a rule change: regenerate the negatives of the same captions,
 carry the judgement of every row whose negative is unchanged, take the new judgement of every
 changed row from a judgements file, and count rows that are no longer emitted. Not a test.
 
     python -m ahnpl_plugin.negatives --input HELDOUT.txt --output NEW_heldout.jsonl
     python -m ahnpl_plugin.negatives --input UNREFINED.txt --output NEW_unrefined.jsonl
-    python quality/negatives_audit/rejudge.py NEW_heldout.jsonl NEW_unrefined.jsonl JUDGED.tsv SUFFIX
+    python -m ahnpl_plugin.negatives --input MEASURED.txt --output NEW_measured.jsonl
+    python quality/negatives_audit/rejudge.py NEW_heldout.jsonl NEW_unrefined.jsonl NEW_measured.jsonl JUDGED.tsv SUFFIX
+
+HELDOUT/MEASURED: SugarCrepe's 4,345 positive captions in SHA-1 order, the 2,345 after the first
+2,000 / the first 2,000; UNREFINED: the 3,092 of data_unrefined/ not among them (README.md).
 
 JUDGED.tsv: type, caption, new negative, grammatical, changes_meaning, of_type, note (one changed
 row each; a row missing there stops the script). Writes <round>_<SUFFIX>.tsv beside this file and
@@ -21,7 +25,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1))
+ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1), ("round5_fresh", 2))
 COLUMNS = ["id", "type", "caption", "negative", "grammatical", "changes_meaning", "of_type", "accepted", "note"]
 
 
@@ -44,11 +48,14 @@ def read_negatives(path: str) -> dict[str, dict]:
 
 
 def main(argv: list[str]) -> int:
-    heldout, unrefined, judged_path, suffix = argv
-    generated = (read_negatives(heldout), read_negatives(unrefined))
+    heldout, unrefined, measured, judged_path, suffix = argv
+    generated = (read_negatives(heldout), read_negatives(unrefined), read_negatives(measured))
     judged = {(r[0], r[1], r[2]): r[3:] for r in csv.reader(open(judged_path, encoding="utf-8"), delimiter="\t")}
     stats: dict[str, dict[str, int]] = {}
     for name, which in ROUNDS:
+        if which == 2:
+            _print(stats, "rounds 3 + 4")
+            stats = {}
         rows = list(csv.DictReader(open(HERE / f"{name}.tsv", encoding="utf-8"), delimiter="\t"))
         out = []
         for row in rows:
@@ -78,6 +85,12 @@ def main(argv: list[str]) -> int:
             writer = csv.DictWriter(f, COLUMNS, delimiter="\t", lineterminator="\n")
             writer.writeheader()
             writer.writerows(out)
+    _print(stats, "round 5")
+    return 0
+
+
+def _print(stats: dict[str, dict[str, int]], title: str) -> None:
+    print(f"\n{title}\n")
     print("| type | kept (same + changed) | dropped (accepted before) | accepted before | accepted now (95% Wilson) |")
     print("|---|---|---|---|---|")
     for t, s in stats.items():
@@ -87,7 +100,6 @@ def main(argv: list[str]) -> int:
         print(f"| {t} | {kept} ({s['same']} + {s['changed']}) | {s['dropped']} ({s['dropped_accepted']}) | "
               f"{s['accepted_before']}/{before} = {100 * s['accepted_before'] / before:.1f}% | "
               f"{s['accepted']}/{kept} = {100 * s['accepted'] / kept:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] |")
-    return 0
 
 
 if __name__ == "__main__":
