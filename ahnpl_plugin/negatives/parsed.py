@@ -50,7 +50,7 @@ NOT_ATTRIBUTES = frozenset({
 # Words after which an adjective is half of one attribute: "old fashioned", "multi colored",
 # "dark purple" (a shade word before a colour).
 _ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned",
-                                      "looking"})  # "odd looking", "serious looking"
+                                      "looking", "haired"})  # "odd looking", "curly haired"
 SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
 # Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
 # v1 rules keep their output).
@@ -60,7 +60,7 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("street", "sidewalk"), ("huge", "tall"), ("lay", "lie"), ("sit", "rest"),
     ("leap", "jump"), ("divide", "slice", "cut", "split"), ("look", "wait", "watch"), ("ride", "run"),
     ("table", "desk"), ("stare", "look", "gaze"), ("gaze", "watch"), ("lie", "lay", "sleep", "rest"),
-    ("lean", "rest"),
+    ("lean", "rest"), ("hold", "carry", "swing"),
 ))
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
@@ -362,6 +362,9 @@ FIXED_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     "roman numeral", "little league", "high rise", "high rises", "remote control", "remote controls", "big screen",
     "smart car", "smart cars", "black bear", "black bears", "cross legged", "both sides", "all over",
     "in every direction", "in all directions",
+    "trade show", "mid air", "surf board", "surf boards", "wrapping paper", "middle eastern",
+    "flip flop", "flip flops", "teddy bear", "teddy bears", "playing catch", "play catch", "lights on",
+    "focus on", "in to",
 ))
 # Colour words that also name a fruit or food: before one of these nouns (or a food noun) they
 # name the food ("orange juice", "orange slices"), not a colour.
@@ -408,11 +411,14 @@ _RELATIVE_PRONOUNS = frozenset({"that", "which", "who"})
 def _finite_number(tokens: list[Token], lowers: list[str], verb: int, children: list[list[int]]) -> str | None:
     """"sg" or "pl" when verb ``verb`` (or an auxiliary of it) is a present/past form that shows
     number ("is", "has", "sits"/VBZ, "sit"/VBP), else None."""
-    for k in [verb] + [c for c in children[verb] if tokens[c].dep in ("aux", "auxpass")]:
+    auxiliaries = [c for c in children[verb] if tokens[c].dep in ("aux", "auxpass")]
+    for k in [verb] + auxiliaries:
         if lowers[k] in _SINGULAR_FORMS or tokens[k].tag == "VBZ":
             return "sg"
         if lowers[k] in _PLURAL_FORMS or tokens[k].tag == "VBP":
             return "pl"
+    if tokens[verb].tag == "VB" and not auxiliaries and tokens[verb].dep == "ROOT":
+        return "pl"  # "A woman and a child watch a train": a present plural the tagger read as a base form
     return None
 
 
@@ -554,13 +560,17 @@ def one_edit_apart(a: str, b: str) -> bool:
     return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
 
 
+# Collective nouns that take a plural verb with their "of" phrase ("a group of people sit").
+COLLECTIVES = frozenset({"group", "couple", "pair", "lot", "lots", "bunch", "number", "herd", "flock", "crowd", "team",
+                         "family", "handful", "variety", "few", "dozen", "dozens", "pack", "bevy", "gaggle"})
 # Words before "of" that need a plural after them ("lots of a lawn", "a couple of a table").
 PLURAL_PARTITIVES = frozenset({"lots", "lot", "couple", "number", "bunch", "group", "pair", "herd", "flock", "few",
                                "plenty", "variety", "several", "many", "some", "rows", "row", "pile", "stack", "set",
                                "collection", "assortment", "crowd", "team", "line", "both", "each", "one", "two",
                                "three", "four", "five"})
 # "-ing" words and others that tag as verbs but do not say what anything does ("including").
-NOT_ACTIONS = frozenset({"including", "according", "regarding", "concerning", "considering", "excluding",
+NOT_ACTIONS = frozenset({"including", "includes", "include", "contains", "containing", "contain",
+                         "according", "regarding", "concerning", "considering", "excluding",
                          "following", "featuring", "depicting", "showing", "shows", "shown", "show", "seen"})
 # Transitive verbs that move their object along a path ("riding skis down a slope"): only these fit
 # before "down", "through", "across"...
@@ -588,7 +598,8 @@ def cuts_compound(tokens: list[Token], start: int, end: int) -> bool:
     return end < len(tokens) and tokens[end].tag == "CD" and tokens[end - 1].text.lower() == "number"
 
 
-def same_scene_places(tokens: list[Token], lowers: list[str], x_head: int, y_head: int, between: list[str]) -> bool:
+def same_scene_places(tokens: list[Token], lowers: list[str], x_head: int, y_head: int, between: list[str],
+                      in_relation: list[bool] | None = None) -> bool:
     """True when two phrases are the objects of two place prepositions of one word, one right
     after the other ("on his surfboard in the water", "in skis in the snow"): swapped, they
     describe the same scene."""
@@ -598,8 +609,15 @@ def same_scene_places(tokens: list[Token], lowers: list[str], x_head: int, y_hea
     px, py = tokens[x_head].head, tokens[y_head].head
     if not (0 <= px < len(tokens) and 0 <= py < len(tokens)):
         return False
-    return tokens[x_head].dep == "pobj" and tokens[y_head].dep == "pobj" and lowers[px] in places and \
-        (tokens[px].head == tokens[py].head or tokens[py].head == x_head)
+    place = lowers[px] in places or (in_relation is not None and in_relation[px])  # "on top of"
+    top, steps = px, 0  # the first word of a relation phrase ("on" of "on top of")
+    while in_relation is not None and in_relation[tokens[top].head] and tokens[top].head != top and steps < 4:
+        top, steps = tokens[top].head, steps + 1
+    return tokens[x_head].dep == "pobj" and tokens[y_head].dep == "pobj" and place and \
+        (tokens[top].head == tokens[py].head or tokens[py].head == x_head)
+
+
+REFLEXIVES = frozenset({"himself", "herself", "itself", "themselves", "each", "another"})
 
 
 def only_copula(lowers: list[str], start: int, end: int) -> bool:

@@ -129,6 +129,8 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
         return True
     if i > 0 and not a.tokens[i - 1].ws and a.tokens[i - 1].is_word:
         return True  # "theres" -> "there" + "s": a piece of a word
+    if i + 1 < len(a.tokens) and base in ("hold", "hang", "cling", "grab") and a.lowers[i + 1] in ("onto", "on", "up"):
+        return True  # "holding onto": the particle is the verb's
     if any(start == i + 1 for start, _ in a.fixed_spans):
         return True  # "sitting cross legged", "makes its way"
     if any(a.tokens[k].dep == "dobj" and (k in a.fixed or a.lowers[k] in NON_OBJECTS) for k in a.children[i]):
@@ -149,6 +151,8 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
     phrase = " ".join(a.lowers[start:end])
     if a.vocabulary.relation_opposites.get(phrase) not in a.vocabulary.relations:
         return True
+    if any(k in a.fixed for k in range(start, end)):
+        return True  # "focus on", "in to"
     if start > 0 and a.tokens[start - 1].tag == "VBN" and a.lowers[start] not in PARTICIPLE_PLACES:
         return True  # "made out of wood", "divided into thirds": the participle's own preposition
     if start > 0 and a.lowers[start - 1] in PARTICLE_VERBS:

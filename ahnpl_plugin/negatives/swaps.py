@@ -30,6 +30,8 @@ from ahnpl_plugin.negatives.parsed import (
     QUOTES,
     SAYING_VERBS,
     coordinated,
+    COLLECTIVES,
+    REFLEXIVES,
     crosses_clause,
     cuts_compound,
     cuts_phrase,
@@ -88,7 +90,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))
                   and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
                   and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
-                  and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)]
+                  and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
+                  and not _holds_verb_or_clause(a, c)]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -97,10 +100,14 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        if a.parsed and a.vocabulary.singular(a.lowers[x.heads[-1]]) == a.vocabulary.singular(a.lowers[y.heads[-1]]):
+            continue  # v2: "a tennis racket ... his racket": the same thing twice
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
         if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
-                         or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start])):
+                         or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start],
+                                              a.in_relation)
+                         or _named_first(a, x) or (_reflexive(a) and a.tokens[x.heads[0]].dep == "nsubj")):
             continue  # v2: "... signs while a cop watches", "passing each other"; "the bathroom is a mess"; "on a boat in the ocean"
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
@@ -140,6 +147,31 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
     may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
     return may_be_plural if plural_verb else may_be_singular
+
+
+def _holds_verb_or_clause(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase that starts with the verb whose object it is ("a cat | drinking water"), or
+    whose noun has a clause without "that" ("the book | she has been reading"): moved, the verb
+    or the clause lands on the other phrase."""
+    head = c.heads[-1]
+    if a.tokens[c.start].tag == "VBG" and a.tokens[head].dep == "dobj" and a.tokens[head].head == c.start:
+        return True
+    if a.tokens[head].dep == "appos" and c.start > 0 and a.tokens[c.start - 1].text not in (",", "(", ":", "-"):
+        return True  # "A cat | drinking water": no comma, so no apposition: a verb the parse missed
+    return any(a.tokens[r].dep == "relcl" and not any(a.tokens[k].tag in ("WDT", "WP", "WP$") for k in a.children[r])
+               for h in c.heads for r in a.children[h])
+
+
+def _named_first(a: Analysis, x: Chunk) -> bool:
+    """v2: the caption starts with a capitalised word the tagger calls a name and the vocabulary
+    does not know ("Lettuce and tomatoes on ..."): moved, it keeps a capital inside the sentence."""
+    first = next((i for i, t in enumerate(a.tokens) if t.is_word), -1)
+    return x.start == first and a.tokens[first].tag in ("NNP", "NNPS") and not a.tokens[first].text.isupper()
+
+
+def _reflexive(a: Analysis) -> bool:
+    """v2: "himself", "each other": they refer back to the subject, which must stay."""
+    return bool(REFLEXIVES & set(a.lowers))
 
 
 def _reciprocal(a: Analysis) -> bool:
@@ -192,10 +224,12 @@ def _keeps_number(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
         return False  # "some benches who are sitting"
     if need is None:
         return True
-    tags = {a.tokens[h].tag for h in phrase.heads}
     listed = any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(phrase.start, phrase.end))
-    if need == "pl":
-        return bool(tags & {"NNS", "NNPS"}) or listed
+    first = a.tokens[phrase.heads[0]]
+    if need == "pl":  # "a display of fruits sit" is not English; "a group of people sit" is
+        return first.tag in ("NNS", "NNPS") or listed or (
+            a.lowers[phrase.heads[0]] in COLLECTIVES
+            and any(a.tokens[h].tag in ("NNS", "NNPS") for h in phrase.heads))
     return a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
 
 

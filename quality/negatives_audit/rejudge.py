@@ -1,4 +1,4 @@
-"""Re-judge rounds 3, 4 and 5 after a rule change: regenerate the negatives of the same captions,
+"""Re-judge rounds 3 to 6 after a rule change: regenerate the negatives of the same captions,
 carry the judgement of every row whose negative is unchanged, take the new judgement of every
 changed row from a judgements file, and count rows that are no longer emitted. Not a test.
 
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1), ("round5_fresh", 2))
+ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1), ("round5_fresh", 2), ("round6_fresh", 3))
 COLUMNS = ["id", "type", "caption", "negative", "grammatical", "changes_meaning", "of_type", "accepted", "note"]
 
 
@@ -50,11 +50,12 @@ def read_negatives(path: str) -> dict[str, dict]:
 def main(argv: list[str]) -> int:
     heldout, unrefined, measured, judged_path, suffix = argv
     generated = (read_negatives(heldout), read_negatives(unrefined), read_negatives(measured))
+    generated += ({**generated[0], **generated[1], **generated[2]},)  # round 6 draws from all three
     judged = {(r[0], r[1], r[2]): r[3:] for r in csv.reader(open(judged_path, encoding="utf-8"), delimiter="\t")}
     stats: dict[str, dict[str, int]] = {}
     for name, which in ROUNDS:
-        if which == 2:
-            _print(stats, "rounds 3 + 4")
+        if which >= 2 and stats:
+            _print(stats, "rounds 3 + 4" if which == 2 else "round 5")
             stats = {}
         rows = list(csv.DictReader(open(HERE / f"{name}.tsv", encoding="utf-8"), delimiter="\t"))
         out = []
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
             writer = csv.DictWriter(f, COLUMNS, delimiter="\t", lineterminator="\n")
             writer.writeheader()
             writer.writerows(out)
-    _print(stats, "round 5")
+    _print(stats, "round 6")
     return 0
 
 
