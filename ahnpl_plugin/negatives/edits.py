@@ -71,7 +71,7 @@ def finish(tokens: list[Token], pieces: list[Piece], parsed: bool = False) -> st
     first = _sentence_start(tokens)
     if first is not None and _capitalised_as_first_word(tokens[first]) and not (parsed and _all_caps(tokens)):
         _fix_sentence_case(pieces, first)
-    _fix_articles(tokens, pieces, parsed and _all_caps(tokens))
+    _fix_articles(tokens, pieces, parsed)
     return "".join([p.text + p.ws for p in pieces])
 
 
@@ -98,13 +98,19 @@ _ARTICLE_FORMS = frozenset({"a", "an", "A", "An", "AN", "aN"})
 
 def _all_caps(tokens: list[Token]) -> bool:
     """True when every word of more than one letter is in capitals ("A LITTLE FIELD")."""
-    words = [t.text for t in tokens if t.is_word and len(t.text) > 1]
-    return bool(words) and all(w.isupper() for w in words)
+    seen = False
+    for t in tokens:  # stops at the first lower-case word: cheap for ordinary captions
+        if len(t.text) > 1 and t.is_word:
+            if not t.text.isupper():
+                return False
+            seen = True
+    return seen
 
 
-def _fix_articles(tokens: list[Token], pieces: list[Piece], all_caps: bool = False) -> None:
-    """Make each article agree with the word now after it, when that word changed (``all_caps``:
-    "LITTLE" is read as "little", not as the letters L-I-T...)."""
+def _fix_articles(tokens: list[Token], pieces: list[Piece], parsed: bool = False) -> None:
+    """Make each article agree with the word now after it, when that word changed (``parsed``, in
+    an all-caps caption: "LITTLE" is read as "little", not as the letters L-I-T...)."""
+    all_caps = None  # computed at the first article that needs it
     for k in range(len(pieces) - 1):
         p = pieces[k]
         if p.text not in _ARTICLE_FORMS or p.src < 0 or tokens[p.src].tag != "DT":
@@ -112,6 +118,8 @@ def _fix_articles(tokens: list[Token], pieces: list[Piece], all_caps: bool = Fal
         nxt = pieces[k + 1]
         if nxt.src == p.src + 1 and nxt.src >= 0:
             continue  # the word after the article did not change
+        if all_caps is None:
+            all_caps = parsed and _all_caps(tokens)
         article = article_for(nxt.text.lower() if all_caps else nxt.text)
         if p.text.isupper() and len(nxt.text) > 1 and nxt.text.isupper():
             article = article.upper()  # an all-caps caption: "AN ELEPHANT"

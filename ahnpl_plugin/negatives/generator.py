@@ -170,12 +170,16 @@ class NegativeGenerator:
                                         vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}
                                        & {"person", "animal"}):
                 avoid |= parsed.POSTURE_VERBS  # "a cake sitting" -> "a cake standing" says the same
+        vocab = analysis.vocabulary
         if target.role in ("verb", "noun", "adjective"):  # "ealking" -> "walking" fixes a typo
-            avoid |= {w for w in analysis.vocabulary.words(target.pool)
-                      if parsed.one_edit_apart(target.base, w) or parsed.one_edit_apart(target.original, w)}
+            avoid |= vocab.memoized(("typos", target.pool, target.base, target.original), lambda: frozenset(
+                w for w in vocab.words(target.pool)
+                if parsed.one_edit_apart(target.base, w) or parsed.one_edit_apart(target.original, w)))
         if target.role == "verb":  # "Skier ... going down" -> "skiing down": what a skier does anyway
-            avoid |= {w for w in analysis.vocabulary.words(target.pool)
-                      if {w + "er", w + "r", w + "ers", w + "rs", w[:-1] + "ier", w + w[-1] + "er"} & set(analysis.lowers)}
+            lowers = set(analysis.lowers)
+            avoid |= {w for w, agents in vocab.memoized(("agents", target.pool), lambda: tuple(
+                (w, frozenset({w + "er", w + "r", w + "ers", w + "rs", w[:-1] + "ier", w + w[-1] + "er"}))
+                for w in vocab.words(target.pool))) if agents & lowers}
         if target.role == "verb" and target.pool == TRANSITIVE_POOL and parsed.path_after_object(analysis, target.start):
             avoid |= set(analysis.vocabulary.words(TRANSITIVE_POOL)) - parsed.PATH_TRANSITIVES  # "riding skis down"
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
