@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ahnpl_plugin.data.jsonio import read_json
+
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "white")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 FINETUNE_COLOURS = COLOURS[:5]  # orange, cyan and white appear in pre-training and zero-shot only
@@ -141,14 +143,14 @@ def compositional_accuracy(model, items, images: dict) -> float:
 
 
 def _world_batches(records, images: torch.Tensor, steps: int, batch: int, seed: int):
-    from ahnpl_plugin.datasets.hard_negatives import ALL_TYPES, negative_columns
+    from ahnpl_plugin.contract import AHNPL_TYPES, negative_columns
 
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(records)) for _ in range(steps * batch // len(records) + 1)])
     batches = []
     for step in range(steps):
         rows = order[step * batch:(step + 1) * batch]
-        columns = [negative_columns(records[i], ALL_TYPES) for i in rows]
+        columns = [negative_columns(records[i], AHNPL_TYPES) for i in rows]
         batches.append({
             "image": images[torch.from_numpy(rows)],
             "text_input": [records[i]["caption"] for i in rows],
@@ -193,8 +195,7 @@ def run(out: Path, pretrain_steps: int, finetune_steps: int, batch: int, lr: flo
     clock = time.perf_counter()
     world = build_world(".cache/ahnpl_retention_world", seed=seed, image_size=32, n_train=n_train, n_val=0,
                         n_test=n_test, colours=FINETUNE_COLOURS, shapes=SHAPES)
-    records = json.loads(world.train.read_text())
-    items = json.loads(world.test.read_text())
+    records, items = read_json(world.train), read_json(world.test)
     train_images = _load_images([r["image"] for r in records], world.images_dir)
     test_images = {p: img for p, img in zip(sorted({i["images"][0] for i in items}), _load_images(
         sorted({i["images"][0] for i in items}), world.images_dir))}

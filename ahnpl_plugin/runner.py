@@ -44,6 +44,7 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
+from ahnpl_plugin.contract import HOST_KEYS
 from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
 from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
@@ -51,12 +52,6 @@ from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per
 
 AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-# Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
-# at the start of every forward.
-HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens", "text_token_mask",
-                       "hard_negative_token_mask"})
 
 
 def _to_device(samples, device):
@@ -103,17 +98,12 @@ def _atomic_copy(source: Path, target: Path) -> None:
 
 
 def _load_safely(path, map_location="cpu", mmap: bool = False):
-    """``torch.load`` with ``weights_only=True``: a runner checkpoint holds tensors and plain
-    containers only (RNG states included), so nothing in it needs code to be unpickled."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except Exception as exc:
-        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
-            raise ConfigError(
-                f"{path}: holds Python objects besides tensors, and unpickling them could run code from the "
-                "file; it is not a checkpoint of this runner (load other models' weights with model.pretrained)"
-            ) from None
-        raise
+    """A runner checkpoint, read with the package's one checkpoint reader (``weights_only``): it
+    holds tensors and plain containers only (RNG states included), so nothing in it needs code."""
+    from ahnpl_plugin.models.checkpoint_formats import load_pickle
+
+    return load_pickle(path, map_location=map_location, mmap=mmap, error=ConfigError,
+                       fix="It is not a checkpoint of this runner (load other models' weights with model.pretrained)")
 
 
 def _stored_epoch(path: Path) -> int | None:
@@ -794,8 +784,10 @@ class AHNPLRunner(RunnerBase):
     def _load_model_state(self, checkpoint, path) -> None:
         """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
         error naming the model it holds (from its stored config) and the one being run."""
-        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
-        if not isinstance(state, dict):
+        from ahnpl_plugin.models.checkpoint_formats import state_dict_of
+
+        state, _ = state_dict_of(checkpoint, keys=("model",))
+        if state is None:
             raise ConfigError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
         try:
             self.unwrap_dist_model(self.model).load_state_dict(state)

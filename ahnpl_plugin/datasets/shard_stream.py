@@ -16,8 +16,8 @@ Exact once-per-epoch coverage needs equal-sized shards (``write-shards`` makes t
 count divisible by world_size x num_workers; otherwise some ranks run out first and their stream
 restarts (a warning is logged when a rank cannot have an equal share).
 
-Samples: the image (``jpg``/``jpeg``/``png``/``webp`` member), the caption (``json["caption"]`` or a
-``txt`` member, as img2dataset writes), and hard negatives stored in the ``json`` (canonical
+Samples (format: :mod:`ahnpl_plugin.data.shard_format`, shared with the writer): the image, the
+caption (``json["caption"]`` or a ``txt`` member), and hard negatives stored in the ``json`` (canonical
 layout of :mod:`ahnpl_plugin.data.negatives_join`) or, with ``generate_negatives``, made on the
 fly from the caption by :class:`ahnpl_plugin.negatives.NegativeGenerator`. An unreadable image is
 skipped (the next sample takes its place) and counted in the log.
@@ -25,22 +25,20 @@ skipped (the next sample takes its place) and counted in the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 
-import torch
 from torch.utils.data import IterableDataset
 
-from ahnpl_plugin.errors import DataError
-from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
-from ahnpl_plugin.datasets.hard_negatives import INVALID, negative_columns
+from ahnpl_plugin.contract import INVALID, collate, negative_columns, resolve_types
+from ahnpl_plugin.data.negatives_join import canonical_negatives
+from ahnpl_plugin.data.shard_format import decode_caption, has_negatives, image_member
 from ahnpl_plugin.datasets.image_decoding import open_rgb
+from ahnpl_plugin.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_MEMBERS = ("jpg", "jpeg", "png", "webp")
 IMAGE_ERRORS = (OSError, SyntaxError, ValueError)
 
 
@@ -58,33 +56,6 @@ def _worker() -> tuple[int, int]:
     return (info.id, info.num_workers) if info is not None else (0, 1)
 
 
-def decode_caption(sample: dict) -> tuple[str, dict]:
-    """``(caption, json metadata)`` of a raw shard sample."""
-    meta = {}
-    if "json" in sample:
-        try:
-            meta = json.loads(sample["json"])
-        except ValueError as exc:
-            raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')}: malformed json member ({exc})") from None
-        if not isinstance(meta, dict):
-            raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')}: json member is not an object")
-    caption = meta.get("caption")
-    if not isinstance(caption, str) and "txt" in sample:
-        caption = sample["txt"].decode("utf-8")
-    if not isinstance(caption, str) or not caption.strip():
-        raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no caption "
-                        "(expected json['caption'] or a txt member)")
-    return caption, meta
-
-
-def image_member(sample: dict) -> bytes:
-    for name in IMAGE_MEMBERS:
-        if name in sample:
-            return sample[name]
-    raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no image member "
-                    f"({'/'.join(IMAGE_MEMBERS)}); members: {', '.join(k for k in sample if not k.startswith('__'))}")
-
-
 class HardNegativeShardStream(IterableDataset):
     """See the module docstring. ``generate``: NegativeGenerator options (``seed``,
     ``spacy_model``) to make negatives on the fly, or None to read them from the shards."""
@@ -98,7 +69,7 @@ class HardNegativeShardStream(IterableDataset):
         self.urls = list(urls)
         self.vis_processor = vis_processor
         self.text_processor = text_processor
-        self.negative_types = tuple(negative_types)
+        self.negative_types = resolve_types(negative_types) if negative_types else ()
         self.num_samples = int(num_samples)
         self.shuffle_buffer = int(shuffle_buffer)
         self.shuffle_shards = bool(shuffle_shards)
@@ -176,7 +147,7 @@ class HardNegativeShardStream(IterableDataset):
                                                     spacy_model=self.generate.get("spacy_model"),
                                                     rules=str(self.generate.get("rules", "v1")), plausibility="off")
             return canonical_negatives(self._generator.generate([caption])[0], where)
-        if not negative_fields(meta) and "valid_caption" not in meta:
+        if not has_negatives(meta):
             raise DataError(f"{where} has no hard negatives in its json; write the shards with "
                             "--negatives (python -m ahnpl_plugin.data write-shards), or set "
                             "generate_negatives: true to make them on the fly")
@@ -211,13 +182,4 @@ class HardNegativeShardStream(IterableDataset):
             }
 
     def collater(self, samples):
-        return {
-            "image": torch.stack([s["image"] for s in samples]),
-            "text_input": [s["text_input"] for s in samples],
-            "hard_negatives": [s["hard_negatives"] for s in samples],
-            "hard_negative_mask": torch.tensor([s["hard_negative_mask"] for s in samples], dtype=torch.bool)
-            .reshape(len(samples), len(self.negative_types)),
-            "hard_negative_types": tuple(self.negative_types),
-            "key": [s["key"] for s in samples],
-            "image_id": [s["image_id"] for s in samples],
-        }
+        return collate(samples, self.negative_types)
