@@ -91,7 +91,7 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
                   and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
                   and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
-                  and not _holds_verb_or_clause(a, c)]
+                  and not _holds_verb_or_clause(a, c) and not _truncated(a, c)]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -147,6 +147,17 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
     may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
     return may_be_plural if plural_verb else may_be_singular
+
+
+def _truncated(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase right after a word that belongs before a noun ("three yellow | bananas", "The
+    opened | laptop", "in to | aerial view"): the parse cut the phrase short, and a swap would
+    leave those words on the other phrase."""
+    k = c.start - 1
+    while k >= 0 and not a.tokens[k].text.strip():
+        k -= 1
+    return k >= 0 and a.tokens[k].tag in ("DT", "JJ", "JJR", "JJS", "CD", "PRP$", "VBN") and a.chunk_of[k] < 0 \
+        and a.lowers[k] not in ("all", "both", "each", "that", "this", "which")
 
 
 def _holds_verb_or_clause(a: Analysis, c: Chunk) -> bool:

@@ -1,4 +1,4 @@
-"""Re-judge rounds 3 to 6 after a rule change: regenerate the negatives of the same captions,
+"""Re-judge rounds 3 to 7 after a rule change: regenerate the negatives of the same captions,
 carry the judgement of every row whose negative is unchanged, take the new judgement of every
 changed row from a judgements file, and count rows that are no longer emitted. Not a test.
 
@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1), ("round5_fresh", 2), ("round6_fresh", 3))
+ROUNDS = (("round3_final", 0), ("round4_final_unrefined", 1), ("round5_fresh", 2), ("round6_fresh", 3),
+          ("round7_fresh", 2))
 COLUMNS = ["id", "type", "caption", "negative", "grammatical", "changes_meaning", "of_type", "accepted", "note"]
 
 
@@ -53,9 +54,10 @@ def main(argv: list[str]) -> int:
     generated += ({**generated[0], **generated[1], **generated[2]},)  # round 6 draws from all three
     judged = {(r[0], r[1], r[2]): r[3:] for r in csv.reader(open(judged_path, encoding="utf-8"), delimiter="\t")}
     stats: dict[str, dict[str, int]] = {}
+    titles = iter(("rounds 3 + 4", "round 5", "round 6"))
     for name, which in ROUNDS:
-        if which >= 2 and stats:
-            _print(stats, "rounds 3 + 4" if which == 2 else "round 5")
+        if name in ("round5_fresh", "round6_fresh", "round7_fresh"):
+            _print(stats, next(titles))
             stats = {}
         rows = list(csv.DictReader(open(HERE / f"{name}.tsv", encoding="utf-8"), delimiter="\t"))
         out = []
@@ -86,7 +88,7 @@ def main(argv: list[str]) -> int:
             writer = csv.DictWriter(f, COLUMNS, delimiter="\t", lineterminator="\n")
             writer.writeheader()
             writer.writerows(out)
-    _print(stats, "round 6")
+    _print(stats, "round 7")
     return 0
 
 
