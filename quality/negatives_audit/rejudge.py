@@ -8,7 +8,10 @@ changed row from a judgements file, and count rows that are no longer emitted. N
     python quality/negatives_audit/rejudge.py NEW_heldout.jsonl NEW_unrefined.jsonl NEW_measured.jsonl JUDGED.tsv SUFFIX
 
 HELDOUT/MEASURED: SugarCrepe's 4,345 positive captions in SHA-1 order, the 2,345 after the first
-2,000 / the first 2,000; UNREFINED: the 3,092 of data_unrefined/ not among them (README.md).
+2,000 / the first 2,000; UNREFINED: the 3,092 of data_unrefined/ not among them (README.md). Write
+the three files (one caption per line) from a sugar-crepe checkout with
+
+    python quality/negatives_audit/rejudge.py captions PATH/TO/sugar-crepe OUT_DIR
 
 JUDGED.tsv: type, caption, new negative, grammatical, changes_meaning, of_type, note (one changed
 row each; a row missing there stops the script). Writes <round>_<SUFFIX>.tsv beside this file and
@@ -48,7 +51,34 @@ def read_negatives(path: str) -> dict[str, dict]:
     return out
 
 
+def write_caption_sets(sugarcrepe: str, out_dir: str) -> None:
+    """measured.txt, heldout.txt, unrefined.txt (see the module docstring)."""
+    import hashlib
+
+    def distinct(folder: Path) -> list[str]:
+        captions: dict[str, None] = {}
+        for path in sorted(folder.glob("*.json")):
+            for item in json.loads(path.read_text(encoding="utf-8")).values():
+                captions.setdefault(item["caption"].strip())
+        return sorted(captions, key=lambda c: hashlib.sha1(c.encode()).hexdigest())
+
+    for sub in ("data", "data_unrefined"):
+        if not (Path(sugarcrepe) / sub).is_dir():
+            raise SystemExit(f"{sugarcrepe} has no {sub}/ folder: give a sugar-crepe checkout")
+    refined = distinct(Path(sugarcrepe) / "data")
+    known = set(refined)
+    unrefined = [c for c in distinct(Path(sugarcrepe) / "data_unrefined") if c not in known]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, captions in (("measured", refined[:2000]), ("heldout", refined[2000:]), ("unrefined", unrefined)):
+        (out / f"{name}.txt").write_text("\n".join(captions) + "\n", encoding="utf-8")
+        print(f"{name}.txt: {len(captions)} captions")
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "captions":
+        write_caption_sets(*argv[1:3])
+        return 0
     heldout, unrefined, measured, judged_path, suffix = argv
     generated = (read_negatives(heldout), read_negatives(unrefined), read_negatives(measured))
     generated += ({**generated[0], **generated[1], **generated[2]},)  # round 6 draws from all three
