@@ -69,6 +69,15 @@ def test_the_models_accept_what_the_loss_accepts(name):
             assert build_loss(options.loss).negative_types == contract.resolve_types([name])
 
 
+def test_a_bare_group_name_is_one_name_everywhere():
+    from ahnpl_plugin.losses import AHNPLLoss
+    from ahnpl_plugin.synthetic.world import WorldConfig
+
+    assert WorldConfig(negative_types="negclip").negative_types == contract.NEGCLIP_TYPES
+    assert AHNPLLoss(negative_types="negclip").negative_types == contract.NEGCLIP_TYPES
+    assert contract.resolve_types("ahnpl") == contract.AHNPL_TYPES
+
+
 def test_loss_types_follow_the_contract_order():
     from ahnpl_plugin.losses import AHNPLLoss
 
