@@ -4,6 +4,7 @@ The published recipe decays all but gains, biases, norms and ``logit_scale``. op
 training code implements that as: no decay for parameters with fewer than 2 dimensions or whose
 name contains ``bn``, ``ln``, ``bias`` or ``logit_scale`` (so embeddings and projections, being
 matrices, are decayed; the ViT class embedding, a vector, is not). Copied here exactly.
+:func:`set_trained` sets ``requires_grad`` for ``model.finetune`` (frozen parameters are in no group).
 """
 
 from __future__ import annotations
@@ -34,3 +35,16 @@ def weight_decay_groups(
         {"params": decayed, "weight_decay": float(weight_decay), "lr_scale": lr_scale},
         {"params": not_decayed, "weight_decay": 0.0, "lr_scale": lr_scale},
     ]
+
+
+def set_trained(named_parameters: Iterable[tuple[str, nn.Parameter]], trains) -> tuple[int, int]:
+    """``requires_grad = trains(name)`` for each parameter (``model.finetune``); returns the
+    ``(trained, frozen)`` element counts."""
+    trained = frozen = 0
+    for name, param in named_parameters:
+        param.requires_grad_(bool(trains(name)))
+        if param.requires_grad:
+            trained += param.numel()
+        else:
+            frozen += param.numel()
+    return trained, frozen

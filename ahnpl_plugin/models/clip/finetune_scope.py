@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from torch import nn
 
-FINETUNE_MODES = ("full", "lora", "text", "vision", "last_n")
+from ahnpl_plugin.models.param_groups import set_trained
+from ahnpl_plugin.models.retention_options import FINETUNE_MODES
+
 _TEXT_ROOTS = ("transformer.", "token_embedding.", "positional_embedding", "ln_final.", "text_projection")
 
 
@@ -62,11 +64,4 @@ def apply_scope(clip: nn.Module, mode: str, last_n: int = 0) -> tuple[int, int]:
         depths = (len(visual_blocks), len(clip.transformer.resblocks))
         if not 1 <= last_n <= min(depths):
             raise ValueError(f"model.finetune_last_n must be in 1..{min(depths)} for this model, got {last_n}")
-    trained = frozen = 0
-    for name, param in clip.named_parameters():
-        param.requires_grad_(trains(name, mode, last_n, depths))
-        if param.requires_grad:
-            trained += param.numel()
-        else:
-            frozen += param.numel()
-    return trained, frozen
+    return set_trained(clip.named_parameters(), lambda name: trains(name, mode, last_n, depths))

@@ -40,8 +40,6 @@ to ln(100); the runner should call it after each optimiser step, and ``forward``
 
 from __future__ import annotations
 
-import copy
-import functools
 import logging
 import math
 import os
@@ -76,7 +74,7 @@ from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.clip.finetune_scope import apply_scope
 from ahnpl_plugin.models.clip.lora import add_lora, has_lora, merge_state_dict
 from ahnpl_plugin.models.start_weights import start_record
-from ahnpl_plugin.retention import ema_update, feature_distillation, l2sp
+from ahnpl_plugin.models.start_anchor import StartAnchorMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.models.clip.towers import TextEncoder, encode_chunk, encode_images, encode_tokens
 from ahnpl_plugin.models.clip.tokenizer import cut_token_rows, tokenize
@@ -121,7 +119,7 @@ def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]
 
 
 @registry.register_model("ahnpl_clip")
-class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
+class AHNPLClip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, BaseModel):
     """LAVIS's CLIP + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
@@ -152,12 +150,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         # as a dict), for run records and results tables; set by from_config.
         self.weights_provenance: dict = {}
         # retention options (set_retention); defaults = the published full fine-tuning
-        self.start_weights = None
-        self.finetune = "full"
-        self.distill = {"weight": 0.0, "kind": "mse", "ema": None}
-        self.l2sp_weight = 0.0
-        self.reference = None
-        self._register_load_state_dict_pre_hook(self._drop_foreign_reference)
+        self._init_retention()
 
     # ------------------------------------------------------------------ retention
 
@@ -166,9 +159,8 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         L2-SP needs one, add LoRA adapters and freeze what ``model.finetune`` does not train."""
         if not self.clip.logit_scale.is_meta:  # weights on the meta device (shape checks) have no values to record
             self.start_weights = start_record(source, self.model_type, self.uses_quick_gelu, self.clip.state_dict(), reproducible)
-        self.distill, self.l2sp_weight, self.finetune = dict(options.distill), float(options.l2sp), options.finetune
-        if options.keeps_start:
-            self.reference = copy.deepcopy(self.clip).requires_grad_(False).eval()
+        self.finetune = options.finetune
+        self._keep_start(options.distill, options.l2sp, options.keeps_start)
         if options.finetune == "lora":
             names = add_lora(self.clip, options.lora["rank"], options.lora["alpha"], options.lora["targets"])
             log.info("LoRA rank %d, alpha %g on %d weights", options.lora["rank"], options.lora["alpha"], len(names))
@@ -179,55 +171,15 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         if options.finetune != "full":
             log.info("model.finetune %s: %d parameters train, %d frozen", options.finetune, trained, frozen)
 
-    def train(self, mode: bool = True):
-        """As nn.Module.train; the ``reference`` (teacher / L2-SP anchor) always stays in eval mode."""
-        super().train(mode)
-        if self.reference is not None:
-            self.reference.eval()
-        return self
+    def _anchored(self):
+        """The CLIP towers: what ``reference`` copies (StartAnchorMixin)."""
+        return self.clip
 
-    def _drop_foreign_reference(self, state_dict, prefix, *args):
-        """A checkpoint trained with a ``reference`` copy loads into a model without one (evaluation)."""
-        if self.reference is None:
-            for key in [k for k in state_dict if k.startswith(prefix + "reference.")]:
-                del state_dict[key]
-
-    def _student_tensor(self, name: str) -> torch.Tensor:
-        """The student's effective tensor named as in an unadapted CLIP (LoRA merged on the fly)."""
-        return functools.reduce(getattr, name.split("."), self.clip)
-
-    @torch.no_grad()
-    def on_optimizer_step(self) -> None:
-        """Runner hook after each optimiser step: theta from the group's forwards (the mixin's), then
-        the EMA teacher update (``distill.ema``)."""
-        super().on_optimizer_step()
-        decay = self.distill.get("ema")
-        if self.reference is None or decay is None:
-            return
-        names = [name for name, _ in self.reference.named_parameters()]
-        ema_update(
-            (p for _, p in self.reference.named_parameters()), (self._student_tensor(n) for n in names), decay
-        )
-
-    def _retention_terms(self, out: dict, weighted: dict, images, image_feats, text_feats, caption_tokens) -> None:
-        """Report ``loss_distill`` and ``loss_l2sp`` in ``out`` and add them, weighted, to the terms
-        the step's loss sums, when switched on."""
-        weight = self.distill.get("weight", 0.0)
-        if weight > 0:
-            with torch.no_grad():
-                teacher_images = F.normalize(encode_images(self.reference, images.to(self.device), self.sdpa).float(), dim=-1)
-                teacher_text = TextEncoder(self.reference, length=self.text_length, sdpa=self.sdpa)
-                teacher_texts = F.normalize(encode_tokens(teacher_text, caption_tokens).float(), dim=-1)
-            kind = self.distill.get("kind", "mse")
-            out["loss_distill"] = feature_distillation(image_feats, teacher_images, kind) + feature_distillation(
-                text_feats, teacher_texts, kind
-            )
-            weighted["loss_distill"] = weight * out["loss_distill"]
-        if self.l2sp_weight > 0:
-            anchors = dict(self.reference.named_parameters())
-            pairs = [(p, anchors[n]) for n, p in self.clip.named_parameters() if p.requires_grad]
-            out["loss_l2sp"] = l2sp(pairs)
-            weighted["loss_l2sp"] = self.l2sp_weight * out["loss_l2sp"]
+    def _teacher_features(self, images, caption_tokens):
+        """The reference CLIP's normalised float32 image and caption features (StartAnchorMixin)."""
+        teacher_images = F.normalize(encode_images(self.reference, images.to(self.device), self.sdpa).float(), dim=-1)
+        teacher_text = TextEncoder(self.reference, length=self.text_length, sdpa=self.sdpa)
+        return teacher_images, F.normalize(encode_tokens(teacher_text, caption_tokens).float(), dim=-1)
 
     # ------------------------------------------------------------------ building
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from ahnpl_plugin.config import plain
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.loss_options import loss_options
+from ahnpl_plugin.models.retention_options import keeps_start, retention_options
 from ahnpl_plugin.models.clip.architectures import MODEL_TYPES, OPENAI_TYPES
 
 MODEL_KEYS = ("arch", "model_type", "pretrained", "act", "quick_gelu", "pretrained_patch", "pretrained_lora", "trust_code",
@@ -85,7 +86,7 @@ class ModelOptions:
     @property
     def keeps_start(self) -> bool:
         """Whether training needs a frozen copy of the starting weights (teacher or L2-SP anchor)."""
-        return self.distill.get("weight", 0.0) > 0 or self.l2sp > 0
+        return keeps_start(self.distill, self.l2sp)
 
 
 def _flag(name: str, value) -> bool:
@@ -120,65 +121,6 @@ def _lora_option(raw) -> dict | None:
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
         raise ConfigError(f"model.pretrained_lora.scale must be a number or null, got {scale!r}")
     return {"path": str(raw["path"]), "scale": None if scale is None else float(scale)}
-
-
-def _number(name: str, value, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low or (high is not None and value >= high):
-        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ConfigError(f"model.{name} must be a number {bound}, got {value!r}")
-    return float(value)
-
-
-def retention_options(raw: dict) -> dict:
-    """``finetune``, ``finetune_last_n``, ``lora``, ``distill``, ``l2sp`` validated, defaults filled in."""
-    from ahnpl_plugin.models.clip.finetune_scope import FINETUNE_MODES
-    from ahnpl_plugin.models.clip.lora import LORA_TARGETS
-    from ahnpl_plugin.retention import DISTILL_KINDS
-
-    finetune = raw.get("finetune", "full")
-    if finetune not in FINETUNE_MODES:
-        raise unknown_choice("model.finetune", finetune, FINETUNE_MODES)
-    last_n = raw.get("finetune_last_n", 0)
-    if finetune == "last_n" and (isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1):
-        raise ConfigError(f"model.finetune last_n needs model.finetune_last_n >= 1 (blocks per tower), got {last_n!r}")
-    lora = plain(raw.get("lora")) or {}
-    if not isinstance(lora, dict):
-        raise ConfigError(f"model.lora must be a mapping (rank, alpha, targets), got {lora!r}")
-    if lora and finetune != "lora":
-        raise ConfigError(f"model.lora is set but model.finetune is {finetune!r}; set model.finetune: lora")
-    for key in lora:
-        if key not in ("rank", "alpha", "targets"):
-            raise unknown_choice("model.lora key", key, ("rank", "alpha", "targets"))
-    if finetune == "lora":
-        rank = lora.get("rank", 4)
-        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-            raise ConfigError(f"model.lora.rank must be an integer >= 1, got {rank!r}")
-        targets = tuple(lora.get("targets", LORA_TARGETS))
-        for target in targets:
-            if target not in LORA_TARGETS:
-                raise unknown_choice("model.lora.targets entry", target, LORA_TARGETS)
-        lora = {"rank": rank, "alpha": _number("lora.alpha", lora.get("alpha", float(rank)), 1e-12), "targets": targets}
-    distill = plain(raw.get("distill")) or {}
-    if not isinstance(distill, dict):
-        raise ConfigError(f"model.distill must be a mapping (weight, kind, ema), got {distill!r}")
-    for key in distill:
-        if key not in ("weight", "kind", "ema"):
-            raise unknown_choice("model.distill key", key, ("weight", "kind", "ema"))
-    kind = distill.get("kind", "mse")
-    if kind not in DISTILL_KINDS:
-        raise unknown_choice("model.distill.kind", kind, DISTILL_KINDS)
-    ema = distill.get("ema")
-    distill = {
-        "weight": _number("distill.weight", distill.get("weight", 0.0)),
-        "kind": kind,
-        "ema": None if ema is None else _number("distill.ema", ema, 0.0, 1.0),
-    }
-    l2sp = _number("l2sp", raw.get("l2sp", 0.0))
-    if l2sp > 0 and finetune == "lora":
-        raise ConfigError("model.l2sp with model.finetune lora: the base weights are frozen; limit the adapters with lora.rank instead")
-    if l2sp > 0 and distill["ema"] is not None and distill["weight"] > 0:
-        raise ConfigError("model.l2sp with an EMA teacher (model.distill.ema): L2-SP needs the fixed start; use one of them")
-    return {"finetune": finetune, "finetune_last_n": int(last_n or 0), "lora": lora, "distill": distill, "l2sp": l2sp}
 
 
 def model_options(cfg) -> ModelOptions:
