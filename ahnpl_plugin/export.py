@@ -25,7 +25,8 @@ evaluation tools get wrong by default (``ViT-B-32`` there means nn.GELU). Load w
 WiSE-FT: ``--wise ALPHA`` exports ``ALPHA * fine-tuned + (1 - ALPHA) * start`` instead, the start
 rebuilt from the checkpoint's own record and hash-checked (:mod:`ahnpl_plugin.wise`; ``--start``
 only if the recorded file moved), in every format. ``--format ahnpl_clip`` writes a plain
-``ahnpl_clip`` checkpoint for ``run.checkpoint`` / ``model.finetuned`` evaluation. A LoRA run's
+``ahnpl_clip`` checkpoint for ``run.checkpoint`` / ``model.finetuned`` evaluation; ``--format
+ahnpl_blip`` the same for an ``ahnpl_blip`` run (the only export of a BLIP checkpoint). A LoRA run's
 adapters are merged into the weights in every format.
 
 The activation comes from the checkpoint itself (``ahnpl_clip`` records it in its state dict); the
@@ -45,7 +46,7 @@ import torch
 
 from ahnpl_plugin.errors import UserError
 
-FORMATS = ("open_clip", "hf", "ahnpl_clip")
+FORMATS = ("open_clip", "hf", "ahnpl_clip", "ahnpl_blip")
 LEGACY_SUFFIXES = (".pt", ".pth")  # --format open_clip to a file: state dict + <name>.json
 
 
@@ -95,6 +96,9 @@ def _read_checkpoint(path: str):
     if key == "model":
         run_config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
         provenance = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
+    if (run_config.get("model") or {}).get("arch") == "ahnpl_blip":
+        raise UserError(f"--checkpoint {path} is an ahnpl_blip checkpoint: open_clip and hf hold CLIP models; "
+                        "--format ahnpl_blip --wise ALPHA writes a BLIP checkpoint")
     if not state or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
     from ahnpl_plugin.models.clip.lora import merge_state_dict
@@ -265,14 +269,19 @@ def export_open_clip(
 
 
 def _export_ahnpl_clip(args) -> int:
-    """``--format ahnpl_clip``: a plain checkpoint (LoRA merged, WiSE-mixed with --wise) for evaluation."""
+    """``--format ahnpl_clip`` / ``ahnpl_blip``: a plain checkpoint of that model (LoRA merged,
+    WiSE-mixed with --wise) for evaluation."""
     from ahnpl_plugin.wise import wise_checkpoint
 
     if args.wise is None:
-        raise UserError("--format ahnpl_clip is for WiSE-FT checkpoints: give --wise ALPHA (1 = the fine-tuned weights, merged)")
+        raise UserError(f"--format {args.format} is for WiSE-FT checkpoints: give --wise ALPHA (1 = the fine-tuned weights, merged)")
+    mixed = wise_checkpoint(args.checkpoint, args.wise, args.start)
+    arch = (mixed["start_weights"] or {}).get("arch", "ahnpl_clip")
+    if arch != args.format:
+        raise UserError(f"{args.checkpoint} is an {arch} checkpoint: use --format {arch}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.save(wise_checkpoint(args.checkpoint, args.wise, args.start), args.out)
-    print(f"ahnpl_clip checkpoint (WiSE alpha {args.wise:g}): {os.path.abspath(args.out)}")
+    torch.save(mixed, args.out)
+    print(f"{arch} checkpoint (WiSE alpha {args.wise:g}): {os.path.abspath(args.out)}")
     print(f"evaluate: python -m ahnpl_plugin.evaluate --cfg-path CONFIG --options run.checkpoint={os.path.abspath(args.out)}")
     return 0
 
@@ -309,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="export ALPHA * fine-tuned + (1 - ALPHA) * the recorded starting weights (WiSE-FT)")
     parser.add_argument("--start", default=None, help="with --wise: the starting weights file, if the recorded one moved")
     parser.add_argument("out", help="output: OUT/ folder (hf, open_clip hub layout), OUT.pt (open_clip state dict), "
-                                    "or the checkpoint file (ahnpl_clip)")
+                                    "or the checkpoint file (ahnpl_clip, ahnpl_blip)")
     return parser
 
 
@@ -320,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         from ahnpl_plugin import compat
 
         compat.apply()
-        if args.format == "ahnpl_clip":
+        if args.format in ("ahnpl_clip", "ahnpl_blip"):
             return _export_ahnpl_clip(args)
         export = export_hf if args.format == "hf" else export_open_clip
         result = export(args.checkpoint, args.out, args.model_type, args.quick_gelu, args.card_info, args.wise, args.start)

@@ -13,6 +13,12 @@ checked too). LoRA adapters are merged first. What is mixed and what is kept: se
 :func:`ahnpl_plugin.models.start_weights.interpolate` (towers, projections and ``logit_scale``
 mixed; the adaptive thresholds and the activation record kept from the fine-tuned side).
 
+An ``ahnpl_blip`` checkpoint records its start too (``arch: ahnpl_blip``): the start is rebuilt
+with the run's own model config and the recorded key (``pretrained`` / ``finetuned``); the whole
+model is mixed (online towers, heads, ``temp`` and the momentum encoders), the feature queues,
+their pointer and theta come from the fine-tuned side; the output evaluates with
+``model.finetuned`` (``load_finetuned: true``) or ``run.checkpoint``.
+
 The ``ahnpl_clip`` output is a plain checkpoint (``{"model", "config", "start_weights", "wise"}``;
 no LoRA, no teacher) that evaluates with ``run.checkpoint=OUT.pth`` or ``model.finetuned``.
 The sweep evaluates every alpha with ``python -m ahnpl_plugin.evaluate`` on a compositional config
@@ -53,8 +59,32 @@ def read_runner_checkpoint(path: str) -> dict:
     return {**obj, "model": state}
 
 
-def start_state(record: dict | None, checkpoint: str, override: str | None = None) -> dict:
-    """The starting CLIP state dict (no prefix, float32) of a run, rebuilt and hash-checked."""
+def _blip_start(record: dict, source: str, model_cfg: dict | None) -> dict:
+    """An ``ahnpl_blip`` start rebuilt as its run built it: the run's model config (towers, tokenizer;
+    retention keys dropped) with the recorded key (``pretrained`` / ``finetuned``) set to ``source``."""
+    from omegaconf import OmegaConf
+
+    from ahnpl_plugin import register
+    from ahnpl_plugin.models.retention_options import RETENTION_KEYS
+    from ahnpl_plugin.models.start_weights import weight_entries
+
+    register()
+    from lavis.common.registry import registry
+
+    cls = registry.get_model_class("ahnpl_blip")
+    cfg = OmegaConf.to_container(OmegaConf.load(cls.default_config_path(record["model_type"])).model)
+    cfg.update({k: v for k, v in (model_cfg or {}).items() if k not in RETENTION_KEYS})
+    cfg.update(arch="ahnpl_blip", model_type=record["model_type"])
+    if record.get("key") == "finetuned":
+        cfg.update(load_finetuned=True, finetuned=source)
+    else:
+        cfg.update(load_finetuned=False, finetuned="", pretrained=source)
+    return weight_entries(cls.from_config(cfg).state_dict())
+
+
+def start_state(record: dict | None, checkpoint: str, override: str | None = None, model_cfg: dict | None = None) -> dict:
+    """The starting state dict of a run, rebuilt and hash-checked: ahnpl_clip's CLIP (no prefix,
+    float32), or ahnpl_blip's weights (``weight_entries``; ``model_cfg``: the run's model config)."""
     from ahnpl_plugin.models.clip.weights import build_clip
     from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict
 
@@ -70,9 +100,12 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
             "pass --start with a file of those weights"
         )
     try:
-        act = "quick_gelu" if record["quick_gelu"] else "gelu"  # what the run used: a plain state dict records none
-        clip, _, _ = build_clip(record["model_type"], source, bool(record["quick_gelu"]), act=act)
-        state = clip.state_dict()
+        if record.get("arch") == "ahnpl_blip":
+            state = _blip_start(record, source, model_cfg)
+        else:
+            act = "quick_gelu" if record["quick_gelu"] else "gelu"  # what the run used: a plain state dict records none
+            clip, _, _ = build_clip(record["model_type"], source, bool(record["quick_gelu"]), act=act)
+            state = clip.state_dict()
     except Exception as exc:  # missing file, wrong architecture, unreadable archive
         raise StartWeightsError(f"cannot rebuild the starting weights from {source!r}: {exc}") from None
     if has_lora(state):
@@ -87,19 +120,25 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
 
 
 def wise_checkpoint(checkpoint: str, alpha: float, start: str | None = None) -> dict:
-    """A plain ``ahnpl_clip`` checkpoint of ``alpha * fine-tuned + (1 - alpha) * start``."""
+    """A plain checkpoint of ``alpha * fine-tuned + (1 - alpha) * start`` (``ahnpl_clip`` or
+    ``ahnpl_blip``, as the checkpoint; BLIP's queues and thresholds from the fine-tuned side)."""
     from ahnpl_plugin.models.clip.lora import merge_state_dict
+
+    from ahnpl_plugin.models.retention_options import RETENTION_KEYS
 
     stored = read_runner_checkpoint(checkpoint)
     record = stored.get("start_weights")
-    begin = start_state(record, checkpoint, start)
-    state = {k: v for k, v in merge_state_dict(stored["model"]).items() if not k.startswith("reference.")}
-    tuned = {k[len(CLIP_PREFIX):]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
-    mixed = interpolate(begin, tuned, alpha)
-    model = {k: v for k, v in state.items() if not k.startswith(CLIP_PREFIX)}
-    model.update({CLIP_PREFIX + k: v for k, v in mixed.items()})
     config = json.loads(json.dumps(stored.get("config") or {}, default=str))
-    for key in ("finetune", "finetune_last_n", "lora", "distill", "l2sp"):  # the output is a plain model
+    begin = start_state(record, checkpoint, start, config.get("model"))
+    state = {k: v for k, v in merge_state_dict(stored["model"]).items() if not k.startswith("reference.")}
+    if record.get("arch") == "ahnpl_blip":  # the whole model: towers, heads, temp, momentum encoders
+        model = interpolate(begin, state, alpha)
+    else:
+        tuned = {k[len(CLIP_PREFIX):]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
+        mixed = interpolate(begin, tuned, alpha)
+        model = {k: v for k, v in state.items() if not k.startswith(CLIP_PREFIX)}
+        model.update({CLIP_PREFIX + k: v for k, v in mixed.items()})
+    for key in RETENTION_KEYS:  # the output is a plain model
         (config.get("model") or {}).pop(key, None)
     return {"model": model, "config": config, "start_weights": record, "epoch": stored.get("epoch"),
             "wise": {"alpha": float(alpha), "finetuned": os.path.abspath(checkpoint)}}

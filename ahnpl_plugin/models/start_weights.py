@@ -10,6 +10,11 @@ it in each checkpoint (``checkpoint["start_weights"]``):
                 without the prefix), so a rebuilt start is checked to be the very same weights
 ``reproducible`` false for a random initialisation (``pretrained: ""``): nothing can rebuild it
 
+An ``ahnpl_blip`` start (a model without a ``clip`` submodule) records the whole model's weights
+(:func:`weight_entries`: the online towers, heads, ``temp`` and the momentum encoders; no queues,
+no thresholds), ``arch: ahnpl_blip`` and ``key``, the config key that named ``source``
+(``pretrained`` or ``finetuned``); ``quick_gelu`` is false there (BLIP has no such choice).
+
 WiSE-FT (:func:`interpolate`): ``alpha * finetuned + (1 - alpha) * start`` for every floating-point
 weight both hold: the towers, the projections and ``logit_scale`` (both ends are <= ln 100, so the
 mix is too). Entries that are training state rather than weights keep the fine-tuned value:
@@ -49,15 +54,24 @@ def state_sha256(state: dict) -> str:
     return digest.hexdigest()
 
 
-def start_record(source: str, model_type: str, quick_gelu: bool, state: dict, reproducible: bool = True) -> dict:
-    """The record a checkpoint keeps of its starting weights (see the module docstring)."""
+def start_record(source: str, model_type: str, quick_gelu: bool, state: dict, reproducible: bool = True,
+                 **extra) -> dict:
+    """The record a checkpoint keeps of its starting weights (see the module docstring); ``extra``
+    entries (ahnpl_blip: ``arch``, ``key``) are added as given."""
     return {
         "source": str(source),
         "model_type": str(model_type),
         "quick_gelu": bool(quick_gelu),
         "sha256": state_sha256(state),
         "reproducible": bool(reproducible),
+        **extra,
     }
+
+
+def weight_entries(state: dict) -> dict:
+    """``state`` without its training state (:func:`is_training_state`) nor a ``reference.`` copy:
+    what an ``ahnpl_blip`` start record hashes (the queues are random at a fresh build)."""
+    return {k: v for k, v in state.items() if not is_training_state(k) and not k.startswith("reference.")}
 
 
 def is_training_state(name: str) -> bool:

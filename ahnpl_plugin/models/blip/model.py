@@ -72,7 +72,10 @@ from ahnpl_plugin.models.blip.scoring import compute_sim_matrix, itm_input_ids, 
 from ahnpl_plugin.models.blip.sources import check_blip_inputs, weights_source
 from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 from ahnpl_plugin.models.blip.weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
+from ahnpl_plugin.models.blip.finetune_scope import ONLINE, apply_scope
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
+from ahnpl_plugin.models.start_anchor import StartAnchorMixin
+from ahnpl_plugin.models.start_weights import start_record, weight_entries
 from ahnpl_plugin.models.loader_tokens import BertLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode
@@ -127,7 +130,7 @@ def batch_image_ids(value, batch: int, device) -> torch.Tensor | None:
 
 
 @registry.register_model("ahnpl_blip")
-class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
+class AHNPLBlip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, BlipRetrieval):
     """LAVIS's ``BlipRetrieval`` + hard negatives in ITC/ITM + :class:`AHNPLLoss`; see the module docstring."""
 
     plain_loss_message = "batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms"
@@ -149,6 +152,8 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         self.last_itm_pairs: ItmPairs | None = None
         # model.loss.use_itc: BLIP's own ITC term (momentum queues) in the objective; false drops it
         self.use_itc = bool(use_itc)
+        # retention options (set_retention); defaults = the published full fine-tuning
+        self._init_retention()
 
     def init_tokenizer(self):
         """The tokenizer given to the constructor (already loaded and checked)."""
@@ -193,7 +198,56 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         else:
             log.info("ahnpl_blip %s: random initialisation (model.pretrained is empty)", options.model_type)
         model.reset_queue_ptr()
+        start = options.finetuned if options.load_finetuned else options.pretrained
+        model.set_retention(options, start, "finetuned" if options.load_finetuned else "pretrained")
         return model
+
+    # ------------------------------------------------------------------ retention
+
+    def set_retention(self, options: BlipOptions, source: str, key: str) -> None:
+        """Record the starting weights (now), keep a frozen ``reference`` copy of the online towers if
+        distillation or L2-SP needs one, and freeze what ``model.finetune`` does not train."""
+        self.start_weights = start_record(source, self.model_type, False, weight_entries(self.state_dict()),
+                                          reproducible=bool(source), arch="ahnpl_blip", key=key)
+        self.finetune = options.finetune
+        self._keep_start(options.distill, options.l2sp, options.keeps_start)
+        try:
+            trained, frozen = apply_scope(self, options.finetune, options.finetune_last_n)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if options.finetune != "full":
+            log.info("model.finetune %s: %d online parameters train, %d frozen (momentum towers follow)",
+                     options.finetune, trained, frozen)
+
+    def _anchored(self) -> torch.nn.Module:
+        """The online towers, heads and ``temp`` under their own names: what ``reference`` copies
+        (StartAnchorMixin); a container built on each call, not a submodule."""
+        towers = torch.nn.Module()
+        for name in ONLINE:
+            name = name.rstrip(".")
+            value = getattr(self, name)
+            if isinstance(value, torch.nn.Parameter):
+                towers.register_parameter(name, value)
+            else:
+                towers.add_module(name, value)
+        return towers
+
+    def _teacher_features(self, images, caption_tokens):
+        """The reference towers' projected, normalised ITC features of the images and captions (as
+        the loss sees the student's), float32."""
+        ref = self.reference
+        image_feats = F.normalize(ref.vision_proj(ref.visual_encoder.forward_features(images)[:, 0, :]).float(), dim=-1)
+        text_out = ref.text_encoder.forward_text(caption_tokens)
+        return image_feats, F.normalize(ref.text_proj(text_out.last_hidden_state[:, 0, :]).float(), dim=-1)
+
+    @torch.no_grad()
+    def _momentum_update(self):
+        """LAVIS's momentum update (same arithmetic), for the online parameters that train only: a
+        frozen online tower (``model.finetune``) leaves its momentum copy exactly as it is."""
+        for model_pair in self.model_pairs:
+            for param, param_m in zip(model_pair[0].parameters(), model_pair[1].parameters()):
+                if param.requires_grad:
+                    param_m.data = param_m.data * self.momentum + param.data * (1.0 - self.momentum)
 
     def load_checkpoint(self, url_or_filename):
         """Load a LAVIS-format BLIP checkpoint (``model.finetuned``), checked (blip_weights)."""
@@ -370,7 +424,9 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
 
         weighted = {"loss_itc": loss_itc} if self.use_itc else {}
         weighted.update(loss_itm=loss_itm, **ahnpl.pop("weighted"))  # AHNPL's own: hn, dm (its ITC is off)
-        out = {"loss": total_loss(weighted), "loss_itc": loss_itc, "loss_itm": loss_itm}
+        out = {"loss_itc": loss_itc, "loss_itm": loss_itm}
+        self._retention_terms(out, weighted, images, image_feat, text_feat, caption_tokens)
+        out = {"loss": total_loss(weighted), **out}
         for name in ("loss_hn", "loss_hn_text", "loss_hn_image", "loss_dm", "loss_dm_pos", "loss_dm_neg"):
             out[name] = ahnpl[name]
         for name, value in zip(self.loss.negative_types, thresholds.detach()):
