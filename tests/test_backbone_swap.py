@@ -216,6 +216,37 @@ def test_every_training_config_trains_one_step_with_every_model_type(project, ar
     assert json.loads((runner.output_dir / "results.json").read_text())["test"]
 
 
+# The retention recipes (issue 19): each trains a step with both families' tiny types (the base
+# types' towers are the same code; the step above covers their sizes); coco_lora is refused by
+# ahnpl_blip with one line naming why.
+RETENTION = ("coco_distill", "coco_l2sp", "coco_text_only", "coco_fsc", "coco_low_lr", "coco_lora")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["ahnpl_clip", "ahnpl_blip"])
+@pytest.mark.parametrize("project", RETENTION)
+def test_every_retention_recipe_trains_one_step_with_both_families(project, arch, recipe, tmp_path, monkeypatch):
+    from ahnpl_plugin.errors import ConfigError
+    from ahnpl_plugin.train import _train
+
+    monkeypatch.setenv("COCO_DIR", str(recipe.root))
+    argv = ["--cfg-path", str(REPO / "projects" / "ahnpl" / f"{project}.yaml"), "--options",
+            *_step_options(project, arch, "tiny", tmp_path)]
+    if arch == "ahnpl_blip" and project == "coco_lora":
+        with pytest.raises(ConfigError, match="finetune lora is not supported by ahnpl_blip"):
+            _train(argv)
+        return
+    runner = _train(argv)
+    rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
+    (row,) = [r for r in rows if "loss" in r]
+    model = runner.unwrap_dist_model(runner.model)
+    config = yaml.safe_load((REPO / "projects" / "ahnpl" / f"{project}.yaml").read_text())["model"]
+    assert ("loss_distill" in row) == ("distill" in config)
+    assert ("loss_l2sp" in row) == ("l2sp" in config)
+    assert model.finetune == config.get("finetune", "full")
+    assert runner.config.model_cfg.arch == arch and model.start_weights["sha256"]
+
+
 # Evaluation configs whose data the tests can write (the other benchmark configs are covered by the
 # processor check above and tests/test_eval_configs.py); each with every model type of both families
 # (the eval configs are model-agnostic: the model is named by --options).

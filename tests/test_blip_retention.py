@@ -356,4 +356,44 @@ def test_a_runner_checkpoint_of_a_distill_run_records_and_reloads(tmp_path):
         assert torch.equal(value, state[key]), key
     plain = _model(load_finetuned=True, finetuned=str(path))
     assert plain.reference is None
+    wise = tmp_path / "plain.pth"  # a checkpoint without a start copy loads into a model with one
+    torch.save({"model": plain.state_dict(), "config": {"model": _config()}}, wise)
+    teacher = {k: v.clone() for k, v in resumed.reference.state_dict().items()}
+    resumed.load_checkpoint(str(wise))
+    assert all(torch.equal(v, teacher[k]) for k, v in resumed.reference.state_dict().items())
+    assert torch.equal(resumed.text_proj.weight, plain.text_proj.weight)
     assert json.dumps(plain.start_weights)  # a record of the loaded checkpoint (key finetuned)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs two cores for two gloo ranks")
+def test_two_gloo_ranks_train_a_frozen_tower_with_distillation(tmp_path):
+    """DDP (find_unused_parameters=False, the runner's) with finetune text + a distillation teacher:
+    no unused-parameter error, and the frozen ViT is the same on both ranks' checkpoint as at the start."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    cfg = yaml.safe_load((repo / "projects" / "ahnpl" / "demo.yaml").read_text())
+    cfg["model"].update(arch="ahnpl_blip", model_type="tiny", finetune="text", distill={"weight": 0.5})
+    cfg["datasets"]["ahnpl_synthetic_world"].update(
+        cache_dir=str(tmp_path / "world"), world={"seed": 0, "image_size": 32, "n_train": 32, "n_val": 4, "n_test": 4})
+    cfg["run"].update(batch_size_train=8, batch_size_eval=16, max_epoch=1, warmup_steps=1, num_workers=0,
+                      output_dir=str(tmp_path / "out"), log_freq=0, progress=False, seed=7)
+    path = tmp_path / "dist.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "lavis.train", "--cfg-path", str(path)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((tmp_path / "out").iterdir())
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(r["loss_distill"] >= 0 for r in rows)
+    state = torch.load(run_dir / "checkpoint_best.pth", weights_only=False)["model"]
+    for key in [k for k in state if k.startswith("visual_encoder.")]:  # frozen: equal to the teacher's start copy
+        assert torch.equal(state[key], state["reference." + key]), key
+        assert torch.equal(state[key.replace("visual_encoder.", "visual_encoder_m.", 1)], state[key]), key
+    assert not torch.equal(state["text_proj.weight"], state["reference.text_proj.weight"])

@@ -30,9 +30,20 @@ Training ``forward(samples)`` (``image``, ``text_input``, optional ``hard_negati
    ``model.itm_hard_negatives`` hard negative captions per image as non-matching pairs
    (:mod:`ahnpl_plugin.models.blip.itm`);
 
-``loss = loss_itc + loss_itm + lambda_hn * loss_hn + lambda_dm * loss_dm``. Returned: those, the
-parts of hn/dm, ``theta/<type>``, ``logit_scale`` (1/temp), ``alpha`` (the distillation weight
-used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last step's ITM pair indices.
+``loss = loss_itc + loss_itm + lambda_hn * loss_hn + lambda_dm * loss_dm`` (+ the retention terms
+below). Returned: those, the parts of hn/dm, ``theta/<type>``, ``logit_scale`` (1/temp), ``alpha``
+(the distillation weight used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last
+step's ITM pair indices.
+
+Keeping zero-shot accuracy (``finetune``, ``distill``, ``l2sp``;
+:mod:`ahnpl_plugin.models.retention_options`): the model records its starting weights
+(``start_weights``, the whole model's weights hashed, for ``python -m ahnpl_plugin.export --wise A
+--format ahnpl_blip``), trains only the online towers ``model.finetune`` selects
+(:mod:`ahnpl_plugin.models.blip.finetune_scope`; the momentum copy of a frozen tower stays as it
+is), and with distillation or L2-SP keeps a frozen copy of the starting online towers as
+``reference`` (:mod:`ahnpl_plugin.models.start_anchor`); ``forward`` then also returns
+``loss_distill`` (the ITC image and caption features against the reference's) and ``loss_l2sp``,
+added to ``loss`` with their weights. ``finetune: lora`` is refused.
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
 (LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task

@@ -181,7 +181,8 @@ def load_blip_state(model, checkpoint: BlipCheckpoint) -> None:
     for k in mismatched:  # queues of another queue_size, theta of another number of types
         log.warning("%s: %s has shape %s, this model %s: not loaded", source, k, tuple(state[k].shape), tuple(own[k].shape))
         del state[k]
-    missing = [k for k in own if k not in state and k not in OPTIONAL_KEYS]
+    # a model with a distillation / L2-SP start copy keeps its own when the file has none
+    missing = [k for k in own if k not in state and k not in OPTIONAL_KEYS and not k.startswith("reference.")]
     if missing:
         what = f"it lacks {len(missing)} weight(s), e.g. {', '.join(missing[:5])}"
         raise _not_fitting(checkpoint, model.model_type, what)
