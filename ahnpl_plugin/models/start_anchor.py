@@ -62,9 +62,9 @@ class StartAnchorMixin:
             for key in [k for k in state_dict if k.startswith(prefix + "reference.")]:
                 del state_dict[key]
 
-    def _student_tensor(self, name: str) -> torch.Tensor:
+    def _student_tensor(self, name: str, root: nn.Module | None = None) -> torch.Tensor:
         """The student's effective tensor named as in the reference (LoRA merged on the fly)."""
-        return functools.reduce(getattr, name.split("."), self._anchored())
+        return functools.reduce(getattr, name.split("."), root if root is not None else self._anchored())
 
     @torch.no_grad()
     def on_optimizer_step(self) -> None:
@@ -75,8 +75,9 @@ class StartAnchorMixin:
         if self.reference is None or decay is None:
             return
         names = [name for name, _ in self.reference.named_parameters()]
+        root = self._anchored()
         ema_update(
-            (p for _, p in self.reference.named_parameters()), (self._student_tensor(n) for n in names), decay
+            (p for _, p in self.reference.named_parameters()), (self._student_tensor(n, root) for n in names), decay
         )
 
     def _retention_terms(self, out: dict, weighted: dict, images, image_feats, text_feats, caption_tokens) -> None:
