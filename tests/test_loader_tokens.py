@@ -30,11 +30,7 @@ def caption(n_words: int) -> str:
 CAPTIONS = [caption(n) for n in range(0, 91, 3)] + ["a !~ b", "Ünïcode café, ok?", "###"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered():
-    from ahnpl_plugin import register
-
-    register()
+pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _clip(**overrides):
@@ -190,6 +186,7 @@ def test_shard_stream_batches_are_tokenised_in_two_workers(coco, tmp_path):
         _check_batch(batch, 32)
 
 
+@pytest.mark.slow  # a training run
 def test_runner_tokenises_in_the_loader_and_the_model_never_does(coco, tmp_path, monkeypatch):
     """Through the real runner: with run.loader_tokens (default) the model's tokenize is never
     called during training; switched off, the model tokenises (so the check bites)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -93,6 +94,7 @@ def test_gather_is_identity_without_process_group():
     assert gather_rows_with_grad(x) is x
 
 
+@pytest.mark.slow  # 2 gloo processes
 def test_two_process_loss_equals_single_process(tmp_path):
     mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD_SIZE)]

@@ -269,6 +269,7 @@ def test_speed_keys_in_every_default_yaml_and_validated():
         tiny_model(sdpa="yes")
 
 
+@pytest.mark.slow  # torch.compile
 def test_compile_towers_keeps_results_and_state_dict():
     model = tiny_model().eval()
     keys = list(model.state_dict())
@@ -308,6 +309,7 @@ def test_step_benchmark_batch_is_coco_like_and_deterministic():
     assert 0.45 < share < 0.67  # VALID_RATES average 0.56
 
 
+@pytest.mark.slow  # runs the step benchmark
 def test_step_benchmark_runs_and_reports(tmp_path, capsys):
     step = step_module()
     out = tmp_path / "step.json"

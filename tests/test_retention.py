@@ -92,6 +92,7 @@ def _finetuned_checkpoint(tmp_path, start, **extra):
     return model, path
 
 
+@pytest.mark.slow  # trains
 def test_wise_checkpoint_endpoints_from_the_recorded_start(tmp_path):
     start = _start_file(tmp_path)
     model, path = _finetuned_checkpoint(tmp_path, start)
@@ -127,6 +128,7 @@ def test_wise_refuses_random_init_start(tmp_path):
         wise_checkpoint(str(path), 0.5)
 
 
+@pytest.mark.slow  # trains and exports
 def test_export_cli_wise_open_clip_and_ahnpl_clip(tmp_path):
     from ahnpl_plugin import export
 
@@ -277,6 +279,7 @@ def test_l2sp_and_ema_by_hand(tmp_path):
     assert math.isclose(model(_batch())["loss_l2sp"].item(), by_hand.item(), rel_tol=1e-5)
 
 
+@pytest.mark.slow  # two trainings per case
 @pytest.mark.parametrize("extra", [{"distill": {"weight": 1.0, "ema": 0.9}}, {"finetune": "lora"}])
 def test_resume_exact(tmp_path, extra):
     start = _start_file(tmp_path)
@@ -346,6 +349,7 @@ def test_retention_recipes_validate(name):
             or float(config["run"]["init_lr"]) < float(reference["run"]["init_lr"]))
 
 
+@pytest.mark.slow  # trains, then evaluates a sweep
 def test_wise_sweep_writes_checkpoints_table_and_plot(tmp_path, monkeypatch):
     """The sweep's own work (one checkpoint per alpha, table, JSON, plot) with planted evaluation
     scores; the evaluation itself is python -m ahnpl_plugin.evaluate, tested with its configs."""

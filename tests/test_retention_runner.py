@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 import yaml
 
 from ahnpl_plugin.models.start_weights import state_sha256
+from helpers.runs import coco_run_config
 
 
 def _start_file(path: Path) -> Path:
@@ -29,24 +30,8 @@ def _start_file(path: Path) -> Path:
 
 
 def _config(coco, output_dir: Path, start: Path, model: dict, **run_overrides) -> dict:
-    folder, negatives = coco
-    run = {
-        "task": "retrieval", "runner": "ahnpl_runner", "device": "cpu", "init_lr": 1e-3, "warmup_steps": 1,
-        "weight_decay": 0.1, "max_epoch": 2, "batch_size_train": 4, "batch_size_eval": 8, "num_workers": 0,
-        "seed": 7, "k_test": 8, "use_dist_eval_sampler": False, "output_dir": str(output_dir),
-        "train_splits": ["train"], "valid_splits": [], "test_splits": ["test"], "log_freq": 0,
-        "progress": False, "plot": False, "save_every_epoch": True,
-    }
-    run.update(run_overrides)
-    data = {
-        "build_info": {
-            "annotations": {s: {"storage": str(p)} for s, p in folder.annotations.items()},
-            "images": {"storage": str(folder.images)},
-        },
-        "negatives": str(negatives),
-    }
-    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), "act": "gelu", **model},
-            "datasets": {"ahnpl_coco": data}, "run": run}
+    return coco_run_config(coco, output_dir, {"pretrained": str(start), "act": "gelu", **model},
+                           **{"max_epoch": 2, "valid_splits": [], "save_every_epoch": True, **run_overrides})
 
 
 def _train(cfg: dict, path: Path, *options: str):
@@ -59,6 +44,7 @@ def _train(cfg: dict, path: Path, *options: str):
 MODEL = {"finetune": "lora", "lora": {"rank": 2, "alpha": 2.0}, "distill": {"weight": 0.5, "kind": "mse", "ema": 0.9}}
 
 
+@pytest.mark.slow  # training runs
 def test_runner_records_start_and_resumes_lora_with_ema_teacher_exactly(coco, tmp_path):
     from ahnpl_plugin import export
 
