@@ -27,12 +27,12 @@ demo: $(STAMP)
 	$(PY) -m ahnpl_plugin.demo
 
 bench: $(STAMP)
-	$(PY) benchmarks/negatives_throughput.py
+	$(PY) perf/negatives_throughput.py
 
 # re-measure the README's numbers with machine and load (README_ARGS="--all" adds the demo and suite)
 README_ARGS ?=
 readme-numbers: $(STAMP)
-	$(PY) benchmarks/readme_numbers.py $(README_ARGS)
+	$(PY) perf/readme_numbers.py $(README_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -145,7 +145,8 @@ def _openai_files(model_cfg: dict) -> list[str]:
     names = [model_cfg.get("pretrained"), (model_cfg.get("pretrained_patch") or {}).get("base")]
     if model_cfg.get("arch") != "ahnpl_clip" or not any(str(n or "").lower() == "openai" for n in names):
         return []
-    from ahnpl_plugin.models.clip_loading import PretrainedWeightsError, openai_cache_dir, openai_url
+    from ahnpl_plugin.errors import PretrainedWeightsError
+    from ahnpl_plugin.models.clip.weights import openai_cache_dir, openai_url
 
     try:
         return [os.path.join(openai_cache_dir(), os.path.basename(openai_url(str(model_cfg.get("model_type")))))]

@@ -60,6 +60,13 @@ LAVIS_RUNNERS = {
 }
 
 
+def plain(value):
+    """OmegaConf containers as plain Python values (lists, dicts); any other value unchanged."""
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
 def _arch_class(arch):
     from lavis.common.registry import registry
 
@@ -242,7 +249,7 @@ def fetch_stock_clip_weights(model_cfg) -> None:
     a one-line error naming the file and URL if neither (LAVIS: a raw URLError). Called by the
     train/evaluate entry points before anything is built (``data check`` reports it instead)."""
     if model_cfg.get("arch") == "clip" and str(model_cfg.get("pretrained") or "").lower() == "openai":
-        from ahnpl_plugin.models.clip_loading import openai_archive
+        from ahnpl_plugin.models.clip.weights import openai_archive
 
         openai_archive(str(model_cfg.model_type))
 

@@ -81,7 +81,8 @@ def open_clip_model_name(model_type: str, quick_gelu: bool) -> str:
 
 def _read_checkpoint(path: str):
     """``(state_dict, model_config, run_config, provenance)`` of a runner checkpoint or bare state dict."""
-    from ahnpl_plugin.models.checkpoint_formats import PretrainedWeightsError, load_pickle
+    from ahnpl_plugin.errors import PretrainedWeightsError
+    from ahnpl_plugin.models.checkpoint_formats import load_pickle
 
     if not os.path.isfile(path):
         raise UserError(f"--checkpoint: file not found: {path}")
@@ -96,7 +97,7 @@ def _read_checkpoint(path: str):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
-    from ahnpl_plugin.models.lora import merge_state_dict
+    from ahnpl_plugin.models.clip.lora import merge_state_dict
 
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
     # LoRA adapters merged; a distillation teacher / L2-SP start ("reference.") is not the model
@@ -106,8 +107,8 @@ def _read_checkpoint(path: str):
 
 def _quick_gelu(state: dict, config: dict, model_type: str, requested: bool | None, path: str) -> bool:
     """Activation of the exported weights: the checkpoint's record, else the flag, else defaults."""
-    from ahnpl_plugin.models.architectures import OPENAI_TYPES
-    from ahnpl_plugin.models.clip_loading import QUICK_GELU_KEY
+    from ahnpl_plugin.models.clip.architectures import OPENAI_TYPES
+    from ahnpl_plugin.models.clip.weights import QUICK_GELU_KEY
 
     if QUICK_GELU_KEY in state:
         recorded = bool(int(state[QUICK_GELU_KEY]))
@@ -137,8 +138,8 @@ def read_export_source(
 ) -> ExportSource:
     """The CLIP weights, type, activation and records of ``checkpoint`` (UserError when unclear);
     with ``wise``, the WiSE-FT mix with the recorded starting weights."""
-    from ahnpl_plugin.models.architectures import MODEL_TYPES
-    from ahnpl_plugin.models.clip_loading import CLIP_PREFIX, matching_model_types, shape_mismatches
+    from ahnpl_plugin.models.clip.architectures import MODEL_TYPES
+    from ahnpl_plugin.models.clip.weights import CLIP_PREFIX, matching_model_types, shape_mismatches
 
     state, config, run_config, provenance = _read_checkpoint(checkpoint)
     if wise is not None:
@@ -173,7 +174,8 @@ def read_export_source(
 
 def _write_card(out_dir: str, source: ExportSource, name: str, formats: str, card_info: str | None) -> tuple[str, ...]:
     """README.md model card in ``out_dir``; returns the fields left to fill in."""
-    from ahnpl_plugin.model_card import CardInfoError, missing_fields, model_card, read_card_info
+    from ahnpl_plugin.errors import CardInfoError
+    from ahnpl_plugin.model_card import missing_fields, model_card, read_card_info
 
     try:
         info = read_card_info(card_info)
@@ -199,7 +201,7 @@ def export_open_clip_hub(source: ExportSource, out: str, card_info: str | None =
     from safetensors.torch import save_file
 
     from ahnpl_plugin.export_hf import OPENAI_MEAN, OPENAI_STD
-    from ahnpl_plugin.models.architectures import architecture
+    from ahnpl_plugin.models.clip.architectures import architecture
 
     out_dir = _check_out_dir(out)
     name = open_clip_model_name(source.model_type, source.quick_gelu)
@@ -226,8 +228,8 @@ def export_hf(
 ) -> ExportResult:
     """A transformers ``CLIPModel`` folder in ``out`` (see :mod:`ahnpl_plugin.export_hf`) + README.md."""
     from ahnpl_plugin.export_hf import write_hf_folder
-    from ahnpl_plugin.models.architectures import architecture
-    from ahnpl_plugin.models.hf_clip_layout import LayoutError
+    from ahnpl_plugin.models.clip.architectures import architecture
+    from ahnpl_plugin.errors import LayoutError
 
     source = read_export_source(checkpoint, model_type, quick_gelu, wise, start)
     out_dir = _check_out_dir(out)
@@ -248,7 +250,7 @@ def export_open_clip(
 ) -> ExportResult:
     """``out`` ending in .pt/.pth: state dict + ``<model name>.json`` beside it; else the hub-layout
     folder of :func:`export_open_clip_hub`. See the module docstring."""
-    from ahnpl_plugin.models.architectures import architecture
+    from ahnpl_plugin.models.clip.architectures import architecture
 
     source = read_export_source(checkpoint, model_type, quick_gelu, wise, start)
     if not out.endswith(LEGACY_SUFFIXES):

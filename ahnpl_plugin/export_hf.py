@@ -4,7 +4,7 @@ The folder ``transformers`` loads with ``CLIPModel.from_pretrained(OUT)`` and
 ``CLIPProcessor.from_pretrained(OUT)``:
 
 * ``config.json`` + ``model.safetensors``: written by transformers' own ``save_pretrained`` from a
-  ``CLIPModel`` holding our weights (names converted by :mod:`ahnpl_plugin.models.hf_clip_layout`);
+  ``CLIPModel`` holding our weights (names converted by :mod:`ahnpl_plugin.models.clip.hf_layout`);
   ``hidden_act`` is ``quick_gelu`` or ``gelu``, the activation the weights were trained with.
 * ``vocab.json``, ``merges.txt``, ``tokenizer_config.json``, ``special_tokens_map.json``: a
   ``CLIPTokenizer`` built from the BPE vocabulary LAVIS ships (``bpe_simple_vocab_16e6.txt.gz``),
@@ -27,7 +27,7 @@ import os
 
 import torch
 
-from ahnpl_plugin.models.hf_clip_layout import PAD_ID, hf_config_dict, open_clip_to_hf
+from ahnpl_plugin.models.clip.hf_layout import PAD_ID, hf_config_dict, open_clip_to_hf
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -92,7 +92,7 @@ def hf_model(clip_state: dict, arch: dict, quick_gelu: bool):
 
 def write_hf_folder(out_dir: str, clip_state: dict, arch: dict, quick_gelu: bool) -> list[str]:
     """Model, tokenizer and image processor files in ``out_dir``; returns the file names written."""
-    from ahnpl_plugin.models.architectures import context_length, image_size
+    from ahnpl_plugin.models.clip.architectures import context_length, image_size
 
     os.makedirs(out_dir, exist_ok=True)
     hf_model(clip_state, arch, quick_gelu).save_pretrained(out_dir, safe_serialization=True)

@@ -10,7 +10,7 @@
   ``image_embeds(images) -> [B,N,W]`` (the image tokens, computed once per image),
   ``features_from_embeds(image_embeds) -> [B,D]`` and
   ``itm_logits(image_embeds[P,N,W], captions[P]) -> [P,2]`` (see
-  :mod:`ahnpl_plugin.models.blip_scoring` for what each mode computes).
+  :mod:`ahnpl_plugin.models.blip.scoring` for what each mode computes).
 
 :func:`scoring_mode` says which mode a model is evaluated with: its ``scoring`` attribute
 (``ahnpl_blip``'s ``model.scoring``), else ``itc``.
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ahnpl_plugin.errors import ConfigError
 
 DEFAULT_BLIP_MAX_TEXT_LEN = 35  # LAVIS's BLIP default (and what its retrieval code tokenises to)
-SCORING_MODES = ("itc", "itm", "itc+itm")  # = ahnpl_plugin.models.blip_scoring.SCORING_MODES
+SCORING_MODES = ("itc", "itm", "itc+itm")  # = ahnpl_plugin.models.blip.scoring.SCORING_MODES
 FEATURE_ONLY = ("itc",)
 
 
@@ -87,7 +87,7 @@ class LavisClipEncoder:
         return F.normalize(self.model.encode_image(images.to(self.device)).float(), dim=-1)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        from ahnpl_plugin.models.tokens import tokenize  # LAVIS's BPE ids; long captions end in EOT
+        from ahnpl_plugin.models.clip.tokenizer import tokenize  # LAVIS's BPE ids; long captions end in EOT
 
         tokens = tokenize(list(texts), context_length=self.model.context_length)
         return F.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1)
@@ -118,7 +118,7 @@ class BlipItcEncoder:
 
     def itm_logits(self, image_embeds: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """ITM head logits [P, 2] (no match, match) of caption ``texts[p]`` with ``image_embeds[p]``."""
-        from ahnpl_plugin.models.blip_scoring import itm_input_ids, itm_logits
+        from ahnpl_plugin.models.blip.scoring import itm_input_ids, itm_logits
 
         tokens = self._tokens(texts)
         ids = itm_input_ids(tokens.input_ids, self.model.tokenizer.enc_token_id)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 
 import yaml
+from ahnpl_plugin.errors import CardInfoError
 
 TO_FILL = "TO FILL IN"
 HF_OPENAI_IDS = {
@@ -37,10 +38,6 @@ HF_OPENAI_IDS = {
 CARD_INFO_KEYS = ("license", "base_model", "datasets", "negatives", "compute", "contamination", "zero_shot_retention",
                   "results", "results_json", "model_name")
 RESULT_KEYS = ("benchmark", "metric", "value", "protocol")
-
-
-class CardInfoError(ValueError):
-    """A card-info YAML with unknown keys or incomplete result rows."""
 
 
 def read_card_info(path: str | None) -> dict:

@@ -171,7 +171,7 @@ def _pretrain_batches(steps: int, batch: int, seed: int):
 
 
 def _model(config: dict):
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     if config.get("pretrained"):  # start.pt is a plain state dict of the tiny model, which runs nn.GELU
         config = {"act": "gelu", **config}

@@ -44,17 +44,13 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
-from ahnpl_plugin.errors import ConfigError, UserError, unknown_choice
+from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
 from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
 AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-class TrainingDiverged(UserError):
-    """The loss became NaN or infinite."""
 
 
 # Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
@@ -675,7 +671,7 @@ class AHNPLRunner(RunnerBase):
             logging.info("loaded model weights from %s", ckpt)
             model = self.unwrap_dist_model(self.model)
             if hasattr(model, "uses_quick_gelu"):  # results name the weights evaluated, not the base model's
-                from ahnpl_plugin.models.clip_loading import checkpoint_provenance
+                from ahnpl_plugin.models.clip.weights import checkpoint_provenance
 
                 model.weights_provenance = checkpoint_provenance(ckpt, model.uses_quick_gelu)
         results = self.evaluate(cur_epoch="eval", skip_reload=True)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
-from ahnpl_plugin.errors import UserError
-from ahnpl_plugin.models.start_weights import StartWeightsError, interpolate, state_sha256
+from ahnpl_plugin.errors import StartWeightsError, UserError
+from ahnpl_plugin.models.start_weights import interpolate, state_sha256
 
 CLIP_PREFIX = "clip."
 
@@ -54,8 +54,8 @@ def read_runner_checkpoint(path: str) -> dict:
 
 def start_state(record: dict | None, checkpoint: str, override: str | None = None) -> dict:
     """The starting CLIP state dict (no prefix, float32) of a run, rebuilt and hash-checked."""
-    from ahnpl_plugin.models.clip_loading import build_clip
-    from ahnpl_plugin.models.lora import has_lora, merge_state_dict
+    from ahnpl_plugin.models.clip.weights import build_clip
+    from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict
 
     if not record:
         raise StartWeightsError(
@@ -87,7 +87,7 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
 
 def wise_checkpoint(checkpoint: str, alpha: float, start: str | None = None) -> dict:
     """A plain ``ahnpl_clip`` checkpoint of ``alpha * fine-tuned + (1 - alpha) * start``."""
-    from ahnpl_plugin.models.lora import merge_state_dict
+    from ahnpl_plugin.models.clip.lora import merge_state_dict
 
     stored = read_runner_checkpoint(checkpoint)
     record = stored.get("start_weights")

@@ -105,7 +105,7 @@ def test_every_generated_config_loads_through_the_plugins_config():
     from ahnpl_plugin import register
     from ahnpl_plugin.config import load_config
     from ahnpl_plugin.losses import AHNPLLoss
-    from ahnpl_plugin.models.model_config import loss_options
+    from ahnpl_plugin.models.loss_options import loss_options
 
     register()
     for path in expected_configs():

@@ -142,8 +142,11 @@ def test_a_stock_lavis_builder_follows_the_model_too(tmp_path, lavis_ready):
 def tiny_sized(monkeypatch):
     """Shrink the towers of the types whose weights cannot be loaded here to one narrow layer,
     keeping their input size, patch size and layout (ViT / ResNet / BLIP's ViT + BERT)."""
-    from ahnpl_plugin.models import ahnpl_blip, architectures, blip_architectures, clip_loading
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size
+    from ahnpl_plugin.models.blip import architectures as blip_architectures
+    from ahnpl_plugin.models.blip import model as ahnpl_blip
+    from ahnpl_plugin.models.clip import architectures
+    from ahnpl_plugin.models.clip import weights as clip_loading
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size
 
     real_architecture, real_towers = architectures.architecture, ahnpl_blip.build_towers
 

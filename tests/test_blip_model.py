@@ -160,7 +160,7 @@ def test_hard_negative_columns_in_itc_are_the_only_difference_of_itc_hard_negati
 
 def test_checkpoint_reloads_with_theta_and_wrong_files_are_named(tmp_path):
     from ahnpl_plugin.errors import ConfigError
-    from ahnpl_plugin.models.blip_weights import BlipWeightsError
+    from ahnpl_plugin.errors import BlipWeightsError
 
     model = _model(loss={"negative_types": TYPES3}, queue_size=8)
     model(_samples(NEGATIVES3, MASK3, TYPES3))
@@ -210,7 +210,7 @@ class _RetrievalData(torch.utils.data.Dataset):
 
 
 def test_itc_retrieval_scores_are_float32_cosines_under_bf16_autocast():
-    from ahnpl_plugin.models.blip_scoring import encode_images_for_retrieval, encode_texts_for_retrieval
+    from ahnpl_plugin.models.blip.scoring import encode_images_for_retrieval, encode_texts_for_retrieval
 
     model = _model(queue_size=8).eval()
     loader = torch.utils.data.DataLoader(_RetrievalData(), batch_size=2)
@@ -254,7 +254,7 @@ def test_retrieval_scores_in_each_mode_and_itc_itm_equals_lavis(monkeypatch, tmp
         ids = tokens.input_ids.clone()
         ids[:, 0] = model.tokenizer.enc_token_id
         embeds = model.visual_encoder.forward_features(loader.dataset.images[:1]).expand(2, -1, -1)
-        from ahnpl_plugin.models.blip_scoring import itm_logits
+        from ahnpl_plugin.models.blip.scoring import itm_logits
 
         logits = itm_logits(model, embeds, ids, tokens.attention_mask)
     assert np.allclose(i2t[0, top], (logits[:, 1] - logits[:, 0]).numpy(), atol=1e-5)
@@ -326,7 +326,7 @@ def test_compositional_task_scores_pairs_with_each_mode_once(tmp_path):
 
 def test_image_ids_and_queue_size_are_checked():
     from ahnpl_plugin.errors import ConfigError
-    from ahnpl_plugin.models.ahnpl_blip import batch_image_ids
+    from ahnpl_plugin.models.blip.model import batch_image_ids
 
     strings = batch_image_ids(["coco_1", "coco_2", "coco_1"], 3, "cpu")
     assert strings[0] == strings[2] != strings[1] and bool((strings >= 0).all())

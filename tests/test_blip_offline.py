@@ -64,13 +64,13 @@ def offline(monkeypatch, tmp_path):
 @pytest.fixture
 def no_build(monkeypatch):
     """Building the towers fails the test: errors must come before."""
-    import ahnpl_plugin.models.ahnpl_blip as ahnpl_blip
+    import ahnpl_plugin.models.blip.model as ahnpl_blip
 
     monkeypatch.setattr(ahnpl_blip, "build_towers", _fail("build_towers"))
 
 
 def _tokenizer_folder(tmp_path):
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocabulary, write_vocabulary
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocabulary, write_vocabulary
 
     return write_vocabulary(tmp_path / "tokenizer", builtin_tiny_vocabulary())
 
@@ -134,7 +134,7 @@ def test_a_finetuned_checkpoint_of_another_model_is_named_before_building(offlin
 
 
 def test_load_checkpoint_of_a_tiny_run_into_another_type_names_it_and_a_fitting_one_loads(offline):
-    from ahnpl_plugin.models.blip_weights import BlipWeightsError
+    from ahnpl_plugin.errors import BlipWeightsError
 
     model = _build("tiny", queue_size=8)
     state = {k: v + 1 if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -148,7 +148,7 @@ def test_load_checkpoint_of_a_tiny_run_into_another_type_names_it_and_a_fitting_
 
 
 def test_a_checkpoint_that_does_not_fit_names_the_model_its_config_stores(offline):
-    from ahnpl_plugin.models.blip_weights import BlipWeightsError
+    from ahnpl_plugin.errors import BlipWeightsError
 
     model = _build("tiny", queue_size=8)
     # a LAVIS blip_retrieval coco run: its arch is BLIP's, so only its tensors can tell (BLIP base widths)
@@ -168,7 +168,7 @@ def test_a_checkpoint_that_does_not_fit_names_the_model_its_config_stores(offlin
 
 
 def test_flickr_and_coco_share_towers_so_their_checkpoints_are_not_refused_by_type():
-    from ahnpl_plugin.models.blip_weights import BlipCheckpoint, check_checkpoint_model
+    from ahnpl_plugin.models.blip.weights import BlipCheckpoint, check_checkpoint_model
 
     def holding(arch, model_type):
         return BlipCheckpoint("f.pth", "finetuned", "f.pth", {}, arch, model_type, f"{arch} {model_type}")
@@ -196,7 +196,7 @@ def test_missing_tokenizer_folder_and_finetuned_file_are_named_in_one_error(offl
 
 
 def test_uncached_url_and_hub_tokenizer_offline_name_their_cache_paths_at_once(offline, no_build):
-    # how long this takes: benchmarks/fail_fast.py (blip-offline); here: no download, no connection
+    # how long this takes: perf/fail_fast.py (blip-offline); here: no download, no connection
     # (the offline fixture) and nothing built (no_build) before the error
     with pytest.raises(ConfigError) as caught:
         _build("coco")  # finetuned: LAVIS's URL, tokenizer: bert-base-uncased; both caches empty
@@ -211,7 +211,7 @@ def test_uncached_url_and_hub_tokenizer_offline_name_their_cache_paths_at_once(o
 
 
 def test_a_cached_url_and_a_cached_hub_tokenizer_load_offline_without_network(offline):
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, builtin_tiny_vocabulary, load_blip_tokenizer
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, builtin_tiny_vocabulary, load_blip_tokenizer
 
     source = _build("tiny", queue_size=8)
     url = "https://example.org/weights/blip_tiny_run.pth"
@@ -235,8 +235,8 @@ def test_online_the_network_is_asked_once_per_host_and_only_for_uncached_inputs(
     import huggingface_hub.constants
     import torch.hub
 
-    from ahnpl_plugin.models.blip_config import blip_model_options
-    from ahnpl_plugin.models.blip_sources import blip_input_problems
+    from ahnpl_plugin.models.blip.options import blip_model_options
+    from ahnpl_plugin.models.blip.sources import blip_input_problems
 
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch_hub"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_hub"))
@@ -267,7 +267,7 @@ def test_online_the_network_is_asked_once_per_host_and_only_for_uncached_inputs(
     ({"HF_HUB_OFFLINE": "0"}, False), ({"HF_HUB_OFFLINE": ""}, False), ({}, False),
 ])
 def test_offline_is_read_from_the_hugging_face_variables(environ, expected):
-    from ahnpl_plugin.models.blip_sources import offline_in
+    from ahnpl_plugin.models.blip.sources import offline_in
 
     assert offline_in(environ) is expected
 
@@ -275,7 +275,7 @@ def test_offline_is_read_from_the_hugging_face_variables(environ, expected):
 def test_a_proxy_makes_the_reachability_probe_defer_to_the_download(monkeypatch):
     import socket
 
-    from ahnpl_plugin.models.blip_sources import unreachable_reason
+    from ahnpl_plugin.models.blip.sources import unreachable_reason
 
     monkeypatch.setattr(socket, "create_connection", _fail("socket.create_connection"))
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")

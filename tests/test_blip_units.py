@@ -14,7 +14,7 @@ from ahnpl_plugin.errors import ConfigError
 
 # ------------------------------------------------------------------------------------ ITC
 def test_positive_targets_spread_over_same_image_columns_in_batch_and_queue():
-    from ahnpl_plugin.models.blip_itc import positive_targets
+    from ahnpl_plugin.models.blip.itc import positive_targets
 
     ids = torch.tensor([5, 7, 5])
     queue = torch.tensor([[7, -100, 5, -1]])
@@ -35,7 +35,7 @@ def _unit(*rows):
 
 
 def test_queue_itc_without_hard_negatives_is_blips_soft_cross_entropy():
-    from ahnpl_plugin.models.blip_itc import positive_targets, queue_contrastive_loss
+    from ahnpl_plugin.models.blip.itc import positive_targets, queue_contrastive_loss
 
     image, text = _unit([1, 0], [0, 1]), _unit([1, 1], [0, 1])
     image_m, text_m = _unit([1, 0.1], [0.1, 1]), _unit([1, 0.9], [0.1, 1])
@@ -60,7 +60,7 @@ def test_queue_itc_without_hard_negatives_is_blips_soft_cross_entropy():
 
 
 def test_hard_negative_columns_extend_image_to_text_rows_with_zero_target_and_train_the_negatives():
-    from ahnpl_plugin.models.blip_itc import queue_contrastive_loss
+    from ahnpl_plugin.models.blip.itc import queue_contrastive_loss
 
     image, text = _unit([1, 0]), _unit([1, 1])
     image_m, text_m = image.clone(), text.clone()
@@ -79,7 +79,7 @@ def test_hard_negative_columns_extend_image_to_text_rows_with_zero_target_and_tr
 
 
 def test_rampup_reads_lavis_and_ahnpl_runner_step_conventions():
-    from ahnpl_plugin.models.blip_itc import rampup_factor, training_step
+    from ahnpl_plugin.models.blip.itc import rampup_factor, training_step
 
     # LAVIS: iters within the epoch; ahnpl_runner: the global step
     assert training_step(1, 3, 10) == 13 and training_step(1, 13, 10) == 13
@@ -92,7 +92,7 @@ def test_rampup_reads_lavis_and_ahnpl_runner_step_conventions():
 
 # ------------------------------------------------------------------------------------ ITM
 def test_hard_negatives_are_valid_own_negatives_at_most_n_per_image():
-    from ahnpl_plugin.models.blip_itm import sample_hard_negatives
+    from ahnpl_plugin.models.blip.itm import sample_hard_negatives
 
     logits = torch.tensor([[0.0, 50.0, -50.0], [10.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     mask = torch.tensor([[True, True, True], [True, False, False], [False, False, False]])
@@ -108,7 +108,7 @@ def test_hard_negatives_are_valid_own_negatives_at_most_n_per_image():
 
 
 def test_hard_negative_sampling_follows_the_softmax_of_similarities():
-    from ahnpl_plugin.models.blip_itm import sample_hard_negatives
+    from ahnpl_plugin.models.blip.itm import sample_hard_negatives
 
     logits = torch.tensor([[math.log(3.0), 0.0]]).repeat(4000, 1)  # probabilities 0.75 / 0.25
     torch.manual_seed(1)
@@ -117,14 +117,14 @@ def test_hard_negative_sampling_follows_the_softmax_of_similarities():
 
 
 def test_negative_token_rows_follow_the_encoded_sample_major_layout():
-    from ahnpl_plugin.models.blip_itm import negative_token_rows
+    from ahnpl_plugin.models.blip.itm import negative_token_rows
 
     encoded = torch.tensor([[True, False, True], [False, True, True]])
     assert negative_token_rows(encoded).tolist() == [[2, -1, 3], [-1, 4, 5]]
 
 
 def test_in_batch_negatives_never_pair_an_image_with_its_own_captions():
-    from ahnpl_plugin.models.blip_itm import sample_batch_negatives
+    from ahnpl_plugin.models.blip.itm import sample_batch_negatives
 
     torch.manual_seed(0)
     ids = torch.tensor([0, 0, 1, 2])
@@ -139,7 +139,7 @@ def test_in_batch_negatives_never_pair_an_image_with_its_own_captions():
 
 
 def test_itm_pairs_layout_and_labels():
-    from ahnpl_plugin.models.blip_itm import itm_pairs
+    from ahnpl_plugin.models.blip.itm import itm_pairs
 
     pairs = itm_pairs(
         3,
@@ -157,7 +157,7 @@ def test_itm_pairs_layout_and_labels():
 
 # ------------------------------------------------------------------------------ tokenizer
 def test_builtin_tiny_tokenizer_and_the_same_vocabulary_from_a_folder(tmp_path):
-    from ahnpl_plugin.models.blip_tokenizer import (
+    from ahnpl_plugin.models.blip.tokenizer import (
         builtin_tiny_vocab_size,
         builtin_tiny_vocabulary,
         load_blip_tokenizer,
@@ -189,14 +189,14 @@ def test_builtin_tiny_tokenizer_and_the_same_vocabulary_from_a_folder(tmp_path):
     ],
 )
 def test_a_wrong_or_missing_tokenizer_is_a_config_error(tmp_path, make, message):
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_blip_tokenizer(make(tmp_path), builtin_tiny_vocab_size())
 
 
 def _vocab(tmp_path, drop=None, extra=()):
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocabulary, write_vocabulary
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocabulary, write_vocabulary
 
     tokens = [t for t in builtin_tiny_vocabulary() if t != drop] + list(extra)
     if drop:
@@ -205,7 +205,7 @@ def _vocab(tmp_path, drop=None, extra=()):
 
 
 def test_unreachable_hub_tokenizer_says_how_to_work_offline(monkeypatch):
-    from ahnpl_plugin.models.blip_tokenizer import load_blip_tokenizer
+    from ahnpl_plugin.models.blip.tokenizer import load_blip_tokenizer
 
     import huggingface_hub.constants
     import transformers.utils.hub
@@ -232,7 +232,7 @@ def test_unreachable_hub_tokenizer_says_how_to_work_offline(monkeypatch):
     ],
 )
 def test_bad_model_keys_are_named(change, message):
-    from ahnpl_plugin.models.blip_config import blip_model_options
+    from ahnpl_plugin.models.blip.options import blip_model_options
 
     cfg = {"arch": "ahnpl_blip", "model_type": "tiny", "tokenizer": "builtin-tiny", **change}
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
@@ -242,21 +242,21 @@ def test_bad_model_keys_are_named(change, message):
 def test_type_yamls_give_every_key_a_valid_value():
     from omegaconf import OmegaConf
 
-    from ahnpl_plugin.models.blip_architectures import BLIP_CONFIG_FILES
-    from ahnpl_plugin.models.blip_config import blip_model_options
+    from ahnpl_plugin.models import CONFIG_FILES
+    from ahnpl_plugin.models.blip.options import blip_model_options
     from ahnpl_plugin.paths import config_path
 
-    for model_type, path in BLIP_CONFIG_FILES.items():
+    for model_type, path in CONFIG_FILES["ahnpl_blip"].items():
         options = blip_model_options(OmegaConf.load(config_path(path)).model)
         assert options.model_type == model_type and options.scoring == "itc+itm"
         assert options.itm_hard_negatives == 1 and options.loss["mode"] == "ahnpl"
-    coco = blip_model_options(OmegaConf.load(config_path(BLIP_CONFIG_FILES["coco"])).model)
+    coco = blip_model_options(OmegaConf.load(config_path(CONFIG_FILES["ahnpl_blip"]["coco"])).model)
     assert coco.tokenizer == "bert-base-uncased" and coco.load_finetuned and coco.architecture["image_size"] == 384
 
 
 # ---------------------------------------------------------------------------------- scores
 def test_score_modes_from_cosine_and_itm_logits():
-    from ahnpl_plugin.models.blip_scoring import combine
+    from ahnpl_plugin.models.blip.scoring import combine
 
     cosine = torch.tensor([0.5, -0.25])
     logits = torch.tensor([[1.0, 3.0], [2.0, -1.0]])  # (no match, match)

@@ -21,10 +21,10 @@ from omegaconf import OmegaConf  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from transformers import CLIPConfig, CLIPModel  # noqa: E402
 
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.architectures import TINY_ARCHITECTURE, architecture  # noqa: E402
-from ahnpl_plugin.models.clip_loading import PretrainedWeightsError  # noqa: E402
-from ahnpl_plugin.models.hf_clip_layout import hf_config_dict, open_clip_to_hf  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.architectures import TINY_ARCHITECTURE, architecture  # noqa: E402
+from ahnpl_plugin.errors import PretrainedWeightsError  # noqa: E402
+from ahnpl_plugin.models.clip.hf_layout import hf_config_dict, open_clip_to_hf  # noqa: E402
 
 CAPTIONS = ["a red cube left of a blue ball", "the dog is not under the table", "café au lait — naïve 🍵 ok"]
 ATOL = 1e-5

@@ -23,7 +23,7 @@ COMMANDS = {  # module with main(argv) -> the usage prefix
     "ahnpl_plugin.negatives.cli": "usage: python -m ahnpl_plugin.negatives ",
     "ahnpl_plugin.compare": "usage: python -m ahnpl_plugin.compare ",
 }
-BENCHMARKS = ["eval_throughput", "loader_throughput", "negatives_throughput", "step", "readme_numbers"]
+PERF_SCRIPTS = ["eval_throughput", "loader_throughput", "negatives_throughput", "step", "readme_numbers"]
 
 
 def _help(main, argv, capsys, monkeypatch) -> str:
@@ -79,9 +79,9 @@ def test_data_check_help_has_no_markup(capsys, monkeypatch):
     assert "``" not in text and undocumented(text) == []
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
-def test_benchmark_flags_have_help(name, capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+@pytest.mark.parametrize("name", PERF_SCRIPTS)
+def test_perf_script_flags_have_help(name, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "perf" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -24,7 +24,7 @@ from ahnpl_plugin import compare  # noqa: E402
 from ahnpl_plugin.benchmarks.paired_tests import mcnemar_exact_p, paired_mcnemar  # noqa: E402
 from ahnpl_plugin.errors import UserError  # noqa: E402
 from ahnpl_plugin.export import main as export_main  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 
 ahnpl_plugin.register()
 
@@ -149,7 +149,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_compare_config_and_readme_lines_are_valid():
-    from ahnpl_plugin.models.model_config import model_options
+    from ahnpl_plugin.models.clip.options import model_options
 
     plan = compare.read_plan(OmegaConf.load(REPO / "projects" / "ahnpl" / "compare.yaml"))
     assert plan.reference == "CLIP ViT-B/32 (OpenAI)" and len(plan.models) == 8

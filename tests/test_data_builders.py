@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import ConfigError, DataError
 from ahnpl_plugin.data.sample_folder import template_negatives
-from ahnpl_plugin.errors import ConfigError
 from helpers.files import write_yaml as _write
-from helpers.runs import load_config as _load
 from helpers.runs import coco_run_config, tiny_run_section
+from helpers.runs import load_config as _load
 from helpers.runs import metrics as _metrics
 from helpers.runs import results as _results
 
@@ -108,7 +107,7 @@ def test_coco_yaml_without_data_or_weights_exits_fast_with_one_line(tmp_path):
     work.mkdir()
     env = {**os.environ, "HOME": str(home)}  # no cached weights, whatever this machine has
     env.pop("COCO_DIR", None)
-    # how long this takes: benchmarks/fail_fast.py (coco-no-data)
+    # how long this takes: perf/fail_fast.py (coco-no-data)
     proc = subprocess.run([sys.executable, "-m", "lavis.train", "--cfg-path", str(PROJECTS / "coco.yaml")],
                           capture_output=True, text=True, cwd=work, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]

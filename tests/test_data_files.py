@@ -13,7 +13,7 @@ import pytest
 
 from ahnpl_plugin.data.annotations import read_eval_annotations, read_train_annotations
 from ahnpl_plugin.data.cli import main as data_main
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.images import coco2014_file, scan_images
 from ahnpl_plugin.data.negatives_join import (
     canonical_negatives,

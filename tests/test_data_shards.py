@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from ahnpl_plugin.data.cli import main as data_main
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.sample_folder import make_coco_folder, template_negatives, write_template_negatives
 from ahnpl_plugin.data.shards import expand_shard_urls, shard_sizes
 from ahnpl_plugin.datasets.shard_stream import HardNegativeShardStream

@@ -282,7 +282,7 @@ def test_suite_runs_the_present_benchmarks_and_lists_the_absent_ones(tmp_path):
 
 
 def test_suite_strict_is_all_or_nothing_and_enabled_false_leaves_one_out(tmp_path):
-    from ahnpl_plugin.datasets.benchmark_builders import BenchmarkMissingError
+    from ahnpl_plugin.errors import BenchmarkMissingError
     from ahnpl_plugin.errors import ConfigError
 
     cfg = _suite_cfg(tmp_path)
@@ -318,7 +318,7 @@ def test_evaluation_names_an_unreadable_image_in_one_line(num_workers, tmp_path)
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
-    from ahnpl_plugin.datasets.choice_eval import UnreadableImageError
+    from ahnpl_plugin.errors import UnreadableImageError
     from ahnpl_plugin.tasks.compositional import CompositionalTask
 
     data, images = write_sugarcrepe(tmp_path, empty_image=True)
@@ -376,7 +376,8 @@ def test_itm_route_names_an_unreadable_image_in_one_line(tmp_path):
     from omegaconf import OmegaConf
 
     from ahnpl_plugin.datasets.benchmark_builders import open_benchmark_image
-    from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset, UnreadableImageError
+    from ahnpl_plugin.errors import UnreadableImageError
+    from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
     from ahnpl_plugin.tasks.compositional import CompositionalTask
 
     good, empty = tmp_path / "good.jpg", tmp_path / "empty.jpg"

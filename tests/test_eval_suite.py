@@ -228,7 +228,7 @@ def test_concat_of_benchmark_datasets_is_scored_per_benchmark(tmp_path, tiny_mod
 
 
 def test_builder_input_errors_are_user_errors_naming_file_and_key(tmp_path, lavis_ready):
-    from ahnpl_plugin.datasets.benchmark_builders import BenchmarkInputError
+    from ahnpl_plugin.errors import BenchmarkInputError
     from ahnpl_plugin.errors import ConfigError, UserError
 
     data, coco = write_sugarcrepe(tmp_path)

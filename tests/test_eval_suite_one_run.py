@@ -215,7 +215,7 @@ def test_plot_gets_the_measured_retention(tmp_path, lavis_ready, monkeypatch):
 
 
 def test_strict_suite_is_all_or_nothing(tmp_path, lavis_ready, monkeypatch):
-    from ahnpl_plugin.datasets.benchmark_builders import BenchmarkMissingError
+    from ahnpl_plugin.errors import BenchmarkMissingError
 
     monkeypatch.chdir(tmp_path)
     cfg, task, _ = _setup(_suite_config(tmp_path, extra_run={"strict": True}))
@@ -281,7 +281,7 @@ def test_blip_retrieval_itc_and_itc_itm_rerank_each_pair_once(tmp_path, lavis_re
     value = i2t[image, caption] if i2t[image, caption] != -100.0 else t2i[caption, image]
     assert value == pytest.approx(expected, abs=1e-4)
     # the same matrices as ahnpl_blip's LAVIS-faithful compute_sim_matrix (task retrieval's route)
-    from ahnpl_plugin.models.blip_scoring import compute_sim_matrix
+    from ahnpl_plugin.models.blip.scoring import compute_sim_matrix
 
     loader = DataLoader(dataset, batch_size=3)
     lavis_i2t, lavis_t2i = compute_sim_matrix(model, loader, k_test=k, mode="itc+itm", max_len=model.max_txt_len)

@@ -23,8 +23,8 @@ from lavis.models.clip_models.tokenizer import tokenize  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ahnpl_plugin.export import export_open_clip, main, open_clip_model_name  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.architectures import OPENAI_TYPES, architecture  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.architectures import OPENAI_TYPES, architecture  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTIONS = ["a red cube left of a blue ball", "a blue cube left of a red ball", "two cats"]

@@ -28,8 +28,8 @@ from ahnpl_plugin.datasets.benchmark_builders import BenchmarkChoiceDataset  # n
 from ahnpl_plugin.export import main  # noqa: E402
 from ahnpl_plugin.export_hf import image_processor, write_tokenizer  # noqa: E402
 from ahnpl_plugin.model_card import TO_FILL, missing_fields, model_card  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.tokens import tokenize  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.tokenizer import tokenize  # noqa: E402
 from ahnpl_plugin.tasks.compositional import CompositionalTask  # noqa: E402
 
 ATOL = 1e-5
@@ -293,8 +293,9 @@ def test_rn50_has_no_hf_export_and_output_must_be_new(tmp_path, capsys, exported
     runner_checkpoint(model, tmp_path / "c.pth")
     assert main(["--checkpoint", str(tmp_path / "c.pth"), "--format", "hf", str(out)]) == 2
     assert "must be new or empty" in capsys.readouterr().err
-    from ahnpl_plugin.models.hf_clip_layout import LayoutError, hf_config_dict
-    from ahnpl_plugin.models.architectures import architecture
+    from ahnpl_plugin.errors import LayoutError
+    from ahnpl_plugin.models.clip.hf_layout import hf_config_dict
+    from ahnpl_plugin.models.clip.architectures import architecture
 
     with pytest.raises(LayoutError, match="ResNet"):
         hf_config_dict(architecture("RN50"), True, 4.6)

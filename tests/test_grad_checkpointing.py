@@ -11,7 +11,7 @@ from ahnpl_plugin import compat
 
 compat.apply()
 
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 from helpers.runs import metrics as run_metrics
 
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")

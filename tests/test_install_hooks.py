@@ -11,7 +11,7 @@ def _python(code: str) -> str:
 
 
 def test_import_ahnpl_plugin_imports_neither_torch_nor_lavis():
-    """What makes the import cheap (its time is measured by benchmarks/import_time.py)."""
+    """What makes the import cheap (its time: perf/fail_fast.py --only import)."""
     out = _python(
         "import sys; import ahnpl_plugin;"
         "print(sorted(m for m in ('torch','lavis','spacy','numpy','transformers','PIL') if m in sys.modules))"

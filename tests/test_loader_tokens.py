@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _clip(**overrides):
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     cfg = OmegaConf.load(AHNPLClip.default_config_path("tiny")).model
     for key, value in overrides.items():
@@ -192,7 +192,7 @@ def test_runner_tokenises_in_the_loader_and_the_model_never_does(coco, tmp_path,
     called during training; switched off, the model tokenises (so the check bites)."""
     import yaml
 
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
     from ahnpl_plugin.train import _train
 
     folder, negatives = coco

@@ -20,11 +20,11 @@ from lavis.models.clip_models.model import CLIP, QuickGELU  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ahnpl_plugin.errors import ConfigError  # noqa: E402
-from ahnpl_plugin.models import ahnpl_clip as ahnpl_clip_module  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip, check_model_config  # noqa: E402
-from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES  # noqa: E402
+from ahnpl_plugin.models.clip import model as ahnpl_clip_module  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip, check_model_config  # noqa: E402
+from ahnpl_plugin.models.clip.architectures import MODEL_TYPES, OPENAI_TYPES  # noqa: E402
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode, validated_negatives  # noqa: E402
-from ahnpl_plugin.models.text_encoding import encode_tokens, trim_to_longest  # noqa: E402
+from ahnpl_plugin.models.clip.towers import encode_tokens, trim_to_longest  # noqa: E402
 
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
 CAPTIONS = [
@@ -313,7 +313,7 @@ def test_model_encode_text_equals_lavis_full_path_and_is_batch_independent():
 def test_cached_tokenizer_gives_lavis_ids_for_captions_that_fit():
     from lavis.models.clip_models.tokenizer import tokenize as lavis_tokenize
 
-    from ahnpl_plugin.models.tokens import tokenize
+    from ahnpl_plugin.models.clip.tokenizer import tokenize
 
     texts = CAPTIONS + ["a !~ b", "", "Café &amp; crème"]
     for context in (77, 32):
@@ -330,7 +330,7 @@ def test_long_captions_end_in_eot_as_open_clip():
     from lavis.models.clip_models.tokenizer import _tokenizer
     from lavis.models.clip_models.tokenizer import tokenize as lavis_tokenize
 
-    from ahnpl_plugin.models.tokens import caption_ids, tokenize
+    from ahnpl_plugin.models.clip.tokenizer import caption_ids, tokenize
 
     eot = _tokenizer.encoder["<end_of_text>"]
     ids = caption_ids(LONG_A)
@@ -343,7 +343,7 @@ def test_long_captions_end_in_eot_as_open_clip():
 
 
 def test_loader_token_ids_are_cut_to_the_model_context_keeping_eot():
-    from ahnpl_plugin.models.tokens import batch_token_ids, cut_token_rows, tokenize
+    from ahnpl_plugin.models.clip.tokenizer import batch_token_ids, cut_token_rows, tokenize
 
     texts = [LONG_A, "a dog", "a !~ b"]
     wide = batch_token_ids(texts, context_length=100)["text_tokens"]

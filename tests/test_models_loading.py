@@ -21,10 +21,11 @@ from lavis.models.clip_models import pretrained as lavis_pretrained  # noqa: E40
 from lavis.models.clip_models.model import CLIP, QuickGELU, load_openai_model  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from ahnpl_plugin.models import clip_loading, trusted_archives  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip, check_model_config  # noqa: E402
-from ahnpl_plugin.models.architectures import TINY_ARCHITECTURE  # noqa: E402
-from ahnpl_plugin.models.clip_loading import PretrainedWeightsError  # noqa: E402
+from ahnpl_plugin.models.clip import trusted_archives  # noqa: E402
+from ahnpl_plugin.models.clip import weights as clip_loading  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip, check_model_config  # noqa: E402
+from ahnpl_plugin.models.clip.architectures import TINY_ARCHITECTURE  # noqa: E402
+from ahnpl_plugin.errors import PretrainedWeightsError  # noqa: E402
 
 CAPTIONS = ["a red cube left of a blue ball", "two cats on a mat", "a !~ b"]
 

@@ -151,7 +151,7 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
 
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
-    # measured on these 300 captions when the rules were written (benchmarks/negatives_real_captions.py
+    # measured on these 300 captions when the rules were written (quality/negatives_real_captions.py
     # has the 2,000-caption numbers); a rule change that loses many negatives shows here
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}

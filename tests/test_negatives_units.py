@@ -10,7 +10,7 @@ import pytest
 from ahnpl_plugin.negatives import AHNPL_TYPES, INVALID, NEGCLIP_TYPES, field_name
 from ahnpl_plugin.negatives.analysis import adjective_candidates, analyse, noun_candidates, verb_candidates
 from ahnpl_plugin.negatives.edits import replace_span, swap_spans
-from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives.inflection import article_for, match_case, pluralize, verb_forms
 from ahnpl_plugin.negatives.kinds import resolve_types
 from ahnpl_plugin.negatives.randomness import CaptionRandom

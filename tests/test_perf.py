@@ -5,7 +5,7 @@ rounding): SDPA towers vs LAVIS's MultiheadAttention blocks, length-bucketed tex
 77-token path, and a whole training forward/backward of the shipped configuration vs the
 unoptimised one (full-context text, LAVIS attention, invalid negatives encoded) on a fixed batch.
 Also: the chunk planner on planted lengths, the two config keys, the compile wiring, and a smoke
-run of benchmarks/step.py.
+run of perf/step.py.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from lavis.models.clip_models.tokenizer import tokenize as lavis_tokenize  # noq
 from omegaconf import OmegaConf  # noqa: E402
 
 from ahnpl_plugin.errors import ConfigError  # noqa: E402
-from ahnpl_plugin.models import text_encoding  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.text_encoding import TextEncoder, encode_images, length_chunks  # noqa: E402
-from ahnpl_plugin.models.tokens import tokenize  # noqa: E402
+from ahnpl_plugin.models.clip import towers as text_encoding  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, length_chunks  # noqa: E402
+from ahnpl_plugin.models.clip.tokenizer import tokenize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
@@ -222,7 +222,7 @@ def test_shipped_step_encodes_only_valid_negatives_in_buckets(monkeypatch):
 
 
 def test_loader_made_token_ids_give_the_same_step_without_tokenising(monkeypatch):
-    from ahnpl_plugin.models.tokens import batch_token_ids
+    from ahnpl_plugin.models.clip.tokenizer import batch_token_ids
 
     model = tiny_model()
     reference = model(batch())["loss"]
@@ -238,7 +238,7 @@ def test_loader_made_token_ids_give_the_same_step_without_tokenising(monkeypatch
 
 
 def test_loader_token_ids_follow_type_selection_and_are_checked():
-    from ahnpl_plugin.models.tokens import batch_token_ids
+    from ahnpl_plugin.models.clip.tokenizer import batch_token_ids
 
     model = tiny_model(**{"loss.negative_types": ["adj", "verb"]})
     picked = [[row[2], row[4]] for row in NEGATIVES]
@@ -282,16 +282,16 @@ def test_compile_towers_keeps_results_and_state_dict():
 
 
 # ------------------------------------------------------------------------------------------------
-# benchmarks/step.py
+# perf/step.py
 # ------------------------------------------------------------------------------------------------
 
 
 def step_module():
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "perf"))
     try:
         import step
     finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+        sys.path.remove(str(REPO / "perf"))
     return step
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/readme_numbers.py: the README's numbers from one script, each run several times,
+"""perf/readme_numbers.py: the README's numbers from one script, each run several times,
 with the machine and its load; parsers checked on the exact output formats of the benchmark scripts."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def rn():
-    spec = importlib.util.spec_from_file_location("readme_numbers", REPO / "benchmarks" / "readme_numbers.py")
+    spec = importlib.util.spec_from_file_location("readme_numbers", REPO / "perf" / "readme_numbers.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -54,7 +54,7 @@ def test_report_gives_every_run_the_median_the_spread_and_the_load(rn):
     m = rn.Measurement("negatives", runs=[{"captions/s, 2 worker(s)": 2000.0}, {"captions/s, 2 worker(s)": 2500.0},
                                           {"captions/s, 2 worker(s)": 2200.0}],
                        loads=[(0.1, 0.9), (1.0, 1.2), (0.5, 0.5)])
-    failed = rn.Measurement("step", error="RuntimeError: benchmarks/step.py exited 1: boom")
+    failed = rn.Measurement("step", error="RuntimeError: perf/step.py exited 1: boom")
     lines = rn.report_table([m, failed]).splitlines()
     # spread (2500 - 2000) / median 2200 = 22.7%
     assert lines[2] == "| negatives | captions/s, 2 worker(s) | 2,000 / 2,500 / 2,200 | 2,200 | 23% | 0.10/0.90, 1.00/1.20, 0.50/0.50 |"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ahnpl_plugin.data.annotations import coco_image_path, read_eval_annotations, read_train_annotations
-from ahnpl_plugin.data.errors import DataError
-from helpers.recipe_folder import RECIPES, make_recipe_folder
+from ahnpl_plugin.errors import DataError
 from helpers.files import write_json
+from helpers.recipe_folder import RECIPES, make_recipe_folder
 from helpers.runs import load_config as _load
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,13 +15,13 @@ from ahnpl_plugin import compat
 
 compat.apply()
 
-from ahnpl_plugin.errors import ConfigError, UserError  # noqa: E402
+from ahnpl_plugin.errors import ConfigError, StartWeightsError, UserError  # noqa: E402
 from ahnpl_plugin.losses import AHNPLLoss, own_negatives_cross_entropy, own_negatives_focal_cross_entropy  # noqa: E402
-from ahnpl_plugin.models.ahnpl_clip import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.clip_loading import new_clip  # noqa: E402
-from ahnpl_plugin.models.lora import has_lora, merge_state_dict  # noqa: E402
-from ahnpl_plugin.models.text_encoding import TextEncoder, encode_images, encode_tokens  # noqa: E402
-from ahnpl_plugin.models.start_weights import StartWeightsError, interpolate, state_sha256  # noqa: E402
+from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from ahnpl_plugin.models.clip.weights import new_clip  # noqa: E402
+from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict  # noqa: E402
+from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, encode_tokens  # noqa: E402
+from ahnpl_plugin.models.start_weights import interpolate, state_sha256  # noqa: E402
 from ahnpl_plugin.retention import distillation_rows, ema_update, feature_distillation, l2sp  # noqa: E402
 from ahnpl_plugin.wise import wise_checkpoint  # noqa: E402
 
@@ -338,7 +338,7 @@ def test_retention_recipes_validate(name):
 
     import yaml
 
-    from ahnpl_plugin.models.model_config import model_options
+    from ahnpl_plugin.models.clip.options import model_options
 
     config = yaml.safe_load((Path(__file__).resolve().parent.parent / "projects" / "ahnpl" / f"{name}.yaml").read_text())
     options = model_options(config["model"])

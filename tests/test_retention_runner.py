@@ -22,7 +22,7 @@ def _start_file(path: Path) -> Path:
     from ahnpl_plugin import compat
 
     compat.apply()
-    from ahnpl_plugin.models.clip_loading import new_clip
+    from ahnpl_plugin.models.clip.weights import new_clip
 
     torch.manual_seed(0)
     torch.save(new_clip("tiny", False).state_dict(), path)
@@ -89,7 +89,7 @@ def _ddp_worker(rank: int, port: int, start: str, out_dir: str) -> None:
     compat.apply()
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
@@ -122,7 +122,7 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
     from ahnpl_plugin import compat
 
     compat.apply()
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     start = str(_start_file(tmp_path / "start.pt"))
     mp.spawn(_ddp_worker, args=(_free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)

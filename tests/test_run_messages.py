@@ -79,7 +79,7 @@ def test_distributed_backend_is_logged(caplog, monkeypatch):
 
 @pytest.mark.slow
 def test_torch_compile_says_it_is_compiling(tmp_path, caplog, monkeypatch):
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
     from ahnpl_plugin.train import _train
 
     compiled = []

@@ -50,7 +50,7 @@ def blip_caches(tmp_path, monkeypatch, recipe):
 
 
 def _cache_bert_tokenizer(hf_hub: Path) -> None:
-    from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocabulary
+    from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocabulary
 
     snapshot = hf_hub / "models--bert-base-uncased" / "snapshots" / ("b" * 40)
     snapshot.mkdir(parents=True)

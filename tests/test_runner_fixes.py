@@ -43,7 +43,7 @@ def test_sim_matrix_is_float32_under_autocast():
     from ahnpl_plugin import register
 
     register()
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     model = AHNPLClip.from_config(OmegaConf.create({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""}))
     model.eval()
@@ -175,7 +175,7 @@ def test_accumulated_gradient_is_the_mean_over_each_group_including_a_partial_on
     """16 captions, batch 4, accum 3: groups of 3 and 1 micro-steps. At each optimiser step the
     gradient must equal the mean of the group's per-micro-step gradients (lr 0 keeps the weights,
     so per-step gradients are comparable); the schedule must count 2 steps per epoch."""
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
 
     micro_grads, step_grads = [], []  # per call: {id(parameter): gradient}
     original_forward = AHNPLClip.forward
@@ -246,8 +246,8 @@ def test_cuda_fallback_keeps_info_logging_in_train_log(coco, tmp_path):
 def test_checkpoint_of_another_model_type_is_a_one_line_error_naming_it(coco, tmp_path):
     from omegaconf import OmegaConf
 
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
-    from ahnpl_plugin.models.clip_loading import PretrainedWeightsError
+    from ahnpl_plugin.models.clip.model import AHNPLClip
+    from ahnpl_plugin.errors import PretrainedWeightsError
 
     runner = _train(_write(_config(coco, tmp_path / "o", valid_splits=[], test_splits=[]), tmp_path / "c.yaml"))
     ckpt = runner.output_dir / "checkpoint_last.pth"

@@ -114,7 +114,7 @@ def test_resume_reproduces_the_uninterrupted_run(world_dir, tmp_path):
 @pytest.mark.slow  # a training run (and its world)
 def test_non_finite_loss_stops_with_step_and_last_components(world_dir, tmp_path, monkeypatch):
     from ahnpl_plugin import register
-    from ahnpl_plugin.runner import TrainingDiverged
+    from ahnpl_plugin.errors import TrainingDiverged
 
     register()
     from lavis.common.registry import registry

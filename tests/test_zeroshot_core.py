@@ -13,8 +13,8 @@ from ahnpl_plugin.zeroshot import metrics as m
 from ahnpl_plugin.zeroshot.classifier import class_prompts, zero_shot_weights
 from ahnpl_plugin.zeroshot.evaluate import ZeroShotImages, score_set
 from ahnpl_plugin.zeroshot.protocols import headline_metric
+from ahnpl_plugin.errors import ZeroShotDataError
 from ahnpl_plugin.zeroshot.readers import (
-    ZeroShotDataError,
     open_image,
     read_class_folders,
     read_clip_benchmark_wds,

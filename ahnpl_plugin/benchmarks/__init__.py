@@ -16,17 +16,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .base import (
-    Benchmark,
+from ahnpl_plugin.errors import (
     BenchmarkError,
     BenchmarkFileNotFoundError,
     BenchmarkFormatError,
-    ImageRef,
-    Item,
     MissingImagesError,
     ScoreInputError,
-    open_image,
 )
+
+from .base import Benchmark, ImageRef, Item, open_image
 
 # name -> (module, loader function, fixed keyword arguments)
 _LOADERS = {

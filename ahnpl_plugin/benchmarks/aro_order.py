@@ -27,17 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    find_file,
-    format_error,
-    read_json,
-    require_file,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, find_file, format_error, read_json, require_file
 from .scoring import accuracy, correct_by_item, drop_nan
 
 NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})

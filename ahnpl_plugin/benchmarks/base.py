@@ -17,29 +17,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .scoring import correct_by_item
+from ahnpl_plugin.errors import BenchmarkFileNotFoundError, BenchmarkFormatError, MissingImagesError, ScoreInputError
 
 
 # --------------------------------------------------------------------------------------- errors
-class BenchmarkError(Exception):
-    """Base class of every error raised by the benchmark loaders."""
-
-
-class BenchmarkFileNotFoundError(BenchmarkError, FileNotFoundError):
-    """A benchmark annotation file is not where it is expected; the message says where to get it."""
-
-
-class BenchmarkFormatError(BenchmarkError, ValueError):
-    """A benchmark file does not have the distributed layout; the message names file and key."""
-
-
-class MissingImagesError(BenchmarkError, FileNotFoundError):
-    """Images referenced by a benchmark are missing and ``strict=True`` was asked for."""
-
-
-class ScoreInputError(BenchmarkError, ValueError):
-    """The similarity arrays passed to :meth:`Benchmark.score` do not match the items."""
-
-
 # ----------------------------------------------------------------------------------- data types
 @dataclass(frozen=True)
 class ImageRef:

@@ -100,7 +100,8 @@ def _config_benchmarks(cfg_path: str, options: list[str]):
     from lavis.common.registry import registry
 
     from ahnpl_plugin.config import load_config
-    from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder, BenchmarkMissingError
+    from ahnpl_plugin.errors import BenchmarkMissingError
+    from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder
 
     cfg = load_config(cfg_path, options)
     benches = []

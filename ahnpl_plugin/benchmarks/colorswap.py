@@ -21,9 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ahnpl_plugin.errors import BenchmarkError
 from .base import (
     Benchmark,
-    BenchmarkError,
     ImageRef,
     Item,
     as_path,

@@ -34,7 +34,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Benchmark, BenchmarkError, ImageRef, Item, as_path, format_error, require_file
+from ahnpl_plugin.errors import BenchmarkError
+
+from .base import Benchmark, ImageRef, Item, as_path, format_error, require_file
 from .scoring import accuracy, drop_nan, macro_mean
 
 CREPE_SOURCE = "github.com/RAIVNLab/CREPE (data/prod_hard_negatives.zip, data/syst_hard_negatives.zip)"

@@ -29,15 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkFileNotFoundError,
-    ImageRef,
-    Item,
-    as_path,
-    format_error,
-    read_json,
-)
+from ahnpl_plugin.errors import BenchmarkFileNotFoundError
+from .base import Benchmark, ImageRef, Item, as_path, format_error, read_json
 from .scoring import accuracy, drop_nan, macro_mean
 from .winoground import winoground_item_outcomes
 

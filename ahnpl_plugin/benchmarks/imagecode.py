@@ -23,15 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    format_error,
-    read_benchmark_json,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, format_error, read_benchmark_json
 from .scoring import accuracy, drop_nan
 
 IMAGECODE_SOURCE = ("github.com/McGill-NLP/imagecode (data/valid_data.json; image sets: "

@@ -26,17 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    format_error,
-    get_field,
-    read_json,
-    require_file,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, format_error, get_field, read_json, require_file
 from .scoring import accuracy, argmax_correct, drop_nan, macro_mean
 
 SPEC_SOURCE = "huggingface.co/datasets/wjpoom/SPEC (data.zip; code: github.com/wjpoom/SPEC)"

@@ -14,15 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    get_field,
-    read_benchmark_json,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, get_field, read_benchmark_json
 from .scoring import accuracy, correct_by_item, drop_nan, group_outcomes, micro_accuracy
 
 SUGARCREPE_SOURCE = "github.com/RAIVNLab/sugar-crepe (folder data/)"

@@ -24,15 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    get_field,
-    read_benchmark_json,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, get_field, read_benchmark_json
 from .scoring import accuracy, drop_nan, macro_mean
 
 SUGARCREPE_PP_SOURCE = "github.com/Sri-Harsha/scpp (folder data/; also huggingface.co/datasets/Aman-J/SugarCrepe_pp)"

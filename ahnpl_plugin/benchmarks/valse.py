@@ -27,15 +27,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    get_field,
-    read_benchmark_json,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, get_field, read_benchmark_json
 from .scoring import accuracy, correct_by_item, drop_nan, group_outcomes, macro_mean
 
 VALSE_SOURCE = "github.com/Heidelberg-NLP/VALSE (folder data/)"

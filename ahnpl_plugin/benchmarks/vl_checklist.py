@@ -25,16 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    BenchmarkFileNotFoundError,
-    ImageRef,
-    Item,
-    as_path,
-    format_error,
-    read_json,
-)
+from ahnpl_plugin.errors import BenchmarkError, BenchmarkFileNotFoundError
+from .base import Benchmark, ImageRef, Item, as_path, format_error, read_json
 from .scoring import accuracy, correct_by_item, drop_nan, group_outcomes, macro_mean
 
 VL_CHECKLIST_SOURCE = (

@@ -34,16 +34,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    ImageRef,
-    Item,
-    as_path,
-    format_error,
-    get_field,
-    read_benchmark_json,
-)
+from ahnpl_plugin.errors import BenchmarkError
+from .base import Benchmark, ImageRef, Item, as_path, format_error, get_field, read_benchmark_json
 from .scoring import accuracy, argmax_correct, drop_nan, macro_mean
 
 WHATSUP_SOURCE = ("github.com/amitakamath/whatsup_vlms (JSON files and image archives: Google "

@@ -19,17 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import (
-    Benchmark,
-    BenchmarkError,
-    BenchmarkFileNotFoundError,
-    ImageRef,
-    Item,
-    as_path,
-    find_file,
-    format_error,
-    get_field,
-)
+from ahnpl_plugin.errors import BenchmarkError, BenchmarkFileNotFoundError
+from .base import Benchmark, ImageRef, Item, as_path, find_file, format_error, get_field
 from .scoring import accuracy, drop_nan
 
 WINOGROUND_SOURCE = (

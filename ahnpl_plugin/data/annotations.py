@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.jsonio import iter_jsonl, read_json
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_import(args) -> int:
-    from ahnpl_plugin.data.errors import DataError
+    from ahnpl_plugin.errors import DataError
     from ahnpl_plugin.data.npy_import import ImportStats, convert
     from ahnpl_plugin.negatives.records import write_jsonl
 
@@ -92,7 +92,7 @@ def read_shard_records(annotations: str, negatives: str | None, unmatched: str) 
 
 
 def run_write_shards(args) -> int:
-    from ahnpl_plugin.data.errors import DataError
+    from ahnpl_plugin.errors import DataError
     from ahnpl_plugin.data.shards import write_shards
 
     if not Path(args.images).is_dir():

@@ -19,11 +19,11 @@ from ahnpl_plugin.data.report import CheckReport
 
 def blip_model_report(model_cfg, report: CheckReport) -> CheckReport:
     """``ahnpl_blip``'s inputs, resolved by the code the model's build uses
-    (:func:`ahnpl_plugin.models.blip_sources.blip_input_problems`): what it reports missing,
+    (:func:`ahnpl_plugin.models.blip.sources.blip_input_problems`): what it reports missing,
     training would fail on; what it accepts (a cached URL, a reachable host), training loads."""
     from ahnpl_plugin.errors import ConfigError
-    from ahnpl_plugin.models.blip_config import blip_model_options
-    from ahnpl_plugin.models.blip_sources import (
+    from ahnpl_plugin.models.blip.options import blip_model_options
+    from ahnpl_plugin.models.blip.sources import (
         BUILTIN_TINY, blip_input_problems, hf_hub_cache, hub_tokenizer_cached, is_url, tokenizer_kind,
         url_cache_path, weights_source,
     )
@@ -74,7 +74,8 @@ def model_report(cfg, model=None, title: str = "model") -> CheckReport:
     if not pretrained.strip():
         report.add("pretrained: none (random initialisation)")
     elif pretrained.lower() == "openai" and arch == "ahnpl_clip":
-        from ahnpl_plugin.models.clip_loading import PretrainedWeightsError, openai_cache_dir, openai_url
+        from ahnpl_plugin.errors import PretrainedWeightsError
+        from ahnpl_plugin.models.clip.weights import openai_cache_dir, openai_url
 
         try:
             url = openai_url(model_type)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 
 COCO2014_SPLITS = ("train2014", "val2014")
 

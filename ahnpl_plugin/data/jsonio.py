@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 
 
 def _read_text(path: Path) -> str:

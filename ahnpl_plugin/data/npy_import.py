@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.images import COCO2014_SPLITS, coco2014_file, coco2014_file_on_disk
 from ahnpl_plugin.data.negatives_join import AHNPL_TYPES, FIELD_SUFFIX, INVALID
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.images import resolve_image, scan_images
 from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
 

@@ -43,31 +43,17 @@ from pathlib import Path
 
 from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ahnpl_plugin import benchmarks
+from ahnpl_plugin.config import plain
 from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
-from ahnpl_plugin.errors import ConfigError, UserError
+from ahnpl_plugin.errors import BenchmarkImageError, BenchmarkInputError, BenchmarkMissingError, ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
 BUILDER_KEYS = {"data_type", "type", "root", "image_root", "strict", "enabled", "options",
                 "vis_processor", "text_processor"}
 # Loader keywords that a YAML cannot or must not set (strict has its own key; tagger is a callable).
 _NOT_OPTIONS = {"strict", "tagger"}
-
-
-class BenchmarkInputError(UserError):
-    """A benchmark file is missing or malformed, images are missing under ``strict``, or no item
-    of a benchmark can be evaluated."""
-
-
-class BenchmarkMissingError(BenchmarkInputError):
-    """A benchmark's files are absent, or none of its items has its images: the suite
-    (``ahnpl_compositional``) leaves such a benchmark out and lists it unless ``run.strict``."""
-
-
-class BenchmarkImageError(UserError):
-    """A benchmark image exists but cannot be decoded."""
 
 
 def open_benchmark_image(ref):
@@ -145,19 +131,12 @@ class BenchmarkChoiceDataset(ChoiceEvalDataset):
         self.dataset_name = dataset_name or f"ahnpl_{benchmark.name}"
 
 
-def _plain(value):
-    """OmegaConf containers as plain Python values (other values unchanged)."""
-    if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
 def resolve_image_root(value, where: str):
     """``image_root`` with every folder resolved against the working directory.
 
     A string, or a mapping ``source -> folder | [folders]`` (VALSE); ``None`` stays ``None``.
     """
-    value = _plain(value)
+    value = plain(value)
     if value is None or value == "":
         return None
     if isinstance(value, (str, Path)):
@@ -216,7 +195,7 @@ class BenchmarkBuilder(BaseDatasetBuilder):
         if not cfg.get("root"):
             raise ConfigError(f"datasets.{name}.root is required (the benchmark's folder)")
         image_root = resolve_image_root(cfg.get("image_root"), f"datasets.{name}.image_root")
-        options = _plain(cfg.get("options")) or {}
+        options = plain(cfg.get("options")) or {}
         if not isinstance(options, dict):
             raise ConfigError(f"datasets.{name}.options: expected a mapping, got {options!r}")
         valid = loader_option_names(cls.benchmark_name)

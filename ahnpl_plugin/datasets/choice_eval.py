@@ -16,11 +16,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from ahnpl_plugin.errors import UserError
-
-
-class UnreadableImageError(UserError):
-    """An image of a choice dataset cannot be read; the message names the file."""
+from ahnpl_plugin.errors import UnreadableImageError, UserError
 
 
 def raise_unreadable(batch: dict) -> None:

@@ -45,9 +45,8 @@ from pathlib import Path
 from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import ConfigError, DataError, UserError
 from ahnpl_plugin.datasets.image_decoding import draft_size
-from ahnpl_plugin.errors import ConfigError, UserError
 from ahnpl_plugin.paths import config_path, resolve_user_path
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ import random
 import torch
 from torch.utils.data import IterableDataset
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
 from ahnpl_plugin.datasets.hard_negatives import INVALID, negative_columns
 from ahnpl_plugin.datasets.image_decoding import open_rgb

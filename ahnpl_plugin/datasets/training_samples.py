@@ -17,7 +17,7 @@ import os
 
 from lavis.datasets.datasets.retrieval_datasets import RetrievalEvalDataset
 
-from ahnpl_plugin.data.errors import DataError
+from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
 
 log = logging.getLogger(__name__)

@@ -39,16 +39,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.models.hf_clip_layout import (
+from ahnpl_plugin.errors import LayoutError, PretrainedWeightsError
+from ahnpl_plugin.models.clip.hf_layout import (
     HF_MARKER,
-    LayoutError,
     architecture_from_hf,
     hf_act,
     hf_to_open_clip,
     is_hf_layout,
 )
-from ahnpl_plugin.models.trusted_archives import file_sha256, trusted_archive_name
+from ahnpl_plugin.models.clip.trusted_archives import file_sha256, trusted_archive_name
 
 OPENAI_MARKERS = ("input_resolution", "context_length", "vocab_size")
 QUICK_GELU_KEY = "quick_gelu"  # state-dict entry recording an ahnpl_clip checkpoint's activation
@@ -66,10 +65,6 @@ FORMATS_HELP = (
     "folder (open_clip_config.json + open_clip_model.safetensors), a Hugging Face CLIPModel folder "
     "(config.json + model.safetensors), an ahnpl_clip checkpoint, or '' for random initialisation"
 )
-
-
-class PretrainedWeightsError(ConfigError):
-    """``model.pretrained`` / ``model.finetuned`` names weights that cannot be found or used."""
 
 
 @dataclass

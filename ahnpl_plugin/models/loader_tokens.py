@@ -9,7 +9,7 @@ of ``text_input`` and, when present, of every column of ``hard_negatives``. The 
 tokenizer (:meth:`loader_tokenizer`) so that the ids are exactly its own:
 
 * :class:`ClipLoaderTokens` (``ahnpl_clip``): ``text_tokens`` [B, C], ``hard_negative_tokens``
-  [B, K, C] from :func:`ahnpl_plugin.models.tokens.batch_token_ids` at the model's context length
+  [B, K, C] from :func:`ahnpl_plugin.models.clip.tokenizer.batch_token_ids` at the model's context length
   (long captions end in ``<end_of_text>``, as the model's own ``tokenize``);
 * :class:`BertLoaderTokens` (``ahnpl_blip``): the same keys, BERT ids padded to ``max_txt_len``,
   plus ``text_token_mask`` / ``hard_negative_token_mask`` (the tokenizer's attention masks). The
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ahnpl_plugin.models.tokens import batch_token_ids
+from ahnpl_plugin.models.clip.tokenizer import batch_token_ids
 
 # Keys this module adds to a batch (all host-side).
 TOKEN_KEYS = ("text_tokens", "hard_negative_tokens", "text_token_mask", "hard_negative_token_mask")

@@ -25,14 +25,10 @@ import hashlib
 
 import torch
 
-from ahnpl_plugin.errors import UserError
+from ahnpl_plugin.errors import StartWeightsError
 
 # entries that are training state, never interpolated (suffix match on the state-dict key)
 TRAINING_STATE_SUFFIXES = ("thresholds", "quick_gelu", "image_queue", "text_queue", "idx_queue", "queue_ptr")
-
-
-class StartWeightsError(UserError):
-    """Starting weights that cannot be found, rebuilt or matched (the message says which and why)."""
 
 
 def state_sha256(state: dict) -> str:

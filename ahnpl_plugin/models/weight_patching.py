@@ -19,14 +19,11 @@ import re
 
 import torch
 
-from ahnpl_plugin.models.hf_clip_layout import LayoutError, hf_name_to_open_clip
+from ahnpl_plugin.errors import LayoutError, PatchError
+from ahnpl_plugin.models.clip.hf_layout import hf_name_to_open_clip
 
 _PAIRS = ((".lora_A.weight", ".lora_B.weight"), (".lora_down.weight", ".lora_up.weight"), (".lora_A", ".lora_B"))
 _PREFIXES = ("base_model.model.", "module.", "clip.")
-
-
-class PatchError(ValueError):
-    """Weights that cannot be patched or merged (names the offending entry)."""
 
 
 def wise_patch(base: dict, finetuned: dict, alpha: float) -> dict:

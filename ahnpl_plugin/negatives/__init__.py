@@ -37,7 +37,7 @@ def __getattr__(name: str):
 
         return getattr(generator, name)
     if name == "NegativesError":
-        from ahnpl_plugin.negatives.errors import NegativesError
+        from ahnpl_plugin.errors import NegativesError
 
         return NegativesError
     if name == "category_names":

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from ahnpl_plugin.negatives.analysis import Analysis
-from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.replacements import Target, acceptable
 from ahnpl_plugin.negatives.vocabulary import Vocabulary

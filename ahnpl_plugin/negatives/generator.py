@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ahnpl_plugin.negatives.analysis import Analysis, analyse
-from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives import parsed
 from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, DEFAULT_RULES, INVALID, check_rules, field_name, resolve_types
 from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key, draw

@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.errors import NegativesError
 
 HEADER_KEY = "negatives_header"
 JSON_SUFFIXES = (".json",)

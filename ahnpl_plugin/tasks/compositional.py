@@ -10,7 +10,7 @@ ConcatDataset is then scored on its own):
   ``ahnpl_blip``, LAVIS's ``clip``, BLIP models with ITC heads);
 * pairs are scored as the model's ``scoring`` says (:func:`ahnpl_plugin.model_adapters.scoring_mode`):
   ``itc`` (feature cosine; every model) or, for BLIP models with an ITM head (``ahnpl_blip``'s
-  ``model.scoring``), ``itm`` / ``itc+itm`` (:mod:`ahnpl_plugin.models.blip_scoring`);
+  ``model.scoring``), ``itm`` / ``itc+itm`` (:mod:`ahnpl_plugin.models.blip.scoring`);
 * each distinct image and caption is encoded once per run, batched, with progress bars, and each
   distinct (image, caption) pair is scored by ITM once (:mod:`ahnpl_plugin.tasks.choice_features`;
   the cache survives across splits and benchmarks and is dropped whenever the weights change);
@@ -267,7 +267,8 @@ class CompositionalTask(BaseTask):
         with where to get it), unless ``run.strict: true``, which makes it an error. Malformed
         files are always an error. At least one dataset must remain.
         """
-        from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder, BenchmarkMissingError
+        from ahnpl_plugin.errors import BenchmarkMissingError
+        from ahnpl_plugin.datasets.benchmark_builders import BenchmarkBuilder
 
         self._give_default_processors(cfg)
         datasets = {}
@@ -326,7 +327,7 @@ class CompositionalTask(BaseTask):
             image_feats, text_feats = features()
             sims = item_similarities(dataset.item_images, dataset.item_captions, image_feats, text_feats)
             return self._scores(dataset, sims, features)
-        from ahnpl_plugin.models.blip_scoring import combine
+        from ahnpl_plugin.models.blip.scoring import combine
 
         def pair_values(image_index, caption_index):
             # ITM first: its image pass also caches each image's ITC feature, so that the

@@ -118,7 +118,7 @@ class SuiteTask(CompositionalTask):
     def _build_dataset(self, name, builder_cls, dataset_cfg):
         """Absent retrieval files or zero-shot folders raise BenchmarkMissingError (listed, not
         fatal, unless run.strict); present data builds as its builder builds it."""
-        from ahnpl_plugin.datasets.benchmark_builders import BenchmarkMissingError
+        from ahnpl_plugin.errors import BenchmarkMissingError
         from ahnpl_plugin.datasets.coco_builder import KarpathyBuilder, path_problems
         from ahnpl_plugin.datasets.zeroshot_builder import ZeroShotBuilder, configured_sets, set_root
 

@@ -110,7 +110,7 @@ def retrieval_scores(encoder, dataset, cache: FeatureCache, *, fingerprint, k_te
     """``{"itc": (i2t [I, T], t2i [T, I])[, "itc+itm": (...)]}`` numpy score matrices of a
     retrieval dataset (module docstring); ``itc+itm`` only for encoders with an ITM head and
     ``k_test > 0``."""
-    from ahnpl_plugin.models.blip_scoring import combine
+    from ahnpl_plugin.models.blip.scoring import combine
 
     view = retrieval_view(dataset)
     image_feats, text_feats = encode_dataset(

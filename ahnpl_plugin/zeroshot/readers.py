@@ -60,7 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ahnpl_plugin.errors import UserError
+from ahnpl_plugin.errors import ZeroShotDataError
 from ahnpl_plugin.zeroshot.classifier import check_templates
 
 CLASSNAMES_FILE = "classnames.txt"
@@ -71,10 +71,6 @@ FOLDERS_FILE = "folders.txt"
 WDS_IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")  # CLIP_benchmark's order
 FOLDER_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _KEY_EXT = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # webdataset's base_plus_ext
-
-
-class ZeroShotDataError(UserError):
-    """A zero-shot set's files are missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """``ahnpl_blip``: LAVIS's BLIP retrieval model trained with its own objective plus AHNPL.
 
 Build: ``registry.get_model_class("ahnpl_blip").from_config(cfg.model_cfg)`` (keys:
-:mod:`ahnpl_plugin.models.blip_config`; defaults: lavis_configs/models/ahnpl_blip_<type>.yaml).
+:mod:`ahnpl_plugin.models.blip.options`; defaults: lavis_configs/models/ahnpl_blip_<type>.yaml).
 Before anything is downloaded or built, every input (tokenizer, weights, BERT config) is checked
-and one error lists all missing ones (:mod:`ahnpl_plugin.models.blip_sources`); a checkpoint whose
-stored config names another model is refused naming it (:mod:`ahnpl_plugin.models.blip_weights`).
+and one error lists all missing ones (:mod:`ahnpl_plugin.models.blip.sources`); a checkpoint whose
+stored config names another model is refused naming it (:mod:`ahnpl_plugin.models.blip.weights`).
 A subclass of LAVIS's ``BlipRetrieval``: the same modules under the same names (``visual_encoder``,
 ``text_encoder``, ``vision_proj``, ``text_proj``, ``itm_head``, their ``_m`` momentum copies, the
 queues, ``temp``), so LAVIS's BLIP checkpoints load and ours load in LAVIS; plus ``loss``, an
@@ -20,7 +20,7 @@ Training ``forward(samples)`` (``image``, ``text_input``, optional ``hard_negati
    the valid ones only; mode ``reference``: all, as the released code);
 2. ``loss_itc``: BLIP's ITC with momentum encoders, queues and distilled targets, with the batch's
    hard negatives as extra image->text columns (online features, target 0; ``model.loss.
-   itc_hard_negatives``); see :mod:`ahnpl_plugin.models.blip_itc` for why;
+   itc_hard_negatives``); see :mod:`ahnpl_plugin.models.blip.itc` for why;
 3. ``loss_hn`` and ``loss_dm``: AHNPL's multimodal hard-negative loss (text side and the
    perturbed-image side) and dynamic margin loss with adaptive thresholds, computed by
    ``AHNPLLoss`` on the in-batch projected, normalised [CLS] features with s = 1 / temp (gathered
@@ -28,7 +28,7 @@ Training ``forward(samples)`` (``image``, ``text_input``, optional ``hard_negati
    so ITC is counted once;
 4. ``loss_itm``: BLIP's ITM (B positives, similarity-sampled in-batch negatives) plus up to
    ``model.itm_hard_negatives`` hard negative captions per image as non-matching pairs
-   (:mod:`ahnpl_plugin.models.blip_itm`);
+   (:mod:`ahnpl_plugin.models.blip.itm`);
 
 ``loss = loss_itc + loss_itm + lambda_hn * loss_hn + lambda_dm * loss_dm``. Returned: those, the
 parts of hn/dm, ``theta/<type>``, ``logit_scale`` (1/temp), ``alpha`` (the distillation weight
@@ -36,7 +36,7 @@ used) and ``itm_hard_pairs`` (M). :attr:`last_itm_pairs` keeps the last step's I
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
 (LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task
-(:mod:`ahnpl_plugin.models.blip_scoring`, :mod:`ahnpl_plugin.model_adapters`). Zero-shot
+(:mod:`ahnpl_plugin.models.blip.scoring`, :mod:`ahnpl_plugin.model_adapters`). Zero-shot
 classification (LAVIS's ``multimodal_classification``, task ``ahnpl_zeroshot``) uses the ITC
 features (:mod:`ahnpl_plugin.models.zero_shot_head`).
 """
@@ -55,21 +55,22 @@ from lavis.models.med import XBertEncoder
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.losses import AHNPLLoss
-from ahnpl_plugin.models.blip_architectures import BLIP_CONFIG_FILES, BLIP_MODEL_TYPES, build_towers
-from ahnpl_plugin.models.blip_checkpointing import blip_checkpointed_modules, set_checkpointing
-from ahnpl_plugin.models.blip_config import BlipOptions, blip_model_options
-from ahnpl_plugin.models.blip_itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
-from ahnpl_plugin.models.blip_itm import (
+from ahnpl_plugin.models import CONFIG_FILES
+from ahnpl_plugin.models.blip.architectures import MODEL_TYPES, build_towers
+from ahnpl_plugin.models.blip.checkpointing import blip_checkpointed_modules, set_checkpointing
+from ahnpl_plugin.models.blip.options import BlipOptions, blip_model_options
+from ahnpl_plugin.models.blip.itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
+from ahnpl_plugin.models.blip.itm import (
     ItmPairs,
     itm_pairs,
     negative_token_rows,
     sample_batch_negatives,
     sample_hard_negatives,
 )
-from ahnpl_plugin.models.blip_scoring import compute_sim_matrix, itm_input_ids, itm_logits
-from ahnpl_plugin.models.blip_sources import check_blip_inputs, weights_source
-from ahnpl_plugin.models.blip_tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
-from ahnpl_plugin.models.blip_weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
+from ahnpl_plugin.models.blip.scoring import compute_sim_matrix, itm_input_ids, itm_logits
+from ahnpl_plugin.models.blip.sources import check_blip_inputs, weights_source
+from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
+from ahnpl_plugin.models.blip.weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import BertLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
@@ -85,7 +86,7 @@ TEMP_RANGE = (0.001, 0.5)  # BLIP clamps its temperature to this range before ev
 def check_blip_config(cfg) -> BlipOptions:
     """Validate an ``ahnpl_blip`` ``model:`` config without building or downloading anything: keys,
     loss options, and that every input (tokenizer, weights, BERT config) is on disk, in its cache,
-    or downloadable; one error lists every missing one (:mod:`ahnpl_plugin.models.blip_sources`)."""
+    or downloadable; one error lists every missing one (:mod:`ahnpl_plugin.models.blip.sources`)."""
     options = blip_model_options(cfg)
     try:
         AHNPLLoss(**options.loss)
@@ -133,7 +134,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
 
     plain_loss_message = "batch without hard negatives: training BLIP's objective with the K=0 AHNPL terms"
 
-    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in BLIP_CONFIG_FILES.items()}
+    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES["ahnpl_blip"].items()}
 
     def __init__(self, image_encoder, text_encoder, tokenizer, loss: AHNPLLoss, model_type: str, queue_size: int,
                  alpha: float = 0.4, embed_dim: int = 256, momentum: float = 0.995, max_txt_len: int = 35,
@@ -160,7 +161,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
     def default_config_path(cls, model_type="tiny"):
         """Absolute path of ``model_type``'s default YAML (ConfigError listing the valid types)."""
         if model_type not in cls.PRETRAINED_MODEL_CONFIG_DICT:
-            raise unknown_choice("ahnpl_blip model_type", model_type, BLIP_MODEL_TYPES)
+            raise unknown_choice("ahnpl_blip model_type", model_type, MODEL_TYPES)
         return cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
 
     @classmethod
@@ -264,7 +265,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
 
     def set_grad_checkpointing(self, enabled: bool = True) -> None:
         """Activation checkpointing of the online ViT blocks and BERT layers (``run.grad_checkpointing``;
-        :mod:`ahnpl_plugin.models.blip_checkpointing`): same losses and gradients, less memory."""
+        :mod:`ahnpl_plugin.models.blip.checkpointing`): same losses and gradients, less memory."""
         set_checkpointing(blip_checkpointed_modules(self), bool(enabled))
 
     @torch.no_grad()

@@ -1,7 +1,7 @@
 """Peak training memory of the AHNPL step by backbone, batch and activation checkpointing.
 
 For each model type and batch: one warm-up and one measured training step of ``ahnpl_clip`` as
-shipped (forward + backward + fused AdamW, bf16 autocast on CUDA) on benchmarks/step.py's COCO-like
+shipped (forward + backward + fused AdamW, bf16 autocast on CUDA) on perf/step.py's COCO-like
 batch, with and without ``set_grad_checkpointing`` (``run.grad_checkpointing``); reports
 ``torch.cuda.max_memory_allocated`` of the step (weights, gradients and AdamW state included), or
 "OOM". Also the forward FLOPs per image-caption pair of both towers for plain CLIP (77-token
@@ -11,8 +11,8 @@ the architecture (2 FLOPs per multiply-add; training ~3x forward, ~4x with check
 On a CPU (``--device cpu``) it measures the bytes autograd keeps for the backward (saved
 tensors) instead of CUDA peaks, which is what docs/performance.md's estimate is checked against.
 
-    python benchmarks/memory.py --device cuda --stand-ins --json memory.json     # GPU (gpu.sh)
-    python benchmarks/memory.py --device cpu --model-types tiny --batches 16,32  # saved tensors
+    python perf/memory.py --device cuda --stand-ins --json memory.json     # GPU (gpu.sh)
+    python perf/memory.py --device cpu --model-types tiny --batches 16,32  # saved tensors
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 
 
 def tower_flops(tokens: int, width: int, layers: int) -> float:
@@ -67,11 +67,11 @@ def main(argv=None) -> dict:
     compat.apply()
     from step import TYPES, synthetic_batch
 
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
-    from ahnpl_plugin.models.architectures import architecture, context_length, image_size
+    from ahnpl_plugin.models.clip.model import AHNPLClip
+    from ahnpl_plugin.models.clip.architectures import architecture, context_length, image_size
     from ahnpl_plugin.models.param_groups import weight_decay_groups
-    from ahnpl_plugin.models.text_encoding import pooled_positions
-    from ahnpl_plugin.models.tokens import tokenize
+    from ahnpl_plugin.models.clip.towers import pooled_positions
+    from ahnpl_plugin.models.clip.tokenizer import tokenize
 
     device = torch.device(args.device)
     cuda = device.type == "cuda"

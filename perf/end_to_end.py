@@ -18,10 +18,10 @@ samples/s, the share of that time the training loop waited in ``next(loader)``, 
 step spent tokenising in the training process (CPU time of its thread; target 0), the training process's CPU milliseconds
 per step (steadier than wall time where other jobs share the cores), and peak RSS of the training process
 and of its loader workers (``ru_maxrss``). The model is ``tiny`` on CPU unless ``--model-type`` /
-``--device`` say otherwise (ViT-B-32 on a GPU: ``benchmarks/gpu.sh``).
+``--device`` say otherwise (ViT-B-32 on a GPU: ``perf/gpu.sh``).
 
-    python benchmarks/end_to_end.py                                  # tiny, CPU, 2 workers
-    python benchmarks/end_to_end.py --device cuda --model-type ViT-B-32 --batch 256 --workers 8 --amp bf16
+    python perf/end_to_end.py                                  # tiny, CPU, 2 workers
+    python perf/end_to_end.py --device cuda --model-type ViT-B-32 --batch 256 --workers 8 --amp bf16
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 
 VARIANTS = ("a", "b", "b-maintok")
 DATA = ("folder", "shards")
@@ -103,7 +103,7 @@ def register_stock_clip():
     from lavis.models.clip_models import tokenizer as lavis_tokenizer
 
     from ahnpl_plugin.models import CONFIG_FILES, config_path
-    from ahnpl_plugin.models.clip_loading import new_clip
+    from ahnpl_plugin.models.clip.weights import new_clip
 
     @registry.register_model(STOCK_ARCH)
     class StockClip(BaseModel):
@@ -167,7 +167,7 @@ class Probe:
 
 
 def one_run(cfg_path: str) -> dict:
-    if os.environ.get("E2E_STAND_INS") == "1":  # the lent GPU machine (see benchmarks/gpu.sh)
+    if os.environ.get("E2E_STAND_INS") == "1":  # the lent GPU machine (see perf/gpu.sh)
         from step import install_stand_ins
 
         install_stand_ins()
@@ -181,7 +181,7 @@ def one_run(cfg_path: str) -> dict:
     dataloader._BaseDataLoaderIter.__next__ = probe.timed_next(dataloader._BaseDataLoaderIter.__next__)
     import lavis.models.clip_models.tokenizer as lavis_tokenizer
 
-    import ahnpl_plugin.models.ahnpl_clip as ahnpl_clip
+    import ahnpl_plugin.models.clip.model as ahnpl_clip
     import ahnpl_plugin.models.loader_tokens as loader_tokens
 
     ahnpl_clip.tokenize = probe.timed(ahnpl_clip.tokenize)

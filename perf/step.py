@@ -27,8 +27,8 @@ Tokenisation is timed inside the step for every variant, with the per-caption ca
 warmup steps fill it); cold tokenisation is reported apart (``tokenize_cold_ms``): a run whose
 captions do not repeat within the cache pays it unless its loader tokenises in its workers.
 
-    python benchmarks/step.py --device cpu                      # tiny, batch 64
-    python benchmarks/step.py --device cuda --batch 256 --json out.json   # ViT-B-32
+    python perf/step.py --device cpu                      # tiny, batch 64
+    python perf/step.py --device cuda --batch 256 --json out.json   # ViT-B-32
 
 Prints a Markdown table (step time median, pairs/s, ratios to a and b, peak memory). Peak memory
 (CUDA only) is the variant's own: the peak allocated during its steps minus the resident weights and
@@ -135,7 +135,7 @@ def install_stand_ins() -> list[str]:
     import importlib.util
 
     def unavailable(*args, **kwargs):
-        raise ImportError("stand-in module (benchmarks/step.py --stand-ins): not installed on this machine")
+        raise ImportError("stand-in module (perf/step.py --stand-ins): not installed on this machine")
 
     specs = {
         "pycocoevalcap": {}, "pycocoevalcap.eval": {"COCOEvalCap": unavailable},
@@ -193,10 +193,10 @@ def build_variants(names, model_type, quick_gelu, device, seed, samples, fused):
     from lavis.models.clip_models.loss import ClipLoss
     from omegaconf import OmegaConf
 
-    from ahnpl_plugin.models.ahnpl_clip import AHNPLClip
-    from ahnpl_plugin.models.clip_loading import new_clip
+    from ahnpl_plugin.models.clip.model import AHNPLClip
+    from ahnpl_plugin.models.clip.weights import new_clip
     from ahnpl_plugin.models.param_groups import weight_decay_groups
-    from ahnpl_plugin.models.tokens import tokenize
+    from ahnpl_plugin.models.clip.tokenizer import tokenize
 
     def config(**overrides):
         cfg = OmegaConf.load(AHNPLClip.default_config_path(model_type)).model
@@ -362,7 +362,7 @@ def measure(args) -> dict:
     from ahnpl_plugin import compat
 
     compat.apply()
-    from ahnpl_plugin.models.architectures import OPENAI_TYPES, architecture, context_length, image_size
+    from ahnpl_plugin.models.clip.architectures import OPENAI_TYPES, architecture, context_length, image_size
 
     arch = architecture(args.model_type)
     quick_gelu = args.model_type in OPENAI_TYPES if args.quick_gelu == "auto" else args.quick_gelu == "true"
@@ -401,8 +401,8 @@ def measure(args) -> dict:
                 variant.peak_bytes = torch.cuda.max_memory_allocated(device) - others
 
     ctx = context_length(arch)
-    from ahnpl_plugin.models.tokens import tokenize
-    from ahnpl_plugin.models.text_encoding import pooled_positions
+    from ahnpl_plugin.models.clip.tokenizer import tokenize
+    from ahnpl_plugin.models.clip.towers import pooled_positions
 
     valid_texts = captions + [t for row, m in zip(negatives, mask_rows) for t, ok in zip(row, m) if ok]
     lengths = (pooled_positions(tokenize(valid_texts, ctx)) + 1).tolist()

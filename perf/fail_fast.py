@@ -13,8 +13,8 @@ checked by tests/test_install_hooks.py, tests/test_blip_offline.py and tests/tes
 this script only times them. Each is run ``--repeats`` times in a new process; the median is
 compared with the limit; exit code 1 when a median is over its limit.
 
-    python benchmarks/fail_fast.py                 # 5 repeats of each
-    python benchmarks/fail_fast.py --only import --repeats 20 --json out.json
+    python perf/fail_fast.py                 # 5 repeats of each
+    python perf/fail_fast.py --only import --repeats 20 --json out.json
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def lora_sites(module: nn.Module, targets) -> list[tuple[str, nn.Module, str, in
 def add_lora(module: nn.Module, rank: int = 4, alpha: float = 4.0, targets=LORA_TARGETS) -> list[str]:
     """Parametrize ``module``'s selected weights with LoRA adapters; returns the adapted tensors' names.
 
-    Freezes nothing: :func:`ahnpl_plugin.models.finetune_scope.apply_scope` decides what trains.
+    Freezes nothing: :func:`ahnpl_plugin.models.clip.finetune_scope.apply_scope` decides what trains.
     """
     sites = lora_sites(module, tuple(targets))
     for _, owner, tensor_name, groups in sites:

@@ -9,18 +9,14 @@ LAVIS's, resolved inside the lavis package).
 
 ``tiny`` is defined here, fixed (a model config may not change it): small enough to train on two
 CPU cores in seconds, the same modules at a smaller size. Its vocabulary is the built-in tiny
-WordPiece one (:mod:`ahnpl_plugin.models.blip_tokenizer`), so its BERT has that many token rows.
+WordPiece one (:mod:`ahnpl_plugin.models.blip.tokenizer`), so its BERT has that many token rows.
 """
 
 from __future__ import annotations
 
-# Model types and their default YAML (relative to lavis_configs/, see ahnpl_plugin.paths).
-BLIP_CONFIG_FILES = {
-    "coco": "models/ahnpl_blip_coco.yaml",
-    "flickr": "models/ahnpl_blip_flickr.yaml",
-    "tiny": "models/ahnpl_blip_tiny.yaml",
-}
-BLIP_MODEL_TYPES = tuple(BLIP_CONFIG_FILES)
+from ahnpl_plugin.models import CONFIG_FILES
+
+MODEL_TYPES = tuple(CONFIG_FILES["ahnpl_blip"])
 BASE_TYPES = ("coco", "flickr")
 DEFAULT_MED_CONFIG = "configs/models/med_config.json"  # LAVIS's BERT-with-cross-attention config
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 import torch
+from ahnpl_plugin.errors import LayoutError
 
 HF_ACTS = {"quick_gelu": True, "gelu": False}  # HF hidden_act -> quick_gelu
 HF_MARKER = "text_model.embeddings.token_embedding.weight"
@@ -62,10 +63,6 @@ _PROJECTIONS = (("text_projection", "text_projection.weight"), ("visual.proj", "
 _TOWERS = (("transformer.resblocks.", "text_model.encoder.layers."), ("visual.transformer.resblocks.", "vision_model.encoder.layers."))
 # HF buffers that carry no weights (position ids), ignored when reading.
 _HF_BUFFERS = re.compile(r".*embeddings\.position_ids$")
-
-
-class LayoutError(ValueError):
-    """A state dict is not the CLIP ViT layout expected (names the missing/unknown entries)."""
 
 
 def is_hf_layout(state: dict) -> bool:

@@ -5,7 +5,7 @@ The five OpenAI types reuse LAVIS's own architecture JSONs (lavis/configs/models
 swapping backbones by changing the type can never mix one type's towers with another's defaults.
 
 ``quick_gelu`` is not part of the architecture: it depends on where the weights come from (see
-:mod:`ahnpl_plugin.models.clip_loading`).
+:mod:`ahnpl_plugin.models.clip.weights`).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ import socket
 from collections.abc import Callable, Mapping
 from urllib.parse import urlparse
 
-from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.models.blip_architectures import BASE_TYPES, DEFAULT_MED_CONFIG, med_config_problem
+from ahnpl_plugin.errors import BlipInputsError
+from ahnpl_plugin.models.blip.architectures import BASE_TYPES, DEFAULT_MED_CONFIG, med_config_problem
 from ahnpl_plugin.paths import resolve_user_path
 
 BUILTIN_TINY = "builtin-tiny"  # model.tokenizer value of the tiny type's built-in vocabulary
@@ -46,10 +46,6 @@ TOKENIZER_FIX = (
     "set model.tokenizer to a local folder holding bert-base-uncased's vocab.txt (e.g. saved with "
     "BertTokenizer.save_pretrained on a machine with network)"
 )
-
-
-class BlipInputsError(ConfigError):
-    """Inputs of ``ahnpl_blip`` (tokenizer, weights, BERT config) missing locally and not downloadable."""
 
 
 # ----------------------------------------------------------------------------- offline, caches

@@ -9,7 +9,7 @@ the caption and its five negatives; the tokenizer cache is cleared before every 
 never repeats a text within the cache's reach), so tokenising is timed cold. ``folder-notok``
 leaves tokenising out, to show its share.
 
-Data: COCO-like JPEGs (640x480, q90, smooth content + grain, as benchmarks/loader_throughput.py),
+Data: COCO-like JPEGs (640x480, q90, smooth content + grain, as perf/loader_throughput.py),
 two captions per image, template negatives; shards written from the same records. Variants run
 interleaved, one pass each per round, median over rounds. The rate is samples per CPU second of
 the process (what one worker core delivers; far steadier than wall time on a machine shared with
@@ -17,8 +17,8 @@ other jobs); wall-clock rates are printed too.
 Also printed: how far ``decode_draft`` alone moves pixels (LAVIS's deterministic eval resize of the
 full vs the draft-decoded JPEG; mean and 99th percentile absolute difference, CLIP-normalised units).
 
-    python benchmarks/loader_per_core.py                     # 192 images (384 samples), 3 rounds
-    python benchmarks/loader_per_core.py --images 512 --rounds 5 --json out.json
+    python perf/loader_per_core.py                     # 192 images (384 samples), 3 rounds
+    python perf/loader_per_core.py --images 512 --rounds 5 --json out.json
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 
 VARIANTS = ("folder", "folder-draft", "shards", "shards-draft", "folder-notok")
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
@@ -50,7 +50,7 @@ class ColdTokens:
         self.tokens = ClipLoaderTokens(context_length)
 
     def __call__(self, batch):
-        from ahnpl_plugin.models.tokens import caption_ids
+        from ahnpl_plugin.models.clip.tokenizer import caption_ids
 
         caption_ids.cache_clear()
         return self.tokens(batch)

@@ -13,7 +13,7 @@ vocabulary comes from:
 * any other name: a Hugging Face hub id (``bert-base-uncased``, the base types' default), read
   from its local cache or the hub; offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) from the
   cache only, failing at once with the cache path when it is not there
-  (:mod:`ahnpl_plugin.models.blip_sources`, which also checks the value before anything is built).
+  (:mod:`ahnpl_plugin.models.blip.sources`, which also checks the value before anything is built).
 
 The result is checked (:func:`check_tokenizer`): its size with [DEC]/[ENC] must equal the text
 encoder's ``vocab_size`` (30,524 for BLIP base), it must lower-case like BLIP's vocabulary, and
@@ -28,7 +28,7 @@ import os
 import tempfile
 
 from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.models.blip_sources import (
+from ahnpl_plugin.models.blip.sources import (
     BUILTIN_TINY,
     EMPTY_TOKENIZER_MESSAGE,
     OFFLINE_REASON,
@@ -91,7 +91,7 @@ def _with_blip_tokens(tokenizer):
 def _read_tokenizer(spec: str):
     """A ``BertTokenizer`` (without BLIP's two tokens) for a ``model.tokenizer`` value.
 
-    A hub id is read from :func:`~ahnpl_plugin.models.blip_sources.hf_hub_cache` (the folder the
+    A hub id is read from :func:`~ahnpl_plugin.models.blip.sources.hf_hub_cache` (the folder the
     pre-build check looked in); offline without a cached copy it fails at once, naming that cache.
     """
     from transformers import BertTokenizer

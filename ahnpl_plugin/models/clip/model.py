@@ -1,7 +1,7 @@
 """``ahnpl_clip``: LAVIS's CLIP trained with the AHNPL loss, registered as a LAVIS model.
 
 Build: ``registry.get_model_class("ahnpl_clip").from_config(cfg.model_cfg)`` (keys: see
-:mod:`ahnpl_plugin.models.model_config`; defaults: lavis_configs/models/ahnpl_clip_<type>.yaml).
+:mod:`ahnpl_plugin.models.clip.options`; defaults: lavis_configs/models/ahnpl_clip_<type>.yaml).
 The towers are LAVIS's ``CLIP`` (submodule ``clip``, so ``clip.``-prefixed keys in checkpoints);
 the loss is :class:`ahnpl_plugin.losses.AHNPLLoss` (submodule ``loss``; its ``thresholds`` buffer,
 theta, is saved with the model).
@@ -15,7 +15,7 @@ through SDPA (``model.sdpa``). Returns a dict of scalars: ``loss``, ``loss_itc``
 ``loss_dm``, their parts (``loss_hn_text``, ``loss_hn_image``, ``loss_dm_pos``, ``loss_dm_neg``),
 ``theta/<type>`` (the threshold used at this step, per negative type) and ``logit_scale`` (s).
 Optional keys ``text_tokens`` [B, C] and ``hard_negative_tokens`` [B, K, C] (token ids from
-:func:`ahnpl_plugin.models.tokens.batch_token_ids`, C >= the model's context length) let a loader
+:func:`ahnpl_plugin.models.clip.tokenizer.batch_token_ids`, C >= the model's context length) let a loader
 tokenise in its worker processes (the runner adds them to every training batch with
 :meth:`loader_tokenizer`, see :mod:`ahnpl_plugin.models.loader_tokens`); without them the model
 tokenises the strings itself (cached).
@@ -51,21 +51,20 @@ import torch.nn.functional as F
 from lavis.common.registry import registry
 from lavis.models.base_model import BaseModel
 
-from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.errors import ConfigError, PretrainedWeightsError, unknown_choice
 from ahnpl_plugin.losses import AHNPLLoss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
-from ahnpl_plugin.models.architectures import MODEL_TYPES
+from ahnpl_plugin.models.clip.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
 from ahnpl_plugin.models.checkpoint_formats import load_pickle
-from ahnpl_plugin.models.clip_loading import (
+from ahnpl_plugin.models.clip.weights import (
     QUICK_GELU_KEY,
-    PretrainedWeightsError,
     build_clip,
     check_pretrained_available,
     checkpoint_provenance,
     new_clip,
 )
-from ahnpl_plugin.models.model_config import ModelOptions, model_options
+from ahnpl_plugin.models.clip.options import ModelOptions, model_options
 from ahnpl_plugin.models.negative_batch import (
     scatter_negatives,
     texts_to_encode,
@@ -73,13 +72,13 @@ from ahnpl_plugin.models.negative_batch import (
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
-from ahnpl_plugin.models.finetune_scope import apply_scope
-from ahnpl_plugin.models.lora import add_lora, has_lora, merge_state_dict
+from ahnpl_plugin.models.clip.finetune_scope import apply_scope
+from ahnpl_plugin.models.clip.lora import add_lora, has_lora, merge_state_dict
 from ahnpl_plugin.models.start_weights import start_record
 from ahnpl_plugin.retention import ema_update, feature_distillation, l2sp
 from ahnpl_plugin.models.param_groups import weight_decay_groups
-from ahnpl_plugin.models.text_encoding import TextEncoder, encode_chunk, encode_images, encode_tokens
-from ahnpl_plugin.models.tokens import cut_token_rows, tokenize
+from ahnpl_plugin.models.clip.towers import TextEncoder, encode_chunk, encode_images, encode_tokens
+from ahnpl_plugin.models.clip.tokenizer import cut_token_rows, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
 
     plain_loss_message = "batch without hard negatives: training plain image-text contrast (loss with K=0)"
 
-    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES.items()}
+    PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES["ahnpl_clip"].items()}
 
     def __init__(
         self, clip, loss: AHNPLLoss, model_type: str, quick_gelu: bool, sdpa: bool = True, text_length: str = "buckets"

@@ -12,7 +12,7 @@ Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
 ``pretrained``         path or URL of a BLIP pre-training checkpoint (``model_base*.pth``), or ``""``
                        (random initialisation)
 ``tokenizer``          folder with bert-base-uncased's vocab.txt | hub id | ``builtin-tiny``
-                       (see :mod:`ahnpl_plugin.models.blip_tokenizer`; checked against the encoder)
+                       (see :mod:`ahnpl_plugin.models.blip.tokenizer`; checked against the encoder)
 ``queue_size``         BLIP's ITC feature queue (a multiple of the global batch size)
 ``alpha``              weight of momentum distillation in BLIP's ITC targets (ramped up over the
                        first two epochs, as LAVIS)
@@ -36,8 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
-from ahnpl_plugin.models.blip_architectures import ARCHITECTURE_KEYS, BLIP_MODEL_TYPES
-from ahnpl_plugin.models.model_config import _plain, loss_options
+from ahnpl_plugin.models.blip.architectures import ARCHITECTURE_KEYS, MODEL_TYPES
+from ahnpl_plugin.config import plain
+from ahnpl_plugin.models.loss_options import loss_options
 
 SCORING_MODES = ("itc", "itm", "itc+itm")  # = blip_scoring.SCORING_MODES (that module imports torch)
 BLIP_KEYS = (
@@ -92,20 +93,20 @@ def _text(name: str, value) -> str:
 
 def blip_model_options(cfg) -> BlipOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`BlipOptions`."""
-    raw = _plain(cfg)
+    raw = plain(cfg)
     if not isinstance(raw, dict):
         raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
     for key in raw:
         if key not in BLIP_KEYS:
             raise unknown_choice("ahnpl_blip model key", key, BLIP_KEYS)
     model_type = raw.get("model_type")
-    if model_type not in BLIP_MODEL_TYPES:
-        raise unknown_choice("ahnpl_blip model_type", model_type, BLIP_MODEL_TYPES)
+    if model_type not in MODEL_TYPES:
+        raise unknown_choice("ahnpl_blip model_type", model_type, MODEL_TYPES)
     architecture = {k: raw[k] for k in ARCHITECTURE_KEYS if k in raw}
     if model_type == "tiny" and architecture:
         raise ConfigError(
             f"model.{sorted(architecture)[0]} does not apply to model_type tiny (its towers are fixed, "
-            "ahnpl_plugin/models/blip_architectures.py); it sets the coco/flickr towers"
+            "ahnpl_plugin/models/blip/architectures.py); it sets the coco/flickr towers"
         )
     if _flag("negative_all_rank", raw.get("negative_all_rank", False)):
         raise ConfigError(

@@ -34,7 +34,7 @@ from functools import lru_cache
 
 import torch
 
-from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES, architecture
+from ahnpl_plugin.models.clip.architectures import MODEL_TYPES, OPENAI_TYPES, architecture
 from ahnpl_plugin.models.checkpoint_formats import (  # noqa: F401  (re-exported names)
     ACTS,
     CLIP_PREFIX,
@@ -249,7 +249,8 @@ def check_pretrained_available(model_type: str, pretrained: str, cache_dir: str 
 
 def _patched(state: dict, quick_gelu: bool, model_type: str, patch: dict, cache_dir, trust_code) -> dict:
     """WiSE patch of ``state`` with ``patch["base"]`` (same architecture and activation required)."""
-    from ahnpl_plugin.models.weight_patching import PatchError, wise_patch
+    from ahnpl_plugin.errors import PatchError
+    from ahnpl_plugin.models.weight_patching import wise_patch
 
     base, base_source = weights_for(model_type, patch["base"], cache_dir, trust_code)
     if base is None:
@@ -272,7 +273,8 @@ def _lora_merged(state: dict, lora: dict, trust_code: bool) -> tuple[dict, int]:
     """``state`` with the LoRA file ``lora["path"]`` merged (file or PEFT adapter folder)."""
     import json
 
-    from ahnpl_plugin.models.weight_patching import PatchError, merge_lora
+    from ahnpl_plugin.errors import PatchError
+    from ahnpl_plugin.models.weight_patching import merge_lora
 
     path = os.path.expanduser(str(lora["path"]))
     config = None

@@ -15,10 +15,10 @@ them. For each configuration the script generates the negatives of both sets, th
 - how many measured captions have two attribute adjectives on different nouns (the most adj_swap
   could reach), by the parse.
 
-    python benchmarks/negatives_real_captions.py --sugarcrepe PATH/TO/sugar-crepe [--save-dir DIR]
+    python quality/negatives_real_captions.py --sugarcrepe PATH/TO/sugar-crepe [--save-dir DIR]
 
 ``--save-dir`` writes each configuration's negatives of the measured captions (JSONL with header)
-for reading (see benchmarks/negatives_audit/).
+for reading (see quality/negatives_audit/).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ randomly initialised ``ahnpl_clip`` (``tiny`` by default) three ways:
 
 All three must give identical scores. Run:
 
-    python benchmarks/eval_throughput.py [--items 5000] [--images 500] [--model-type tiny]
+    python perf/eval_throughput.py [--items 5000] [--images 500] [--model-type tiny]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ types for each worker count, wall clock from the call to its return (process sta
 loading included). For reference it also times the spaCy tagger alone (tok2vec + tagger,
 single process), the floor any tagger-based generator pays.
 
-    python benchmarks/negatives_throughput.py [--captions 20000] [--workers 1 2] [--seed 0]
+    python perf/negatives_throughput.py [--captions 20000] [--workers 1 2] [--seed 0]
         [--configs v1 v2:off v2:ngram] [--captions-file real.txt]
 
 ``--configs`` times each rule set (``v1``: tagger only; ``v2``: tagger + parser) and plausibility

@@ -47,11 +47,12 @@ Unknown keys are errors listing the valid ones, so a typo never silently trains 
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
+from ahnpl_plugin.config import plain
 from ahnpl_plugin.errors import ConfigError, unknown_choice
-from ahnpl_plugin.models.architectures import MODEL_TYPES, OPENAI_TYPES
+from ahnpl_plugin.models.loss_options import loss_options
+from ahnpl_plugin.models.clip.architectures import MODEL_TYPES, OPENAI_TYPES
 
 MODEL_KEYS = ("arch", "model_type", "pretrained", "act", "quick_gelu", "pretrained_patch", "pretrained_lora", "trust_code",
               "load_finetuned", "finetuned", "sdpa", "text_length", "loss",
@@ -88,51 +89,15 @@ class ModelOptions:
         return self.distill.get("weight", 0.0) > 0 or self.l2sp > 0
 
 
-def loss_option_names() -> tuple[str, ...]:
-    """The keys ``model.loss`` accepts: the arguments of ``AHNPLLoss``."""
-    from ahnpl_plugin.losses import AHNPLLoss
-
-    return tuple(name for name in inspect.signature(AHNPLLoss.__init__).parameters if name != "self")
-
-
-def _plain(value):
-    """OmegaConf containers to plain Python (lists, dicts); anything else unchanged."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(value):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with LAVIS
-        pass
-    return value
-
-
 def _flag(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"model.{name} must be true or false, got {value!r}")
     return value
 
 
-def loss_options(raw) -> dict:
-    """``model.loss`` as AHNPLLoss keyword arguments (unknown keys -> ConfigError listing valid)."""
-    raw = _plain(raw)
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"model.loss must be a mapping of AHNPLLoss options, got {raw!r}")
-    valid = loss_option_names()
-    for key in raw:
-        if key not in valid:
-            raise unknown_choice("model.loss key", key, valid)
-    options = dict(raw)
-    if "negative_types" in options and isinstance(options["negative_types"], list):
-        options["negative_types"] = tuple(options["negative_types"])
-    return options
-
-
 def _patch_option(raw) -> dict | None:
     """``model.pretrained_patch``: None, or ``{base: str, alpha: float in [0, 1]}``."""
-    raw = _plain(raw)
+    raw = plain(raw)
     if raw in (None, "", {}):
         return None
     if not isinstance(raw, dict) or set(raw) - {"base", "alpha"} or not raw.get("base") or "alpha" not in raw:
@@ -145,7 +110,7 @@ def _patch_option(raw) -> dict | None:
 
 def _lora_option(raw) -> dict | None:
     """``model.pretrained_lora``: None, or ``{path: str, scale: float | None}`` (a bare path allowed)."""
-    raw = _plain(raw)
+    raw = plain(raw)
     if raw in (None, "", {}):
         return None
     if isinstance(raw, str):
@@ -167,8 +132,8 @@ def _number(name: str, value, low: float = 0.0, high: float | None = None) -> fl
 
 def retention_options(raw: dict) -> dict:
     """``finetune``, ``finetune_last_n``, ``lora``, ``distill``, ``l2sp`` validated, defaults filled in."""
-    from ahnpl_plugin.models.finetune_scope import FINETUNE_MODES
-    from ahnpl_plugin.models.lora import LORA_TARGETS
+    from ahnpl_plugin.models.clip.finetune_scope import FINETUNE_MODES
+    from ahnpl_plugin.models.clip.lora import LORA_TARGETS
     from ahnpl_plugin.retention import DISTILL_KINDS
 
     finetune = raw.get("finetune", "full")
@@ -177,7 +142,7 @@ def retention_options(raw: dict) -> dict:
     last_n = raw.get("finetune_last_n", 0)
     if finetune == "last_n" and (isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1):
         raise ConfigError(f"model.finetune last_n needs model.finetune_last_n >= 1 (blocks per tower), got {last_n!r}")
-    lora = _plain(raw.get("lora")) or {}
+    lora = plain(raw.get("lora")) or {}
     if not isinstance(lora, dict):
         raise ConfigError(f"model.lora must be a mapping (rank, alpha, targets), got {lora!r}")
     if lora and finetune != "lora":
@@ -194,7 +159,7 @@ def retention_options(raw: dict) -> dict:
             if target not in LORA_TARGETS:
                 raise unknown_choice("model.lora.targets entry", target, LORA_TARGETS)
         lora = {"rank": rank, "alpha": _number("lora.alpha", lora.get("alpha", float(rank)), 1e-12), "targets": targets}
-    distill = _plain(raw.get("distill")) or {}
+    distill = plain(raw.get("distill")) or {}
     if not isinstance(distill, dict):
         raise ConfigError(f"model.distill must be a mapping (weight, kind, ema), got {distill!r}")
     for key in distill:
@@ -219,7 +184,7 @@ def retention_options(raw: dict) -> dict:
 
 def model_options(cfg) -> ModelOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`ModelOptions`."""
-    raw = _plain(cfg)
+    raw = plain(cfg)
     if not isinstance(raw, dict):
         raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
     for key in raw:

@@ -21,7 +21,7 @@ model_type to set; a checkpoint that still does not fit names the model it holds
 stores none) next to the mismatching tensors.
 
 Offline (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) a URL without a cached copy fails at once,
-naming the cache path (:mod:`ahnpl_plugin.models.blip_sources`), instead of trying the network.
+naming the cache path (:mod:`ahnpl_plugin.models.blip.sources`), instead of trying the network.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ahnpl_plugin.errors import ConfigError
-from ahnpl_plugin.models.blip_architectures import BLIP_MODEL_TYPES, same_towers
-from ahnpl_plugin.models.blip_sources import (
+from ahnpl_plugin.errors import BlipWeightsError
+from ahnpl_plugin.models.blip.architectures import MODEL_TYPES, same_towers
+from ahnpl_plugin.models.blip.sources import (
     OFFLINE_REASON,
     hub_offline,
     is_url,
@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 ARCH = "ahnpl_blip"
 QUEUE_KEYS = ("image_queue", "text_queue", "idx_queue", "queue_ptr")
 OPTIONAL_KEYS = QUEUE_KEYS + ("loss.thresholds",)
-
-
-class BlipWeightsError(ConfigError):
-    """A BLIP checkpoint that cannot be found, read or loaded into this model."""
 
 
 @dataclass
@@ -116,7 +112,7 @@ def model_fix(arch: str | None, model_type: str | None) -> str:
     """What to set to build the model a checkpoint holds: "set model.model_type to tiny" for the
     BLIP family's types that ahnpl_blip has, else "set model.arch to ahnpl_clip and model.model_type
     to ViT-B-32"."""
-    if (arch is None or is_blip_arch(arch)) and model_type in BLIP_MODEL_TYPES:
+    if (arch is None or is_blip_arch(arch)) and model_type in MODEL_TYPES:
         return f"set model.model_type to {model_type}"
     if arch is None:
         return f"set model.model_type to {model_type}" if model_type else "check model.model_type"

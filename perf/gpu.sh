@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Training-step benchmark (benchmarks/step.py) on a lent GPU machine; docs/performance.md has the
+# Training-step benchmark (perf/step.py) on a lent GPU machine; docs/performance.md has the
 # results and how to read them.
 #
-#   bash benchmarks/gpu.sh prepare   # here, where PyPI is reachable: wheels -> benchmarks/gpu_wheels/
-#   bash benchmarks/gpu.sh run       # there (device tool, carry benchmarks/gpu_wheels): JSON -> $OUT
+#   bash perf/gpu.sh prepare   # here, where PyPI is reachable: wheels -> perf/gpu_wheels/
+#   bash perf/gpu.sh run       # there (device tool, carry perf/gpu_wheels): JSON -> $OUT
 #
 # The GPU machine's image has Python 3.12, torch, timm, numpy, pandas, opencv, einops, portalocker,
 # but not LAVIS, and its transformers (5.x), tokenizers and huggingface_hub are too new for LAVIS
@@ -14,15 +14,15 @@
 # but a CLIP step never calls. It builds nothing there.
 #
 # Device tool calls (one command each, each under the tool's 10-minute limit):
-#   run(command="bash benchmarks/gpu.sh run", carry=["benchmarks/gpu_wheels"], timeout_s=540)         # step, ~3-5 min
-#   run(command="bash benchmarks/gpu.sh run e2e", carry=["benchmarks/gpu_wheels"], timeout_s=540)     # end to end + loader per core, ~5 min (estimate)
-#   run(command="bash benchmarks/gpu.sh run memory", carry=["benchmarks/gpu_wheels"], timeout_s=540)  # memory table, ~3 min (estimate)
-# Environment: OUT (results folder; default benchmarks/gpu_results), VARIANTS_256 (variants at
+#   run(command="bash perf/gpu.sh run", carry=["perf/gpu_wheels"], timeout_s=540)         # step, ~3-5 min
+#   run(command="bash perf/gpu.sh run e2e", carry=["perf/gpu_wheels"], timeout_s=540)     # end to end + loader per core, ~5 min (estimate)
+#   run(command="bash perf/gpu.sh run memory", carry=["perf/gpu_wheels"], timeout_s=540)  # memory table, ~3 min (estimate)
+# Environment: OUT (results folder; default perf/gpu_results), VARIANTS_256 (variants at
 # batch 256; default a,b,c,c-longest,c-mha), COMPILE=1 adds c-compile at batch 256 (slow warmup).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-WHEELS="$REPO/benchmarks/gpu_wheels"
+WHEELS="$REPO/perf/gpu_wheels"
 LIMIT_MIB=56   # wheels; the device tool carries at most 64 MiB with the working tree
 
 # name==version of every wheel the GPU path needs beyond the image (checked: `import lavis` and a
@@ -44,8 +44,8 @@ BUILT=(fairscale==0.4.4 iopath==0.1.10)   # sdists only on PyPI: built here into
 prepare() {
   local py="${PYTHON:-$REPO/.venv/bin/python}"
   mkdir -p "$WHEELS"
-  if [ -d "$REPO/.git" ] && ! grep -qx '/benchmarks/gpu_wheels/' "$REPO/.git/info/exclude" 2>/dev/null; then
-    echo '/benchmarks/gpu_wheels/' >>"$REPO/.git/info/exclude"   # untracked, yet carried by name
+  if [ -d "$REPO/.git" ] && ! grep -qx '/perf/gpu_wheels/' "$REPO/.git/info/exclude" 2>/dev/null; then
+    echo '/perf/gpu_wheels/' >>"$REPO/.git/info/exclude"   # untracked, yet carried by name
   fi
   "$py" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
@@ -61,17 +61,17 @@ prepare() {
   ls -la "$WHEELS"
   echo "gpu_wheels: ${size} MiB (limit ${LIMIT_MIB})"
   if [ "$size" -gt "$LIMIT_MIB" ]; then
-    echo "error: benchmarks/gpu_wheels is ${size} MiB, over ${LIMIT_MIB}: the device tool would refuse it" >&2
+    echo "error: perf/gpu_wheels is ${size} MiB, over ${LIMIT_MIB}: the device tool would refuse it" >&2
     exit 1
   fi
 }
 
 run() {
   local what="${1:-step}"
-  local out="${OUT:-$REPO/benchmarks/gpu_results}"
+  local out="${OUT:-$REPO/perf/gpu_results}"
   local site=/tmp/ahnpl-site
   mkdir -p "$out"
-  ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "error: no wheels in $WHEELS (run 'bash benchmarks/gpu.sh prepare' first and carry benchmarks/gpu_wheels)" >&2; exit 1; }
+  ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "error: no wheels in $WHEELS (run 'bash perf/gpu.sh prepare' first and carry perf/gpu_wheels)" >&2; exit 1; }
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" "$WHEELS"/*.whl
   export PYTHONPATH="$site:$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
   cd "$REPO"
@@ -84,23 +84,23 @@ run() {
     e2e)
       # end to end through ahnpl_runner (issue 21): stock CLIP (a) vs AHNPL (b), folder and shards,
       # 8 loader workers; then the loaders' per-core rate on this machine's CPU
-      python3 benchmarks/end_to_end.py --stand-ins --device cuda --model-type ViT-B-32 --amp bf16 --batch 256 \
+      python3 perf/end_to_end.py --stand-ins --device cuda --model-type ViT-B-32 --amp bf16 --batch 256 \
         --workers "${WORKERS:-8}" --steps "${E2E_STEPS:-20}" --rounds 1 --variants a,b \
         --json "$out/e2e.json" 2>&1 | tee -a "$out/gpu_step.log"
-      python3 benchmarks/loader_per_core.py --images 256 --rounds 3 --json "$out/loader_per_core.json" 2>&1 \
+      python3 perf/loader_per_core.py --images 256 --rounds 3 --json "$out/loader_per_core.json" 2>&1 \
         | tee -a "$out/gpu_step.log"
       return ;;
     memory)
       # peak memory: ViT-B/32, B/16, L/14 x batch 128/256/512 x activation checkpointing off/on
-      python3 benchmarks/memory.py --stand-ins --device cuda --json "$out/memory.json" 2>&1 | tee -a "$out/gpu_step.log"
+      python3 perf/memory.py --stand-ins --device cuda --json "$out/memory.json" 2>&1 | tee -a "$out/gpu_step.log"
       return ;;
-    *) echo "usage: bash benchmarks/gpu.sh run [step|e2e|memory]" >&2; exit 2 ;;
+    *) echo "usage: bash perf/gpu.sh run [step|e2e|memory]" >&2; exit 2 ;;
   esac
   local variants_256="${VARIANTS_256:-a,b,c,c-longest,c-mha}"
   if [ "${COMPILE:-0}" = 1 ]; then variants_256="$variants_256,c-compile"; fi
-  python3 benchmarks/step.py --stand-ins --device cuda --model-type ViT-B-32 --batch 128 \
+  python3 perf/step.py --stand-ins --device cuda --model-type ViT-B-32 --batch 128 \
     --variants a,b,c --json "$out/step_b128.json" 2>&1 | tee -a "$out/gpu_step.log"
-  python3 benchmarks/step.py --stand-ins --device cuda --model-type ViT-B-32 --batch 256 \
+  python3 perf/step.py --stand-ins --device cuda --model-type ViT-B-32 --batch 256 \
     --variants "$variants_256" --json "$out/step_b256.json" 2>&1 | tee -a "$out/gpu_step.log"
   python3 - "$out" <<'EOF'
 import json, sys
@@ -118,5 +118,5 @@ EOF
 case "${1:-}" in
   prepare) prepare ;;
   run) run "${2:-step}" ;;
-  *) echo "usage: bash benchmarks/gpu.sh prepare|run" >&2; exit 2 ;;
+  *) echo "usage: bash perf/gpu.sh prepare|run" >&2; exit 2 ;;
 esac

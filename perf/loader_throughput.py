@@ -6,8 +6,8 @@ of each loader through a torch DataLoader with the same processor (LAVIS's ``cli
 224 px: RandomResizedCrop scale 0.9-1, bicubic, CLIP normalisation), batch size and workers.
 The first batch (worker start-up) is not timed.
 
-    python benchmarks/loader_throughput.py                       # 512 images, 2 workers
-    python benchmarks/loader_throughput.py --images 2000 --workers 8 --json out.json
+    python perf/loader_throughput.py                       # 512 images, 2 workers
+    python perf/loader_throughput.py --images 2000 --workers 8 --json out.json
 """
 
 from __future__ import annotations

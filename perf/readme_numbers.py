@@ -1,8 +1,8 @@
 """Re-measure the README's numbers, with the machine and its load, each several times.
 
     make readme-numbers                                   # the cheap ones (minutes), 2 runs each
-    python benchmarks/readme_numbers.py --only tests negatives --repeats 3
-    python benchmarks/readme_numbers.py --all             # also the demo (~20 min per run) and the test suite
+    python perf/readme_numbers.py --only tests negatives --repeats 3
+    python perf/readme_numbers.py --all             # also the demo (~20 min per run) and the test suite
 
 Every number the README quotes comes from one measurement here, run ``--repeats`` times; the
 table gives each run's value, the median and the spread ((max - min) / median), and the machine's
@@ -150,14 +150,14 @@ def measure_once(name: str, args) -> dict:
     if name == "tests":
         return parse_pytest_count(_run([py, "-m", "pytest", "--collect-only", "-q"], 600))
     if name == "negatives":
-        return parse_negatives(_run([py, "benchmarks/negatives_throughput.py", "--captions", str(args.captions),
+        return parse_negatives(_run([py, "perf/negatives_throughput.py", "--captions", str(args.captions),
                                      "--workers", "1", "2"], 1800))
     if name == "eval":
-        return parse_eval(_run([py, "benchmarks/eval_throughput.py", "--device", "cpu"], 1800, single))
+        return parse_eval(_run([py, "perf/eval_throughput.py", "--device", "cpu"], 1800, single))
     if name == "loader":
-        return parse_loader(_json_run([py, "benchmarks/loader_throughput.py"], 1800))
+        return parse_loader(_json_run([py, "perf/loader_throughput.py"], 1800))
     if name == "step":
-        return parse_step(_json_run([py, "benchmarks/step.py", "--device", "cpu", "--threads", "1"], 1800))
+        return parse_step(_json_run([py, "perf/step.py", "--device", "cpu", "--threads", "1"], 1800))
     if name == "demo":
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
@@ -218,7 +218,7 @@ def report_table(measurements: list[Measurement]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python benchmarks/readme_numbers.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python perf/readme_numbers.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=CHEAP + EXPENSIVE, default=None, metavar="NAME",
                         help=f"measurements to run (default: the cheap ones, {', '.join(CHEAP)}; "
                              f"also {', '.join(EXPENSIVE)})")
