@@ -49,11 +49,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ahnpl_plugin.contract import AHNPL_TYPES, check_mask, training_types
 from ahnpl_plugin.distributed import distributed_world, gather_rows_with_grad
 
-# Mirrors ahnpl_plugin.negatives.AHNPL_TYPES (shared contract); kept here so that the loss does not
-# import the caption generator (spaCy). tests/test_losses.py checks that the two agree.
-AHNPL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
 MODES = ("ahnpl", "reference")
 HN_ANCHORS = ("self", "cross")
 THRESHOLD_RULES = ("mean", "max", "fixed")
@@ -345,6 +343,17 @@ def reference_thresholds(
 # ----------------------------------------------------------------------------------------------
 
 
+def total_loss(weighted: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The training objective: the sum of weighted terms, in their order (as open_clip's trainer sums
+    its losses' dict). :class:`AHNPLLoss` reports its own as ``out["weighted"]``; the models add
+    theirs (BLIP's ITC and ITM, distillation, L2-SP) and sum them all with this."""
+    terms = iter(weighted.values())
+    total = next(terms)
+    for term in terms:
+        total = total + term
+    return total
+
+
 def _check_choice(name: str, value, choices: Sequence[str]) -> None:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not valid; valid values: {', '.join(map(repr, choices))}")
@@ -365,23 +374,6 @@ def _check_non_negative(name: str, value) -> float:
     return number
 
 
-def _check_negative_types(negative_types) -> tuple[str, ...]:
-    if isinstance(negative_types, str) or not isinstance(negative_types, Sequence):
-        raise ValueError(
-            f"negative_types must be a list of type names (a subset of {AHNPL_TYPES} in that order), "
-            f"got {negative_types!r}"
-        )
-    types = tuple(negative_types)
-    unknown = [t for t in types if t not in AHNPL_TYPES]
-    if unknown:
-        raise ValueError(f"unknown negative_types {unknown}; valid values: {', '.join(AHNPL_TYPES)}")
-    if len(set(types)) != len(types) or list(types) != [t for t in AHNPL_TYPES if t in types]:
-        raise ValueError(
-            f"negative_types {list(types)} must be distinct and in the fixed order {', '.join(AHNPL_TYPES)}"
-        )
-    return types
-
-
 def _autocast_disabled(device: torch.device):
     """Context that turns autocast off on ``device`` so the loss runs in float32 or wider."""
     try:
@@ -399,10 +391,15 @@ class AHNPLLoss(nn.Module):
     exists), ``logit_scale`` = s (already exponentiated; a scalar tensor or a number). With K=0
     ``neg_feats``/``neg_mask`` may be None and the loss is plain CLIP.
 
+    ``neg_feats`` and ``neg_mask`` both None with K > 0 is a batch without negatives: the K=0 loss
+    of the same options, theta untouched.
+
     Returns a dict of scalar tensors ``loss`` (= ``loss_itc + lambda_hn * loss_hn + lambda_dm *
-    loss_dm``), ``loss_itc``, ``loss_hn`` (= ``loss_hn_text + image_hn_weight * loss_hn_image``),
-    ``loss_dm`` (= ``loss_dm_pos + loss_dm_neg``), the four parts, and ``thresholds`` [K] (theta
-    used at this step, detached). A switched-off term is reported as 0. The buffer ``thresholds``
+    loss_dm``; ``use_itc=False`` leaves the first term out), ``loss_itc``, ``loss_hn`` (=
+    ``loss_hn_text + image_hn_weight * loss_hn_image``), ``loss_dm`` (= ``loss_dm_pos +
+    loss_dm_neg``), the four parts, ``weighted`` (the weighted terms whose sum is ``loss``, by name:
+    models add their own terms and sum them all with :func:`total_loss`) and ``thresholds`` [K]
+    (theta used at this step, detached). A switched-off term is reported as 0. The buffer ``thresholds``
     (float32, in ``state_dict``) holds theta for the next step; it is updated by every forward in
     training mode only, or, after :meth:`follow_optimizer_steps`, by :meth:`step_thresholds` from
     all training forwards since the previous call (gradient accumulation: one update per optimiser
@@ -422,6 +419,7 @@ class AHNPLLoss(nn.Module):
         fixed_threshold: float = 8.0,
         upper_bound: float = 10.0,
         itc_hard_negatives: bool = True,
+        use_itc: bool = True,
         use_hn: bool = True,
         use_dm: bool = True,
         hn_focal_gamma: float = 0.0,
@@ -435,7 +433,8 @@ class AHNPLLoss(nn.Module):
         _check_choice("mode", mode, MODES)
         _check_choice("hn_anchor", hn_anchor, HN_ANCHORS)
         _check_choice("threshold", threshold, THRESHOLD_RULES)
-        for name, flag in (("itc_hard_negatives", itc_hard_negatives), ("use_hn", use_hn), ("use_dm", use_dm)):
+        for name, flag in (("itc_hard_negatives", itc_hard_negatives), ("use_itc", use_itc), ("use_hn", use_hn),
+                           ("use_dm", use_dm)):
             _check_flag(name, flag)
         if mode == "reference" and hn_anchor != "self":
             raise ValueError(
@@ -443,7 +442,7 @@ class AHNPLLoss(nn.Module):
                 "anchor column); use mode 'ahnpl' or hn_anchor 'self'"
             )
         self.mode = mode
-        self.negative_types = _check_negative_types(negative_types)
+        self.negative_types = training_types(negative_types)
         self.lambda_hn = _check_non_negative("lambda_hn", lambda_hn)
         self.lambda_dm = _check_non_negative("lambda_dm", lambda_dm)
         self.image_hn_weight = _check_non_negative("image_hn_weight", image_hn_weight)
@@ -453,6 +452,7 @@ class AHNPLLoss(nn.Module):
         self.fixed_threshold = _check_non_negative("fixed_threshold", fixed_threshold)
         self.upper_bound = _check_non_negative("upper_bound", upper_bound)
         self.itc_hard_negatives = itc_hard_negatives
+        self.use_itc = use_itc
         self.use_hn = use_hn
         self.use_dm = use_dm
         # FSC-CLIP's regularisers of the hard-negative rows (L_hn), mode ahnpl only; 0 = off
@@ -509,7 +509,7 @@ class AHNPLLoss(nn.Module):
             f"lambda_dm={self.lambda_dm}, image_hn_weight={self.image_hn_weight}, hn_anchor={self.hn_anchor!r}, "
             f"positive_margin={self.positive_margin}, threshold={self.threshold!r}, "
             f"fixed_threshold={self.fixed_threshold}, upper_bound={self.upper_bound}, "
-            f"itc_hard_negatives={self.itc_hard_negatives}, use_hn={self.use_hn}, use_dm={self.use_dm}, "
+            f"itc_hard_negatives={self.itc_hard_negatives}, use_itc={self.use_itc}, use_hn={self.use_hn}, use_dm={self.use_dm}, "
             f"hn_focal_gamma={self.hn_focal_gamma}, hn_label_smoothing={self.hn_label_smoothing}, "
             f"reset_thresholds_each_epoch={self.reset_thresholds_each_epoch}, "
             f"per_sample_thresholds={self.per_sample_thresholds}, "
@@ -548,7 +548,8 @@ class AHNPLLoss(nn.Module):
     # ------------------------------------------------------------------ inputs
 
     def _validated_inputs(self, image_feats, text_feats, neg_feats, neg_mask):
-        """Check shapes/dtypes; return ``(v, t, n, m)`` with ``m`` bool and K=0 Nones filled in."""
+        """Check shapes/dtypes; return ``(v, t, n, m)`` with ``m`` bool; ``None`` negatives and mask
+        become K=0 tensors (a K=0 loss, or a batch without negatives)."""
         if not (torch.is_tensor(image_feats) and torch.is_tensor(text_feats)):
             raise ValueError("image_feats and text_feats must be tensors")
         if image_feats.dim() != 2 or image_feats.shape[0] == 0:
@@ -559,9 +560,10 @@ class AHNPLLoss(nn.Module):
             )
         batch, dim = image_feats.shape
         types = self.num_types
-        if neg_feats is None and neg_mask is None and types == 0:
+        if neg_feats is None and neg_mask is None:  # K = 0, or a batch without negatives
             neg_feats = image_feats.new_zeros((batch, 0, dim))
             neg_mask = torch.zeros((batch, 0), dtype=torch.bool, device=image_feats.device)
+            return image_feats, text_feats, neg_feats, neg_mask
         if not (torch.is_tensor(neg_feats) and torch.is_tensor(neg_mask)):
             raise ValueError(f"neg_feats and neg_mask must be tensors (K={types} negative types: {self.negative_types})")
         if tuple(neg_feats.shape) != (batch, types, dim):
@@ -569,21 +571,10 @@ class AHNPLLoss(nn.Module):
                 f"neg_feats must have shape [B, K, D] = {(batch, types, dim)} for negative_types "
                 f"{self.negative_types}, got {tuple(neg_feats.shape)}"
             )
-        if tuple(neg_mask.shape) != (batch, types):
-            raise ValueError(f"neg_mask must have shape [B, K] = {(batch, types)}, got {tuple(neg_mask.shape)}")
         for name, tensor in (("image_feats", image_feats), ("text_feats", text_feats), ("neg_feats", neg_feats)):
             if not tensor.is_floating_point():
                 raise ValueError(f"{name} must be a floating-point tensor, got {tensor.dtype}")
-        if neg_mask.dtype != torch.bool:
-            if neg_mask.is_floating_point() or neg_mask.is_complex():
-                raise ValueError(f"neg_mask must be bool or integer 0/1, got dtype {neg_mask.dtype}")
-            bad = (neg_mask != 0) & (neg_mask != 1)
-            if bool(bad.any()):
-                index = tuple(bad.nonzero()[0].tolist())
-                raise ValueError(
-                    f"neg_mask must hold only 0/1, got {neg_mask[index].item()} at index {index}"
-                )
-            neg_mask = neg_mask != 0
+        neg_mask = check_mask(neg_mask, batch, types, name="neg_mask")
         return image_feats, text_feats, neg_feats, neg_mask
 
     @staticmethod
@@ -626,6 +617,7 @@ class AHNPLLoss(nn.Module):
     def forward(self, image_feats, text_feats, neg_feats, neg_mask, logit_scale) -> dict[str, torch.Tensor]:
         """Loss of the (global) batch; updates theta when training. See the class docstring."""
         image, text, negatives, mask = self._validated_inputs(image_feats, text_feats, neg_feats, neg_mask)
+        with_negatives = negatives.shape[1] > 0  # False: K = 0, or a batch without negatives
         with _autocast_disabled(image.device):
             image, text, negatives, mask = self._gathered(image, text, negatives, mask)
             dtype = torch.promote_types(image.dtype, torch.float32)
@@ -637,7 +629,7 @@ class AHNPLLoss(nn.Module):
                 used = self.thresholds.detach().clone()
             terms_of = self._ahnpl_terms if self.mode == "ahnpl" else self._reference_terms
             out, positive_logits, negative_logits = terms_of(image, text, negatives, mask, scale, used.to(dtype))
-            if self.training:
+            if self.training and with_negatives:  # a batch without negatives leaves theta as it was
                 statistics = (positive_logits.detach(), negative_logits.detach(), mask)
                 if self.per_optimizer_step:
                     self._pending_statistics.append(statistics)
@@ -645,7 +637,11 @@ class AHNPLLoss(nn.Module):
                     self._update_thresholds(*statistics)
         out["loss_hn"] = out["loss_hn_text"] + self.image_hn_weight * out["loss_hn_image"]
         out["loss_dm"] = out["loss_dm_pos"] + out["loss_dm_neg"]
-        out["loss"] = out["loss_itc"] + self.lambda_hn * out["loss_hn"] + self.lambda_dm * out["loss_dm"]
+        weighted = {"loss_itc": out["loss_itc"]} if self.use_itc else {}
+        weighted["loss_hn"] = self.lambda_hn * out["loss_hn"]
+        weighted["loss_dm"] = self.lambda_dm * out["loss_dm"]
+        out["loss"] = total_loss(weighted)
+        out["weighted"] = weighted
         out["thresholds"] = used
         return out
 
@@ -654,9 +650,9 @@ class AHNPLLoss(nn.Module):
         zero = image.new_zeros(())
         # Invalid negatives are set to 0 so that nothing about them (even NaN) reaches any term.
         negatives = torch.where(mask.unsqueeze(-1), negatives, torch.zeros((), dtype=negatives.dtype, device=negatives.device))
-        has_types = self.num_types > 0
+        has_types = negatives.shape[1] > 0
         extra = negatives[mask] if (self.itc_hard_negatives and has_types) else None
-        out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
+        out = {"loss_itc": contrastive_loss(image, text, extra, scale) if self.use_itc else zero}
         out["loss_hn_text"] = out["loss_hn_image"] = zero
         if self.use_hn and has_types:
             regularised = {"focal_gamma": self.hn_focal_gamma, "label_smoothing": self.hn_label_smoothing}
@@ -693,7 +689,7 @@ class AHNPLLoss(nn.Module):
         batch, types, dim = negatives.shape
         has_types = types > 0
         extra = negatives.reshape(batch * types, dim) if (self.itc_hard_negatives and has_types) else None
-        out = {"loss_itc": contrastive_loss(image, text, extra, scale)}
+        out = {"loss_itc": contrastive_loss(image, text, extra, scale) if self.use_itc else zero}
         out["loss_hn_text"] = out["loss_hn_image"] = zero
         if self.use_hn and has_types:
             out["loss_hn_text"] = reference_text_hard_negative_loss(text, negatives, scale, self.reference_hn_target)

@@ -141,14 +141,14 @@ def compositional_accuracy(model, items, images: dict) -> float:
 
 
 def _world_batches(records, images: torch.Tensor, steps: int, batch: int, seed: int):
-    from ahnpl_plugin.datasets.hard_negatives import ALL_TYPES, negative_columns
+    from ahnpl_plugin.contract import AHNPL_TYPES, negative_columns
 
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(records)) for _ in range(steps * batch // len(records) + 1)])
     batches = []
     for step in range(steps):
         rows = order[step * batch:(step + 1) * batch]
-        columns = [negative_columns(records[i], ALL_TYPES) for i in rows]
+        columns = [negative_columns(records[i], AHNPL_TYPES) for i in rows]
         batches.append({
             "image": images[torch.from_numpy(rows)],
             "text_input": [records[i]["caption"] for i in rows],

@@ -44,6 +44,7 @@ from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
+from ahnpl_plugin.contract import HOST_KEYS
 from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
 from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
@@ -51,12 +52,6 @@ from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per
 
 AMP_CHOICES = ("bf16", "fp16", "true", "false", "none")
 EVAL_PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-# Batch entries the model plans with on the host: moving them to the GPU would cost a device sync
-# at the start of every forward.
-HOST_KEYS = frozenset({"hard_negative_mask", "text_tokens", "hard_negative_tokens", "text_token_mask",
-                       "hard_negative_token_mask"})
 
 
 def _to_device(samples, device):

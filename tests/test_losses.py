@@ -568,8 +568,10 @@ def test_logit_scale_gets_gradient():
         ({"threshold": "median"}, ["threshold", "'mean'", "'max'", "'fixed'"]),
         ({"negative_types": ["relation", "colour"]}, ["colour", *AHNPL_TYPES]),
         ({"negative_types": ["noun", "adj"]}, ["order"]),
-        ({"negative_types": ["noun", "noun"]}, ["distinct"]),
-        ({"negative_types": "noun"}, ["list"]),
+        ({"negative_types": ["noun", "noun"]}, ["noun", "twice"]),
+        ({"negative_types": "nouns"}, ["unknown negative type 'nouns'", "ahnpl", "negclip"]),
+        ({"negative_types": 5}, ["list of type names or a group name"]),
+        ({"negative_types": ["negclip_np", "relation"]}, ["order", "['relation', 'negclip_np']"]),
         ({"use_hn": "false"}, ["use_hn", "True or False"]),
         ({"lambda_hn": -0.1}, ["lambda_hn", ">= 0"]),
         ({"upper_bound": "ten"}, ["upper_bound"]),
@@ -601,16 +603,48 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="logit_scale must hold one value"):
         loss(v, t, n, m, torch.ones(2))
     with pytest.raises(ValueError, match="neg_feats and neg_mask must be tensors"):
-        loss(v, t, None, None, 10.0)
+        loss(v, t, n, None, 10.0)
 
 
-def test_types_agree_with_negatives_package():
-    """The loss and the generator name the paper's five types in the same order (the order of the
-    loss's theta vector and of the dataset's columns)."""
-    from ahnpl_plugin import negatives
+@pytest.mark.parametrize("mode", ["ahnpl", "reference"])
+def test_a_batch_without_negatives_is_the_k0_loss_and_leaves_theta(mode):
+    """One loss per model: given no negatives, a K=5 loss returns exactly what a K=0 loss of the same
+    options returns, and its theta neither changes nor collects statistics."""
+    v, t, n, m = random_batch(4, 5, 8, seed=23)
+    loss = AHNPLLoss(mode=mode)
+    loss.train()
+    loss(v, t, n, m, 10.0)  # theta moves away from 0
+    before = loss.thresholds.clone()
+    assert bool((before > 0).any())
+    without = loss(v, t, None, None, 10.0)
+    plain = AHNPLLoss(mode=mode, negative_types=())(v, t, None, None, 10.0)
+    for key in ("loss", "loss_itc", "loss_hn", "loss_dm", "loss_dm_pos", "loss_dm_neg"):
+        assert torch.equal(without[key], plain[key]), key
+    assert torch.equal(loss.thresholds, before) and torch.equal(without["thresholds"], before)
+    loss.follow_optimizer_steps(True)
+    loss(v, t, None, None, 10.0)
+    assert loss._pending_statistics == []
 
-    assert AHNPL_TYPES == ("relation", "adj_swap", "adj", "noun", "verb")
-    assert negatives.AHNPL_TYPES == AHNPL_TYPES
+
+def test_weighted_terms_sum_to_the_loss_and_use_itc_drops_one():
+    v, t, n, m = random_batch(4, 5, 8, seed=29)
+    out = AHNPLLoss(lambda_hn=0.5, lambda_dm=0.25)(v, t, n, m, 10.0)
+    assert list(out["weighted"]) == ["loss_itc", "loss_hn", "loss_dm"]
+    assert torch.equal(out["weighted"]["loss_hn"], 0.5 * out["loss_hn"])
+    assert torch.equal(out["weighted"]["loss_dm"], 0.25 * out["loss_dm"])
+    assert torch.equal(out["loss"], out["loss_itc"] + 0.5 * out["loss_hn"] + 0.25 * out["loss_dm"])
+    no_itc = AHNPLLoss(lambda_hn=0.5, lambda_dm=0.25, use_itc=False)(v, t, n, m, 10.0)
+    assert list(no_itc["weighted"]) == ["loss_hn", "loss_dm"] and no_itc["loss_itc"].item() == 0.0
+    assert torch.equal(no_itc["loss"], 0.5 * out["loss_hn"] + 0.25 * out["loss_dm"])
+
+
+def test_negative_type_names_come_from_the_contract():
+    from ahnpl_plugin import contract, negatives
+
+    assert AHNPL_TYPES is contract.AHNPL_TYPES and negatives.AHNPL_TYPES is contract.AHNPL_TYPES
+    assert AHNPL_TYPES == ("relation", "adj_swap", "adj", "noun", "verb")  # the order of theta and of the columns
+    assert AHNPLLoss(negative_types="ahnpl").negative_types == contract.AHNPL_TYPES
+    assert AHNPLLoss(negative_types=["relation", "negclip_np"]).num_types == 2
 
 
 # ------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from ahnpl_plugin.errors import ConfigError  # noqa: E402
 from ahnpl_plugin.models.clip import model as ahnpl_clip_module  # noqa: E402
 from ahnpl_plugin.models.clip.model import AHNPLClip, check_model_config  # noqa: E402
 from ahnpl_plugin.models.clip.architectures import MODEL_TYPES, OPENAI_TYPES  # noqa: E402
-from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode, validated_negatives  # noqa: E402
+from ahnpl_plugin.contract import check_negatives  # noqa: E402
+from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode  # noqa: E402
 from ahnpl_plugin.models.clip.towers import encode_tokens, trim_to_longest  # noqa: E402
 
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
@@ -83,7 +84,7 @@ def test_registered_with_every_type_and_absolute_yaml():
         assert cfg.model.arch == "ahnpl_clip" and cfg.model.model_type == model_type
         check = dict(cfg.model)
         check["pretrained"] = ""  # no weights on this machine
-        options = check_model_config(OmegaConf.create(check))
+        options, _ = check_model_config(OmegaConf.create(check))
         assert options.loss["negative_types"] == TYPES and options.loss["mode"] == "ahnpl"
 
 
@@ -363,7 +364,7 @@ def test_unrelated_long_captions_get_different_features():
 
 
 def test_negative_batch_helpers_on_planted_values():
-    rows, mask = validated_negatives(["a", "b"], [["x", "###"], ["y", "z"]], [[1, 0], [1, 1]], 2)
+    rows, mask = check_negatives(["a", "b"], [["x", "###"], ["y", "z"]], [[1, 0], [1, 1]], 2)
     assert mask.dtype == torch.bool and mask.tolist() == [[True, False], [True, True]]
     texts, encoded = texts_to_encode(["a", "b"], rows, mask, encode_invalid=False)
     assert texts == ["a", "b", "x", "y", "z"] and torch.equal(encoded, mask)
@@ -375,7 +376,7 @@ def test_negative_batch_helpers_on_planted_values():
     scattered.sum().backward()
     assert features.grad.tolist() == [[1.0, 1.0]] * 3
     with pytest.raises(ValueError, match=r"\[B, K\] = \(2, 2\)"):
-        validated_negatives(["a", "b"], rows, [[1, 0]], 2)
+        check_negatives(["a", "b"], rows, [[1, 0]], 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -491,13 +492,13 @@ def test_model_picks_its_loss_types_out_of_a_batch_carrying_all_types():
     """Datasets carry all five types by name; `model.loss.negative_types` decides which train."""
     import torch
 
-    from ahnpl_plugin.models.negative_batch import select_negative_types
+    from ahnpl_plugin.contract import select_types
 
     negatives = [["r0", "s0", "a0", "n0", "v0"], ["r1", "s1", "###", "n1", "v1"]]
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 1, 1]], dtype=torch.bool)
     types = ("relation", "adj_swap", "adj", "noun", "verb")
-    rows, sub = select_negative_types(negatives, mask, types, ("adj", "verb"))
+    rows, sub = select_types(negatives, mask, types, ("adj", "verb"))
     assert rows == [["a0", "v0"], ["###", "v1"]]
     assert sub.tolist() == [[True, True], [False, True]]
     with pytest.raises(ValueError, match=r"asks for \['noun'\] but the dataset provides only \['relation'\]"):
-        select_negative_types(negatives, mask[:, :1], ("relation",), ("noun",))
+        select_types(negatives, mask[:, :1], ("relation",), ("noun",))

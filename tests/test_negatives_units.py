@@ -12,7 +12,7 @@ from ahnpl_plugin.negatives.analysis import adjective_candidates, analyse, noun_
 from ahnpl_plugin.negatives.edits import replace_span, swap_spans
 from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives.inflection import article_for, match_case, pluralize, verb_forms
-from ahnpl_plugin.negatives.kinds import resolve_types
+from ahnpl_plugin.contract import resolve_types
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.records import read_records, write_jsonl
 from ahnpl_plugin.negatives.replacements import Target, choose_target, realize, vocabulary_fill

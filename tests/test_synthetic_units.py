@@ -267,10 +267,11 @@ def test_retry_replaces_dropped_negatives_with_other_seeds():
     caption = "a small red circle to the left of a blue square"
     first = [{"adj_aug_caption": outputs[0], "valid_caption": [1, 1]}]
     vetted = vet_negatives(first, [SCENE], [("green", "circle")], ("adj",))
-    assert vetted.records[0]["valid_caption"] == [1, 0] and vetted.dropped == {"adj": [0]}
+    # the contract's layout: [1] + one flag per AHNPL type in AHNPL order (relation, adj_swap, adj, ...)
+    assert vetted.records[0]["valid_caption"] == [1, 0, 0, 0, 0, 0] and vetted.dropped == {"adj": [0]}
     retry_dropped(vetted, [caption], [SCENE], [("green", "circle")], ("adj",), generate, [1, 2, 3])
     assert [c[2] for c in calls] == [1, 2]  # nothing left to retry after seed 2
-    assert vetted.records[0] == {"valid_caption": [1, 1], "adj_aug_caption": outputs[2]}
+    assert vetted.records[0] == {"valid_caption": [1, 0, 0, 1, 0, 0], "adj_aug_caption": outputs[2]}
     assert vetted.stats["adj"] == {
         "generated": 1, "dropped_heldout": 1, "dropped_true": 0, "replaced": 1, "unparsed_kept": 0, "kept": 1,
     }

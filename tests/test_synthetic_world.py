@@ -224,7 +224,7 @@ def test_config_and_file_errors(tmp_path):
         WorldConfig(colours=("red", "magenta"))
     with pytest.raises(ValueError, match="heldout_fraction must be > 0"):
         WorldConfig(heldout_fraction=0.0)
-    with pytest.raises(ValueError, match="unknown negative types"):
+    with pytest.raises(ValueError, match="unknown negative type .colour."):
         WorldConfig(negative_types=("relation", "colour"))
     with pytest.raises(TypeError):
         build_world(tmp_path / "x", n_trian=3)

@@ -26,12 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from ahnpl_plugin.errors import DataError
+from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID, VALID_FIELD, field_name, valid_flags
 from ahnpl_plugin.data.jsonio import iter_jsonl
-
-INVALID = "###"
-AHNPL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
-FIELD_SUFFIX = "_aug_caption"
+from ahnpl_plugin.errors import DataError
 UNMATCHED_POLICIES = ("error", "drop", "keep")
 
 _DIGIT_RUN = re.compile(r"\d+")
@@ -66,13 +63,13 @@ def canonical_negatives(record: dict, where: str) -> dict:
             raise DataError(f"{where}: {name!r} must be a string, got {text!r:.80}")
         ok = bool(flag) and text.strip() != "" and text != INVALID
         out[name] = text if ok else INVALID
-    out["valid_caption"] = [1] + [int(out.get(t + FIELD_SUFFIX, INVALID) != INVALID) for t in AHNPL_TYPES]
+    out[VALID_FIELD] = valid_flags({name[: -len(FIELD_SUFFIX)]: text for name, text in out.items()})
     return out
 
 
 def no_negatives() -> dict:
     """The canonical negatives of a caption that has none (every type invalid)."""
-    return {**{t + FIELD_SUFFIX: INVALID for t in AHNPL_TYPES}, "valid_caption": [1] + [0] * len(AHNPL_TYPES)}
+    return {**{field_name(t): INVALID for t in AHNPL_TYPES}, VALID_FIELD: valid_flags({})}
 
 
 def image_number(record: dict):

@@ -78,7 +78,7 @@ def _as_list(value) -> list:
 
 
 def negative_types_of(cfg, name: str) -> tuple[str, ...]:
-    from ahnpl_plugin.negatives.kinds import resolve_types
+    from ahnpl_plugin.contract import resolve_types
 
     try:
         return resolve_types(list(_as_list(cfg.get("negative_types"))))

@@ -10,44 +10,21 @@ and the AHNPL negative fields (``<type>_aug_caption`` and ``valid_caption``, as 
 from __future__ import annotations
 
 import os
-from typing import Sequence
 
-import torch
 from torch.utils.data import Dataset
 
+from ahnpl_plugin.contract import AHNPL_TYPES, INVALID, collate, negative_columns, resolve_types
 from ahnpl_plugin.datasets.image_decoding import open_rgb
 from ahnpl_plugin.errors import UserError
 
-INVALID = "###"
-ALL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
-
-
-def negative_columns(record: dict, negative_types: Sequence[str]) -> tuple[list[str], list[bool]]:
-    """The K negatives of a record and their validity, in ``negative_types`` order.
-
-    ``valid_caption`` is indexed in AHNPL's fixed order (first entry = the caption itself); a
-    negative is valid only when its flag is 1 and its text is not the invalid marker.
-    """
-    flags = record.get("valid_caption")
-    texts, mask = [], []
-    for t in negative_types:
-        text = record.get(f"{t}_aug_caption", INVALID)
-        if flags is not None and t in ALL_TYPES:
-            ok = bool(flags[1 + ALL_TYPES.index(t)])
-        else:
-            ok = text != INVALID
-        ok = ok and isinstance(text, str) and text.strip() != "" and text != INVALID
-        texts.append(text if ok else INVALID)
-        mask.append(ok)
-    return texts, mask
-
 
 class HardNegativeDataset(Dataset):
-    def __init__(self, records, image_root, vis_processor, text_processor=None, negative_types=ALL_TYPES,
+    def __init__(self, records, image_root, vis_processor, text_processor=None, negative_types=AHNPL_TYPES,
                  decode_draft: int | None = None):
-        unknown = [t for t in negative_types if t not in ALL_TYPES and not isinstance(t, str)]
-        if unknown:
-            raise UserError(f"bad negative types {unknown}")
+        try:
+            negative_types = resolve_types(negative_types)
+        except ValueError as exc:
+            raise UserError(f"negative_types: {exc}") from None
         self.records = list(records)
         self.image_root = str(image_root)
         self.vis_processor = vis_processor
@@ -79,14 +56,4 @@ class HardNegativeDataset(Dataset):
         }
 
     def collater(self, samples):
-        return {
-            "image": torch.stack([s["image"] for s in samples]),
-            "text_input": [s["text_input"] for s in samples],
-            "hard_negatives": [s["hard_negatives"] for s in samples],
-            "hard_negative_mask": torch.tensor(
-                [s["hard_negative_mask"] for s in samples], dtype=torch.bool
-            ).reshape(len(samples), len(self.negative_types)),
-            "hard_negative_types": self.negative_types,
-            "index": torch.tensor([s["index"] for s in samples]),
-            "image_id": [s["image_id"] for s in samples],
-        }
+        return collate(samples, self.negative_types)

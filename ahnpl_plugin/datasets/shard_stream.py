@@ -30,13 +30,12 @@ import logging
 import os
 import random
 
-import torch
 from torch.utils.data import IterableDataset
 
-from ahnpl_plugin.errors import DataError
+from ahnpl_plugin.contract import INVALID, collate, negative_columns, resolve_types
 from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
-from ahnpl_plugin.datasets.hard_negatives import INVALID, negative_columns
 from ahnpl_plugin.datasets.image_decoding import open_rgb
+from ahnpl_plugin.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class HardNegativeShardStream(IterableDataset):
         self.urls = list(urls)
         self.vis_processor = vis_processor
         self.text_processor = text_processor
-        self.negative_types = tuple(negative_types)
+        self.negative_types = resolve_types(negative_types) if negative_types else ()
         self.num_samples = int(num_samples)
         self.shuffle_buffer = int(shuffle_buffer)
         self.shuffle_shards = bool(shuffle_shards)
@@ -211,13 +210,4 @@ class HardNegativeShardStream(IterableDataset):
             }
 
     def collater(self, samples):
-        return {
-            "image": torch.stack([s["image"] for s in samples]),
-            "text_input": [s["text_input"] for s in samples],
-            "hard_negatives": [s["hard_negatives"] for s in samples],
-            "hard_negative_mask": torch.tensor([s["hard_negative_mask"] for s in samples], dtype=torch.bool)
-            .reshape(len(samples), len(self.negative_types)),
-            "hard_negative_types": tuple(self.negative_types),
-            "key": [s["key"] for s in samples],
-            "image_id": [s["image_id"] for s in samples],
-        }
+        return collate(samples, self.negative_types)

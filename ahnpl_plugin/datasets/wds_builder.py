@@ -127,7 +127,8 @@ class ShardsBuilder(BaseDatasetBuilder):
 
         from PIL import Image
 
-        from ahnpl_plugin.data.negatives_join import AHNPL_TYPES, FIELD_SUFFIX, INVALID, canonical_negatives
+        from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID
+        from ahnpl_plugin.data.negatives_join import canonical_negatives
         from ahnpl_plugin.data.report import CheckReport
         from ahnpl_plugin.data.shards import missing_local_shards
         from ahnpl_plugin.datasets.shard_stream import decode_caption, image_member

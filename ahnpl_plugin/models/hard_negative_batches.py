@@ -1,26 +1,22 @@
 """What ``ahnpl_clip`` and ``ahnpl_blip`` share about a training batch's hard negatives.
 
 Both read ``hard_negatives`` / ``hard_negative_mask`` (and ``hard_negative_types``, the names of the
-batch's columns) the same way, and both train a batch without negatives with a K=0 copy of their
-configured :class:`~ahnpl_plugin.losses.AHNPLLoss`.
+batch's columns) with the contract's one batch check (:func:`ahnpl_plugin.contract.check_negatives`),
+and both train a batch without negatives with their one :class:`~ahnpl_plugin.losses.AHNPLLoss`
+given no negatives (its K=0 terms; theta untouched).
 """
 
 from __future__ import annotations
 
 import logging
 
-from ahnpl_plugin.losses import AHNPLLoss
-from ahnpl_plugin.models.negative_batch import select_negative_types, validated_negatives
+from ahnpl_plugin.contract import check_negatives, select_types
 
 log = logging.getLogger(__name__)
 
-# AHNPLLoss options copied into the K=0 loss (everything but negative_types).
-LOSS_OPTION_NAMES = ("mode", "lambda_hn", "lambda_dm", "image_hn_weight", "hn_anchor", "positive_margin",
-                     "threshold", "fixed_threshold", "upper_bound", "itc_hard_negatives", "use_hn", "use_dm")
-
 
 class HardNegativeBatchMixin:
-    """For models holding ``self.loss`` (AHNPLLoss) and ``self._plain_loss`` (None until needed)."""
+    """For models holding ``self.loss`` (AHNPLLoss)."""
 
     #: logged once, the first time a batch comes without negatives
     plain_loss_message = "batch without hard negatives: training with the K=0 loss"
@@ -42,18 +38,11 @@ class HardNegativeBatchMixin:
             present, absent = ("hard_negatives", "hard_negative_mask") if mask is None else ("hard_negative_mask", "hard_negatives")
             raise ValueError(f"samples has {present!r} but not {absent!r}: give both or neither")
         if negatives is None or self.loss.num_types == 0:
+            if self.loss.num_types and not getattr(self, "_warned_without_negatives", False):
+                log.warning(self.plain_loss_message)
+                object.__setattr__(self, "_warned_without_negatives", True)
             return None, None
         names = samples.get("hard_negative_types")
         if names is not None and tuple(names) != tuple(self.loss.negative_types):
-            negatives, mask = select_negative_types(negatives, mask, names, self.loss.negative_types)
-        return validated_negatives(captions, negatives, mask, self.loss.num_types)
-
-    def _loss_without_negatives(self) -> AHNPLLoss:
-        """The configured loss when it has K=0, else a K=0 copy of its options (not in the state dict)."""
-        if self.loss.num_types == 0:
-            return self.loss
-        if self._plain_loss is None:
-            log.warning(self.plain_loss_message)
-            options = {name: getattr(self.loss, name) for name in LOSS_OPTION_NAMES}
-            object.__setattr__(self, "_plain_loss", AHNPLLoss(negative_types=(), **options))
-        return self._plain_loss.train(self.training).to(self.device)
+            negatives, mask = select_types(negatives, mask, names, self.loss.negative_types)
+        return check_negatives(captions, negatives, mask, self.loss.num_types)

@@ -16,7 +16,7 @@ tokenizer (:meth:`loader_tokenizer`) so that the ids are exactly its own:
   model takes the rows of its one text pass and cuts them to the longest of those rows, which is
   what its own ``tokenizer(..., padding="longest")`` returns for those texts.
 
-The keys stay on the host (the runner's ``HOST_KEYS``): the model picks rows there and moves only
+The keys stay on the host (``contract.HOST_KEYS``): the model picks rows there and moves only
 the ids it encodes. Invalid negatives ("###") are tokenised too (mode ``reference`` encodes them).
 """
 
@@ -27,7 +27,6 @@ import torch
 from ahnpl_plugin.models.clip.tokenizer import batch_token_ids
 
 # Keys this module adds to a batch (all host-side).
-TOKEN_KEYS = ("text_tokens", "hard_negative_tokens", "text_token_mask", "hard_negative_token_mask")
 
 
 def _negative_rows(batch: dict) -> list[list[str]] | None:

@@ -34,3 +34,14 @@ def loss_options(raw) -> dict:
     if "negative_types" in options and isinstance(options["negative_types"], list):
         options["negative_types"] = tuple(options["negative_types"])
     return options
+
+
+def build_loss(options: dict, **overrides):
+    """The model's one :class:`~ahnpl_plugin.losses.AHNPLLoss` from ``loss_options(...)`` (plus
+    ``overrides``); a bad value is a ConfigError naming ``model.loss``."""
+    from ahnpl_plugin.losses import AHNPLLoss
+
+    try:
+        return AHNPLLoss(**{**options, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.loss: {exc}") from None

@@ -15,7 +15,7 @@ transformers only on the ``fill_mask_model`` path, LAVIS never.
 
 from __future__ import annotations
 
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, INVALID, NEGCLIP_TYPES, field_name
+from ahnpl_plugin.contract import AHNPL_TYPES, ALL_TYPES, INVALID, NEGCLIP_TYPES, field_name
 from ahnpl_plugin.negatives.tagger import default_spacy_model
 
 # Version of the generator's output: bumped whenever the same captions and seed would give

@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ahnpl_plugin.negatives.kinds import INVALID
+from ahnpl_plugin.contract import INVALID
 from ahnpl_plugin.negatives.parsed import SYMMETRIC_RELATIONS, new_doubled_word, words_of
 from ahnpl_plugin.negatives.plausibility import lm_words
 

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, ALL_TYPES, DEFAULT_RULES, RULES, TYPE_GROUPS, field_name, resolve_types
+from ahnpl_plugin.contract import AHNPL_TYPES, ALL_TYPES, TYPE_GROUPS, field_name, resolve_types
+from ahnpl_plugin.negatives.kinds import DEFAULT_RULES, RULES
 
 EXIT_ERROR = 2
 

@@ -19,7 +19,8 @@ from concurrent.futures.process import BrokenProcessPool
 from ahnpl_plugin.negatives.analysis import Analysis, analyse
 from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives import parsed
-from ahnpl_plugin.negatives.kinds import AHNPL_TYPES, DEFAULT_RULES, INVALID, check_rules, field_name, resolve_types
+from ahnpl_plugin.contract import AHNPL_TYPES, INVALID, field_name, resolve_types
+from ahnpl_plugin.negatives.kinds import DEFAULT_RULES, check_rules
 from ahnpl_plugin.negatives.randomness import CaptionRandom, caption_key, draw
 from ahnpl_plugin.negatives.plausibility import (
     TARGETS_TRIED,

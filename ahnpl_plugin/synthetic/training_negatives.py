@@ -15,12 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ahnpl_plugin.contract import INVALID, VALID_FIELD, field_name, valid_flags
 from ahnpl_plugin.synthetic.captions import caption_is_true, mentioned_pairs
 from ahnpl_plugin.synthetic.scenes import Scene
 from ahnpl_plugin.synthetic.vocabulary import RELATION_PHRASES, SIZES
-
-INVALID = "###"  # the contract's invalid-negative string (same as ahnpl_plugin.negatives.INVALID)
-
 
 def generator_vocabulary(colours: Sequence[str], shapes: Sequence[str], relations: Sequence[str]) -> dict[str, list[str]]:
     """The replacement lists handed to the generator, so that its negatives speak the world's words.
@@ -82,9 +80,9 @@ def vet_negatives(
         valid = list(fields.get("valid_caption", []))
         if len(valid) != len(types) + 1:
             raise ValueError(f"negatives of record {index}: valid_caption {valid} does not match types {list(types)}")
-        record = {"valid_caption": [1]}
+        record = {}
         for k, t in enumerate(types):
-            key = f"{t}_aug_caption"
+            key = field_name(t)
             if key not in fields:
                 raise ValueError(f"negatives of record {index} lack {key!r}")
             text, ok = fields[key], int(valid[k + 1])
@@ -100,9 +98,14 @@ def vet_negatives(
                     result.dropped[t].append(index)
                     ok = 0
             record[key] = text if ok else INVALID
-            record["valid_caption"].append(ok)
+        record[VALID_FIELD] = _record_flags(record, types)
         result.records.append(record)
     return result
+
+
+def _record_flags(record: dict, types: Sequence[str]) -> list[int]:
+    """The record's ``valid_caption`` in the contract's layout (AHNPL order, whatever ``types``)."""
+    return valid_flags({t: record[field_name(t)] for t in types})
 
 
 def retry_dropped(
@@ -128,11 +131,11 @@ def retry_dropped(
             again = generate([captions[i] for i in todo], types=(t,), seed=seed)
             still = []
             for index, fields in zip(todo, again):
-                text = fields[f"{t}_aug_caption"]
+                text = fields[field_name(t)]
                 if fields["valid_caption"][1] and vet_negative(text, scenes[index], heldout) is None:
                     record = vetted.records[index]
-                    record[f"{t}_aug_caption"] = text
-                    record["valid_caption"][k + 1] = 1
+                    record[field_name(t)] = text
+                    record[VALID_FIELD] = _record_flags(record, types)
                     vetted.stats[t]["replaced"] += 1
                     vetted.stats[t]["kept"] += 1
                     vetted.stats[t]["unparsed_kept"] += caption_is_true(text, scenes[index]) is None

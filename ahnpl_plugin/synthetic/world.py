@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ahnpl_plugin.contract import AHNPL_TYPES, VALID_FIELD, resolve_types
 from ahnpl_plugin.synthetic.eval_items import eval_items_for_scene
 from ahnpl_plugin.synthetic.render import render_scene
 from ahnpl_plugin.synthetic.sampling import sample_heldout_scene, sample_training_scene
@@ -61,9 +62,8 @@ from ahnpl_plugin.synthetic.vocabulary import (
 FORMAT = "ahnpl-synthetic-world"
 # Bump when the generated content changes for an unchanged config (e.g. the layout rules, or
 # the hard-negative generator's output), so stale caches are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: valid_caption in the contract layout (AHNPL order) for any negative_types
 SPLIT_STREAMS = {"heldout": 0, "train": 1, "val": 2, "test": 3}
-AHNPL_TYPES = ("relation", "adj_swap", "adj", "noun", "verb")  # the contract's fixed order
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,7 @@ class WorldConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.size_word_prob <= 1.0:
             raise ValueError(f"size_word_prob must be in [0, 1], got {self.size_word_prob}")
-        unknown = [t for t in self.negative_types if t not in AHNPL_TYPES]
-        if unknown:
-            raise ValueError(f"unknown negative types {unknown}; known: {list(AHNPL_TYPES)}")
+        object.__setattr__(self, "negative_types", resolve_types(self.negative_types))
         if (self.n_val or self.n_test) and self.heldout_fraction <= 0:
             raise ValueError("val/test scenes need held-out pairs: heldout_fraction must be > 0")
 
@@ -296,7 +294,7 @@ def _write_training_split(root: Path, config: WorldConfig, training_pairs, heldo
             record.update(negative_fields)
     else:
         for record in records:
-            record["valid_caption"] = [1]
+            record[VALID_FIELD] = [1]
     _write_json(root / "train.json", records)
     return stats
 

@@ -54,11 +54,12 @@ from lavis.models.blip_models.blip_retrieval import BlipRetrieval
 from lavis.models.med import XBertEncoder
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
-from ahnpl_plugin.losses import AHNPLLoss
+from ahnpl_plugin.losses import AHNPLLoss, total_loss
 from ahnpl_plugin.models import CONFIG_FILES
 from ahnpl_plugin.models.blip.architectures import MODEL_TYPES, build_towers
 from ahnpl_plugin.models.blip.checkpointing import blip_checkpointed_modules, set_checkpointing
 from ahnpl_plugin.models.blip.options import BlipOptions, blip_model_options
+from ahnpl_plugin.models.loss_options import build_loss
 from ahnpl_plugin.models.blip.itc import NO_IMAGE_ID, positive_targets, queue_contrastive_loss, rampup_factor
 from ahnpl_plugin.models.blip.itm import (
     ItmPairs,
@@ -83,17 +84,14 @@ log = logging.getLogger(__name__)
 TEMP_RANGE = (0.001, 0.5)  # BLIP clamps its temperature to this range before every step
 
 
-def check_blip_config(cfg) -> BlipOptions:
+def check_blip_config(cfg) -> tuple[BlipOptions, AHNPLLoss]:
     """Validate an ``ahnpl_blip`` ``model:`` config without building or downloading anything: keys,
     loss options, and that every input (tokenizer, weights, BERT config) is on disk, in its cache,
     or downloadable; one error lists every missing one (:mod:`ahnpl_plugin.models.blip.sources`)."""
     options = blip_model_options(cfg)
-    try:
-        AHNPLLoss(**options.loss)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model.loss: {exc}") from None
+    loss = build_loss(options.loss, use_itc=False)  # BLIP's own ITC (queues, distillation) replaces it
     check_blip_inputs(options)
-    return options
+    return options, loss
 
 
 def _stable_id(value: str) -> int:
@@ -138,7 +136,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
 
     def __init__(self, image_encoder, text_encoder, tokenizer, loss: AHNPLLoss, model_type: str, queue_size: int,
                  alpha: float = 0.4, embed_dim: int = 256, momentum: float = 0.995, max_txt_len: int = 35,
-                 itm_hard_negatives: int = 1, scoring: str = "itc+itm"):
+                 itm_hard_negatives: int = 1, scoring: str = "itc+itm", use_itc: bool = True):
         # BlipRetrieval.__init__ asks init_tokenizer() for its tokenizer (LAVIS's reads the hub).
         object.__setattr__(self, "_given_tokenizer", tokenizer)
         super().__init__(image_encoder=image_encoder, text_encoder=text_encoder, queue_size=queue_size, alpha=alpha,
@@ -149,7 +147,8 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         self.itm_hard_negatives = int(itm_hard_negatives)
         self.scoring = scoring
         self.last_itm_pairs: ItmPairs | None = None
-        object.__setattr__(self, "_plain_loss", None)  # K=0 loss for batches without negatives
+        # model.loss.use_itc: BLIP's own ITC term (momentum queues) in the objective; false drops it
+        self.use_itc = bool(use_itc)
 
     def init_tokenizer(self):
         """The tokenizer given to the constructor (already loaded and checked)."""
@@ -172,7 +171,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         the checkpoint read (downloaded if needed) and the model its config names checked; then the
         towers built and the weights loaded.
         """
-        options = check_blip_config(cfg)
+        options, loss = check_blip_config(cfg)
         key, source = weights_source(options)
         checkpoint = read_checkpoint(source, key) if source else None
         if checkpoint is not None:
@@ -182,9 +181,10 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         tokenizer = load_blip_tokenizer(options.tokenizer, text_config.vocab_size, text_config.pad_token_id)
         model = cls(
             visual_encoder, XBertEncoder(config=text_config, add_pooling_layer=False), tokenizer,
-            AHNPLLoss(**options.loss), options.model_type, options.queue_size, alpha=options.alpha,
+            loss, options.model_type, options.queue_size, alpha=options.alpha,
             embed_dim=embed_dim, momentum=options.momentum, max_txt_len=options.max_txt_len,
             itm_hard_negatives=options.itm_hard_negatives, scoring=options.scoring,
+            use_itc=options.loss.get("use_itc", True),
         )
         if checkpoint is not None:
             load_blip_state(model, checkpoint)
@@ -314,9 +314,8 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         # Host-side planning: which texts are encoded, and where each negative's features go.
         negatives, mask = self._batch_negatives(samples, captions)
         if negatives is None:
-            loss_fn, texts, encoded = self._loss_without_negatives(), captions, None
+            texts, encoded = captions, None
         else:
-            loss_fn = self.loss
             texts, encoded = texts_to_encode(captions, negatives, mask, encode_invalid=self.loss.mode == "reference")
         tokens = self._loader_tokens(samples, batch, encoded)
         if tokens is None:
@@ -354,8 +353,8 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
 
         # AHNPL's hn and dm terms on the in-batch features (its own ITC term is not used).
         scale = 1.0 / self.temp
-        ahnpl = loss_fn(image_feat, text_feat, neg_feats, mask_dev, scale)
-        thresholds = ahnpl.pop("thresholds") if loss_fn is self.loss else self.loss.thresholds
+        ahnpl = self.loss(image_feat, text_feat, neg_feats, mask_dev, scale)
+        thresholds = ahnpl.pop("thresholds")
 
         if self.training:
             queued_ids = image_ids if image_ids is not None else torch.full((batch,), NO_IMAGE_ID, device=self.device)
@@ -368,11 +367,9 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         loss_itm = F.cross_entropy(logits, pairs.labels)
         self.last_itm_pairs = pairs
 
-        out = {
-            "loss": loss_itc + loss_itm + loss_fn.lambda_hn * ahnpl["loss_hn"] + loss_fn.lambda_dm * ahnpl["loss_dm"],
-            "loss_itc": loss_itc,
-            "loss_itm": loss_itm,
-        }
+        weighted = {"loss_itc": loss_itc} if self.use_itc else {}
+        weighted.update(loss_itm=loss_itm, **ahnpl.pop("weighted"))  # AHNPL's own: hn, dm (its ITC is off)
+        out = {"loss": total_loss(weighted), "loss_itc": loss_itc, "loss_itm": loss_itm}
         for name in ("loss_hn", "loss_hn_text", "loss_hn_image", "loss_dm", "loss_dm_pos", "loss_dm_neg"):
             out[name] = ahnpl[name]
         for name, value in zip(self.loss.negative_types, thresholds.detach()):

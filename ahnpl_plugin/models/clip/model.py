@@ -52,7 +52,7 @@ from lavis.common.registry import registry
 from lavis.models.base_model import BaseModel
 
 from ahnpl_plugin.errors import ConfigError, PretrainedWeightsError, unknown_choice
-from ahnpl_plugin.losses import AHNPLLoss
+from ahnpl_plugin.losses import AHNPLLoss, total_loss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.clip.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
@@ -65,6 +65,7 @@ from ahnpl_plugin.models.clip.weights import (
     new_clip,
 )
 from ahnpl_plugin.models.clip.options import ModelOptions, model_options
+from ahnpl_plugin.models.loss_options import build_loss
 from ahnpl_plugin.models.negative_batch import (
     scatter_negatives,
     texts_to_encode,
@@ -86,7 +87,7 @@ MAX_LOGIT_SCALE = math.log(100.0)  # s = exp(logit_scale) <= 100, as CLIP/open_c
 EVAL_TEXT_BATCH = 256
 
 
-def check_model_config(cfg) -> ModelOptions:
+def check_model_config(cfg) -> tuple[ModelOptions, AHNPLLoss]:
     """Validate a ``model:`` config and check its weights can be found, without building anything.
 
     Entry points call this before loading data (LAVIS builds datasets before the model), so a
@@ -94,10 +95,7 @@ def check_model_config(cfg) -> ModelOptions:
     and the network allows (the later build then finds it cached).
     """
     options = model_options(cfg)
-    try:
-        AHNPLLoss(**options.loss)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model.loss: {exc}") from None
+    loss = build_loss(options.loss)
     if options.load_finetuned:
         if not os.path.isfile(os.path.expanduser(options.finetuned)):
             raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {options.finetuned}")
@@ -107,7 +105,7 @@ def check_model_config(cfg) -> ModelOptions:
             check_pretrained_available(options.model_type, options.pretrained_patch["base"])
         if options.pretrained_lora and not os.path.exists(os.path.expanduser(options.pretrained_lora["path"])):
             raise PretrainedWeightsError(f"model.pretrained_lora.path: file not found: {options.pretrained_lora['path']}")
-    return options
+    return options, loss
 
 
 def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]:
@@ -150,9 +148,6 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         # checkpoint can never be reloaded or exported with the other activation.
         self.register_buffer(QUICK_GELU_KEY, torch.tensor(int(quick_gelu), dtype=torch.uint8))
         self._register_load_state_dict_pre_hook(self._check_activation)
-        # K=0 loss for batches without negatives, kept out of the module tree (object.__setattr__)
-        # so that state dicts never depend on whether such a batch was seen.
-        object.__setattr__(self, "_plain_loss", None)
         # Where the weights came from and which activation runs (clip_loading.WeightsProvenance
         # as a dict), for run records and results tables; set by from_config.
         self.weights_provenance: dict = {}
@@ -214,8 +209,9 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
             (p for _, p in self.reference.named_parameters()), (self._student_tensor(n) for n in names), decay
         )
 
-    def _retention_terms(self, out: dict, images, image_feats, text_feats, caption_tokens) -> None:
-        """Add ``loss_distill`` and ``loss_l2sp`` (weighted) to ``out["loss"]`` when switched on."""
+    def _retention_terms(self, out: dict, weighted: dict, images, image_feats, text_feats, caption_tokens) -> None:
+        """Report ``loss_distill`` and ``loss_l2sp`` in ``out`` and add them, weighted, to the terms
+        the step's loss sums, when switched on."""
         weight = self.distill.get("weight", 0.0)
         if weight > 0:
             with torch.no_grad():
@@ -226,12 +222,12 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
             out["loss_distill"] = feature_distillation(image_feats, teacher_images, kind) + feature_distillation(
                 text_feats, teacher_texts, kind
             )
-            out["loss"] = out["loss"] + weight * out["loss_distill"]
+            weighted["loss_distill"] = weight * out["loss_distill"]
         if self.l2sp_weight > 0:
             anchors = dict(self.reference.named_parameters())
             pairs = [(p, anchors[n]) for n, p in self.clip.named_parameters() if p.requires_grad]
             out["loss_l2sp"] = l2sp(pairs)
-            out["loss"] = out["loss"] + self.l2sp_weight * out["loss_l2sp"]
+            weighted["loss_l2sp"] = self.l2sp_weight * out["loss_l2sp"]
 
     # ------------------------------------------------------------------ building
 
@@ -245,8 +241,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
     @classmethod
     def from_config(cls, cfg=None):
         """Build from a ``model:`` config (validated; weights loaded; left on CPU, training mode)."""
-        options = check_model_config(cfg)
-        loss = AHNPLLoss(**options.loss)
+        options, loss = check_model_config(cfg)
         if options.load_finetuned:
             model = cls.from_checkpoint(options.finetuned, options, loss)
             model.set_retention(options, options.finetuned)
@@ -440,7 +435,7 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
         # is queued back to back without a device sync in between.
         negatives, mask = self._batch_negatives(samples, captions)
         batch = len(captions)
-        loss_fn, encoded = (self._loss_without_negatives(), None) if negatives is None else (self.loss, mask)
+        encoded = mask
         if negatives is not None and (self.loss.mode == "reference" or self.encode_all_negatives):
             encoded = torch.ones_like(mask)  # the released code encodes every negative, "###" included
         tokens = self._step_tokens(samples, captions, negatives, encoded)
@@ -453,13 +448,12 @@ class AHNPLClip(ZeroShotHeadMixin, HardNegativeBatchMixin, BaseModel):
             neg_feats = scatter_negatives(features[batch:], encoded)
             mask = mask.to(features.device, non_blocking=True)
         scale = self.logit_scale.exp()
-        out = loss_fn(image_feats, text_feats, neg_feats, mask, scale)
-        thresholds = out.pop("thresholds")
-        if loss_fn is not self.loss:  # batch without negatives: theta stays as it was
-            thresholds = self.loss.thresholds
-        for name, value in zip(self.loss.negative_types, thresholds.detach()):
+        out = self.loss(image_feats, text_feats, neg_feats, mask, scale)
+        for name, value in zip(self.loss.negative_types, out.pop("thresholds").detach()):
             out[f"theta/{name}"] = value
-        self._retention_terms(out, images, image_feats, text_feats, tokens[:batch])
+        weighted = out.pop("weighted")
+        self._retention_terms(out, weighted, images, image_feats, text_feats, tokens[:batch])
+        out["loss"] = total_loss(weighted)
         out["logit_scale"] = scale.detach()
         return out
 

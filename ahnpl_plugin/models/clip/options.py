@@ -39,7 +39,7 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
 ``l2sp``            weight of ``sum ||w - w0||^2`` over the trained weights (0 = off)
 ``loss``            mapping of :class:`ahnpl_plugin.losses.AHNPLLoss` options (every argument is a
                     key: mode, negative_types, lambda_hn, lambda_dm, image_hn_weight, hn_anchor,
-                    positive_margin, threshold, fixed_threshold, upper_bound, itc_hard_negatives,
+                    positive_margin, threshold, fixed_threshold, upper_bound, itc_hard_negatives, use_itc,
                     use_hn, use_dm)
 
 Unknown keys are errors listing the valid ones, so a typo never silently trains another config.
