@@ -140,6 +140,7 @@ def _check_batch(batch, context):
         assert torch.equal(batch["hard_negative_tokens"], expected["hard_negative_tokens"])
 
 
+@pytest.mark.slow  # two DataLoader worker processes
 def test_folder_dataset_batches_are_tokenised_in_two_workers(coco):
     """The COCO folder (also the npy-import's and the synthetic world's dataset class)."""
     from torchvision import transforms
@@ -166,6 +167,7 @@ def test_stock_lavis_batches_without_a_collater_get_caption_tokens():
     assert TokenizingCollater(None, ClipLoaderTokens(77))([{"image": torch.zeros(1)}]).keys() == {"image"}
 
 
+@pytest.mark.slow  # two DataLoader worker processes
 def test_shard_stream_batches_are_tokenised_in_two_workers(coco, tmp_path):
     from torchvision import transforms
 

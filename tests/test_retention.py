@@ -188,9 +188,10 @@ def test_lora_placement_is_fsc_clip_default(tmp_path):
     assert a.shape[:2] == (3, 4)  # q, k and v adapters, rank 4
 
 
-@pytest.mark.parametrize("extra", [
-    {"finetune": "lora"}, {"finetune": "text"}, {"finetune": "vision"},
-    {"finetune": "last_n", "finetune_last_n": 1}, {"distill": {"weight": 1.0, "ema": 0.9}},
+@pytest.mark.parametrize("extra", [  # each trains 3 steps: two in the fast loop, all in the full run
+    {"finetune": "lora"}, {"finetune": "text"}, pytest.param({"finetune": "vision"}, marks=pytest.mark.slow),
+    pytest.param({"finetune": "last_n", "finetune_last_n": 1}, marks=pytest.mark.slow),
+    pytest.param({"distill": {"weight": 1.0, "ema": 0.9}}, marks=pytest.mark.slow),
 ])
 def test_frozen_parameters_bit_identical_and_out_of_the_optimiser(tmp_path, extra):
     model = _model(_start_file(tmp_path), **extra)
