@@ -4,7 +4,6 @@ logit-scale gradient, theta identical on both ranks, equal and unequal per-rank 
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 
 from ahnpl_plugin.distributed import gather_rows_with_grad
 from ahnpl_plugin.losses import AHNPLLoss
+from helpers.distributed import free_port
 
 WORLD_SIZE = 2
 SCALE = 9.0
@@ -77,12 +77,6 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         torch.save(results, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:

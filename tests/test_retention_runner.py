@@ -5,7 +5,6 @@ and with the distillation term's gradient equal to the single-process one."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import yaml
 
 from ahnpl_plugin.models.start_weights import state_sha256
 from helpers.runs import coco_run_config
+from helpers.distributed import free_port
 
 
 def _start_file(path: Path) -> Path:
@@ -111,12 +111,6 @@ def _ddp_worker(rank: int, port: int, start: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path):
     from ahnpl_plugin import compat
@@ -125,7 +119,7 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
     from ahnpl_plugin.models.clip.model import AHNPLClip
 
     start = str(_start_file(tmp_path / "start.pt"))
-    mp.spawn(_ddp_worker, args=(_free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+    mp.spawn(_ddp_worker, args=(free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     torch.manual_seed(0)
     single = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, "act": "gelu", **MODEL})
     single(_batch(slice(0, 4)))["loss"].backward()
