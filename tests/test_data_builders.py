@@ -265,9 +265,13 @@ def test_coco_trains_one_epoch_on_imported_published_negatives(coco, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]  # 16 captions / batch 4
     assert all(r["theta/verb"] == 0.0 for r in rows)  # verb negatives are all invalid in this data
     test = _results(run_dir)["test"]
-    for key in ("txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10"):
-        assert 0.0 <= test[key] <= 100.0
-    assert test["img_r5"] == test["img_r10"] == 100.0  # 3 test images: every caption's image is in its top 5
+    # txt R@1 counts images, img R@1 captions; 3 test images: every caption's image is in its top 5,
+    # and 5 captions per image among 15: any 10 of them hold one of an image's five
+    test_rows = json.loads(folder.annotations["test"].read_text())
+    n_captions = sum(len(r["caption"]) for r in test_rows)
+    assert (len(test_rows), n_captions) == (3, 15)
+    assert round(test["txt_r1"] * 3 / 100, 9).is_integer() and round(test["img_r1"] * 15 / 100, 9).is_integer()
+    assert test["img_r5"] == test["img_r10"] == test["txt_r10"] == 100.0
     # every caption joined (the restval one too); CE-CLIP's half has no adj_swap negatives
     assert ("ahnpl_coco train: 16 captions, negatives from" in proc.stderr
             and "(0 records unused); valid rate: relation 100.0%, adj_swap 50.0%, adj 100.0%, noun 100.0%, "
