@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from ahnpl_plugin.data.jsonio import read_json
 from ahnpl_plugin.ablation_stats import CATEGORIES, CATEGORY_LABELS, format_per_seed, format_table, summarise
 from ahnpl_plugin.ablation_variants import BASELINE, BY_NAME, VARIANTS, variant_config
 
@@ -173,7 +174,7 @@ def run_all(names: list[str], seeds: list[int], out: Path, options: list[str], j
 def collect_results(runs: dict) -> dict[str, dict[int, dict]]:
     results: dict[str, dict[int, dict]] = {}
     for (name, seed), info in runs.items():
-        record = json.loads((Path(info["dir"]) / "results.json").read_text())
+        record = read_json(Path(info["dir"]) / "results.json")
         results.setdefault(name, {})[seed] = record["test"]
     return results
 

@@ -39,9 +39,12 @@ VARIANTS: tuple[Variant, ...] = (
             "ITC with the 5 text hard negatives as extra image->text columns (what coco_itc_text_hn.yaml trains)",
             loss={"use_hn": False, "use_dm": False}),
     Variant("negclip", "NegCLIP (+HN images)",
-            "NegCLIP: ITC with text hard negatives, and each batch of B gains B nearest-neighbour images "
-            "(pixel space, k=3) with their captions and negatives; the world's 5 negative types, not NegCLIP's swaps",
-            loss={"use_hn": False, "use_dm": False}, dataset={"neighbour_images": 3}, coco=False),
+            "NegCLIP as published: ITC with its own swap negatives (types negclip_*: noun phrases, nouns, "
+            "adjectives, ... swapped), and each batch of B gains B nearest-neighbour images (pixel space, k=3) "
+            "with their captions and negatives",
+            loss={"negative_types": ["negclip"], "use_hn": False, "use_dm": False},
+            dataset={"world": {"negative_types": ["negclip"]}, "negative_types": ["negclip"], "neighbour_images": 3},
+            coco=False),
     Variant("ceclip_paper", "CE-CLIP (paper)",
             "CE-CLIP as its paper writes it: ITC+HN, intra-modal contrast with the S(v,t) anchor on the text side "
             "(lambda 0.3), ranking loss with adaptive per-type threshold (lambda 0.2), no positive margin",
@@ -86,7 +89,10 @@ def variant_config(base: dict, variant: Variant, dataset_name: str) -> dict:
     for key, value in variant.dataset.items():
         if key == "negative_types" and dataset_name != "ahnpl_synthetic_world":
             continue  # the COCO data follow the model's negative types
-        dataset[key] = copy.deepcopy(value)
+        if isinstance(value, dict) and isinstance(dataset.get(key), dict):
+            dataset[key] = {**dataset[key], **copy.deepcopy(value)}  # e.g. world: one key changed
+        else:
+            dataset[key] = copy.deepcopy(value)
     cfg["run"]["max_epoch"] = int(cfg["run"]["max_epoch"]) * variant.epochs_factor
     job = cfg["run"].get("job_name")
     if job:

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from ahnpl_plugin.data.jsonio import read_json
+
 RUNS = (
     ("AHNPL", "projects/ahnpl/demo.yaml"),
     ("CLIP fine-tune", "projects/ahnpl/demo_clip.yaml"),
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
             return proc.returncode
         (run_dir,) = [p for p in run_out.iterdir() if p not in before and p.is_dir()]
         dirs[name] = run_dir
-        rows[name] = json.loads((run_dir / "results.json").read_text())["test"]
+        rows[name] = read_json(run_dir / "results.json")["test"]
     table = format_table(rows)
     (out / "demo_results.md").write_text(table + "\n")
     print()

@@ -82,7 +82,7 @@ def open_clip_model_name(model_type: str, quick_gelu: bool) -> str:
 def _read_checkpoint(path: str):
     """``(state_dict, model_config, run_config, provenance)`` of a runner checkpoint or bare state dict."""
     from ahnpl_plugin.errors import PretrainedWeightsError
-    from ahnpl_plugin.models.checkpoint_formats import load_pickle
+    from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
 
     if not os.path.isfile(path):
         raise UserError(f"--checkpoint: file not found: {path}")
@@ -91,15 +91,14 @@ def _read_checkpoint(path: str):
     except PretrainedWeightsError as exc:
         raise UserError(f"--checkpoint {exc}") from None
     run_config, provenance = {}, {}
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+    state, key = state_dict_of(obj, keys=("model",))
+    if key == "model":
         run_config = obj.get("config") if isinstance(obj.get("config"), dict) else {}
         provenance = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else {}
-        obj = obj["model"]
-    if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+    if not state or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
     from ahnpl_plugin.models.clip.lora import merge_state_dict
 
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
     # LoRA adapters merged; a distillation teacher / L2-SP start ("reference.") is not the model
     state = {k: v for k, v in merge_state_dict(state).items() if not k.startswith("reference.")}
     return state, dict(run_config.get("model") or {}), run_config, provenance

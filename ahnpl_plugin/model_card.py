@@ -66,11 +66,9 @@ def results_from_run(path: str) -> list[dict]:
     (value in percent, its protocol, 95% interval, n, completeness, evaluation precision)."""
     from ahnpl_plugin.benchmarks.protocols import protocol_table
 
-    try:
-        with open(path) as handle:
-            record = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise CardInfoError(f"results_json {path}: cannot be read ({exc})") from None
+    from ahnpl_plugin.data.jsonio import read_json
+
+    record = read_json(path, CardInfoError)
     protocols = protocol_table()
     precision = record.get("eval_precision", "not recorded")
     rows = []

@@ -16,7 +16,6 @@ What the plot shows is what ``metrics.jsonl`` holds, read one way:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +50,9 @@ def read_metrics(path: Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    from ahnpl_plugin.data.jsonio import read_jsonl
+
+    return read_jsonl(path)
 
 
 def training_rows(rows: list[dict]) -> list[dict]:

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ahnpl_plugin.data.jsonio import read_json
+
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "cyan", "white")
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 FINETUNE_COLOURS = COLOURS[:5]  # orange, cyan and white appear in pre-training and zero-shot only
@@ -193,8 +195,7 @@ def run(out: Path, pretrain_steps: int, finetune_steps: int, batch: int, lr: flo
     clock = time.perf_counter()
     world = build_world(".cache/ahnpl_retention_world", seed=seed, image_size=32, n_train=n_train, n_val=0,
                         n_test=n_test, colours=FINETUNE_COLOURS, shapes=SHAPES)
-    records = json.loads(world.train.read_text())
-    items = json.loads(world.test.read_text())
+    records, items = read_json(world.train), read_json(world.test)
     train_images = _load_images([r["image"] for r in records], world.images_dir)
     test_images = {p: img for p, img in zip(sorted({i["images"][0] for i in items}), _load_images(
         sorted({i["images"][0] for i in items}), world.images_dir))}

@@ -98,17 +98,12 @@ def _atomic_copy(source: Path, target: Path) -> None:
 
 
 def _load_safely(path, map_location="cpu", mmap: bool = False):
-    """``torch.load`` with ``weights_only=True``: a runner checkpoint holds tensors and plain
-    containers only (RNG states included), so nothing in it needs code to be unpickled."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except Exception as exc:
-        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
-            raise ConfigError(
-                f"{path}: holds Python objects besides tensors, and unpickling them could run code from the "
-                "file; it is not a checkpoint of this runner (load other models' weights with model.pretrained)"
-            ) from None
-        raise
+    """A runner checkpoint, read with the package's one checkpoint reader (``weights_only``): it
+    holds tensors and plain containers only (RNG states included), so nothing in it needs code."""
+    from ahnpl_plugin.models.checkpoint_formats import load_pickle
+
+    return load_pickle(path, map_location=map_location, mmap=mmap, error=ConfigError,
+                       fix="It is not a checkpoint of this runner (load other models' weights with model.pretrained)")
 
 
 def _stored_epoch(path: Path) -> int | None:
@@ -789,8 +784,10 @@ class AHNPLRunner(RunnerBase):
     def _load_model_state(self, checkpoint, path) -> None:
         """Load a checkpoint's model weights strictly; another model's checkpoint is a one-line
         error naming the model it holds (from its stored config) and the one being run."""
-        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else checkpoint
-        if not isinstance(state, dict):
+        from ahnpl_plugin.models.checkpoint_formats import state_dict_of
+
+        state, _ = state_dict_of(checkpoint, keys=("model",))
+        if state is None:
             raise ConfigError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
         try:
             self.unwrap_dist_model(self.model).load_state_dict(state)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from ahnpl_plugin.data.jsonio import read_json
+from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
 from ahnpl_plugin.errors import StartWeightsError, UserError
 from ahnpl_plugin.models.start_weights import interpolate, state_sha256
 
@@ -44,12 +46,11 @@ def read_runner_checkpoint(path: str) -> dict:
     """A runner checkpoint as a dict with ``model`` (``module.`` prefixes removed)."""
     if not os.path.isfile(path):
         raise UserError(f"--checkpoint: file not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(obj, dict) or not isinstance(obj.get("model"), dict):
+    obj = load_pickle(path, error=UserError, fix="It is not a checkpoint of this runner")
+    state, key = state_dict_of(obj, keys=("model",))
+    if key != "model":
         raise UserError(f"{path}: not a runner checkpoint (a dict with 'model'); WiSE needs one that records its start")
-    obj = dict(obj)
-    obj["model"] = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj["model"].items()}
-    return obj
+    return {**obj, "model": state}
 
 
 def start_state(record: dict | None, checkpoint: str, override: str | None = None) -> dict:
@@ -108,7 +109,7 @@ def wise_checkpoint(checkpoint: str, alpha: float, start: str | None = None) -> 
 
 
 def _agg_metric(results_file: Path) -> float:
-    results = json.loads(results_file.read_text())
+    results = read_json(results_file, UserError)
     for value in results.values():
         if isinstance(value, dict) and "agg_metrics" in value:
             return float(value["agg_metrics"])

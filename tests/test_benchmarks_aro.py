@@ -114,7 +114,7 @@ def test_vg_missing_file_and_malformed_entries(tmp_path):
         benchmarks.load("aro_vg_relation", tmp_path)
 
     (tmp_path / "visual_genome_relation.json").write_text('[{"image_path": "0.jpg",}')
-    with pytest.raises(benchmarks.BenchmarkFormatError, match=r"relation\.json: not valid JSON"):
+    with pytest.raises(benchmarks.BenchmarkFormatError, match=r"relation\.json: malformed JSON at line 1, column 25"):
         benchmarks.load("aro_vg_relation", tmp_path)
 
 

@@ -233,7 +233,7 @@ def test_config_and_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="val.json"):
         load_world(paths)
     paths.val.write_text("[1, 2")
-    with pytest.raises(ValueError, match="val.json is not valid JSON"):
+    with pytest.raises(ValueError, match=r"val\.json: malformed JSON at line 1, column 6"):
         load_world(paths)
 
 

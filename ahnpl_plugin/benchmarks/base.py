@@ -8,7 +8,6 @@ published metrics. Nothing here knows about a model, LAVIS or torch (numpy and P
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .scoring import correct_by_item
+from ahnpl_plugin.data import jsonio
 from ahnpl_plugin.errors import BenchmarkFileNotFoundError, BenchmarkFormatError, MissingImagesError, ScoreInputError
 
 
@@ -355,14 +355,9 @@ def require_file(path: Path | None, expected: Path, what: str, source: str) -> P
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file; a syntax error is reported with the file, line and column."""
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise BenchmarkFormatError(
-            f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
-        ) from err
+    """Parse a JSON file (:mod:`ahnpl_plugin.data.jsonio`); malformed JSON is a
+    :class:`BenchmarkFormatError` naming the file, line and column."""
+    return jsonio.read_json(path, BenchmarkFormatError)
 
 
 def read_benchmark_json(root: Path, name: str, what: str, source: str, expected: type, shape: str,

@@ -12,12 +12,13 @@ for a single accuracy, paired bootstrap for means).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Mapping
 
 import numpy as np
 
+from ahnpl_plugin.data.jsonio import read_json
+from ahnpl_plugin.errors import BenchmarkFormatError
 from .protocols import ItemOutcomes, Protocol, protocol_table
 from .stats import PairedResult, paired_test
 
@@ -53,8 +54,7 @@ def render_comparison(results: Mapping[str, PairedResult], name_a: str, name_b: 
 
 
 def read_items(path: str) -> dict[str, ItemOutcomes]:
-    with open(path, "r", encoding="utf-8") as f:
-        data = json.load(f)
+    data = read_json(path, BenchmarkFormatError)
     return {name: ItemOutcomes.from_json(value) for name, value in data.items()}
 
 

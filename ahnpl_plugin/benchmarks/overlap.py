@@ -128,10 +128,9 @@ def main(argv=None) -> int:
         outcomes = read_items(args.items)
         vg_to_coco = None
         if args.vg_image_data:
-            import json
+            from ahnpl_plugin.data.jsonio import read_json
 
-            with open(args.vg_image_data) as handle:
-                vg_to_coco = vg_coco_ids(json.load(handle))
+            vg_to_coco = vg_coco_ids(read_json(args.vg_image_data))
         report = overlap_report(outcomes, train_ids, vg_to_coco)
     except (UserError, OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

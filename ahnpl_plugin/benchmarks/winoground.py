@@ -13,13 +13,13 @@ s(c1,i1) > s(c0,i1); image = s(c0,i0) > s(c0,i1) and s(c1,i1) > s(c1,i0); group 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ahnpl_plugin.errors import BenchmarkError, BenchmarkFileNotFoundError
+from ahnpl_plugin.data.jsonio import iter_jsonl
+from ahnpl_plugin.errors import BenchmarkError, BenchmarkFileNotFoundError, BenchmarkFormatError
 from .base import Benchmark, ImageRef, Item, as_path, find_file, format_error, get_field
 from .scoring import accuracy, drop_nan
 
@@ -66,18 +66,11 @@ def load_winoground(root, image_root=None, *, strict: bool = False,
 
 def _jsonl_items(path: Path, images_dir: Path) -> list[Item]:
     items = []
-    with open(path, "r", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise format_error(path, f"line {line_no}", f"not valid JSON ({err.msg})") from err
-            where = f"line {line_no}"
-            refs = [ImageRef(str(images_dir / _with_suffix(
-                get_field(row, key, str, path, where)))) for key in ("image_0", "image_1")]
-            items.append(_item(row, refs, path, where))
+    for line_no, row in iter_jsonl(path, BenchmarkFormatError, objects=False, skip_header=False):
+        where = f"line {line_no}"
+        refs = [ImageRef(str(images_dir / _with_suffix(
+            get_field(row, key, str, path, where)))) for key in ("image_0", "image_1")]
+        items.append(_item(row, refs, path, where))
     return items
 
 

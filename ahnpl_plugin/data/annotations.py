@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ahnpl_plugin.errors import DataError
-from ahnpl_plugin.data.jsonio import iter_jsonl, read_json
+from ahnpl_plugin.data.jsonio import is_jsonl, iter_jsonl, read_json
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
 # COCO's file names: COCO_train2014_000000057870.jpg lives in train2014/
 _COCO_FILE_NAME = re.compile(r"^COCO_(?P<folder>[A-Za-z]+\d{4})_\d+\.\w+$")
 TRAIN_FORMATS = ("a LAVIS Karpathy train list [{\"image\", \"caption\"}, ...] or COCO's captions file "
@@ -76,39 +75,61 @@ def is_coco_captions_file(data) -> bool:
     return isinstance(data, dict) and "images" in data and "annotations" in data
 
 
-def _coco_image_paths(images, where: str) -> dict:
-    """``image id -> image path`` of a COCO captions file's ``images`` list."""
+def _coco_image_paths(images, where: str, strict: bool, error: type[Exception]) -> dict:
+    """``image id -> image path`` of a COCO captions file's ``images`` list (``strict``: every entry
+    must have an ``id`` and a ``file_name``; else such entries, or a non-list, are passed over)."""
     if not isinstance(images, list):
-        raise DataError(f"{where}: 'images' must be a list, got a JSON {type(images).__name__}")
+        if strict:
+            raise error(f"{where}: 'images' must be a list, got a JSON {type(images).__name__}")
+        return {}
     paths = {}
     for i, image in enumerate(images):
         if not isinstance(image, dict) or not isinstance(image.get("file_name"), str) or "id" not in image:
-            raise DataError(f"{where}: images[{i}]: expected an object with 'id' and 'file_name', got {image!r:.80}")
+            if strict:
+                raise error(f"{where}: images[{i}]: expected an object with 'id' and 'file_name', got {image!r:.80}")
+            continue
         paths[image["id"]] = coco_image_path(image["file_name"])
     return paths
+
+
+def coco_caption_entries(data: dict, where: str, strict: bool = True,
+                         error: type[Exception] = DataError) -> list[dict]:
+    """The one parser of COCO captions files (``{"images": [...], "annotations": [...]}``, parsed).
+
+    The entries of ``annotations`` in file order, each with ``image`` (the path a train row has, from
+    the ``images`` entry of its ``image_id``) put first and its own fields kept. ``strict`` (train
+    annotations): ``images`` must list every ``image_id`` and each entry needs a non-empty string
+    ``caption``; lenient (caption files fed to the negatives generator, where ``images`` may be
+    absent): entries whose image is not listed are returned as they are, for the caller to check.
+    ``where``: the file, for errors (of class ``error``).
+    """
+    paths = _coco_image_paths(data.get("images"), where, strict, error)
+    annotations = data["annotations"]
+    if not isinstance(annotations, list):
+        raise error(f"{where}: 'annotations' must be a list, got a JSON {type(annotations).__name__}")
+    entries = []
+    for i, entry in enumerate(annotations):
+        at = f"{where}: annotations[{i}]"
+        image_id = entry.get("image_id") if isinstance(entry, dict) else None
+        known = isinstance(image_id, (int, str)) and image_id in paths
+        if strict:
+            if not isinstance(entry, dict):
+                raise error(f"{at}: expected an object with 'image_id' and 'caption', got a JSON {type(entry).__name__}")
+            if not known:
+                raise error(f"{at}: image_id {image_id!r:.40} is not an id of the file's 'images'")
+            caption = entry.get("caption")
+            if not isinstance(caption, str) or not caption.strip():
+                raise error(f"{at}: 'caption' must be a non-empty string, got {caption!r:.80} "
+                            "(COCO's captions_*.json files have one; instances/keypoints files do not)")
+        entries.append({"image": paths[image_id], **entry} if known else entry)
+    return entries
 
 
 def coco_caption_rows(data: dict, where: str) -> list[dict]:
     """Train rows ``{"image", "caption", "image_id"}`` of a parsed COCO captions file, one per
     entry of ``annotations`` in file order (``where``: the file, for errors)."""
-    paths = _coco_image_paths(data["images"], where)
-    annotations = data["annotations"]
-    if not isinstance(annotations, list):
-        raise DataError(f"{where}: 'annotations' must be a list, got a JSON {type(annotations).__name__}")
-    rows = []
-    for i, entry in enumerate(annotations):
-        at = f"{where}: annotations[{i}]"
-        if not isinstance(entry, dict):
-            raise DataError(f"{at}: expected an object with 'image_id' and 'caption', got a JSON {type(entry).__name__}")
-        image_id = entry.get("image_id")
-        if not isinstance(image_id, (int, str)) or image_id not in paths:
-            raise DataError(f"{at}: image_id {image_id!r:.40} is not an id of the file's 'images'")
-        caption = entry.get("caption")
-        if not isinstance(caption, str) or not caption.strip():
-            raise DataError(f"{at}: 'caption' must be a non-empty string, got {caption!r:.80} "
-                            "(COCO's captions_*.json files have one; instances/keypoints files do not)")
-        rows.append({"image": paths[image_id], "caption": caption, "image_id": image_id})
-    return rows
+    return [{"image": e["image"], "caption": e["caption"], "image_id": e["image_id"]}
+            for e in coco_caption_entries(data, where)]
 
 
 def _json_train_rows(path: Path) -> list[dict]:
@@ -125,7 +146,7 @@ def read_train_annotations(paths) -> list[dict]:
     """Every row of the train annotation file(s), in order, each checked (formats: module docstring)."""
     rows = []
     for path in _paths(paths):
-        if path.suffix.lower() in JSONL_SUFFIXES:
+        if is_jsonl(path):
             rows += [check_train_row(row, f"{path}: line {n}") for n, row in iter_jsonl(path)]
         else:
             rows += _json_train_rows(path)

@@ -1,18 +1,15 @@
 """webdataset shards: writing them (``write-shards``) and finding them (URL lists, sizes).
 
-A shard is a ``.tar`` with two members per sample, ``<key>.jpg`` (the image file's bytes; other
-formats are re-encoded as JPEG) and ``<key>.json`` (``caption``, ``image`` = the source path, and
-the negatives in the canonical layout of :mod:`ahnpl_plugin.data.negatives_join` when there are
-any). Keys are the sample's row index in the input (``%09d``), so a key leads back to its row.
-Beside the shards, ``sizes.json`` maps each shard's file name to its sample count (open_clip's
-convention): the ``ahnpl_wds`` builder takes its epoch length from it.
+The format (member names, keys, ``sizes.json``, how a sample is encoded and decoded) is defined in
+:mod:`ahnpl_plugin.data.shard_format`, shared with the reader
+(:mod:`ahnpl_plugin.datasets.shard_stream`). Images that are not JPEG are re-encoded as JPEG; the
+``ahnpl_wds`` builder takes its epoch length from ``sizes.json``.
 """
 
 from __future__ import annotations
 
 import glob
 import io
-import json
 import os
 import random
 from collections.abc import Sequence
@@ -21,9 +18,8 @@ from pathlib import Path
 
 from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.images import resolve_image, scan_images
-from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
+from ahnpl_plugin.data.shard_format import encode_sample, read_sizes, shard_name, shard_pattern, update_sizes
 
-SIZES_FILE = "sizes.json"
 REMOTE_PREFIXES = ("http://", "https://", "pipe:", "s3://", "gs://", "ais://")
 JPEG_MAGIC = b"\xff\xd8"
 
@@ -72,12 +68,7 @@ def shard_sizes(urls: Sequence[str]) -> dict[str, int] | None:
             return None
         folder = os.path.dirname(url)
         if folder not in tables:
-            path = os.path.join(folder, SIZES_FILE)
-            try:
-                with open(path, encoding="utf-8") as f:
-                    tables[folder] = json.load(f)
-            except (OSError, ValueError):
-                tables[folder] = {}
+            tables[folder] = read_sizes(folder)
         count = tables[folder].get(os.path.basename(url))
         if not isinstance(count, int):
             return None
@@ -98,19 +89,7 @@ class ShardReport:
 
     def pattern(self, prefix: str) -> str:
         """Brace pattern of the written shards, for ``build_info.shards``."""
-        if not self.shards:
-            return ""
-        last = len(self.shards) - 1
-        folder = os.path.dirname(self.shards[0])
-        return os.path.join(folder, f"{prefix}-{{000000..{last:06d}}}.tar") if last else self.shards[0]
-
-
-def sample_json(record: dict) -> dict:
-    """The ``.json`` member of a sample: caption, source image path and canonical negatives."""
-    out = {"caption": record["caption"], "image": record["image"]}
-    if negative_fields(record) or "valid_caption" in record:
-        out.update(canonical_negatives(record, f"row {record.get('image')}"))
-    return out
+        return shard_pattern(os.path.dirname(self.shards[0]), prefix, len(self.shards)) if self.shards else ""
 
 
 def jpeg_bytes(path: str) -> tuple[bytes, bool]:
@@ -166,7 +145,7 @@ def write_shards(records: Sequence[dict], image_root: str | Path, output: str | 
         bar = tqdm(total=len(kept), desc="write-shards", unit="sample")
     try:
         for start in range(0, len(kept), samples_per_shard):
-            name = f"{prefix}-{start // samples_per_shard:06d}.tar"
+            name = shard_name(prefix, start // samples_per_shard)
             tmp = output / f".{name}.tmp-{os.getpid()}"
             chunk = kept[start:start + samples_per_shard]
             try:
@@ -175,8 +154,7 @@ def write_shards(records: Sequence[dict], image_root: str | Path, output: str | 
                         record = records[index]
                         data, reencoded = jpeg_bytes(resolve_image(image_root, record["image"]))
                         report.reencoded += reencoded
-                        sink.write({"__key__": f"{index:09d}", "jpg": data,
-                                    "json": json.dumps(sample_json(record), ensure_ascii=False).encode("utf-8")})
+                        sink.write(encode_sample(index, data, record))
                         if bar is not None:
                             bar.update(1)
                 os.replace(tmp, output / name)
@@ -189,13 +167,5 @@ def write_shards(records: Sequence[dict], image_root: str | Path, output: str | 
     finally:
         if bar is not None:
             bar.close()
-    sizes_path = output / SIZES_FILE
-    sizes = {}
-    if sizes_path.is_file():  # other prefixes written earlier into the same folder
-        try:
-            sizes = json.loads(sizes_path.read_text(encoding="utf-8"))
-        except ValueError:
-            sizes = {}
-    sizes.update(report.sizes)
-    sizes_path.write_text(json.dumps(sizes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    update_sizes(output, report.sizes)  # other prefixes written earlier into the same folder stay
     return report

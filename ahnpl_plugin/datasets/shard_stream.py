@@ -16,8 +16,8 @@ Exact once-per-epoch coverage needs equal-sized shards (``write-shards`` makes t
 count divisible by world_size x num_workers; otherwise some ranks run out first and their stream
 restarts (a warning is logged when a rank cannot have an equal share).
 
-Samples: the image (``jpg``/``jpeg``/``png``/``webp`` member), the caption (``json["caption"]`` or a
-``txt`` member, as img2dataset writes), and hard negatives stored in the ``json`` (canonical
+Samples (format: :mod:`ahnpl_plugin.data.shard_format`, shared with the writer): the image, the
+caption (``json["caption"]`` or a ``txt`` member), and hard negatives stored in the ``json`` (canonical
 layout of :mod:`ahnpl_plugin.data.negatives_join`) or, with ``generate_negatives``, made on the
 fly from the caption by :class:`ahnpl_plugin.negatives.NegativeGenerator`. An unreadable image is
 skipped (the next sample takes its place) and counted in the log.
@@ -25,7 +25,6 @@ skipped (the next sample takes its place) and counted in the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -33,13 +32,13 @@ import random
 from torch.utils.data import IterableDataset
 
 from ahnpl_plugin.contract import INVALID, collate, negative_columns, resolve_types
-from ahnpl_plugin.data.negatives_join import canonical_negatives, negative_fields
+from ahnpl_plugin.data.negatives_join import canonical_negatives
+from ahnpl_plugin.data.shard_format import decode_caption, has_negatives, image_member
 from ahnpl_plugin.datasets.image_decoding import open_rgb
 from ahnpl_plugin.errors import DataError
 
 log = logging.getLogger(__name__)
 
-IMAGE_MEMBERS = ("jpg", "jpeg", "png", "webp")
 IMAGE_ERRORS = (OSError, SyntaxError, ValueError)
 
 
@@ -55,33 +54,6 @@ def _worker() -> tuple[int, int]:
 
     info = get_worker_info()
     return (info.id, info.num_workers) if info is not None else (0, 1)
-
-
-def decode_caption(sample: dict) -> tuple[str, dict]:
-    """``(caption, json metadata)`` of a raw shard sample."""
-    meta = {}
-    if "json" in sample:
-        try:
-            meta = json.loads(sample["json"])
-        except ValueError as exc:
-            raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')}: malformed json member ({exc})") from None
-        if not isinstance(meta, dict):
-            raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')}: json member is not an object")
-    caption = meta.get("caption")
-    if not isinstance(caption, str) and "txt" in sample:
-        caption = sample["txt"].decode("utf-8")
-    if not isinstance(caption, str) or not caption.strip():
-        raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no caption "
-                        "(expected json['caption'] or a txt member)")
-    return caption, meta
-
-
-def image_member(sample: dict) -> bytes:
-    for name in IMAGE_MEMBERS:
-        if name in sample:
-            return sample[name]
-    raise DataError(f"{sample.get('__url__')}: sample {sample.get('__key__')} has no image member "
-                    f"({'/'.join(IMAGE_MEMBERS)}); members: {', '.join(k for k in sample if not k.startswith('__'))}")
 
 
 class HardNegativeShardStream(IterableDataset):
@@ -175,7 +147,7 @@ class HardNegativeShardStream(IterableDataset):
                                                     spacy_model=self.generate.get("spacy_model"),
                                                     rules=str(self.generate.get("rules", "v1")), plausibility="off")
             return canonical_negatives(self._generator.generate([caption])[0], where)
-        if not negative_fields(meta) and "valid_caption" not in meta:
+        if not has_negatives(meta):
             raise DataError(f"{where} has no hard negatives in its json; write the shards with "
                             "--negatives (python -m ahnpl_plugin.data write-shards), or set "
                             "generate_negatives: true to make them on the fly")

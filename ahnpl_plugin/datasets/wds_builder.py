@@ -67,21 +67,11 @@ def epoch_samples(cfg, urls: list[str]) -> int | None:
     return sum(sizes.values()) if sizes else None
 
 
-def first_sample(url: str) -> dict | None:
-    """The first raw sample of a local shard (webdataset reader), or None if it has none."""
-    import webdataset as wds
-
-    for sample in wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples()):
-        return sample
-    return None
-
-
 def path_problems(cfg) -> list[str]:
     """What a run would trip on first, each with its fix (stats; reads the first sample of one shard)."""
-    from ahnpl_plugin.data.negatives_join import negative_fields
+    from ahnpl_plugin.data.shard_format import decode_caption, first_sample, has_negatives
     from ahnpl_plugin.data.shards import missing_local_shards
     from ahnpl_plugin.datasets.coco_builder import negative_types_of
-    from ahnpl_plugin.datasets.shard_stream import decode_caption
 
     urls = shard_urls(cfg)
     missing = missing_local_shards(urls)
@@ -101,7 +91,7 @@ def path_problems(cfg) -> list[str]:
             except Exception as exc:  # noqa: BLE001 - any read problem is reported, not raised
                 problems.append(f"{local[0]}: cannot read its first sample ({type(exc).__name__}: {exc})")
             else:
-                if sample is not None and not negative_fields(meta) and "valid_caption" not in meta:
+                if sample is not None and not has_negatives(meta):
                     problems.append(f"{local[0]}: samples carry no hard negatives; write the shards with --negatives "
                                     f"({WRITE_SHARDS}), or set datasets.{NAME}.generate_negatives: true")
     return problems
@@ -127,11 +117,11 @@ class ShardsBuilder(BaseDatasetBuilder):
 
         from PIL import Image
 
-        from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID
+        from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID, VALID_FIELD
         from ahnpl_plugin.data.negatives_join import canonical_negatives
         from ahnpl_plugin.data.report import CheckReport
+        from ahnpl_plugin.data.shard_format import decode_caption, image_member, iter_samples
         from ahnpl_plugin.data.shards import missing_local_shards
-        from ahnpl_plugin.datasets.shard_stream import decode_caption, image_member
 
         report = CheckReport(f"datasets.{NAME}")
         try:
@@ -148,12 +138,10 @@ class ShardsBuilder(BaseDatasetBuilder):
         local = [u for u in urls if u not in missing and "://" not in u and not u.startswith("pipe:")]
         if not local:
             return report
-        import webdataset as wds
-
         seen = broken = with_negatives = 0
         valid = dict.fromkeys(AHNPL_TYPES, 0)
         try:
-            for sample in wds.DataPipeline(wds.SimpleShardList(local), wds.tarfile_to_samples()):
+            for sample in iter_samples(local):
                 if seen >= max_samples:
                     break
                 seen += 1
@@ -163,7 +151,7 @@ class ShardsBuilder(BaseDatasetBuilder):
                         image.convert("RGB")
                 except (OSError, SyntaxError, ValueError):
                     broken += 1
-                if "valid_caption" in meta:
+                if VALID_FIELD in meta:
                     with_negatives += 1
                     canonical = canonical_negatives(meta, sample["__key__"])
                     for t in AHNPL_TYPES:

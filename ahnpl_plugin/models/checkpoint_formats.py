@@ -23,6 +23,11 @@ format                   how it is recognised                                   
                          ``module.`` prefixes; HF names converted)                     is required
 =======================  ==========================================================  ==================
 
+Every checkpoint file of the package is opened here (:func:`load_pickle`, :func:`load_tensor_file`)
+and unwrapped here (:func:`state_dict_of`: ``{"model": ...}``, ``{"state_dict": ...}`` or bare, with
+DDP's ``module.`` prefix removed): CLIP (this module), BLIP (:mod:`ahnpl_plugin.models.blip.weights`),
+the runner's resume, export and WiSE-FT all call them.
+
 Security: pickles are read with ``torch.load(weights_only=True)`` (tensors and plain containers
 only, no code runs). A TorchScript archive runs its stored code when loaded, so it is opened only
 when its SHA-256 is one of OpenAI's releases (:mod:`trusted_archives`) or ``trust_code`` is set;
@@ -31,7 +36,6 @@ when its SHA-256 is one of OpenAI's releases (:mod:`trusted_archives`) or ``trus
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zipfile
@@ -79,8 +83,25 @@ class LoadedWeights:
     details: dict = field(default_factory=dict)  # recorded with the model (sha256 of archives, ...)
 
 
-def _strip(state: dict, prefix: str) -> dict:
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+MODULE_PREFIX = "module."  # DistributedDataParallel's wrapper adds it to every name
+STATE_DICT_KEYS = {"model": "LAVIS checkpoint", "state_dict": "open_clip training checkpoint"}
+
+
+def strip_module_prefix(state: dict) -> dict:
+    """``state`` with DDP's ``module.`` prefix removed from the names that have it."""
+    return {(k[len(MODULE_PREFIX):] if k.startswith(MODULE_PREFIX) else k): v for k, v in state.items()}
+
+
+def state_dict_of(obj, keys=tuple(STATE_DICT_KEYS)) -> tuple[dict | None, str | None]:
+    """``(state dict, the key it was under)`` of a loaded checkpoint: ``obj[key]`` for the first of
+    ``keys`` that holds a dict (``"model"``: LAVIS/our runner, ``"state_dict"``: open_clip training),
+    else ``obj`` itself (key None); ``module.`` prefixes removed. ``(None, None)`` when that is not a
+    dict with string keys."""
+    key = next((k for k in keys if isinstance(obj, dict) and isinstance(obj.get(k), dict)), None)
+    state = obj[key] if key is not None else obj
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        return None, None
+    return strip_module_prefix(state), key
 
 
 # ----------------------------------------------------------------------------- file readers
@@ -97,21 +118,28 @@ def _numpy_data_globals() -> list:
     return found
 
 
-def load_pickle(path: str, trust_code: bool = False):
-    """``torch.load`` of ``path`` on the CPU: tensors, plain containers and numpy data only, unless ``trust_code``."""
+TRUST_CODE_FIX = "Re-save its state dict, or set model.trust_code: true if you trust the file"
+
+
+def load_pickle(path, trust_code: bool = False, map_location="cpu", mmap: bool = False,
+                error: type[Exception] = PretrainedWeightsError, fix: str = TRUST_CODE_FIX):
+    """``torch.load`` of ``path``: tensors, plain containers and numpy data only, unless ``trust_code``.
+
+    A file that needs other classes is an ``error`` saying so, then ``fix``; any other read problem
+    (truncated, not a torch file) an ``error`` naming the file."""
     try:
         if trust_code:
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
         with torch.serialization.safe_globals(_numpy_data_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # pickle/zip errors of all kinds
         blocked = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if blocked and not trust_code:
-            raise PretrainedWeightsError(
+            raise error(
                 f"{path}: holds Python objects besides tensors ({blocked.group(1)}); unpickling them could run code "
-                "from the file. Re-save its state dict, or set model.trust_code: true if you trust the file"
+                f"from the file. {fix}"
             ) from None
-        raise PretrainedWeightsError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__})") from None
+        raise error(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__})") from None
 
 
 def load_safetensors(path: str) -> tuple[dict, dict]:
@@ -164,14 +192,11 @@ def unwrap_state_dict(obj, path: str, metadata: dict | None = None) -> LoadedWei
     ``{"model": ...}`` (LAVIS runner; an ``ahnpl_clip`` one has ``clip.``-prefixed keys), ``module.``
     prefixes (DDP), HF ``CLIPModel`` names, and safetensors header metadata ``act``.
     """
-    origin, fmt = "open_clip state dict", "open_clip_state_dict"
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj, origin = obj["model"], "LAVIS checkpoint"
-    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj, origin = obj["state_dict"], "open_clip training checkpoint"
-    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
+    fmt = "open_clip_state_dict"
+    state, key = state_dict_of(obj)
+    if not state:
         raise PretrainedWeightsError(f"{path}: not a state dict (a dict of parameter names to tensors)")
-    state = _strip(obj, "module.")
+    origin = STATE_DICT_KEYS.get(key, "open_clip state dict")
     quick_gelu, act_source = None, ""
     if any(k.startswith(CLIP_PREFIX) for k in state):
         origin, fmt = "ahnpl_clip checkpoint", "ahnpl_checkpoint"
@@ -201,11 +226,9 @@ def unwrap_state_dict(obj, path: str, metadata: dict | None = None) -> LoadedWei
 
 
 def _read_json(path: str) -> dict:
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise PretrainedWeightsError(f"{path}: cannot be read as JSON ({exc})") from None
+    from ahnpl_plugin.data.jsonio import read_json
+
+    return read_json(path, PretrainedWeightsError)
 
 
 def _first_existing(folder: str, names) -> str | None:

@@ -20,10 +20,11 @@ import re
 import torch
 
 from ahnpl_plugin.errors import LayoutError, PatchError
+from ahnpl_plugin.models.checkpoint_formats import CLIP_PREFIX, MODULE_PREFIX
 from ahnpl_plugin.models.clip.hf_layout import hf_name_to_open_clip
 
 _PAIRS = ((".lora_A.weight", ".lora_B.weight"), (".lora_down.weight", ".lora_up.weight"), (".lora_A", ".lora_B"))
-_PREFIXES = ("base_model.model.", "module.", "clip.")
+_PREFIXES = ("base_model.model.", MODULE_PREFIX, CLIP_PREFIX)  # PEFT, DDP, ahnpl_clip
 
 
 def wise_patch(base: dict, finetuned: dict, alpha: float) -> dict:

@@ -9,6 +9,7 @@ Inputs (by file name suffix):
   ``[{"caption", "image", "image_id"}, ...]``; a record whose ``caption`` is a list of strings
   (Karpathy val/test) gives one output record per caption.
 - ``.jsonl`` / ``.ndjson``: one JSON object with a ``caption`` per line (blank lines skipped).
+- ``.gz`` of either: read through gzip (:mod:`ahnpl_plugin.data.jsonio`, the package's JSON reader).
 - anything else: UTF-8 text, one caption per line (every line is a caption, blank ones too).
 
 Every output record keeps its input fields (a text line becomes ``{"caption": line}``). The output's
@@ -27,40 +28,32 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ahnpl_plugin.data import jsonio
 from ahnpl_plugin.errors import NegativesError
 
-HEADER_KEY = "negatives_header"
-JSON_SUFFIXES = (".json",)
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
+HEADER_KEY = jsonio.NEGATIVES_HEADER_KEY
+is_header = jsonio.is_negatives_header  # True for the header line of a negatives file
 
 
 def read_records(path: str | Path) -> list[dict]:
     """Input records, each with a string ``caption``, in file order."""
     path = Path(path)
-    if not path.is_file():
-        raise NegativesError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise NegativesError(f"{path}: not UTF-8 text (bad byte at offset {err.start})") from None
-    suffix = path.suffix.lower()
-    if suffix in JSON_SUFFIXES:
-        return _json_records(path, text)
-    if suffix in JSONL_SUFFIXES:
-        return _jsonl_records(path, text)
-    return [{"caption": line} for line in text.splitlines()]
+    if jsonio.is_json(path):
+        return _json_records(path)
+    if jsonio.is_jsonl(path):
+        records: list[dict] = []
+        for number, item in jsonio.iter_jsonl(path, NegativesError, objects=False):
+            records += _caption_records(item, f"{path}: line {number}")
+        return records
+    return [{"caption": line} for line in jsonio.read_text(path, NegativesError).splitlines()]
 
 
-def _json_records(path: Path, text: str) -> list[dict]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NegativesError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
+def _json_records(path: Path) -> list[dict]:
+    from ahnpl_plugin.data.annotations import coco_caption_entries
+
+    data = jsonio.read_json(path, NegativesError)
     if isinstance(data, dict) and "annotations" in data:
-        items, where = data["annotations"], "annotations"
-        if not isinstance(items, list):
-            raise NegativesError(f"{path}: 'annotations' must be a list, got {type(items).__name__}")
-        items = _with_image_paths(items, data.get("images"))
+        items, where = coco_caption_entries(data, str(path), strict=False, error=NegativesError), "annotations"
     elif isinstance(data, list):
         items, where = data, ""
     else:
@@ -75,54 +68,10 @@ def _json_records(path: Path, text: str) -> list[dict]:
     return records
 
 
-def _with_image_paths(items: list, images) -> list:
-    """COCO captions entries with ``image`` (the path a train annotation row has) put first, for the
-    entries whose ``image_id`` the file's ``images`` list names with a ``file_name``."""
-    from ahnpl_plugin.data.annotations import coco_image_path
-
-    paths = {}
-    for image in images if isinstance(images, list) else []:
-        if isinstance(image, dict) and isinstance(image.get("file_name"), str) and isinstance(image.get("id"), int):
-            paths[image["id"]] = coco_image_path(image["file_name"])
-
-    def with_image(item):
-        image_id = item.get("image_id") if isinstance(item, dict) else None
-        return {"image": paths[image_id], **item} if isinstance(image_id, int) and image_id in paths else item
-
-    return [with_image(item) for item in items] if paths else items
-
-
-def is_header(item) -> bool:
-    """True for the header line of a negatives file (``{"negatives_header": {...}}``)."""
-    return isinstance(item, dict) and len(item) == 1 and HEADER_KEY in item
-
-
 def read_header(path: str | Path) -> dict | None:
     """The header of a negatives JSONL file (its first line), or None when it has none."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    return None
-                return item[HEADER_KEY] if is_header(item) else None
-    return None
-
-
-def _jsonl_records(path: Path, text: str) -> list[dict]:
-    records: list[dict] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise NegativesError(f"{path}: line {number}, column {err.colno}: malformed JSON: {err.msg}") from None
-        if is_header(item):
-            continue
-        records += _caption_records(item, f"{path}: line {number}")
-    return records
+    item = jsonio.read_first_jsonl(path)
+    return item[HEADER_KEY] if is_header(item) else None
 
 
 def _caption_records(item, where: str) -> list[dict]:

@@ -25,12 +25,12 @@ forms (singular nouns, bare verbs); relations are phrases.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 
+from ahnpl_plugin.data.jsonio import parse_json
 from ahnpl_plugin.negatives.inflection import pluralize, verb_forms
 
 ROLES: tuple[str, ...] = ("adjective", "noun", "verb")
@@ -47,7 +47,7 @@ INTRANSITIVE_POOL = "intransitive_verb"
 def _shipped(name: str) -> dict:
     """A JSON data file of this package (``data/<name>``)."""
     text = resources.files("ahnpl_plugin.negatives").joinpath("data", name).read_text(encoding="utf-8")
-    return json.loads(text)
+    return parse_json(text, f"ahnpl_plugin/negatives/data/{name}")
 
 
 def _phrase(text: str) -> str:

@@ -155,13 +155,11 @@ class World:
 
 
 def _read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"synthetic world file missing: {path}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"synthetic world file {path} is not valid JSON: {e}") from None
+    from ahnpl_plugin.data.jsonio import read_json
+
+    if not path.is_file():
+        raise FileNotFoundError(f"synthetic world file missing: {path}")
+    return read_json(path, ValueError)
 
 
 def _write_json(path: Path, obj) -> None:

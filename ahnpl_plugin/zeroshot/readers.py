@@ -50,7 +50,6 @@ its ``vision_benchmark/datasets/prompts.py``, not in the download: ``templates``
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import tarfile
@@ -60,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ahnpl_plugin.data.jsonio import read_json
 from ahnpl_plugin.errors import ZeroShotDataError
 from ahnpl_plugin.zeroshot.classifier import check_templates
 
@@ -354,7 +354,7 @@ def _read_iris(root: Path, index: Path, labelmap: Path) -> tuple[list[str], list
 
 def _read_elevater_coco(root: Path, index: Path) -> tuple[list[str], list, list[list[int]]]:
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
+        data = read_json(index, ZeroShotDataError)
         categories = sorted(data["categories"], key=lambda c: c["id"])
         position = {c["id"]: i for i, c in enumerate(categories)}
         by_image: dict = {}

@@ -42,6 +42,7 @@ from ahnpl_plugin.models.blip.sources import (
     uncached_url_message,
     url_cache_path,
 )
+from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
 from ahnpl_plugin.models.checkpoint_info import checkpoint_model, describe_checkpoint_model
 
 log = logging.getLogger(__name__)
@@ -88,16 +89,17 @@ def checkpoint_file(source: str, key: str) -> str:
 
 
 def read_checkpoint(source: str, key: str) -> BlipCheckpoint:
-    """Read checkpoint path or URL ``source`` (``key``: the config key, for messages)."""
+    """Read checkpoint path or URL ``source`` (``key``: the config key, for messages) with the
+    package's one checkpoint reader: tensors, plain containers and numpy data only (LAVIS's and the
+    runner's files hold nothing else), ``{"model": ...}`` / ``{"state_dict": ...}`` unwrapped."""
     path = checkpoint_file(source, key)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - pickle/zip errors
-        raise BlipWeightsError(f"model.{key}: cannot read {path} as a torch checkpoint: {exc}") from None
-    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        obj = load_pickle(path, error=BlipWeightsError, fix="Re-save its state dict to load it")
+    except BlipWeightsError as exc:
+        raise BlipWeightsError(f"model.{key}: {exc}") from None
+    state, _ = state_dict_of(obj)
+    if state is None:
         raise BlipWeightsError(f"model.{key}: {path} is not a checkpoint (expected a state dict or a dict with 'model')")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
     arch, model_type = checkpoint_model(obj)
     return BlipCheckpoint(source, key, path, state, arch, model_type, describe_checkpoint_model(obj))
 

@@ -56,7 +56,7 @@ from ahnpl_plugin.losses import AHNPLLoss, total_loss
 from ahnpl_plugin.models import CONFIG_FILES, config_path
 from ahnpl_plugin.models.clip.architectures import MODEL_TYPES
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
-from ahnpl_plugin.models.checkpoint_formats import load_pickle
+from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
 from ahnpl_plugin.models.clip.weights import (
     QUICK_GELU_KEY,
     build_clip,
@@ -114,10 +114,10 @@ def _read_checkpoint(path: str, trust_code: bool = False) -> tuple[dict, object]
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"model.finetuned: checkpoint not found: {path}")
     obj = load_pickle(path, trust_code)
-    state = obj["model"] if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if not isinstance(state, dict):
+    state, _ = state_dict_of(obj)
+    if state is None:
         raise PretrainedWeightsError(f"{path}: not a checkpoint (expected a state dict or a dict with 'model')")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}, obj
+    return state, obj
 
 
 @registry.register_model("ahnpl_clip")

@@ -271,16 +271,15 @@ def _patched(state: dict, quick_gelu: bool, model_type: str, patch: dict, cache_
 
 def _lora_merged(state: dict, lora: dict, trust_code: bool) -> tuple[dict, int]:
     """``state`` with the LoRA file ``lora["path"]`` merged (file or PEFT adapter folder)."""
-    import json
-
     from ahnpl_plugin.errors import PatchError
     from ahnpl_plugin.models.weight_patching import merge_lora
 
     path = os.path.expanduser(str(lora["path"]))
     config = None
     if os.path.isdir(path):  # PEFT: adapter_config.json + adapter_model.safetensors / .bin
-        with open(os.path.join(path, "adapter_config.json")) as handle:
-            config = json.load(handle)
+        from ahnpl_plugin.data.jsonio import read_json
+
+        config = read_json(os.path.join(path, "adapter_config.json"), PretrainedWeightsError)
         names = ("adapter_model.safetensors", "adapter_model.bin")
         path = next((os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))), path)
     if not os.path.isfile(path):
