@@ -14,19 +14,8 @@ import torch.multiprocessing as mp
 import yaml
 
 from ahnpl_plugin.models.start_weights import state_sha256
-from helpers.runs import coco_run_config
+from helpers.runs import coco_run_config, tiny_clip_weights_file
 from helpers.distributed import free_port
-
-
-def _start_file(path: Path) -> Path:
-    from ahnpl_plugin import compat
-
-    compat.apply()
-    from ahnpl_plugin.models.clip.weights import new_clip
-
-    torch.manual_seed(0)
-    torch.save(new_clip("tiny", False).state_dict(), path)
-    return path
 
 
 def _config(coco, output_dir: Path, start: Path, model: dict, **run_overrides) -> dict:
@@ -48,7 +37,7 @@ MODEL = {"finetune": "lora", "lora": {"rank": 2, "alpha": 2.0}, "distill": {"wei
 def test_runner_records_start_and_resumes_lora_with_ema_teacher_exactly(coco, tmp_path):
     from ahnpl_plugin import export
 
-    start = _start_file(tmp_path / "start.pt")
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     full = _train(_config(coco, tmp_path / "a", start, MODEL), tmp_path / "a.yaml")
     last = torch.load(full.output_dir / "checkpoint_last.pth", map_location="cpu", weights_only=False)
     record = last["start_weights"]
@@ -118,7 +107,7 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
     compat.apply()
     from ahnpl_plugin.models.clip.model import AHNPLClip
 
-    start = str(_start_file(tmp_path / "start.pt"))
+    start = str(tiny_clip_weights_file(tmp_path / "start.pt"))
     mp.spawn(_ddp_worker, args=(free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     torch.manual_seed(0)
     single = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, "act": "gelu", **MODEL})

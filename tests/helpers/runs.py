@@ -60,3 +60,17 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
+
+
+def tiny_clip_weights_file(path: Path, seed: int = 0) -> Path:
+    """A plain state dict of the tiny CLIP (GELU), random weights of ``seed``: start weights for a run."""
+    import torch
+
+    from ahnpl_plugin import compat
+
+    compat.apply()
+    from ahnpl_plugin.models.clip.weights import new_clip
+
+    torch.manual_seed(seed)
+    torch.save(new_clip("tiny", False).state_dict(), path)
+    return path
