@@ -14,7 +14,12 @@ Fixed here:
   BLIP ``model.image_size``) unless the config sets it; a size set by hand that differs is an error
   naming both sizes (LAVIS keeps the builder's size and the model fails on the first batch).
 * ``--cfg-path`` may name a shipped project config (``demo``) from any folder; a missing file is an
-  error saying where it looked.
+  error saying where it looked, and a removed shipped config (``eval_aro_blip.yaml``) an error
+  naming the command that replaces it (:data:`REMOVED_CONFIGS`).
+* The plugin's models get ``model.loss`` defaults from one file, ``lavis_configs/models/loss.yaml``
+  (the config's own ``model.loss`` keys over them).
+* ``run.reference_model: type_default`` becomes ``{arch, model_type}`` of the configured model (that
+  type's own starting weights), so one eval config serves every model.
 * ``run.output_dir`` is resolved against ``$AHNPL_OUTPUT_ROOT`` or the working directory (LAVIS:
   under site-packages/lavis).
 """
@@ -27,6 +32,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.models import CONFIG_FILES
 from ahnpl_plugin.paths import find_config, output_root, project_config_names
 
 # Every `run:` key the plugin's runner and entry points understand (LAVIS's plus ours).
@@ -58,6 +64,22 @@ LAVIS_RUNNERS = {
     "runner_base": "LAVIS's epoch runner needs run.evaluate and a CUDA process group and fails on these configs",
     "runner_iter": "LAVIS's iteration runner needs a CUDA process group and fails on these configs",
 }
+
+
+# Shipped project configs that were removed -> the --options that give the same run with their
+# replacement (issue 14: one eval config per benchmark, the model named by --options).
+BLIP_OPTIONS = "model.arch=ahnpl_blip model.model_type=coco"
+REMOVED_CONFIGS: dict[str, tuple[str, str]] = {
+    **{f"eval_{name}_blip": (f"eval_{name}", BLIP_OPTIONS) for name in (
+        "all", "aro", "colorswap", "crepe", "eqben", "imagecode", "mmvp_vlm", "retrieval_coco", "spec",
+        "suite", "sugarcrepe", "sugarcrepe_pp", "svo_probes", "valse", "vl_checklist", "whatsup",
+        "winoground")},
+    "eval_imagenet_lavis_blip": ("eval_imagenet_lavis", f"{BLIP_OPTIONS} run.batch_size_eval=128"),
+    "eval_zeroshot_blip": ("eval_zeroshot", f"{BLIP_OPTIONS} run.batch_size_eval=128"),
+}
+
+# run.reference_model: the configured model's arch and type with that type's own weights.
+TYPE_DEFAULT_REFERENCE = "type_default"
 
 
 def plain(value):
@@ -102,7 +124,12 @@ def _make_config_class():
             if not model.get("model_type"):
                 raise ConfigError(f"model.model_type is missing for {model.arch}")
             _check_model_type(cls, model.arch, model.model_type)
-            return Config.build_model_config(config)
+            built = Config.build_model_config(config)
+            if built.model.arch in CONFIG_FILES:  # the plugin's models: model.loss defaults from one file
+                from ahnpl_plugin.models.loss_options import with_loss_defaults
+
+                with_loss_defaults(built.model)
+            return built
 
         @staticmethod
         def build_dataset_config(config):
@@ -123,6 +150,13 @@ def _make_config_class():
 def resolve_config_path(cfg_path: str) -> Path:
     """The config file ``--cfg-path`` names (a path, or a shipped project config's name)."""
     found, looked = find_config(cfg_path)
+    removed = REMOVED_CONFIGS.get(Path(str(cfg_path)).name.removesuffix(".yaml").removesuffix(".yml"))
+    if found is None and removed is not None:
+        replacement, options = removed
+        raise ConfigError(
+            f"{cfg_path} was removed (one eval config per benchmark, the model chosen by --options); run "
+            f"--cfg-path projects/ahnpl/{replacement}.yaml --options {options}"
+        )
     if found is None:
         names = ", ".join(project_config_names())
         raise ConfigError(
@@ -167,8 +201,23 @@ def validate_config(cfg) -> None:
         if name not in known:
             raise unknown_choice("dataset", name, known.keys())
     validate_run_config(cfg.run_cfg)
+    resolve_reference_model(cfg.run_cfg, cfg.model_cfg)
     if cfg.model_cfg.get("arch") == "clip":
         check_stock_clip(cfg.model_cfg)
+
+
+def resolve_reference_model(run_cfg, model_cfg) -> None:
+    """``run.reference_model: type_default`` -> ``{arch, model_type}`` of ``model_cfg`` (merged over
+    that type's default YAML by the task: the type's own starting weights); a mapping stays."""
+    reference = run_cfg.get("reference_model")
+    if reference is None or OmegaConf.is_config(reference) or isinstance(reference, dict):
+        return
+    if reference != TYPE_DEFAULT_REFERENCE:
+        raise ConfigError(
+            f"run.reference_model must be {TYPE_DEFAULT_REFERENCE} (the model's arch and type with that type's own "
+            f"weights) or a model mapping such as {{arch: ahnpl_clip, model_type: ViT-B-32}}, got {reference!r}"
+        )
+    run_cfg.reference_model = {"arch": model_cfg.arch, "model_type": model_cfg.model_type}
 
 
 def validate_run_config(run_cfg) -> None:

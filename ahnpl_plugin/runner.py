@@ -47,6 +47,7 @@ from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, Distribute
 from ahnpl_plugin.contract import HOST_KEYS
 from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
 from ahnpl_plugin.models.loader_tokens import TokenizingCollater
+from ahnpl_plugin.models.param_groups import weight_decay_groups
 from ahnpl_plugin.resumable_data import ResumableSampler, SeededSamples, rng_states, set_rng_states
 from ahnpl_plugin.schedule import learning_rate, micro_step, optimizer_steps_per_epoch
 
@@ -278,17 +279,8 @@ class AHNPLRunner(RunnerBase):
             weight_decay = float(run.get("weight_decay", 0.0))
             if hasattr(model, "get_optimizer_params"):
                 groups = model.get_optimizer_params(weight_decay)
-            else:
-                decay, no_decay = [], []
-                for name, p in model.named_parameters():
-                    if not p.requires_grad:
-                        continue
-                    skip = p.ndim < 2 or any(s in name for s in ("bias", "ln", "bn", "logit_scale"))
-                    (no_decay if skip else decay).append(p)
-                groups = [
-                    {"params": decay, "weight_decay": weight_decay},
-                    {"params": no_decay, "weight_decay": 0.0},
-                ]
+            else:  # e.g. LAVIS's stock models: the same rule as ours (models/param_groups.py)
+                groups = weight_decay_groups(model.named_parameters(), weight_decay)
             n_params = sum(p.numel() for g in groups for p in g["params"])
             logging.info("trainable parameters: %d", n_params)
             # fused AdamW: CUDA and CPU (on tiny, 9 ms vs 59 ms per step on one CPU thread)

@@ -73,8 +73,10 @@ def test_pickled_objects_are_refused_by_every_caller_with_its_own_error(tmp_path
                                                      r"set model\.trust_code: true"):
         load_pickle(str(path))
     assert load_pickle(str(path), trust_code=True)["args"].lr == 0.1
-    with pytest.raises(BlipWeightsError, match=r"^model\.finetuned: .*objects\.pth: holds Python objects"):
+    with pytest.raises(BlipWeightsError, match=r"^model\.finetuned: .*objects\.pth: holds Python objects.*"
+                                                r"model\.trust_code: true"):
         blip_read(str(path), "finetuned")
+    assert plain(blip_read(str(path), "finetuned", trust_code=True).state) == {"a": A.tolist()}  # BLIP's opt-in
     with pytest.raises(ConfigError, match=r"objects\.pth: holds Python objects .* not a checkpoint of this runner"):
         _load_safely(path)
     with pytest.raises(UserError, match=r"objects\.pth: holds Python objects"):

@@ -69,6 +69,15 @@ def test_the_models_accept_what_the_loss_accepts(name):
             assert build_loss(options.loss).negative_types == contract.resolve_types([name])
 
 
+def test_a_bare_group_name_is_one_name_everywhere():
+    from ahnpl_plugin.losses import AHNPLLoss
+    from ahnpl_plugin.synthetic.world import WorldConfig
+
+    assert WorldConfig(negative_types="negclip").negative_types == contract.NEGCLIP_TYPES
+    assert AHNPLLoss(negative_types="negclip").negative_types == contract.NEGCLIP_TYPES
+    assert contract.resolve_types("ahnpl") == contract.AHNPL_TYPES
+
+
 def test_loss_types_follow_the_contract_order():
     from ahnpl_plugin.losses import AHNPLLoss
 
@@ -155,7 +164,7 @@ def test_negclip_swap_types_train_end_to_end(tmp_path):
 
     cfg = OmegaConf.load(AHNPLClip.default_config_path("tiny")).model
     cfg.pretrained = ""
-    cfg.loss.negative_types = ["negclip_np", "negclip_adj"]  # a subset: the model picks its columns by name
+    cfg.loss = {"negative_types": ["negclip_np", "negclip_adj"]}  # a subset: the model picks its columns by name
     torch.manual_seed(0)
     model = AHNPLClip.from_config(cfg)
     model.train()

@@ -310,13 +310,14 @@ def test_data_check_covers_the_suite_config(tmp_path, lavis_ready, monkeypatch):
 def test_shipped_suite_configs_load_and_name_every_part(lavis_ready):
     from ahnpl_plugin.config import load_config
 
-    for name, arch in (("eval_suite", "ahnpl_clip"), ("eval_suite_blip", "ahnpl_blip")):
-        cfg = load_config(str(REPO / "projects" / "ahnpl" / f"{name}.yaml"), [])
+    for arch in ("ahnpl_clip", "ahnpl_blip"):
+        options = [f"model.arch={arch}"] + (["model.model_type=coco"] if arch == "ahnpl_blip" else [])
+        cfg = load_config(str(REPO / "projects" / "ahnpl" / "eval_suite.yaml"), options)
         assert cfg.run_cfg.task == "ahnpl_suite" and cfg.run_cfg.k_test == 256
         assert cfg.model_cfg.arch == cfg.run_cfg.reference_model.arch == arch
         every = load_config(str(REPO / "projects" / "ahnpl" / "eval_all.yaml"), [])
         assert set(every.datasets_cfg) | {"ahnpl_zeroshot", "ahnpl_coco", "ahnpl_flickr30k"} == set(cfg.datasets_cfg)
-        zeroshot = load_config(str(REPO / "projects" / "ahnpl" / name.replace("suite", "zeroshot")) + ".yaml", [])
+        zeroshot = load_config(str(REPO / "projects" / "ahnpl" / "eval_zeroshot.yaml"), options)
         assert cfg.datasets_cfg.ahnpl_zeroshot == zeroshot.datasets_cfg.ahnpl_zeroshot  # the same 19 sets
         assert cfg.run_cfg.reference_model == zeroshot.run_cfg.reference_model
 

@@ -25,7 +25,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A man riding a snowboard down a snow covered slope.": {
         "relation": "A snowboard riding a man down a snow covered slope.", "adj_swap": INVALID, "adj": INVALID,
         "noun": "A man riding a racquet down a snow covered slope.",
-        "verb": "A man using a snowboard down a snow covered slope."},
+        "verb": "A man throwing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
     # v1 relation: "many cows next to water of a body" (and "next to" is symmetric)
     "many cows next to a body of water": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -34,7 +34,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
         "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large beach",
-        "verb": "A double-decker bus petted in a large field"},  # "in" has no opposite: the verb
+        "verb": INVALID},  # v2.1: no participle replaced ("petted in a large field"), "in" has no opposite
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A large airplane is about to take off",
@@ -64,7 +64,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women talking next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women surfing next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
@@ -74,24 +74,24 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little toddler holding a white Nintendo Wii game controller.",
-        "verb": "A little girl hugging a white Nintendo Wii game controller."},
+        "verb": "A little girl opening a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A white horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse hangs over a light colored dog."},
+        "verb": "A brown horse sits over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": INVALID, "verb": "A person helping a child graze on a skateboard."},
+        "noun": INVALID, "verb": "A person helping a child laugh on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
         "adj": "A man sitting at a wooden bench and table with a dark umbrella.",
         "noun": "A skier sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man lying at a wooden bench and table with an open umbrella."},
+        "verb": "A man playing at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
@@ -105,7 +105,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
         "noun": "The curtain is prepared and ready to be eaten.",
-        "verb": "The meal is prepared and ready to be carried."},
+        "verb": INVALID},  # v2.1: no participle replaced ("ready to be carried")
 }
 
 
@@ -152,10 +152,11 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # measured on these 300 captions when the rules were written (quality/negatives_real_captions.py
-    # has the 2,000-caption numbers); a rule change that loses many negatives shows here
+    # has the 2,000-caption numbers; v2.1 drops participle replacements: verb 0.80 -> 0.76); a rule
+    # change that loses many negatives shows here
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.78
+    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.74
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
 
 

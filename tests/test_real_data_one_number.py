@@ -74,8 +74,6 @@ def test_eval_captions_follow_the_model_family_by_both_routes(coco_dir):
     for cfg_path in (PROJECTS / "coco.yaml", PROJECTS / "eval_retrieval_coco.yaml"):
         assert _build(_load(cfg_path, *clip_options))["test"].text == raw, cfg_path.name
         assert _build(_load(cfg_path, *blip_options))["test"].text == blip, cfg_path.name
-    # eval_retrieval_coco_blip.yaml is the BLIP protocol whatever its model type
-    assert _build(_load(PROJECTS / "eval_retrieval_coco_blip.yaml", "model.model_type=tiny"))["test"].text == blip
 
 
 def test_flickr30k_eval_captions_follow_the_model_family_too(tmp_path):
@@ -94,10 +92,10 @@ def test_flickr30k_eval_captions_follow_the_model_family_too(tmp_path):
 def test_eval_configs_follow_the_model_type_and_read_the_training_layout(monkeypatch):
     monkeypatch.delenv("COCO_DIR", raising=False)
     train = _load(PROJECTS / "coco.yaml").datasets_cfg.ahnpl_coco
-    for name, size, transform in (("eval_retrieval_coco", 224, "clip_image_eval"),
-                                  ("eval_retrieval_coco_blip", 384, "blip_image_eval")):
-        data = _load(PROJECTS / f"{name}.yaml").datasets_cfg.ahnpl_coco
-        assert (data.vis_processor.eval.name, data.vis_processor.eval.image_size) == (transform, size), name
+    for options, size, transform in (((), 224, "clip_image_eval"),
+                                     (("model.arch=ahnpl_blip", "model.model_type=coco"), 384, "blip_image_eval")):
+        data = _load(PROJECTS / "eval_retrieval_coco.yaml", *options).datasets_cfg.ahnpl_coco
+        assert (data.vis_processor.eval.name, data.vis_processor.eval.image_size) == (transform, size), options
         assert data.build_info.annotations.train is None and data.build_info.annotations.val is None
         assert data.build_info.annotations.test == train.build_info.annotations.test
         assert data.build_info.images.storage == train.build_info.images.storage == "data/coco/images"
@@ -131,6 +129,6 @@ def test_data_check_inspects_the_eval_config_dataset(coco_dir, capsys):
     assert f"test images under {coco_dir.images}: 6 found, 0 missing" in out
     assert "val/test captions: raw (no text processor)" in out
     assert out.rstrip().endswith("all paths OK")
-    assert main(["check", "--cfg-path", str(PROJECTS / "eval_retrieval_coco_blip.yaml"), "--options",
-                 "model.model_type=tiny"]) == 0
+    assert main(["check", "--cfg-path", str(PROJECTS / "eval_retrieval_coco.yaml"), "--options",
+                 "model.arch=ahnpl_blip", "model.model_type=tiny"]) == 0
     assert "val/test captions: text processor blip_caption" in capsys.readouterr().out

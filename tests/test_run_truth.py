@@ -59,11 +59,13 @@ def _cache_bert_tokenizer(hf_hub: Path) -> None:
     (snapshot.parent.parent / "refs" / "main").write_text("b" * 40)
 
 
-@pytest.mark.parametrize("config", ["coco_blip.yaml", "eval_retrieval_coco_blip.yaml"])
-def test_data_check_of_the_blip_recipes_reports_what_training_would_load(blip_caches, config, capsys):
+@pytest.mark.parametrize("config,options", [("coco_blip.yaml", []),
+                                            ("eval_retrieval_coco.yaml", ["model.arch=ahnpl_blip", "model.model_type=coco"])])
+def test_data_check_of_the_blip_recipes_reports_what_training_would_load(blip_caches, config, options, capsys):
     from ahnpl_plugin.data.cli import main
 
-    assert main(["check", "--cfg-path", str(PROJECTS / config)]) == 1
+    args = ["check", "--cfg-path", str(PROJECTS / config), *(["--options", *options] if options else [])]
+    assert main(args) == 1
     out = capsys.readouterr().out
     cached_file = blip_caches / "torch_hub" / "checkpoints" / "blip_coco_retrieval.pth"
     assert BLIP_COCO_URL in out  # the URL as written, not collapsed to https:/...
@@ -75,7 +77,7 @@ def test_data_check_of_the_blip_recipes_reports_what_training_would_load(blip_ca
     cached_file.parent.mkdir(parents=True)
     cached_file.write_bytes(b"stand-in")
     _cache_bert_tokenizer(blip_caches / "hf_hub")
-    assert main(["check", "--cfg-path", str(PROJECTS / config)]) == 0, capsys.readouterr().out
+    assert main(args) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert f"finetuned: {BLIP_COCO_URL} (cached at {cached_file})" in out
     assert "tokenizer: bert-base-uncased (in the hub cache" in out

@@ -21,7 +21,9 @@ from lavis.common.registry import registry
 from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder
 from PIL import Image
 
+from ahnpl_plugin.contract import resolve_types
 from ahnpl_plugin.datasets.choice_eval import ChoiceEvalDataset
+from ahnpl_plugin.datasets.coco_builder import negative_types_of
 from ahnpl_plugin.datasets.hard_negatives import HardNegativeDataset
 from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.paths import cache_root, config_path, resolve_user_path
@@ -84,9 +86,14 @@ class SyntheticWorldBuilder(BaseDatasetBuilder):
         bad = sorted(set(world_cfg) - fields)
         if bad:
             raise ConfigError(f"unknown world key(s) {bad}; valid: {sorted(fields)}")
-        for key in ("colours", "shapes", "relations", "negative_types"):
+        for key in ("colours", "shapes", "relations"):
             if key in world_cfg:
                 world_cfg[key] = tuple(world_cfg[key])
+        if "negative_types" in world_cfg:  # a group name (ahnpl) or a list of names
+            try:
+                world_cfg["negative_types"] = resolve_types(world_cfg["negative_types"])
+            except ValueError as exc:
+                raise ConfigError(f"datasets.ahnpl_synthetic_world.world.negative_types: {exc}") from None
         try:
             world_config = WorldConfig(**world_cfg)
         except ValueError as exc:
@@ -96,7 +103,8 @@ class SyntheticWorldBuilder(BaseDatasetBuilder):
         world = load_world(build_world(cache_dir, world_config))
 
         self.build_processors()
-        negative_types = tuple(cfg.get("negative_types", world_config.negative_types))
+        negative_types = (negative_types_of(cfg, "ahnpl_synthetic_world") if cfg.get("negative_types") is not None
+                          else world_config.negative_types)
         images_dir = world.paths.images_dir
         opener = functools.partial(_open_under, images_dir)
         train = HardNegativeDataset(

@@ -1,7 +1,11 @@
 """The ``model.loss`` block of every model config: :class:`ahnpl_plugin.losses.AHNPLLoss`'s options.
 
 Every argument of ``AHNPLLoss`` is a key; unknown keys are errors listing the valid ones, so a typo
-never silently trains another config. Shared by ``ahnpl_clip`` and ``ahnpl_blip``.
+never silently trains another config. Shared by ``ahnpl_clip`` and ``ahnpl_blip``. The defaults
+live once, in ``lavis_configs/models/loss.yaml`` (equal to AHNPLLoss's signature, a test checks
+it): the config loader puts them under ``model.loss`` (:func:`with_loss_defaults`), so a run's
+config shows the whole loss; the model type YAMLs carry no loss block. ``negative_types`` takes a
+type group (``ahnpl``) or a list of names (:func:`ahnpl_plugin.contract.training_types`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ import inspect
 
 from ahnpl_plugin.config import plain
 from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.paths import config_path
+
+# The defaults of model.loss, relative to lavis_configs/ (a `loss:` mapping).
+LOSS_DEFAULTS_FILE = "models/loss.yaml"
 
 
 def loss_option_names() -> tuple[str, ...]:
@@ -17,6 +25,24 @@ def loss_option_names() -> tuple[str, ...]:
     from ahnpl_plugin.losses import AHNPLLoss
 
     return tuple(name for name in inspect.signature(AHNPLLoss.__init__).parameters if name != "self")
+
+
+def loss_defaults() -> dict:
+    """``model.loss`` defaults of every model, as written in ``lavis_configs/models/loss.yaml``."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(config_path(LOSS_DEFAULTS_FILE)).loss)
+
+
+def with_loss_defaults(model_cfg) -> None:
+    """Put :func:`loss_defaults` under ``model_cfg.loss`` (an OmegaConf model section, in place),
+    the section's own loss keys over them; a ``loss`` that is not a mapping is left for
+    :func:`loss_options` to report."""
+    from omegaconf import OmegaConf
+
+    own = model_cfg.get("loss")
+    if own is None or OmegaConf.is_dict(own) or isinstance(own, dict):
+        model_cfg.loss = OmegaConf.merge(loss_defaults(), own or {})
 
 
 def loss_options(raw) -> dict:

@@ -77,6 +77,7 @@ class Analysis:
     fixed: set[int] = field(default_factory=set)  # v2: words never edited (quotes, names, numbers...)
     units: list[Chunk] = field(default_factory=list)  # v2: whole objects the relation swap moves
     children: list[list[int]] = field(default_factory=list)  # v2: each token's dependents
+    fixed_spans: list[tuple[int, int]] = field(default_factory=list)  # v2: idioms and names (parsed.FIXED_PHRASES)
 
     def is_plural_chunk(self, chunk: Chunk) -> bool:
         return self.tokens[chunk.heads[0]].tag in ("NNS", "NNPS")
@@ -120,6 +121,9 @@ def _refine(a: Analysis) -> None:
     a.parsed = True
     a.children = parsed.children_index(tokens)
     a.fixed = parsed.quoted_tokens(tokens) | parsed.name_tokens(tokens) | parsed.hyphen_tokens(tokens)
+    a.fixed_spans = parsed.fixed_phrase_spans(lowers)
+    a.fixed |= {k for s, e in a.fixed_spans for k in range(s, e)}
+    _untag_first_word(a)
     singular = [a.vocabulary.singular(w) for w in lowers]
     plural_compounds = _compound_tokens(singular, a.vocabulary) - a.protected  # "hot dogs"
     a.protected = a.protected | plural_compounds
@@ -129,6 +133,24 @@ def _refine(a: Analysis) -> None:
         for i in range(chunk.start, chunk.end):
             a.chunk_of[i] = c_index
     a.units = _units(a)
+
+
+def _untag_first_word(a: Analysis) -> None:
+    """A capitalised first word the tagger calls a name but the vocabulary knows as a common word
+    ("Person carrying ...", "Group of children ...", "Grey and white cat ...") is a common word:
+    its capital is the sentence's, and moves off it when a swap moves it."""
+    first = next((i for i, t in enumerate(a.tokens) if t.is_word), None)
+    if first is None:
+        return
+    t, lower, vocab = a.tokens[first], a.lowers[first], a.vocabulary
+    if t.tag not in PROPER_NOUN_TAGS or t.text.isupper() and len(t.text) > 1:
+        return
+    if vocab.category_of(lower, "adjective") not in (None, "count"):
+        a.tokens[first] = t._replace(tag="JJ")
+    elif lower in vocab.frame_nouns or vocab.category_of(lower, "noun") is not None:
+        a.tokens[first] = t._replace(tag="NNPS" if t.tag == "NNPS" else "NN")
+    elif vocab.category_of(vocab.singular(lower), "noun") is not None:
+        a.tokens[first] = t._replace(tag="NNS")
 
 
 def _extended_chunks(a: Analysis) -> list[Chunk]:
@@ -359,6 +381,8 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
             continue  # v2: "several" -> "many" says the same; see parsed.is_attribute
         if a.parsed and category == "colour" and parsed.describes_person(a.tokens, a.lowers, i, a.is_person):
             continue  # v2: "a white man" -> "a yellow man" is about skin
+        if a.parsed and parsed.names_a_food(a.lowers, i, vocab.words("food")):
+            continue  # v2: "orange juice", "orange slices": the fruit, not a colour
         tag = token.tag
         if tag == "CD":
             if category == "count":

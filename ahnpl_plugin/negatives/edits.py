@@ -20,7 +20,7 @@ class Piece(NamedTuple):
     src: int  # index of the caption token it comes from, -1 for a new word
 
 
-def swap_spans(tokens: list[Token], a: tuple[int, int], b: tuple[int, int]) -> str:
+def swap_spans(tokens: list[Token], a: tuple[int, int], b: tuple[int, int], parsed: bool = False) -> str:
     """Exchange token spans ``a`` and ``b`` (non-overlapping) and write the result.
 
     Each moved span takes the trailing whitespace of the span whose place it takes, so
@@ -35,10 +35,10 @@ def swap_spans(tokens: list[Token], a: tuple[int, int], b: tuple[int, int]) -> s
     new_a_end = b1 - 1  # position of A's last token, now where B was
     pieces[new_b_end] = pieces[new_b_end]._replace(ws=tokens[a1 - 1].ws)
     pieces[new_a_end] = pieces[new_a_end]._replace(ws=tokens[b1 - 1].ws)
-    return finish(tokens, pieces)
+    return finish(tokens, pieces, parsed)
 
 
-def replace_span(tokens: list[Token], span: tuple[int, int], words: list[str]) -> str:
+def replace_span(tokens: list[Token], span: tuple[int, int], words: list[str], parsed: bool = False) -> str:
     """Replace tokens [start, end) by ``words`` (lower-case), with the replaced words' letter case."""
     start, end = span
     model = tokens[start].text
@@ -48,7 +48,7 @@ def replace_span(tokens: list[Token], span: tuple[int, int], words: list[str]) -
     pieces = [Piece(t.text, t.ws, i) for i, t in enumerate(tokens[:start])]
     pieces += new
     pieces += [Piece(t.text, t.ws, end + k) for k, t in enumerate(tokens[end:])]
-    return finish(tokens, pieces)
+    return finish(tokens, pieces, parsed)
 
 
 def _case_like_rest(word: str, replaced: list[Token]) -> str:
@@ -65,12 +65,13 @@ def _sentence_start(tokens) -> int | None:
     return None
 
 
-def finish(tokens: list[Token], pieces: list[Piece]) -> str:
-    """Fix sentence-initial capitals and articles, then join the pieces into the negative."""
+def finish(tokens: list[Token], pieces: list[Piece], parsed: bool = False) -> str:
+    """Fix sentence-initial capitals and articles, then join the pieces into the negative
+    (``parsed``: the v2 rules, which read the words of an all-caps caption as words, not acronyms)."""
     first = _sentence_start(tokens)
-    if first is not None and _capitalised_as_first_word(tokens[first]):
+    if first is not None and _capitalised_as_first_word(tokens[first]) and not (parsed and _all_caps(tokens)):
         _fix_sentence_case(pieces, first)
-    _fix_articles(tokens, pieces)
+    _fix_articles(tokens, pieces, parsed)
     return "".join([p.text + p.ws for p in pieces])
 
 
@@ -95,8 +96,21 @@ def _fix_sentence_case(pieces: list[Piece], first: int) -> None:
 _ARTICLE_FORMS = frozenset({"a", "an", "A", "An", "AN", "aN"})
 
 
-def _fix_articles(tokens: list[Token], pieces: list[Piece]) -> None:
-    """Make each article agree with the word now after it, when that word changed."""
+def _all_caps(tokens: list[Token]) -> bool:
+    """True when every word of more than one letter is in capitals ("A LITTLE FIELD")."""
+    seen = False
+    for t in tokens:  # stops at the first lower-case word: cheap for ordinary captions
+        if len(t.text) > 1 and t.is_word:
+            if not t.text.isupper():
+                return False
+            seen = True
+    return seen
+
+
+def _fix_articles(tokens: list[Token], pieces: list[Piece], parsed: bool = False) -> None:
+    """Make each article agree with the word now after it, when that word changed (``parsed``, in
+    an all-caps caption: "LITTLE" is read as "little", not as the letters L-I-T...)."""
+    all_caps = None  # computed at the first article that needs it
     for k in range(len(pieces) - 1):
         p = pieces[k]
         if p.text not in _ARTICLE_FORMS or p.src < 0 or tokens[p.src].tag != "DT":
@@ -104,7 +118,9 @@ def _fix_articles(tokens: list[Token], pieces: list[Piece]) -> None:
         nxt = pieces[k + 1]
         if nxt.src == p.src + 1 and nxt.src >= 0:
             continue  # the word after the article did not change
-        article = article_for(nxt.text)
+        if all_caps is None:
+            all_caps = parsed and _all_caps(tokens)
+        article = article_for(nxt.text.lower() if all_caps else nxt.text)
         if p.text.isupper() and len(nxt.text) > 1 and nxt.text.isupper():
             article = article.upper()  # an all-caps caption: "AN ELEPHANT"
         pieces[k] = Piece(match_case(article, p.text), p.ws, p.src)

@@ -41,7 +41,7 @@ from ahnpl_plugin.negatives.replacements import (
 )
 from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
-from ahnpl_plugin.negatives.vocabulary import Vocabulary
+from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, TRANSITIVE_POOL, Vocabulary
 
 BATCH_SIZE = 256  # captions per tagging batch (fixed: part of what makes output reproducible)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -158,8 +158,9 @@ class NegativeGenerator:
         avoid = set(analysis.lowers)
         if target.pool == "count":
             avoid |= parsed.VAGUE_COUNTS
+        guesses = parsed.base_guesses(target.original) | {target.base}
         for group in parsed.EXTRA_SYNONYMS:
-            if target.original in group or target.base in group:
+            if guesses & group:
                 avoid |= group
         if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
             avoid |= analysis.vocabulary.uncountable
@@ -170,6 +171,21 @@ class NegativeGenerator:
                                         vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}
                                        & {"person", "animal"}):
                 avoid |= parsed.POSTURE_VERBS  # "a cake sitting" -> "a cake standing" says the same
+        vocab = analysis.vocabulary
+        if target.role in ("verb", "noun", "adjective"):  # "ealking" -> "walking" fixes a typo
+            avoid |= vocab.memoized(("typos", target.pool, target.base, target.original), lambda: frozenset(
+                w for w in vocab.words(target.pool)
+                if parsed.one_edit_apart(target.base, w) or parsed.one_edit_apart(target.original, w)))
+        if target.role == "verb":  # "Skier ... going down" -> "skiing down": what a skier does anyway
+            lowers = set(analysis.lowers)
+            avoid |= {w for w, agents in vocab.memoized(("agents", target.pool), lambda: tuple(
+                (w, frozenset({w + "er", w + "r", w + "ers", w + "rs", w[:-1] + "ier", w + w[-1] + "er"}))
+                for w in vocab.words(target.pool))) if agents & lowers}
+        if target.role == "verb" and target.pool == TRANSITIVE_POOL and parsed.path_after_object(analysis, target.start):
+            avoid |= set(analysis.vocabulary.words(TRANSITIVE_POOL)) - parsed.PATH_TRANSITIVES  # "riding skis down"
+        if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
+            preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
+            avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)
         return frozenset(avoid)
 
     def _fill(self, pending, results: list[dict], texts: list[str]) -> None:

@@ -49,7 +49,8 @@ NOT_ATTRIBUTES = frozenset({
 })
 # Words after which an adjective is half of one attribute: "old fashioned", "multi colored",
 # "dark purple" (a shade word before a colour).
-_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned"})
+_ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned",
+                                      "looking", "haired"})  # "odd looking", "curly haired"
 SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
 # Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
 # v1 rules keep their output).
@@ -57,6 +58,9 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("elegant", "fancy"), ("slope", "hill"), ("racket", "racquet"), ("tall", "large", "big", "high"),
     ("sofa", "couch"), ("photo", "picture", "photograph"), ("road", "street"), ("rock", "stone"),
     ("street", "sidewalk"), ("huge", "tall"), ("lay", "lie"), ("sit", "rest"),
+    ("leap", "jump"), ("divide", "slice", "cut", "split"), ("look", "wait", "watch"), ("ride", "run"),
+    ("table", "desk"), ("stare", "look", "gaze"), ("gaze", "watch"), ("lie", "lay", "sleep", "rest"),
+    ("lean", "rest"), ("hold", "carry", "swing"),
 ))
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
@@ -67,7 +71,9 @@ FIXED_PAIRS = frozenset({
     ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
 })
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
-NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus"})
+NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
+                         # times of day and "at the forefront": no object to move ("near sunset at a beach")
+                         "forefront", "sunset", "sunrise", "dusk", "dawn", "nighttime", "daytime", "twilight"})
 # Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
 # "resting" on a table all say the same.
 POSTURE_VERBS = frozenset({"sit", "stand", "lie", "lay", "rest", "set", "place", "perch", "hang"})
@@ -79,6 +85,7 @@ SAYING_VERBS = frozenset({"reads", "read", "reading", "says", "say", "saying", "
 IDIOM_OBJECTS = frozenset({
     "display", "distance", "day", "night", "background", "foreground", "phone", "air", "sale", "time",
     "stance", "fire", "duty", "purpose", "average", "fashion", "style", "order", "line", "place", "view",
+    "mobile", "cellphone",
 })
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",
@@ -205,6 +212,15 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[
         return False
     if t.tag in ("VBD", "VBZ", "VBP") and t.dep == "ROOT" and not any(tokens[k].dep in _SUBJECT_DEPS for k in kids):
         return False  # a finite verb with no subject: usually a noun the tagger missed
+    if any(tokens[k].dep == "dative" for k in kids):
+        return False  # "showing a panda its bottle": few verbs take two objects
+    if t.tag in ("VB", "VBN", "VBD") and t.dep in ("ccomp", "xcomp") and not (i > 0 and lowers[i - 1] == "to") \
+            and 0 <= t.head < i and lowers[t.head] not in ("to",) and tokens[t.head].tag in VERB_TAGS:
+        return False  # "helping a child put on skis": the bare verb depends on "helping"
+    if t.tag == "VBG" and t.dep == "pcomp" and i > 0 and lowers[i - 1] == "with":
+        return False  # "a patty with frosting on it": a noun
+    if t.tag in ("VB", "VBP", "VBZ") and not any(tok.is_word for tok in tokens[:i]):
+        return False  # "Meat with vegetables displayed ...": a caption starts with a noun, not a command
     return True
 
 
@@ -313,6 +329,9 @@ def doubled_words(text: str) -> frozenset[tuple[str, str]]:
     words = words_of(text)
     pairs = {(a, b) for a, b in zip(words, words[1:]) if a == b}
     pairs |= {(a, c) for a, b, c in zip(words, words[1:], words[2:]) if a == c and b in ("and", "or", ",")}
+    for n in (2, 3, 4):  # "in the water in the water"
+        pairs |= {(" ".join(words[k:k + n]),) * 2 for k in range(len(words) - 2 * n + 1)
+                  if words[k:k + n] == words[k + n:k + 2 * n]}
     return frozenset(pairs)
 
 
@@ -328,3 +347,291 @@ def quoted_texts(text: str) -> list[str]:
 def keeps_fixed_text(caption: str, negative: str) -> bool:
     """True when every quoted text of the caption is in the negative unchanged."""
     return all(any(part and part in negative for part in q) for q in quoted_texts(caption))
+
+
+# ------------------------------------------------------------------------------------ fixed phrases
+# Word sequences that are one name or one idiom: no word of them is edited, and no swap moves part
+# of one ("a cut in half sandwich", "up to bat", "cross country skiing", "orange juice").
+FIXED_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
+    "cut in half", "cut in halves", "sliced in half", "up to bat", "at bat", "in route", "en route",
+    "stir fry", "stir fried", "cross country", "cross country skiing", "cross country skier", "cross country skiers", "side by side", "bent over", "each other", "one another",
+    "its way", "their way", "his way", "her way", "smart phone", "smart phones", "smart device",
+    "smart devices", "soft drink", "soft drinks", "paper towel", "paper towels", "toilet paper",
+    "high chair", "high chairs", "hard hat", "hard hats", "in half",
+    "watering can", "watering cans", "in hand", "every direction", "all directions", "roman numerals",
+    "roman numeral", "little league", "high rise", "high rises", "remote control", "remote controls", "big screen",
+    "smart car", "smart cars", "black bear", "black bears", "cross legged", "both sides", "all over",
+    "in every direction", "in all directions",
+    "trade show", "mid air", "surf board", "surf boards", "wrapping paper", "middle eastern",
+    "flip flop", "flip flops", "teddy bear", "teddy bears", "playing catch", "play catch", "lights on",
+    "focus on", "in to",
+))
+# Colour words that also name a fruit or food: before one of these nouns (or a food noun) they
+# name the food ("orange juice", "orange slices"), not a colour.
+FOOD_COLOURS = frozenset({"orange", "lime", "lemon", "olive", "cherry", "peach", "plum", "chocolate", "salmon",
+                          "mint", "coffee", "cream", "wine", "tomato", "strawberry", "lavender", "lilac"})
+FOOD_PARTS = frozenset({
+    "juice", "juices", "peel", "peels", "peeling", "peelings", "slice", "slices", "wedge", "wedges", "zest",
+    "rind", "rinds", "segment", "segments", "half", "halves", "tree", "trees", "soda", "sodas", "sauce",
+    "marmalade", "jam", "smoothie", "blossom", "blossoms", "pieces", "piece", "chunks", "skin", "skins",
+    "drink", "drinks", "flavor", "flavored", "ice", "cream", "cake", "cakes", "pie", "tart",
+})
+
+
+def fixed_phrase_spans(lowers: list[str]) -> list[tuple[int, int]]:
+    """[start, end) of every :data:`FIXED_PHRASES` occurrence."""
+    spans = []
+    for i, w in enumerate(lowers):
+        for phrase in FIXED_PHRASES:
+            if w == phrase[0] and tuple(lowers[i:i + len(phrase)]) == phrase:
+                spans.append((i, i + len(phrase)))
+    return spans
+
+
+def cuts_phrase(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    """True when tokens [start, end) hold part, not all, of one of ``spans``."""
+    return any(s < end and start < e and not (start <= s and e <= end) for s, e in spans)
+
+
+def names_a_food(lowers: list[str], i: int, food_nouns) -> bool:
+    """True when colour word ``i`` names a fruit or food here ("orange juice", "orange slices",
+    "an orange cake"): a noun of :data:`FOOD_PARTS` or of ``food_nouns`` follows."""
+    if lowers[i] not in FOOD_COLOURS or i + 1 >= len(lowers):
+        return False
+    nxt = lowers[i + 1]
+    return nxt in FOOD_PARTS or nxt in food_nouns
+
+
+# ------------------------------------------------------------------------------------ agreement
+_SINGULAR_FORMS = frozenset({"is", "was", "has", "does"})
+_PLURAL_FORMS = frozenset({"are", "were", "have", "do"})
+_RELATIVE_PRONOUNS = frozenset({"that", "which", "who"})
+
+
+def _finite_number(tokens: list[Token], lowers: list[str], verb: int, children: list[list[int]]) -> str | None:
+    """"sg" or "pl" when verb ``verb`` (or an auxiliary of it) is a present/past form that shows
+    number ("is", "has", "sits"/VBZ, "sit"/VBP), else None."""
+    auxiliaries = [c for c in children[verb] if tokens[c].dep in ("aux", "auxpass")]
+    for k in [verb] + auxiliaries:
+        if lowers[k] in _SINGULAR_FORMS or tokens[k].tag == "VBZ":
+            return "sg"
+        if lowers[k] in _PLURAL_FORMS or tokens[k].tag == "VBP":
+            return "pl"
+    if tokens[verb].tag == "VB" and not auxiliaries and tokens[verb].dep == "ROOT":
+        return "pl"  # "A woman and a child watch a train": a present plural the tagger read as a base form
+    return None
+
+
+def required_number(tokens: list[Token], lowers: list[str], head: int, children: list[list[int]]) -> str | None:
+    """The number a phrase with head noun ``head`` must keep for the verbs that agree with it: as
+    subject ("Pitas on a grill get"), or through a relative clause ("bananas that are"); None when
+    no verb shows number."""
+    t = tokens[head]
+    if t.dep in ("nsubj", "nsubjpass") and 0 <= t.head < len(tokens) and t.head != head:
+        number = _finite_number(tokens, lowers, t.head, children)
+        if number is not None:
+            return number
+    for r in children[head]:
+        if tokens[r].dep == "relcl" and any(tokens[c].dep in ("nsubj", "nsubjpass") and lowers[c] in _RELATIVE_PRONOUNS
+                                            for c in children[r]):
+            number = _finite_number(tokens, lowers, r, children)
+            if number is not None:
+                return number
+    return None
+
+
+# ------------------------------------------------------------------------------------ clauses
+# Words that start another clause ("... next to rental signs while a cop watches"): a swap across
+# them moves a subject into a place phrase and back.
+CLAUSE_WORDS = frozenset({"while", "as", "when", "because", "whilst", "whereas", "if", "though", "although"})
+
+
+def crosses_clause(tokens: list[Token], lowers: list[str], start: int, end: int) -> bool:
+    """True when the words between two phrases hold a clause opener or a reciprocal ("while",
+    "each other")."""
+    between = lowers[start:end]
+    return any(w in CLAUSE_WORDS or tokens[start + k].dep == "mark" for k, w in enumerate(between)) or \
+        "other" in between or "another" in between
+
+
+def is_compound_participle(tokens: list[Token], start: int, end: int, second_start: int) -> bool:
+    """True when one participle alone sits between a phrase and a bare noun ("a building lined
+    street", "a rain soaked window"): noun + participle is a modifier of the second noun."""
+    return end - start == 1 and tokens[start].tag in ("VBN", "VBD") and tokens[second_start].tag in NOUN_TAGS
+
+
+# ------------------------------------------------------------------------------------ verb frames
+# Prepositions an intransitive verb of the vocabulary takes after it: "sitting through a forest",
+# "waiting to a child" are not English. A verb is only replaced by one that takes the preposition
+# after it (its first word: "in front of" -> "in").
+_STATIC = frozenset({"on", "in", "at", "by", "near", "next", "beside", "under", "behind", "inside", "outside",
+                     "atop", "against", "with", "among", "above", "below", "beneath", "underneath", "along",
+                     "around", "over", "on top", "across", "between", "amongst", "alongside", "upon", "outdoors"})
+_MOTION = _STATIC | frozenset({"through", "into", "past", "down", "up", "toward", "towards", "to", "onto", "off",
+                               "out", "from", "beyond", "across", "around", "away", "inside", "under"})
+_STILL = _STATIC - {"at"}
+VERB_PREPOSITIONS: dict[str, frozenset[str]] = {
+    **{v: _STATIC for v in ("sit", "stand", "kneel", "crouch", "wait", "pose")},
+    **{v: _STILL for v in ("lie", "rest", "sleep", "graze")},
+    "lean": _STILL | {"out"}, "hang": _STILL | {"from", "off", "out", "down"},
+    **{v: _MOTION for v in ("walk", "run", "jump", "swim", "climb", "fall", "ski", "surf", "skate", "skateboard",
+                            "snowboard", "float")},
+    "dance": _STATIC | {"to", "through", "across"},
+    "smile": frozenset({"at", "with", "in", "on", "next", "beside", "near", "behind", "by"}),
+    "laugh": frozenset({"at", "with", "in", "on", "next", "beside", "near", "behind", "by"}),
+    "look": frozenset({"at", "into", "through", "out", "down", "up", "over", "around", "in", "toward", "towards",
+                       "from", "across", "under", "behind", "inside", "outside", "for"}),
+    "talk": frozenset({"to", "with", "on", "at", "in", "about", "near", "next", "by", "while", "into"}),
+    "play": _STATIC | {"with"},
+}
+# Prepositions after a participle ("attached to", "made out of", "divided into") that belong to it:
+# another participle there is not English; only place words ("parked on", "covered in") are open.
+PARTICIPLE_PLACES = frozenset({"on", "in", "at", "near", "next", "beside", "behind", "under", "inside", "outside",
+                               "atop", "above", "below", "beneath", "underneath", "by", "with", "along"})
+# Verbs whose preposition is a particle of theirs ("put on skis" = wear): "on" there has no opposite.
+PARTICLE_VERBS = frozenset({"put", "puts", "putting", "try", "tries", "trying", "turn", "turns", "turning",
+                            "take", "takes", "taking", "hold", "holds", "holding", "hang", "hangs", "hanging"})
+# Verbs whose object carries the meaning ("takes a bite", "makes its way", "has a drink").
+LIGHT_VERBS = frozenset({"make", "take", "give", "get", "do", "have"})
+
+
+def preposition_after(tokens: list[Token], lowers: list[str], i: int) -> str | None:
+    """The preposition right after verb ``i`` (over adverbs: "looking intently at"), or None."""
+    k = i + 1
+    while k < len(tokens) and tokens[k].tag in ("RB", "RBR") and lowers[k] not in _MOTION:
+        k += 1
+    if k < len(tokens) and tokens[k].tag in ("IN", "TO", "RP") or (k < len(tokens) and lowers[k] in _MOTION):
+        return lowers[k]
+    return None
+
+
+# Verbs of looking: "at" after them names what is looked at ("looking at the camera"); only
+# smiling or laughing at it keeps that sense ("standing at the camera" is not English) without
+# being implied by it ("smiling at the camera" -> "looking at the camera" is still true).
+LOOKING_VERBS = frozenset({"look", "stare", "gaze", "smile", "laugh", "glance", "point", "wave", "bark", "peer"})
+
+
+def frame_misfits(preposition: str | None, verbs, original: str = "") -> frozenset[str]:
+    """The intransitive ``verbs`` that do not take ``preposition`` after them (after a verb of
+    looking, "at" takes only verbs of looking)."""
+    if preposition is None:
+        return frozenset()
+    looking = preposition == "at" and bool(base_guesses(original) & LOOKING_VERBS)
+    return frozenset(v for v in verbs if v in VERB_PREPOSITIONS and (
+        preposition not in VERB_PREPOSITIONS[v] or (looking and v not in ("smile", "laugh"))))
+
+
+def after_other_verb(tokens: list[Token], i: int) -> bool:
+    """True when verb ``i`` follows another "-ing" verb ("standing looking through", "kneeling down
+    talking to"): the two describe one scene, and a replacement rarely fits beside the first."""
+    k = i - 1
+    while k >= 0 and tokens[k].tag in ("RB", "RP"):
+        k -= 1
+    return k >= 0 and tokens[k].tag == "VBG"
+
+
+def manner_adverb_after(tokens: list[Token], i: int) -> bool:
+    """True when a manner adverb follows verb ``i`` ("looking intently at", "looking sideways at"):
+    it belongs to the verb."""
+    return i + 1 < len(tokens) and (tokens[i + 1].tag in ("RB", "RBR") or tokens[i + 1].dep == "advmod") and \
+        tokens[i + 1].text.lower().endswith(("ly", "ways", "ward", "wards"))
+
+
+def base_guesses(word: str) -> set[str]:
+    """Possible base forms of an inflected word ("leaping" -> leap, "divided" -> divide), for
+    matching synonym groups of words the vocabulary does not inflect."""
+    out = {word}
+    for suffix, repl in (("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("d", ""), ("s", ""), ("es", ""),
+                         ("ies", "y"), ("ied", "y")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            out.add(word[:-len(suffix)] + repl)
+    out |= {w[:-1] for w in out if len(w) > 3 and w[-1] == w[-2]}  # "running" -> "runn" -> "run"
+    return out
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one letter changed, added or dropped ("ealking"/"walking"): the
+    caption's word was a typo of the replacement."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:k] + long_[k + 1:] == short for k in range(len(long_)))
+
+
+# Collective nouns that take a plural verb with their "of" phrase ("a group of people sit").
+COLLECTIVES = frozenset({"group", "couple", "pair", "lot", "lots", "bunch", "number", "herd", "flock", "crowd", "team",
+                         "family", "handful", "variety", "few", "dozen", "dozens", "pack", "bevy", "gaggle"})
+# Words before "of" that need a plural after them ("lots of a lawn", "a couple of a table").
+PLURAL_PARTITIVES = frozenset({"lots", "lot", "couple", "number", "bunch", "group", "pair", "herd", "flock", "few",
+                               "plenty", "variety", "several", "many", "some", "rows", "row", "pile", "stack", "set",
+                               "collection", "assortment", "crowd", "team", "line", "both", "each", "one", "two",
+                               "three", "four", "five"})
+# "-ing" words and others that tag as verbs but do not say what anything does ("including").
+NOT_ACTIONS = frozenset({"including", "includes", "include", "contains", "containing", "contain",
+                         "according", "regarding", "concerning", "considering", "excluding",
+                         "following", "featuring", "depicting", "showing", "shows", "shown", "show", "seen"})
+# Transitive verbs that move their object along a path ("riding skis down a slope"): only these fit
+# before "down", "through", "across"...
+PATH_TRANSITIVES = frozenset({"ride", "carry", "push", "pull", "drag", "chase", "drive", "throw", "kick", "toss"})
+PATH_PREPOSITIONS = frozenset({"down", "up", "through", "across", "along", "into", "past", "toward", "towards", "onto"})
+
+
+def needs_plural_place(lowers: list[str], start: int, end: int) -> bool:
+    """True when the phrase at [start, end) stands where only a plural fits: after "lots of", "a
+    couple of", "between", or as the subject of "each other"."""
+    if start >= 2 and lowers[start - 1] == "of" and lowers[start - 2] in PLURAL_PARTITIVES:
+        return True
+    return start >= 1 and lowers[start - 1] in ("between", "among", "amongst")
+
+
+def cuts_compound(tokens: list[Token], start: int, end: int) -> bool:
+    """True when a word of [start, end) modifies a noun outside it ("a desert | setting", "a
+    watering | can"), or the phrase ends right before a number it names ("number | 41")."""
+    for k in range(start, end):
+        h = tokens[k].head
+        if tokens[k].dep in ("compound", "amod", "nmod") and not start <= h < end and h > k:
+            return True
+    if start > 0 and start <= tokens[start - 1].head < end and tokens[start - 1].dep in ("compound", "nmod", "amod"):
+        return True  # "a number | 41 bus"
+    return end < len(tokens) and tokens[end].tag == "CD" and tokens[end - 1].text.lower() == "number"
+
+
+def same_scene_places(tokens: list[Token], lowers: list[str], x_head: int, y_head: int, between: list[str],
+                      in_relation: list[bool] | None = None) -> bool:
+    """True when two phrases are the objects of two place prepositions of one word, one right
+    after the other ("on his surfboard in the water", "in skis in the snow"): swapped, they
+    describe the same scene."""
+    places = ("in", "on", "at", "inside", "near", "by")
+    if len(between) != 1 or between[0] not in places:
+        return False
+    px, py = tokens[x_head].head, tokens[y_head].head
+    if not (0 <= px < len(tokens) and 0 <= py < len(tokens)):
+        return False
+    place = lowers[px] in places or (in_relation is not None and in_relation[px])  # "on top of"
+    top, steps = px, 0  # the first word of a relation phrase ("on" of "on top of")
+    while in_relation is not None and in_relation[tokens[top].head] and tokens[top].head != top and steps < 4:
+        top, steps = tokens[top].head, steps + 1
+    return tokens[x_head].dep == "pobj" and tokens[y_head].dep == "pobj" and place and \
+        (tokens[top].head == tokens[py].head or tokens[py].head == x_head)
+
+
+REFLEXIVES = frozenset({"himself", "herself", "itself", "themselves", "each", "another"})
+
+
+def only_copula(lowers: list[str], start: int, end: int) -> bool:
+    """True when only "is"/"are"/... stands between two phrases ("The bathroom is a mess"): swapped,
+    they say the same."""
+    words = [w for w in lowers[start:end] if w.strip()]
+    return bool(words) and all(w in ("is", "are", "was", "were", "be", "seems", "looks", "becomes") for w in words)
+
+
+def path_after_object(a, i: int) -> bool:
+    """True when verb ``i``'s object is followed by a path ("riding skis down a slope")."""
+    for k in a.children[i]:
+        if a.tokens[k].dep == "dobj":
+            c = a.chunk_of[k]
+            end = a.chunks[c].end if c >= 0 else k + 1
+            return end < len(a.tokens) and a.lowers[end] in PATH_PREPOSITIONS
+    return False

@@ -68,6 +68,7 @@ class BigramModel:
         self.followers = dict(followers)
         self.total = sum(unigrams.values())
         self.vocabulary_size = len(unigrams) + 1  # + unknown
+        self._log_cache: dict[tuple[str, str], float] = {}  # log P(w | u) of the pairs scored so far
 
     def unigram(self, w: str) -> float:
         return (self.unigrams.get(w, 0) + 1) / (self.total + self.vocabulary_size)
@@ -84,7 +85,14 @@ class BigramModel:
     def logprob(self, text: str) -> float:
         """Mean log-probability per word (sentence end included)."""
         words = lm_words(text)
-        return sum(math.log(self.prob(u, w)) for u, w in zip(words, words[1:])) / (len(words) - 1)
+        cache = self._log_cache
+        total = 0.0
+        for pair in zip(words, words[1:]):  # candidates of one caption share most pairs: each is computed once
+            value = cache.get(pair)
+            if value is None:
+                value = cache[pair] = math.log(self.prob(*pair))
+            total += value
+        return total / (len(words) - 1)
 
 
 def chooser(model: BigramModel, accept: Callable[[str], bool],

@@ -28,8 +28,19 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
-from ahnpl_plugin.negatives.parsed import IDIOM_OBJECTS
+from ahnpl_plugin.negatives.parsed import (
+    IDIOM_OBJECTS,
+    LIGHT_VERBS,
+    NON_OBJECTS,
+    NOT_ACTIONS,
+    PARTICIPLE_PLACES,
+    PARTICLE_VERBS,
+    after_other_verb,
+    manner_adverb_after,
+    preposition_after,
+)
 from ahnpl_plugin.negatives.randomness import CaptionRandom
+from ahnpl_plugin.negatives.tokens import NOUN_TAGS
 from ahnpl_plugin.negatives.vocabulary import (
     INTRANSITIVE_POOL,
     TRANSITIVE_POOL,
@@ -101,9 +112,35 @@ def _noun_targets(a: Analysis) -> list[Target]:
 
 
 def _verb_targets(a: Analysis) -> list[Target]:
-    candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)]
+    candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)
+                                         if not (a.parsed and _fixed_frame(a, i))]
     candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and _bare_or_worn(a, s.start, s.end))]
     return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+def _fixed_frame(a: Analysis, i: int) -> bool:
+    """v2: a verb no other verb can take the place of: a light verb ("takes a bite", "makes its
+    way"), "dressed in", a verb after another "-ing" verb or before its manner adverb ("standing
+    looking through", "looking intently at"), a verb whose object is an idiom or no object ("its way", "having fun"), a participle
+    with its own preposition ("attached to", "made out of", "divided into")."""
+    base = a.vocabulary.verb_base(a.lowers[i]) or a.lowers[i]
+    if base in LIGHT_VERBS or a.lowers[i] in ("dressed", "clad") or a.lowers[i] in NOT_ACTIONS \
+            or after_other_verb(a.tokens, i) or manner_adverb_after(a.tokens, i):
+        return True
+    if i > 0 and not a.tokens[i - 1].ws and a.tokens[i - 1].is_word:
+        return True  # "theres" -> "there" + "s": a piece of a word
+    if i + 1 < len(a.tokens) and base in ("hold", "hang", "cling", "grab") and a.lowers[i + 1] in ("onto", "on", "up"):
+        return True  # "holding onto": the particle is the verb's
+    if any(start == i + 1 for start, _ in a.fixed_spans):
+        return True  # "sitting cross legged", "makes its way"
+    if any(a.tokens[k].dep == "dobj" and (k in a.fixed or a.lowers[k] in NON_OBJECTS) for k in a.children[i]):
+        return True
+    if a.tokens[i].tag in ("VBN", "VBD") and 0 < i < len(a.tokens) - 1 and a.tokens[i - 1].tag in NOUN_TAGS \
+            and a.tokens[i + 1].tag in NOUN_TAGS:
+        return True  # "a building lined street": a modifier, not the verb of the caption
+    if a.tokens[i].tag == "VBN":  # "covered in", "filled with", "painted orange": another participle rarely fits
+        return i + 1 >= len(a.tokens) or a.lowers[i + 1] != "by"
+    return False
 
 
 def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
@@ -114,10 +151,20 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
     phrase = " ".join(a.lowers[start:end])
     if a.vocabulary.relation_opposites.get(phrase) not in a.vocabulary.relations:
         return True
+    if any(k in a.fixed for k in range(start, end)):
+        return True  # "focus on", "in to"
+    if start > 0 and a.tokens[start - 1].tag == "VBN" and a.lowers[start] not in PARTICIPLE_PLACES:
+        return True  # "made out of wood", "divided into thirds": the participle's own preposition
+    if start > 0 and a.lowers[start - 1] in PARTICLE_VERBS:
+        return True  # "put on skis", "holding onto": the verb's particle
+    if start > 0 and a.lowers[start - 1] == "all":
+        return True  # "all over her face"
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True
     head = a.lowers[a.chunks[k].head]
+    if a.chunks[k].head in a.fixed:
+        return True  # "on both sides", "in every direction"
     return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
         phrase == "in" and noun_category(a, a.chunks[k].head) in ("clothing", "accessory"))
 
@@ -128,7 +175,10 @@ def _verb_target(a: Analysis, start: int, end: int) -> Target:
         return Target(start, end, "relation", phrase, phrase, "relation", a.tokens[start].tag, True)
     lower = a.lowers[start]
     tag = a.tokens[start].tag
-    transitive = tag == "VBN" or takes_object(a, start)
+    if a.parsed:  # v2: the parse says whether it has an object ("wearing red and white", "go around X")
+        transitive = tag == "VBN" or any(a.tokens[k].dep == "dobj" for k in a.children[start])
+    else:
+        transitive = tag == "VBN" or takes_object(a, start)
     base = a.vocabulary.verb_base(lower)
     return Target(start, end, "verb", lower, base or lower, TRANSITIVE_POOL if transitive else INTRANSITIVE_POOL,
                   tag, base is not None)
@@ -199,4 +249,4 @@ def inflect(word: str, target: Target, vocabulary: Vocabulary) -> str:
 def realize(a: Analysis, target: Target, word: str, *, inflected: bool = False) -> str:
     """The negative with the target replaced by ``word`` (base form unless ``inflected``)."""
     text = word if inflected else inflect(word, target, a.vocabulary)
-    return replace_span(a.tokens, (target.start, target.end), text.split())
+    return replace_span(a.tokens, (target.start, target.end), text.split(), a.parsed)

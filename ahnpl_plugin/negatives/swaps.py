@@ -30,12 +30,23 @@ from ahnpl_plugin.negatives.parsed import (
     QUOTES,
     SAYING_VERBS,
     coordinated,
+    COLLECTIVES,
+    REFLEXIVES,
+    crosses_clause,
+    cuts_compound,
+    cuts_phrase,
     describes_person,
+    described,
+    is_compound_participle,
+    needs_plural_place,
+    only_copula,
+    required_number,
+    same_scene_places,
     symmetric_between,
 )
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
 from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
-from ahnpl_plugin.negatives.tokens import NOUN_TAGS
+from ahnpl_plugin.negatives.tokens import ADJECTIVE_TAGS, NOUN_TAGS
 from ahnpl_plugin.negatives.tokens import ADVERB_TAGS
 
 # A chooser picks one negative among candidates (or None): the plausibility selection of the v2
@@ -76,7 +87,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
         chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
                   and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
-                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))]
+                  and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))
+                  and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
+                  and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
+                  and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
+                  and not _holds_verb_or_clause(a, c) and not _truncated(a, c)]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -85,21 +100,29 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        if a.parsed and a.vocabulary.singular(a.lowers[x.heads[-1]]) == a.vocabulary.singular(a.lowers[y.heads[-1]]):
+            continue  # v2: "a tennis racket ... his racket": the same thing twice
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
+        if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
+                         or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start],
+                                              a.in_relation)
+                         or _named_first(a, x) or (_reflexive(a) and a.tokens[x.heads[0]].dep == "nsubj")):
+            continue  # v2: "... signs while a cop watches", "passing each other"; "the bathroom is a mess"; "on a boat in the ocean"
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
     if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
-        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)]
+        pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)
+                 and _keeps_number(a, x, y) and _keeps_number(a, y, x)]
     same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
     pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
                        for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
-    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end))
+    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
 
 
 _PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
@@ -124,6 +147,101 @@ def _fits_verb(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
     may_be_plural = bool(tags & {"NNS", "NNPS"}) or listed  # "diced meat and mixed vegetables"
     may_be_singular = a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
     return may_be_plural if plural_verb else may_be_singular
+
+
+def _truncated(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase right after a word that belongs before a noun ("three yellow | bananas", "The
+    opened | laptop", "in to | aerial view"): the parse cut the phrase short, and a swap would
+    leave those words on the other phrase."""
+    k = c.start - 1
+    while k >= 0 and not a.tokens[k].text.strip():
+        k -= 1
+    return k >= 0 and a.tokens[k].tag in ("DT", "JJ", "JJR", "JJS", "CD", "PRP$", "VBN") and a.chunk_of[k] < 0 \
+        and a.lowers[k] not in ("all", "both", "each", "that", "this", "which")
+
+
+def _holds_verb_or_clause(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase that starts with the verb whose object it is ("a cat | drinking water"), or
+    whose noun has a clause without "that" ("the book | she has been reading"): moved, the verb
+    or the clause lands on the other phrase."""
+    head = c.heads[-1]
+    if a.tokens[c.start].tag == "VBG" and a.tokens[head].dep == "dobj" and a.tokens[head].head == c.start:
+        return True
+    if a.tokens[head].dep == "appos" and c.start > 0 and a.tokens[c.start - 1].text not in (",", "(", ":", "-"):
+        return True  # "A cat | drinking water": no comma, so no apposition: a verb the parse missed
+    return any(a.tokens[r].dep == "relcl" and not any(a.tokens[k].tag in ("WDT", "WP", "WP$") for k in a.children[r])
+               for h in c.heads for r in a.children[h])
+
+
+def _named_first(a: Analysis, x: Chunk) -> bool:
+    """v2: the caption starts with a capitalised word the tagger calls a name and the vocabulary
+    does not know ("Lettuce and tomatoes on ..."): moved, it keeps a capital inside the sentence."""
+    first = next((i for i, t in enumerate(a.tokens) if t.is_word), -1)
+    return x.start == first and a.tokens[first].tag in ("NNP", "NNPS") and not a.tokens[first].text.isupper()
+
+
+def _reflexive(a: Analysis) -> bool:
+    """v2: "himself", "each other": they refer back to the subject, which must stay."""
+    return bool(REFLEXIVES & set(a.lowers))
+
+
+def _reciprocal(a: Analysis) -> bool:
+    text = " ".join(a.lowers)
+    return "each other" in text or "one another" in text
+
+
+def _is_animal(a: Analysis, i: int) -> bool:
+    vocab = a.vocabulary
+    return "animal" in (vocab.category_of(a.lowers[i], "noun"), vocab.category_of(vocab.singular(a.lowers[i]), "noun"))
+
+
+def _two_objects(a: Analysis, c: Chunk) -> bool:
+    """v2: one of two objects of one verb ("feeding four giraffes | grass and leaves"): moved, the
+    other reads as a noun stuck to it."""
+    k = a.units.index(c) if c in a.units else -1
+    nxt = a.units[k + 1] if 0 <= k < len(a.units) - 1 else None
+    prev = a.units[k - 1] if k > 0 else None
+    return (nxt is not None and nxt.start == c.end and a.tokens[c.heads[-1]].dep in ("dobj", "dative")) or \
+        (prev is not None and prev.end == c.start and a.tokens[prev.heads[-1]].dep in ("dobj", "dative"))
+
+
+def _next_to_hyphen(a: Analysis, c: Chunk) -> bool:
+    """v2: a phrase that starts or ends at a hyphen ("cross-|country"): half of one word."""
+    def hyphen(k):
+        return 0 <= k < len(a.tokens) and (a.tokens[k].tag == "HYPH" or a.tokens[k].text == "-")
+    return hyphen(c.start - 1) or hyphen(c.end)
+
+
+def _in_participle_compound(a: Analysis, c: Chunk) -> bool:
+    """v2: one side of "noun + participle + bare noun" ("a building | lined | street"): the two
+    phrases are one object."""
+    k = a.chunks.index(c) if c in a.chunks else -1
+    nxt = a.chunks[k + 1] if 0 <= k < len(a.chunks) - 1 else None
+    prev = a.chunks[k - 1] if k > 0 else None
+    return (nxt is not None and is_compound_participle(a.tokens, c.end, nxt.start, nxt.start)) or \
+        (prev is not None and is_compound_participle(a.tokens, prev.end, c.start, c.start))
+
+
+def _keeps_number(a: Analysis, place: Chunk, phrase: Chunk) -> bool:
+    """v2: True unless ``phrase``, put where ``place`` is, disagrees with a verb that agrees with
+    ``place`` further away: as its subject ("Pitas on a grill get" -> "A grill ... get") or through
+    "that"/"which" ("bananas that are" -> "a table that are")."""
+    need = next((n for n in (required_number(a.tokens, a.lowers, h, a.children) for h in place.heads)
+                 if n is not None), None)
+    if needs_plural_place(a.lowers, place.start, place.end) or (_reciprocal(a) and a.tokens[place.heads[0]].dep == "nsubj"):
+        need = "pl"  # "lots of ...", "between ...", "... with each other"
+    if place.end < len(a.tokens) and a.lowers[place.end] == "who" and not (
+            a.is_person(a.lowers[phrase.heads[0]]) or _is_animal(a, phrase.heads[0])):
+        return False  # "some benches who are sitting"
+    if need is None:
+        return True
+    listed = any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(phrase.start, phrase.end))
+    first = a.tokens[phrase.heads[0]]
+    if need == "pl":  # "a display of fruits sit" is not English; "a group of people sit" is
+        return first.tag in ("NNS", "NNPS") or listed or (
+            a.lowers[phrase.heads[0]] in COLLECTIVES
+            and any(a.tokens[h].tag in ("NNS", "NNPS") for h in phrase.heads))
+    return a.tokens[phrase.heads[0]].tag not in ("NNS", "NNPS") and not listed
 
 
 def _in_list(a: Analysis, chunk: Chunk) -> bool:
@@ -175,7 +293,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
             continue
         if (cx == "count") != (cy == "count"):
             continue  # "two dogs and a red cat" -> "red dogs and a two cat" is not English
-        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y)
+        if a.parsed and (cx == "count" or coordinated(a.tokens, x, y) or _shared_word(a, x, y) or _same_noun(a, x, y)
+                         or (cx != cy and (_in_coordination(a, x) or _in_coordination(a, y)))
                          or _colour_onto_person(a, x, cx, y) or _colour_onto_person(a, y, cy, x)):
             continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
         if cx is not None and cx == cy:
@@ -188,9 +307,23 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1)) for x, y in draw(pairs, SWAPS_TRIED, rng)])
+        return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
-    return swap_spans(a.tokens, (x, x + 1), (y, y + 1))
+    return swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed)
+
+
+def _in_coordination(a: Analysis, i: int) -> bool:
+    """v2: True when adjective ``i`` is one member of "X and Y" ("grey and white cat"): only a word
+    of the same kind fits there ("grey and small cat" is not English)."""
+    return a.tokens[i].dep == "conj" or any(a.tokens[k].dep == "conj" and a.tokens[k].tag in ADJECTIVE_TAGS
+                                            for k in a.children[i])
+
+
+def _same_noun(a: Analysis, x: int, y: int) -> bool:
+    """v2: True when the two adjectives describe the same noun word ("a green chair a red chair"):
+    swapped, the two things are described as before."""
+    hx, hy = described(a.tokens, x), described(a.tokens, y)
+    return 0 <= hx < len(a.tokens) and 0 <= hy < len(a.tokens) and a.lowers[hx] == a.lowers[hy]
 
 
 def _colour_onto_person(a: Analysis, x: int, cx: str | None, y: int) -> bool:

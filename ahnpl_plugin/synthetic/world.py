@@ -96,7 +96,8 @@ class WorldConfig:
 
     def __post_init__(self):
         for name in ("colours", "shapes", "relations", "negative_types"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         check_vocabulary(self.colours, self.shapes, self.relations)
         for name in ("n_train", "n_val", "n_test", "negative_retries"):
             if getattr(self, name) < 0:

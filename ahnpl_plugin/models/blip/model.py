@@ -173,7 +173,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
         """
         options, loss = check_blip_config(cfg)
         key, source = weights_source(options)
-        checkpoint = read_checkpoint(source, key) if source else None
+        checkpoint = read_checkpoint(source, key, options.trust_code) if source else None
         if checkpoint is not None:
             check_checkpoint_model(checkpoint, options.model_type)
         vocab_size = builtin_tiny_vocab_size() if options.model_type == "tiny" else None
@@ -186,6 +186,7 @@ class AHNPLBlip(ZeroShotHeadMixin, HardNegativeBatchMixin, BlipRetrieval):
             itm_hard_negatives=options.itm_hard_negatives, scoring=options.scoring,
             use_itc=options.loss.get("use_itc", True),
         )
+        model.trust_code = options.trust_code  # for load_checkpoint (LAVIS's route) too
         if checkpoint is not None:
             load_blip_state(model, checkpoint)
             del checkpoint

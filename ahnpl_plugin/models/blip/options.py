@@ -1,6 +1,6 @@
 """The ``model:`` section of an ``ahnpl_blip`` config: its keys, defaults and validation.
 
-Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
+Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml; ``loss`` in models/loss.yaml):
 
 ``arch``               ``ahnpl_blip``
 ``model_type``         coco | flickr | tiny
@@ -21,9 +21,13 @@ Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml):
 ``max_txt_len``        caption tokens (truncation)
 ``itm_hard_negatives`` N >= 0: hard negative captions per image added to ITM as non-matching
                        pairs (fewer when an image has fewer valid ones; 0: BLIP's ITM unchanged)
+``trust_code``         false (default): checkpoints are read with ``weights_only=True`` (tensors,
+                       containers, numpy data); true: also pickled Python objects (runs code from
+                       the file)
 ``scoring``            itc | itm | itc+itm: how evaluation scores an (image, caption) pair
                        (compositional task and LAVIS's RetrievalTask; see blip_scoring)
-``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys as ahnpl_clip
+``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys and defaults as
+                       ahnpl_clip (lavis_configs/models/loss.yaml)
 architecture keys      base types only: vit_type, image_size, vit_grad_ckpt, vit_ckpt_layer,
                        vit_drop_path_rate, vit_layer_norm_epsilon, med_config_path, embed_dim
                        (LAVIS's meanings); the tiny type's towers are fixed
@@ -44,6 +48,7 @@ SCORING_MODES = ("itc", "itm", "itc+itm")  # = blip_scoring.SCORING_MODES (that 
 BLIP_KEYS = (
     "arch", "model_type", "load_finetuned", "finetuned", "pretrained", "tokenizer", "queue_size",
     "alpha", "momentum", "negative_all_rank", "max_txt_len", "itm_hard_negatives", "scoring", "loss",
+    "trust_code",
 ) + ARCHITECTURE_KEYS
 
 
@@ -62,6 +67,7 @@ class BlipOptions:
     max_txt_len: int = 35
     itm_hard_negatives: int = 1
     scoring: str = "itc+itm"
+    trust_code: bool = False  # true: checkpoints may hold pickled Python objects (runs code from them)
     loss: dict = field(default_factory=dict)
     architecture: dict = field(default_factory=dict)  # base types' tower keys, as given
 
@@ -132,6 +138,7 @@ def blip_model_options(cfg) -> BlipOptions:
         max_txt_len=_integer("max_txt_len", raw.get("max_txt_len", 35), 2),
         itm_hard_negatives=_integer("itm_hard_negatives", raw.get("itm_hard_negatives", 1), 0),
         scoring=scoring,
+        trust_code=_flag("trust_code", raw.get("trust_code", False)),
         loss=loss_options(raw.get("loss")),
         architecture=architecture,
     )

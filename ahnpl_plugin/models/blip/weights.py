@@ -88,13 +88,15 @@ def checkpoint_file(source: str, key: str) -> str:
         ) from None
 
 
-def read_checkpoint(source: str, key: str) -> BlipCheckpoint:
+def read_checkpoint(source: str, key: str, trust_code: bool = False) -> BlipCheckpoint:
     """Read checkpoint path or URL ``source`` (``key``: the config key, for messages) with the
     package's one checkpoint reader: tensors, plain containers and numpy data only (LAVIS's and the
-    runner's files hold nothing else), ``{"model": ...}`` / ``{"state_dict": ...}`` unwrapped."""
+    runner's files hold nothing else) unless ``trust_code`` (``model.trust_code``),
+    ``{"model": ...}`` / ``{"state_dict": ...}`` unwrapped."""
     path = checkpoint_file(source, key)
     try:
-        obj = load_pickle(path, error=BlipWeightsError, fix="Re-save its state dict to load it")
+        obj = load_pickle(path, trust_code, error=BlipWeightsError,
+                          fix="Re-save its state dict, or set model.trust_code: true if you trust the file")
     except BlipWeightsError as exc:
         raise BlipWeightsError(f"model.{key}: {exc}") from None
     state, _ = state_dict_of(obj)
@@ -194,6 +196,6 @@ def load_blip_state(model, checkpoint: BlipCheckpoint) -> None:
 
 def load_blip_weights(model, source: str, key: str) -> None:
     """Read checkpoint ``source`` (config key ``key``), check the model it holds, load it into ``model``."""
-    checkpoint = read_checkpoint(source, key)
+    checkpoint = read_checkpoint(source, key, getattr(model, "trust_code", False))
     check_checkpoint_model(checkpoint, model.model_type)
     load_blip_state(model, checkpoint)

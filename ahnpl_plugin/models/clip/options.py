@@ -1,6 +1,6 @@
 """The ``model:`` section of an ``ahnpl_clip`` config: its keys, defaults and validation.
 
-Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
+Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml; ``loss`` in models/loss.yaml):
 
 ``arch``            ``ahnpl_clip``
 ``model_type``      ViT-B-32 | ViT-B-16 | ViT-L-14 | ViT-L-14-336 | RN50 | tiny
@@ -38,9 +38,8 @@ Keys (defaults in lavis_configs/models/ahnpl_clip_<type>.yaml):
                     teacher an EMA of the student)
 ``l2sp``            weight of ``sum ||w - w0||^2`` over the trained weights (0 = off)
 ``loss``            mapping of :class:`ahnpl_plugin.losses.AHNPLLoss` options (every argument is a
-                    key: mode, negative_types, lambda_hn, lambda_dm, image_hn_weight, hn_anchor,
-                    positive_margin, threshold, fixed_threshold, upper_bound, itc_hard_negatives, use_itc,
-                    use_hn, use_dm)
+                    key; defaults for every model in lavis_configs/models/loss.yaml, see
+                    :mod:`ahnpl_plugin.models.loss_options`)
 
 Unknown keys are errors listing the valid ones, so a typo never silently trains another config.
 """
