@@ -1,8 +1,16 @@
-"""Fixtures shared by test modules."""
+"""Fixtures shared by test modules (helper functions shared by several files: tests/helpers/)."""
 
 from __future__ import annotations
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def lavis_ready():
+    """The plugin's models, datasets, tasks and runner registered with LAVIS (``register()``)."""
+    from ahnpl_plugin import register
+
+    register()
 
 
 @pytest.fixture(scope="module")

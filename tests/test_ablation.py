@@ -107,6 +107,7 @@ def test_summary_pairs_differences_by_seed_and_table_reads_right():
     assert per_seed[2] == "| ITC + text HN | 80.0 | 70.0 | – |"
 
 
+@pytest.mark.slow  # loads every generated ablation config
 def test_every_generated_config_loads_through_the_plugins_config():
     from ahnpl_plugin import register
     from ahnpl_plugin.config import load_config

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from real_data_helpers import make_recipe_folder, tiny_run_options
+from helpers.recipe_folder import make_recipe_folder, tiny_run_options
+from helpers.runs import metrics as run_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 # the LAVIS configs among the shipped ones (compare.yaml is ahnpl_plugin.compare's own format)
@@ -32,13 +33,6 @@ INPUT_SIZE = {
 }
 TRAINING = ("demo", "demo_clip", "coco", "coco_reference", "coco_itc_text_hn", "coco_ceclip", "coco_clip_ft",
             "coco_blip")
-
-
-@pytest.fixture(scope="module")
-def lavis_ready():
-    from ahnpl_plugin import register
-
-    register()
 
 
 def test_every_registered_model_type_is_in_the_table(lavis_ready):
@@ -73,7 +67,13 @@ def _effective_processors(cfg) -> dict:
     return found
 
 
-@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.stem)
+# in the fast loop (-m "not slow"): a synthetic and a COCO training config and one evaluation config;
+# every project in the full run (0.2-2 s each)
+FAST_PROJECTS = ("demo", "coco", "eval_sugarcrepe")
+
+
+@pytest.mark.parametrize("project", [p if p.stem in FAST_PROJECTS else pytest.param(p, marks=pytest.mark.slow)
+                                     for p in PROJECTS], ids=lambda p: p.stem)
 def test_every_project_config_feeds_every_model_type_its_input_size(project, lavis_ready):
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
@@ -211,7 +211,7 @@ def test_every_training_config_trains_one_step_with_every_model_type(project, ar
     runner = _train(["--cfg-path", str(REPO / "projects" / "ahnpl" / f"{project}.yaml"), "--options",
                      *_step_options(project, arch, model_type, tmp_path)])
     assert (runner.config.model_cfg.arch, runner.config.model_cfg.model_type) == (arch, model_type)
-    rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = run_metrics(runner.output_dir)
     assert [r["step"] for r in rows if "loss" in r] == [1]
     assert json.loads((runner.output_dir / "results.json").read_text())["test"]
 

@@ -1,21 +1,20 @@
 """ARO VG-Relation, VG-Attribution and the Order sets, on files built in their real layout."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import ahnpl_plugin.benchmarks as benchmarks
 from ahnpl_plugin.benchmarks import aro, aro_order
 from ahnpl_plugin.benchmarks.base import open_image
+from helpers.files import write_image
 
 ARO_URL = "github.com/mertyg/vision-language-models-are-bows"
 
 
-def _png(path, size=(16, 12), color=(0, 128, 0)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
+_png = partial(write_image, colour=(0, 128, 0), size=(16, 12))  # bbox 2,1,8,6 lies inside
 
 
 def _vg_record(i, extra):

@@ -9,12 +9,7 @@ from PIL import Image
 import ahnpl_plugin.benchmarks as benchmarks
 from ahnpl_plugin.benchmarks.base import Benchmark, ImageRef, Item, open_image
 from ahnpl_plugin.benchmarks.scoring import caption_choice_correct, correct_by_item
-
-
-def _png(path, size=(8, 8), color=(255, 0, 0)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-    return path
+from helpers.files import write_image as _png
 
 
 def _accuracy_scorer(items, sims):

@@ -3,12 +3,14 @@ benchmarks of vl_compo's twelve), with planted similarities and hand-computed sc
 
 import csv
 import json
+from functools import partial
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import ahnpl_plugin.benchmarks as benchmarks
+from helpers.files import write_image
 
 RIGHT = [[1.0, 0.0], [0.0, 1.0]]
 TEXT_ONLY = [[0.5, 0.1], [0.9, 1.0]]
@@ -16,9 +18,7 @@ IMAGE_ONLY = [[0.5, 0.9], [0.1, 1.0]]
 WRONG = [[0.0, 1.0], [1.0, 0.0]]
 
 
-def _img(path, size=(4, 4)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (9, 9, 9)).save(path)
+_img = partial(write_image, colour=(9, 9, 9), size=(4, 4))
 
 
 # ------------------------------------------------------------------------------------ ImageCoDe

@@ -2,12 +2,13 @@
 accuracy, per-preposition buckets, argmax ties (right, as the original) and the 6-subset mean."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import ahnpl_plugin.benchmarks as benchmarks
+from helpers.files import write_image
 
 A_FILES = [  # (file name, outcome); the true caption is always option 0
     ("beer-bottle_on_armchair.jpeg", "right"), ("beer-bottle_under_armchair.jpeg", "tie"),
@@ -29,9 +30,7 @@ QA = {  # subset -> rows [image_id, true, false] with outcomes
 ROWS = {"right": [0.9, 0.1, 0.2, 0.3], "wrong": [0.1, 0.9, 0.2, 0.3], "tie": [0.5, 0.5, 0.2, 0.3]}
 
 
-def _img(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (6, 6), (10, 20, 30)).save(path, format="JPEG")
+_img = partial(write_image, colour=(10, 20, 30), size=(6, 6), fmt="JPEG")
 
 
 def _build(tmp_path):

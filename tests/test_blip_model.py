@@ -17,11 +17,7 @@ CAPTIONS = ["a red circle to the left of a blue square", "a small green triangle
 TYPES3 = ["relation", "adj", "noun"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered():
-    from ahnpl_plugin import register
-
-    register()
+pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _f(value) -> float:

@@ -5,8 +5,6 @@ checkpoint of another arch/model_type refused with the model its stored config n
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -16,11 +14,7 @@ from ahnpl_plugin.errors import ConfigError
 COCO_FINETUNED = "https://storage.googleapis.com/sfr-vision-language-research/LAVIS/models/BLIP/blip_coco_retrieval.pth"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered():
-    from ahnpl_plugin import register
-
-    register()
+pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _cfg(model_type: str, **changes):
@@ -202,10 +196,10 @@ def test_missing_tokenizer_folder_and_finetuned_file_are_named_in_one_error(offl
 
 
 def test_uncached_url_and_hub_tokenizer_offline_name_their_cache_paths_at_once(offline, no_build):
-    started = time.perf_counter()
+    # how long this takes: perf/fail_fast.py (blip-offline); here: no download, no connection
+    # (the offline fixture) and nothing built (no_build) before the error
     with pytest.raises(ConfigError) as caught:
         _build("coco")  # finetuned: LAVIS's URL, tokenizer: bert-base-uncased; both caches empty
-    elapsed = time.perf_counter() - started
     message = str(caught.value)
     cached = offline / "torch_hub" / "checkpoints" / "blip_coco_retrieval.pth"
     assert message.startswith("ahnpl_blip lacks 2 inputs: (1) model.tokenizer: 'bert-base-uncased' is not in "
@@ -214,7 +208,6 @@ def test_uncached_url_and_hub_tokenizer_offline_name_their_cache_paths_at_once(o
             f"HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set (no download tried); put the file at {cached}, or set "
             "model.finetuned to a local copy of it") in message
     assert "offline, set model.tokenizer to a local folder" in message
-    assert elapsed < 5.0, elapsed
 
 
 def test_a_cached_url_and_a_cached_hub_tokenizer_load_offline_without_network(offline):

@@ -67,6 +67,7 @@ def assert_close(ours, theirs):
 # ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # cross-check: builds the model in transformers too
 @pytest.mark.parametrize("act", ["quick_gelu", "gelu"])
 @pytest.mark.parametrize("safe", [True, False])
 def test_hf_clipmodel_folder_matches_transformers(tmp_path, act, safe):
@@ -115,7 +116,9 @@ def test_hf_layout_state_dict_without_config_needs_act(tmp_path):
 
 @pytest.fixture(scope="module")
 def open_clip():
-    return pytest.importorskip("open_clip", reason="open_clip_torch not installed (requirements/env.txt pins it)")
+    import open_clip  # requirements/env.txt pins open_clip_torch for these cross-checks
+
+    return open_clip
 
 
 def open_clip_tiny(open_clip, quick_gelu: bool, seed: int = 5):
@@ -128,6 +131,7 @@ def open_clip_features(model, images, tokens):
         return model.encode_image(images), model.encode_text(tokens)
 
 
+@pytest.mark.slow  # cross-check: builds the model in open_clip too
 @pytest.mark.parametrize("nesting", ["bare", "training_checkpoint"])
 def test_open_clip_state_dict_needs_act_then_matches_open_clip(tmp_path, open_clip, nesting):
     reference = open_clip_tiny(open_clip, quick_gelu=True)
@@ -154,6 +158,7 @@ def write_open_clip_hub(folder, model, model_cfg: dict) -> None:
     (folder / "open_clip_config.json").write_text(json.dumps(config))
 
 
+@pytest.mark.slow  # cross-check: builds the model in open_clip too
 @pytest.mark.parametrize("quick_gelu", [True, False])
 def test_open_clip_hub_folder_matches_open_clip(tmp_path, open_clip, quick_gelu):
     reference = open_clip_tiny(open_clip, quick_gelu)

@@ -90,13 +90,6 @@ def test_perf_script_flags_have_help(name, capsys, monkeypatch):
 
 
 # ------------------------------------------------------------------------------ paths
-@pytest.fixture(scope="module")
-def lavis_ready():
-    from ahnpl_plugin import register
-
-    register()
-
-
 @pytest.mark.parametrize("given", ["demo", "demo.yaml", "projects/ahnpl/demo.yaml"])
 def test_project_configs_are_found_by_name_from_any_folder(given, tmp_path, monkeypatch, lavis_ready):
     from ahnpl_plugin.config import load_config

@@ -73,6 +73,7 @@ def tiny(pretrained, **extra) -> dict:
     return {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(pretrained), **extra}
 
 
+@pytest.mark.slow  # evaluates several checkpoints
 def test_compare_runs_every_format_once_and_writes_one_table(tmp_path):
     datasets = sugarcrepe(tmp_path)
     epoch1 = tiny_checkpoint(tmp_path / "checkpoint_1.pth", seed=1)

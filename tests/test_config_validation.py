@@ -14,13 +14,6 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def lavis_ready():
-    from ahnpl_plugin import register
-
-    register()
-
-
 def _config(tmp_path: Path, **model) -> Path:
     raw = yaml.safe_load((REPO / "projects" / "ahnpl" / "demo.yaml").read_text())
     raw["datasets"]["ahnpl_synthetic_world"]["cache_dir"] = str(tmp_path / "world")

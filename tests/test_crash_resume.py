@@ -27,6 +27,9 @@ import pytest
 import torch
 import yaml
 
+from helpers.runs import coco_run_config
+from helpers.runs import metrics as _rows
+
 pytestmark = pytest.mark.slow
 
 STEPS_PER_EPOCH = 4  # 16 training rows, batch 4
@@ -48,23 +51,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _config(coco, output_dir: Path, every: int) -> dict:
-    folder, negatives = coco
-    run = {
-        "task": "retrieval", "runner": "ahnpl_runner", "device": "cpu", "init_lr": 1e-3, "warmup_steps": 1,
-        "weight_decay": 0.1, "max_epoch": 3, "batch_size_train": 4, "batch_size_eval": 8, "num_workers": 2,
-        "seed": 11, "k_test": 8, "use_dist_eval_sampler": False, "output_dir": str(output_dir),
-        "train_splits": ["train"], "valid_splits": ["val"], "test_splits": ["test"], "log_freq": 1,
-        "progress": False, "plot": False, "checkpoint_every_steps": every,
-    }
-    data = {
-        "build_info": {
-            "annotations": {s: {"storage": str(p)} for s, p in folder.annotations.items()},
-            "images": {"storage": str(folder.images)},
-        },
-        "negatives": str(negatives),
-    }
-    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""},
-            "datasets": {"ahnpl_coco": data}, "run": run}
+    return coco_run_config(coco, output_dir, max_epoch=3, num_workers=2, seed=11, log_freq=1,
+                           checkpoint_every_steps=every)
 
 
 def _start(tmp_path: Path, name: str, cfg: dict, *options: str, fault: str | None = None):
@@ -107,10 +95,6 @@ def _kill_at(tmp_path, name, cfg, fault: str) -> Path:
     proc.wait()
     (run_dir,) = list(Path(cfg["run"]["output_dir"]).iterdir())
     return run_dir
-
-
-def _rows(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

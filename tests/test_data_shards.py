@@ -92,6 +92,7 @@ def test_write_shards_refuses_missing_images_unless_skipped(shards, tmp_path):
     assert sum(json.loads((tmp_path / "s" / "sizes.json").read_text()).values()) == 16
 
 
+@pytest.mark.slow  # two DataLoader worker processes
 def test_two_workers_split_the_shards_and_epochs_reshuffle(shards):
     _, out = shards
     urls = expand_shard_urls(str(out / "*.tar"))

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.runs import metrics as run_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def _train(cfg: str, out: Path, cache: Path) -> Path:
 def _comparable(run_dir: Path):
     record = json.loads((run_dir / "results.json").read_text())
     record["model_weights"].pop("checkpoint")  # <run folder>/checkpoint_best.pth
-    steps = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = run_metrics(run_dir)
     numbers = [{k: v for k, v in row.items() if k.startswith(("loss", "theta/", "logit_scale", "step"))} for row in steps]
     return record, numbers
 

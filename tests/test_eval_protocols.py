@@ -37,6 +37,7 @@ from ahnpl_plugin.benchmarks.stats import (
 )
 
 DATA = Path(__file__).resolve().parent / "data"
+REPLICATES = 200  # bootstrap replicates where only values and completeness are checked (default 2000)
 # items per SugarCrepe file as released (github.com/RAIVNLab/sugar-crepe data/; swap_obj lacks id 108)
 SUGARCREPE_ITEMS = {"replace_obj": 1652, "replace_att": 788, "replace_rel": 1406, "swap_obj": 245,
                     "swap_att": 666, "add_obj": 2062, "add_att": 692}
@@ -357,13 +358,13 @@ def _valse_outcomes(skip_relations: bool) -> ItemOutcomes:
 
 
 def test_cells_carry_value_interval_n_and_completeness():
-    cells = model_cells({"valse": _valse_outcomes(False)})
+    cells = model_cells({"valse": _valse_outcomes(False)}, replicates=REPLICATES)
     cell = cells["valse/pieces-mean"]
     assert cell.value == pytest.approx(2 / 3) and cell.n == 33 and cell.complete and cell.method == "bootstrap"
     assert cell.low < 2 / 3 < cell.high
     assert cell.render().startswith("66.7 [") and "incomplete" not in cell.render()
 
-    partial = model_cells({"valse": _valse_outcomes(True)})["valse/pieces-mean"]
+    partial = model_cells({"valse": _valse_outcomes(True)}, replicates=REPLICATES)["valse/pieces-mean"]
     assert not partial.complete and partial.n == 30
     assert partial.incomplete_because == "relations 0/3"
     assert partial.render().endswith(" incomplete: relations 0/3")
@@ -378,7 +379,7 @@ def test_composite_is_incomplete_when_a_member_is_missing():
 
 
 def test_table_puts_each_number_under_its_own_protocol():
-    cells = model_cells({"valse": _valse_outcomes(True)})
+    cells = model_cells({"valse": _valse_outcomes(True)}, replicates=REPLICATES)
     text = render_protocol_table({"ours": cells}, protocols=["valse/pieces-mean", "valse/groups-mean"])
     lines = text.splitlines()
     assert lines[0] == "| Model | valse/pieces-mean | valse/groups-mean |"

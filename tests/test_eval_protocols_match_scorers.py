@@ -29,7 +29,8 @@ import test_benchmarks_winoground as wino_tests
 
 
 def _cells(bench, sims, text_sims=None):
-    return model_cells({bench.name: benchmark_outcomes(bench, sims, text_sims)})
+    # the values compared here do not depend on the intervals' bootstrap: 200 replicates, not 2000
+    return model_cells({bench.name: benchmark_outcomes(bench, sims, text_sims)}, replicates=200)
 
 
 def _same(bench, sims, pairs, text_sims=None) -> dict:

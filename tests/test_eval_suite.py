@@ -17,17 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
-from PIL import Image
+from helpers.files import write_image
+from helpers.files import write_yaml as _write_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""}
 
 
 # ------------------------------------------------------------------------------------ layouts
-def _png(path: Path, colour, size=(24, 20)) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, colour).save(path)
+def _png(path: Path, colour) -> Path:
+    return write_image(path, colour, size=(24, 20))
 
 
 def write_sugarcrepe(root: Path) -> tuple[Path, Path]:
@@ -85,11 +84,6 @@ def _run_cfg(output_dir: Path, **overrides) -> dict:
     return run
 
 
-def _write_yaml(cfg: dict, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def _evaluate_subprocess(cfg_path: Path, cwd: Path, *options, env=None):
     argv = [sys.executable, "-m", "lavis.evaluate", "--cfg-path", str(cfg_path)]
     if options:
@@ -99,13 +93,6 @@ def _evaluate_subprocess(cfg_path: Path, cwd: Path, *options, env=None):
 
 
 # --------------------------------------------------------------------------- in-process pieces
-@pytest.fixture(scope="module")
-def lavis_ready():
-    from ahnpl_plugin import register
-
-    register()
-
-
 @pytest.fixture(scope="module")
 def tiny_model(lavis_ready):
     from lavis.common.registry import registry
@@ -322,7 +309,31 @@ def test_shipped_eval_configs_fail_on_missing_data_naming_file_and_source(name, 
 
 
 # ---------------------------------------------------------------------------- end to end (CLI)
-def test_python_m_lavis_evaluate_two_benchmarks_with_a_tiny_model(tmp_path):
+def _similarity_of_the_runs_model(seed: int, lavis_ready):
+    """``sim(image file, caption)``: cosine similarity under the tiny CLIP that a run with
+    ``run.seed=seed`` builds (the runner seeds torch with run.seed + rank, then builds the model),
+    each image through the eval processor (32 px) on its own: an independent recomputation."""
+    from lavis.common.registry import registry
+    from lavis.processors.clip_processors import ClipImageEvalProcessor
+    from omegaconf import OmegaConf
+
+    from ahnpl_plugin.benchmarks import open_image
+
+    cls = registry.get_model_class("ahnpl_clip")
+    torch.manual_seed(seed)
+    model = cls.from_config(OmegaConf.merge(OmegaConf.load(cls.default_config_path("tiny")).model, TINY)).eval()
+    processor = ClipImageEvalProcessor(image_size=32)
+
+    def sim(image: Path, caption: str) -> float:
+        with torch.no_grad():
+            image_feat = model.encode_image(processor(open_image(str(image))).unsqueeze(0))[0]
+            return float((image_feat * model.encode_text([caption])[0]).sum())
+
+    return sim
+
+
+@pytest.mark.slow  # subprocess lavis.evaluate
+def test_python_m_lavis_evaluate_two_benchmarks_with_a_tiny_model(tmp_path, lavis_ready):
     data, coco = write_sugarcrepe(tmp_path)
     wino = write_winoground(tmp_path)
     cfg = _write_yaml({
@@ -343,8 +354,21 @@ def test_python_m_lavis_evaluate_two_benchmarks_with_a_tiny_model(tmp_path):
     assert sugar["counts"]["n_items"] == 4
     assert sugar["counts"]["n_items_skipped_missing_images"] == 1 and sugar["counts"]["n_missing_images"] == 1
     assert sugar["counts"]["by_group"] == {"add_att": 1, "replace_att": 2, "swap_obj": 1}
-    assert sugar["swap_obj"] == 0.0 and sugar["replace_att"] in (0.0, 0.5, 1.0)
-    assert sugar["average"] == pytest.approx((2 * sugar["replace_att"] + sugar["add_att"]) / 4)
+    # the known answer: each item's verdict recomputed from the same random-init weights
+    sim = _similarity_of_the_runs_model(3, lavis_ready)  # run.seed of _run_cfg
+    img = [coco / f"{i:012d}.jpg" for i in range(2)]
+    replace_att = np.mean([sim(img[0], "a red square") > sim(img[0], "a green square"),
+                           sim(img[1], "a green square") > sim(img[1], "a red square")])
+    add_att = float(sim(img[0], "a red square") > sim(img[0], "a red square on grass"))
+    assert sugar["swap_obj"] == 0.0  # the planted tie
+    assert sugar["replace_att"] == replace_att and sugar["add_att"] == add_att
+    assert sugar["average"] == pytest.approx((2 * replace_att + add_att) / 4)
+    w0, w1 = wino / "images" / "ex_0_img_0.png", wino / "images" / "ex_0_img_1.png"
+    c0, c1 = "a dog bites a man", "a man bites a dog"
+    text = sim(w0, c0) > sim(w0, c1) and sim(w1, c1) > sim(w1, c0)
+    image = sim(w0, c0) > sim(w1, c0) and sim(w1, c1) > sim(w0, c1)
+    # the second row has image_0 == image_1: a tie, wrong under every score
+    assert (wino_scores["text"], wino_scores["image"], wino_scores["group"]) == (text / 2, image / 2, (text and image) / 2)
     assert any("accuracies are over the 4 items evaluated" in n for n in sugar["notes"])
     assert wino_scores["counts"]["n_items"] == 2
     assert wino_scores["by_group"]["Relation/image"] == 0.0 and wino_scores["by_group"]["Relation/group"] == 0.0
@@ -372,6 +396,7 @@ def test_python_m_lavis_evaluate_two_benchmarks_with_a_tiny_model(tmp_path):
         assert json.loads((run_dir / "result" / f"{split}_epocheval.json").read_text())["counts"]
 
 
+@pytest.mark.slow  # subprocess lavis.evaluate
 def test_python_m_lavis_evaluate_missing_file_exits_2_with_one_line(tmp_path):
     cfg = _write_yaml({"model": TINY, "datasets": {"ahnpl_winoground": {"root": "nowhere"}},
                        "run": _run_cfg(Path("out"))}, tmp_path / "eval.yaml")
@@ -384,6 +409,7 @@ def test_python_m_lavis_evaluate_missing_file_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # subprocess lavis.evaluate, ViT-B-32
 def test_stock_lavis_clip_through_python_m_lavis_evaluate(tmp_path):
     """LAVIS's own `clip` (ViT-B-32, random weights: none offline) with its 224 px processor."""
     write_sugarcrepe(tmp_path)
@@ -403,7 +429,8 @@ def test_stock_lavis_clip_through_python_m_lavis_evaluate(tmp_path):
     assert "| **clip ViT-B-32 (random init)** |" in (run_dir / "results.md").read_text()
 
 
-def test_coco_retrieval_through_lavis_retrieval_task(tmp_path):
+@pytest.mark.slow  # subprocess lavis.evaluate
+def test_coco_retrieval_through_lavis_retrieval_task(tmp_path, lavis_ready):
     """The shipped eval_retrieval_coco.yaml on a 3-image Karpathy-layout folder (tiny model): only the
     test file and its images are needed, and the image size follows the model type."""
     coco = tmp_path / "coco"
@@ -423,5 +450,12 @@ def test_coco_retrieval_through_lavis_retrieval_task(tmp_path):
     test = json.loads((run_dir / "results.json").read_text())["test"]
     # 3 images, 6 captions: every true match is within the top 5 / top 10 whatever the model
     assert test["txt_r5"] == test["txt_r10"] == test["img_r5"] == test["img_r10"] == 100.0
-    assert any(test["txt_r1"] == pytest.approx(v) for v in (0.0, 100 / 3, 200 / 3, 100.0))
+    # R@1 recomputed from the same random-init weights (run.seed 42 of the config) and raw captions
+    sim = _similarity_of_the_runs_model(42, lavis_ready)
+    images = [coco / "images" / row["image"] for row in rows]
+    captions = [(c, i) for i, row in enumerate(rows) for c in row["caption"]]
+    scores = np.array([[sim(image, c) for c, _ in captions] for image in images])  # 3 x 6
+    txt_r1 = 100 * np.mean([captions[int(np.argmax(scores[i]))][1] == i for i in range(3)])
+    img_r1 = 100 * np.mean([int(np.argmax(scores[:, t])) == i for t, (_, i) in enumerate(captions)])
+    assert test["txt_r1"] == pytest.approx(txt_r1) and test["img_r1"] == pytest.approx(img_r1)
     assert test["agg_metrics"] == pytest.approx((test["txt_r1"] + 200.0) / 3)

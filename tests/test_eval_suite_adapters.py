@@ -15,11 +15,7 @@ import torch.nn.functional as F
 TEXTS = ["a dog on the mat", "a red cat", "blue", "the cat on a dog"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered():
-    from ahnpl_plugin import register
-
-    register()
+pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _tiny_lavis_clip():

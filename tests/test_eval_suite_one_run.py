@@ -24,7 +24,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from tests.test_eval_suite import write_winoground
-from tests.zeroshot_fixtures import make_class_folders
+from helpers.zeroshot import make_class_folders
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": ""}
@@ -117,13 +117,6 @@ def _suite_config(tmp_path: Path, model=TINY, extra_run=None) -> Path:
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-@pytest.fixture(scope="module")
-def lavis_ready():
-    from ahnpl_plugin import register
-
-    register()
 
 
 def _setup(cfg_path: Path, options=()):

@@ -57,6 +57,7 @@ def lavis_model_registry(monkeypatch):
     monkeypatch.setattr(lavis_clip, "_MODEL_CONFIGS", dict(lavis_clip._MODEL_CONFIGS))
 
 
+@pytest.mark.slow  # subprocess
 def test_cli_round_trip_into_lavis_create_model(tmp_path, lavis_model_registry):
     model = fine_tuned_tiny(quick_gelu=True)
     checkpoint = tmp_path / "checkpoint_best.pth"
@@ -126,9 +127,7 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys):
 
 
 def test_export_loads_in_open_clip_itself(tmp_path):
-    open_clip = pytest.importorskip(
-        "open_clip", reason="open_clip_torch not installed: pip install open_clip_torch to cross-check exports"
-    )
+    import open_clip  # requirements/env.txt pins open_clip_torch for this cross-check
     model = fine_tuned_tiny(quick_gelu=True)
     checkpoint = tmp_path / "checkpoint.pth"
     runner_checkpoint(model, checkpoint, quick_gelu=True)
@@ -149,7 +148,7 @@ def test_export_loads_in_open_clip_itself(tmp_path):
 @pytest.mark.slow
 def test_the_printed_load_snippet_runs_as_printed(tmp_path, capsys):
     """The printed load line failed for tiny: open_clip needs the JSON registered first."""
-    pytest.importorskip("open_clip", reason="open_clip_torch not installed: pip install open_clip_torch")
+    import open_clip  # noqa: F401  (requirements/env.txt pins it; the snippet below imports it)
     model = fine_tuned_tiny(quick_gelu=False)
     checkpoint = tmp_path / "checkpoint.pth"
     runner_checkpoint(model, checkpoint, quick_gelu=False)

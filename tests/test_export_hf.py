@@ -50,7 +50,7 @@ BENCHMARK_CAPTIONS = [
 
 def fixture_captions() -> list[str]:
     """The benchmark-style captions above + the COCO-style captions the test folders generate."""
-    from tests.real_data_helpers import shout
+    from helpers.recipe_folder import shout
 
     folder = make_coco_folder(_tmp_root(), n_train=4, n_val=2, n_test=2, captions_per_image=2)
     coco = [c for row in folder.train_rows for c in ([row["caption"]] if isinstance(row["caption"], str) else row["caption"])]
@@ -201,6 +201,7 @@ def _sugarcrepe(tmp_path):
     return benchmarks.load("sugarcrepe", tmp_path / "sugar-crepe", image_root=images)
 
 
+@pytest.mark.slow  # cross-check: builds the model in transformers too
 def test_a_benchmark_scores_the_same_through_transformers(tmp_path, exported):
     model, out = exported
     bench = _sugarcrepe(tmp_path)
@@ -228,6 +229,7 @@ def test_a_benchmark_scores_the_same_through_transformers(tmp_path, exported):
             assert np.abs((image @ model.encode_text(list(item.captions)).T).numpy() - their_sims).max() <= ATOL
 
 
+@pytest.mark.slow  # cross-check: builds the model in open_clip too
 def test_open_clip_hub_export_loads_in_open_clip_and_our_loader(tmp_path):
     model = tiny_model(quick_gelu=False, seed=17)
     runner_checkpoint(model, tmp_path / "ckpt.pth")
@@ -242,7 +244,7 @@ def test_open_clip_hub_export_loads_in_open_clip_and_our_loader(tmp_path):
     captions = ["a red cube left of a blue ball", "two cats!"]
     assert not again.uses_quick_gelu and again.weights_provenance["format"] == "open_clip_hub"
     assert torch.allclose(again.encode_text(captions), model.encode_text(captions), atol=ATOL, rtol=0)
-    open_clip = pytest.importorskip("open_clip")
+    import open_clip  # requirements/env.txt pins open_clip_torch for this cross-check
     other, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{out}")
     other.eval()
     tokens = open_clip.get_tokenizer(f"local-dir:{out}")(captions)

@@ -12,6 +12,7 @@ from ahnpl_plugin import compat
 compat.apply()
 
 from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
+from helpers.runs import metrics as run_metrics
 
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
 CAPTIONS = ["a red dog left of a blue cat", "two cats", "a small green table near a big red dog", "a bed"]
@@ -87,10 +88,9 @@ def test_checkpointing_keeps_fewer_tensors_for_the_backward_and_is_off_without_g
         assert torch.equal(model.encode_image(torch.ones(2, 3, 32, 32)), expected)
 
 
+@pytest.mark.slow  # two training runs
 def test_runner_switch_trains_the_same_losses(coco, tmp_path):
     """run.grad_checkpointing through the real runner: same per-step losses as without."""
-    import json
-
     import yaml
 
     from ahnpl_plugin.train import _train
@@ -109,7 +109,7 @@ def test_runner_switch_trains_the_same_losses(coco, tmp_path):
                                         "datasets": {"ahnpl_coco": data}, "run": run}))
         runner = _train(["--cfg-path", str(path)])
         assert bool(getattr(runner.unwrap_dist_model(runner.model).clip, "grad_checkpointing", False)) == flag
-        rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
+        rows = run_metrics(runner.output_dir)
         losses[flag] = [r["loss"] for r in rows]
     assert len(losses[True]) == 4 and losses[True] == pytest.approx(losses[False], rel=1e-5)
 

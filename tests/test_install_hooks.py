@@ -11,11 +11,12 @@ def _python(code: str) -> str:
 
 
 def test_import_ahnpl_plugin_imports_neither_torch_nor_lavis():
+    """What makes the import cheap (its time: perf/fail_fast.py --only import)."""
     out = _python(
-        "import sys, time; t=time.perf_counter(); import ahnpl_plugin; dt=time.perf_counter()-t;"
-        "print(sorted(m for m in ('torch','lavis','spacy','numpy') if m in sys.modules), dt < 0.5)"
+        "import sys; import ahnpl_plugin;"
+        "print(sorted(m for m in ('torch','lavis','spacy','numpy','transformers','PIL') if m in sys.modules))"
     )
-    assert out.strip() == "[] True"
+    assert out.strip() == "[]"
 
 
 def test_hook_finders_are_installed_in_every_interpreter():
@@ -27,6 +28,7 @@ def test_hook_finders_are_installed_in_every_interpreter():
     assert out.strip() == "['LavisCompatFinder', 'LavisEntryPointFinder']"
 
 
+@pytest.mark.slow  # subprocess importing LAVIS
 @pytest.mark.parametrize("name", ["lavis.train", "lavis.evaluate"])
 def test_python_dash_m_lavis_entry_points_resolve_to_plugin(name):
     proc = subprocess.run([sys.executable, "-m", name, "--help"], capture_output=True, text=True)
@@ -42,6 +44,7 @@ def test_entry_point_finder_does_not_shadow_real_modules():
     assert spec.name == "lavis.train" and spec.origin.endswith("ahnpl_plugin/train.py")
 
 
+@pytest.mark.slow  # subprocess importing LAVIS
 def test_compat_reexports_moved_transformers_names():
     out = _python(
         "import ahnpl_plugin.compat as c; c.apply(); import transformers.modeling_utils as m;"

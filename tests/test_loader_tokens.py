@@ -30,11 +30,7 @@ def caption(n_words: int) -> str:
 CAPTIONS = [caption(n) for n in range(0, 91, 3)] + ["a !~ b", "Ünïcode café, ok?", "###"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _registered():
-    from ahnpl_plugin import register
-
-    register()
+pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _clip(**overrides):
@@ -144,6 +140,7 @@ def _check_batch(batch, context):
         assert torch.equal(batch["hard_negative_tokens"], expected["hard_negative_tokens"])
 
 
+@pytest.mark.slow  # two DataLoader worker processes
 def test_folder_dataset_batches_are_tokenised_in_two_workers(coco):
     """The COCO folder (also the npy-import's and the synthetic world's dataset class)."""
     from torchvision import transforms
@@ -170,6 +167,7 @@ def test_stock_lavis_batches_without_a_collater_get_caption_tokens():
     assert TokenizingCollater(None, ClipLoaderTokens(77))([{"image": torch.zeros(1)}]).keys() == {"image"}
 
 
+@pytest.mark.slow  # two DataLoader worker processes
 def test_shard_stream_batches_are_tokenised_in_two_workers(coco, tmp_path):
     from torchvision import transforms
 
@@ -190,6 +188,7 @@ def test_shard_stream_batches_are_tokenised_in_two_workers(coco, tmp_path):
         _check_batch(batch, 32)
 
 
+@pytest.mark.slow  # a training run
 def test_runner_tokenises_in_the_loader_and_the_model_never_does(coco, tmp_path, monkeypatch):
     """Through the real runner: with run.loader_tokens (default) the model's tokenize is never
     called during training; switched off, the model tokenises (so the check bites)."""

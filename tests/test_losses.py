@@ -642,6 +642,7 @@ def test_negative_type_names_come_from_the_contract():
     from ahnpl_plugin import contract, negatives
 
     assert AHNPL_TYPES is contract.AHNPL_TYPES and negatives.AHNPL_TYPES is contract.AHNPL_TYPES
+    assert AHNPL_TYPES == ("relation", "adj_swap", "adj", "noun", "verb")  # the order of theta and of the columns
     assert AHNPLLoss(negative_types="ahnpl").negative_types == contract.AHNPL_TYPES
     assert AHNPLLoss(negative_types=["relation", "negclip_np"]).num_types == 2
 

@@ -4,8 +4,8 @@ logit-scale gradient, theta identical on both ranks, equal and unequal per-rank 
 
 from __future__ import annotations
 
-import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ahnpl_plugin.distributed import gather_rows_with_grad
 from ahnpl_plugin.losses import AHNPLLoss
+from helpers.distributed import free_port
 
 WORLD_SIZE = 2
 SCALE = 9.0
@@ -78,12 +79,6 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
@@ -93,6 +88,7 @@ def test_gather_is_identity_without_process_group():
     assert gather_rows_with_grad(x) is x
 
 
+@pytest.mark.slow  # 2 gloo processes
 def test_two_process_loss_equals_single_process(tmp_path):
     mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD_SIZE)]

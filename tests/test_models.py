@@ -27,20 +27,7 @@ from ahnpl_plugin.contract import check_negatives  # noqa: E402
 from ahnpl_plugin.models.negative_batch import scatter_negatives, texts_to_encode  # noqa: E402
 from ahnpl_plugin.models.clip.towers import encode_tokens, trim_to_longest  # noqa: E402
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
-CAPTIONS = [
-    "a red cube left of a blue ball",
-    "a small green dog on a big table!",
-    "two cats",
-    "a yellow triangle under a purple square next to a tree",
-]
-NEGATIVES = [
-    ["a blue ball left of a red cube", "a blue cube left of a red ball", "a green cube left of a blue ball", "a red dog left of a blue ball", "a red cube right of a blue ball"],
-    ["a small green table on a big dog!", "a big green dog on a small table!", "###", "a small green cat on a big table!", "a small green dog under a big table!"],
-    ["###", "###", "###", "two dogs", "###"],
-    ["a purple square under a yellow triangle next to a tree", "###", "a red triangle under a purple square next to a tree", "###", "a yellow triangle over a purple square next to a tree"],
-]
-MASK = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 1, 1], [0, 0, 0, 1, 0], [1, 0, 1, 0, 1]], dtype=torch.bool)
+from helpers.batches import CAPTIONS, MASK, NEGATIVES, TYPES  # noqa: E402
 OUTPUT_KEYS = {
     "loss", "loss_itc", "loss_hn", "loss_dm", "loss_hn_text", "loss_hn_image", "loss_dm_pos", "loss_dm_neg",
     "logit_scale", *(f"theta/{t}" for t in TYPES),

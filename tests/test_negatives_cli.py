@@ -127,6 +127,7 @@ def test_other_errors_exit_2(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow  # worker processes (spaCy in each)
 def test_output_is_byte_identical_for_any_worker_count(tmp_path, monkeypatch):
     subjects = ["A man", "Two dogs", "A small cat", "A woman", "An old horse", "Three birds"]
     verbs = ["sitting on", "standing next to", "riding", "looking at", "lying under"]
@@ -147,6 +148,7 @@ def test_output_is_byte_identical_for_any_worker_count(tmp_path, monkeypatch):
     assert len(outputs[0].splitlines()) == 1 + 600  # header + records
 
 
+@pytest.mark.slow  # subprocesses
 def test_module_entry_point_and_cheap_import(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("A dog on a bed.\n")

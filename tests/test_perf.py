@@ -33,23 +33,7 @@ from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, length_c
 from ahnpl_plugin.models.clip.tokenizer import tokenize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
-CAPTIONS = [
-    "a red cube left of a blue ball",
-    "a small green dog on a big table!",
-    "two cats",
-    "a yellow triangle under a purple square next to a tree",
-]
-NEGATIVES = [
-    ["a blue ball left of a red cube", "a blue cube left of a red ball", "a green cube left of a blue ball",
-     "a red dog left of a blue ball", "a red cube right of a blue ball"],
-    ["a small green table on a big dog!", "a big green dog on a small table!", "###",
-     "a small green cat on a big table!", "a small green dog under a big table!"],
-    ["###", "###", "###", "two dogs", "###"],
-    ["a purple square under a yellow triangle next to a tree", "###",
-     "a red triangle under a purple square next to a tree", "###", "a yellow triangle over a purple square next to a tree"],
-]
-MASK = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 1, 1], [0, 0, 0, 1, 0], [1, 0, 1, 0, 1]], dtype=torch.bool)
+from helpers.batches import CAPTIONS, MASK, NEGATIVES, TYPES  # noqa: E402
 # Lengths 2 to 43 tokens, id 0 ("!~") before an end-of-text token, and a caption cut at 77 tokens
 # (no end-of-text left: LAVIS pools its position 0, the start token; the fast paths must too).
 TEXTS = CAPTIONS + ["a !~ b", "a", "a dog " * 20, "the cat sat on the mat " * 20, "two red balls"]
@@ -269,6 +253,7 @@ def test_speed_keys_in_every_default_yaml_and_validated():
         tiny_model(sdpa="yes")
 
 
+@pytest.mark.slow  # torch.compile
 def test_compile_towers_keeps_results_and_state_dict():
     model = tiny_model().eval()
     keys = list(model.state_dict())
@@ -308,6 +293,7 @@ def test_step_benchmark_batch_is_coco_like_and_deterministic():
     assert 0.45 < share < 0.67  # VALID_RATES average 0.56
 
 
+@pytest.mark.slow  # runs the step benchmark
 def test_step_benchmark_runs_and_reports(tmp_path, capsys):
     step = step_module()
     out = tmp_path / "step.json"

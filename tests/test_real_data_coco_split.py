@@ -11,7 +11,9 @@ import pytest
 
 from ahnpl_plugin.data.annotations import coco_image_path, read_eval_annotations, read_train_annotations
 from ahnpl_plugin.errors import DataError
-from real_data_helpers import RECIPES, make_recipe_folder
+from helpers.files import write_json
+from helpers.recipe_folder import RECIPES, make_recipe_folder
+from helpers.runs import load_config as _load
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = REPO / "projects" / "ahnpl"
@@ -30,22 +32,8 @@ OFFICIAL = {
 }
 
 
-def _write(path: Path, content) -> Path:
-    path.write_text(json.dumps(content))
-    return path
-
-
-def _load(cfg_path: Path, *options):
-    from ahnpl_plugin import register
-
-    register()
-    from ahnpl_plugin.config import load_config
-
-    return load_config(str(cfg_path), list(options))
-
-
 def test_official_captions_file_gives_one_row_per_caption_with_its_image_path(tmp_path):
-    path = _write(tmp_path / "captions_train2014.json", OFFICIAL)
+    path = write_json(OFFICIAL, tmp_path / "captions_train2014.json")
     assert read_train_annotations(path) == [
         {"image": "train2014/COCO_train2014_000000384029.jpg", "caption": "A man sitting on a bench.", "image_id": 384029},
         {"image": "train2014/COCO_train2014_000000057870.jpg",
@@ -70,14 +58,14 @@ def test_official_captions_file_gives_one_row_per_caption_with_its_image_path(tm
     ({"images": [{"id": 7}], "annotations": []}, "images[0]: expected an object with 'id' and 'file_name'"),
 ])
 def test_a_train_file_of_neither_format_is_a_one_line_error_naming_it(tmp_path, content, message):
-    path = _write(tmp_path / "train.json", content)
+    path = write_json(content, tmp_path / "train.json")
     with pytest.raises(DataError) as err:
         read_train_annotations(path)
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_official_file_as_val_split_says_to_use_karpathy_val(tmp_path):
-    path = _write(tmp_path / "captions_val2014.json", OFFICIAL)
+    path = write_json(OFFICIAL, tmp_path / "captions_val2014.json")
     with pytest.raises(DataError, match=r"a COCO captions file has no Karpathy val/test split; point the val/test "
                                         r"annotations at LAVIS's coco_karpathy_val\.json"):
         read_eval_annotations(path)

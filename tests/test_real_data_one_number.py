@@ -2,7 +2,7 @@
 the evaluation route (eval_retrieval_coco.yaml) read the same data through the same builder, with
 the model family's caption protocol (raw for CLIP, blip_caption for BLIP), and give equal recalls.
 
-The tiny COCO folder (tests/real_data_helpers.py) has val/test captions with capitals and
+The tiny COCO folder (tests/helpers/recipe_folder.py) has val/test captions with capitals and
 punctuation, where blip_caption and raw captions differ.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from real_data_helpers import make_recipe_folder, tiny_run_options
+from helpers.recipe_folder import make_recipe_folder, tiny_run_options
+from helpers.runs import load_config as _load
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = REPO / "projects" / "ahnpl"
@@ -31,21 +32,13 @@ def coco_dir(recipe, monkeypatch):
     return recipe
 
 
-def _load(cfg_path: Path, *options):
-    from ahnpl_plugin import register
-
-    register()
-    from ahnpl_plugin.config import load_config
-
-    return load_config(str(cfg_path), list(options))
-
-
 def _build(cfg, name="ahnpl_coco"):
     from lavis.common.registry import registry
 
     return registry.get_builder_class(name)(cfg.datasets_cfg[name]).build_datasets()
 
 
+@pytest.mark.slow  # a training run and an evaluation
 @pytest.mark.parametrize("train_amp", ["as shipped", "bf16"])
 def test_checkpoint_gives_the_training_runs_test_numbers_through_eval_retrieval_coco(coco_dir, tmp_path, train_amp):
     """The shipped configs keep their own amp settings (coco.yaml: amp true; eval: false); both

@@ -18,7 +18,7 @@ compat.apply()
 from ahnpl_plugin.errors import ConfigError, StartWeightsError, UserError  # noqa: E402
 from ahnpl_plugin.losses import AHNPLLoss, own_negatives_cross_entropy, own_negatives_focal_cross_entropy  # noqa: E402
 from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
-from ahnpl_plugin.models.clip.weights import new_clip  # noqa: E402
+from helpers.runs import tiny_clip_weights_file  # noqa: E402
 from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict  # noqa: E402
 from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, encode_tokens  # noqa: E402
 from ahnpl_plugin.models.start_weights import interpolate, state_sha256  # noqa: E402
@@ -27,13 +27,6 @@ from ahnpl_plugin.wise import wise_checkpoint  # noqa: E402
 
 CAPTIONS = ["a red circle left of a blue square", "a green cross", "a big yellow diamond", "two purple circles"]
 NEGATIVES = [["a blue circle left of a red square"] * 5, ["a red cross"] * 5, ["###"] * 5, ["two purple squares"] * 5]
-
-
-def _start_file(tmp_path, seed=0):
-    torch.manual_seed(seed)
-    path = tmp_path / "start.pt"
-    torch.save(new_clip("tiny", False).state_dict(), path)
-    return path
 
 
 def _model(start, **extra) -> AHNPLClip:
@@ -92,8 +85,9 @@ def _finetuned_checkpoint(tmp_path, start, **extra):
     return model, path
 
 
+@pytest.mark.slow  # trains
 def test_wise_checkpoint_endpoints_from_the_recorded_start(tmp_path):
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     model, path = _finetuned_checkpoint(tmp_path, start)
     start_state = torch.load(start)
     assert model.start_weights["sha256"] == state_sha256(start_state)
@@ -113,7 +107,7 @@ def test_wise_checkpoint_endpoints_from_the_recorded_start(tmp_path):
     with pytest.raises(StartWeightsError, match="cannot rebuild"):
         wise_checkpoint(str(path), 0.5)
     assert torch.equal(wise_checkpoint(str(path), 0.0, start=str(moved))["model"]["clip.logit_scale"], start_state["logit_scale"])
-    other = _start_file(tmp_path, seed=1)
+    other = tiny_clip_weights_file(tmp_path / "start.pt", seed=1)
     with pytest.raises(StartWeightsError, match="not the ones"):
         wise_checkpoint(str(path), 0.5, start=str(other))
 
@@ -127,10 +121,11 @@ def test_wise_refuses_random_init_start(tmp_path):
         wise_checkpoint(str(path), 0.5)
 
 
+@pytest.mark.slow  # trains and exports
 def test_export_cli_wise_open_clip_and_ahnpl_clip(tmp_path):
     from ahnpl_plugin import export
 
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     model, path = _finetuned_checkpoint(tmp_path, start, finetune="lora")
     assert export.main(["--checkpoint", str(path), "--wise", "0", str(tmp_path / "out.pt")]) == 0
     exported = torch.load(tmp_path / "out.pt")
@@ -146,7 +141,7 @@ def test_export_cli_wise_open_clip_and_ahnpl_clip(tmp_path):
 
 
 def test_lora_merged_equals_unmerged(tmp_path):
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     torch.manual_seed(3)
     model = _model(start, finetune="lora", lora={"rank": 2, "alpha": 4.0})
     with torch.no_grad():  # non-zero adapters (B starts at 0)
@@ -175,7 +170,7 @@ def test_lora_merged_equals_unmerged(tmp_path):
 
 
 def test_lora_placement_is_fsc_clip_default(tmp_path):
-    model = _model(_start_file(tmp_path), finetune="lora")
+    model = _model(tiny_clip_weights_file(tmp_path / "start.pt"), finetune="lora")
     adapted = {n.split(".parametrizations.")[0] + "." + n.split(".parametrizations.")[1].split(".")[0]
                for n, _ in model.named_parameters() if ".lora_A" in n}
     assert "clip.visual.conv1.weight" in adapted
@@ -186,12 +181,13 @@ def test_lora_placement_is_fsc_clip_default(tmp_path):
     assert a.shape[:2] == (3, 4)  # q, k and v adapters, rank 4
 
 
-@pytest.mark.parametrize("extra", [
-    {"finetune": "lora"}, {"finetune": "text"}, {"finetune": "vision"},
-    {"finetune": "last_n", "finetune_last_n": 1}, {"distill": {"weight": 1.0, "ema": 0.9}},
+@pytest.mark.parametrize("extra", [  # each trains 3 steps: two in the fast loop, all in the full run
+    {"finetune": "lora"}, {"finetune": "text"}, pytest.param({"finetune": "vision"}, marks=pytest.mark.slow),
+    pytest.param({"finetune": "last_n", "finetune_last_n": 1}, marks=pytest.mark.slow),
+    pytest.param({"distill": {"weight": 1.0, "ema": 0.9}}, marks=pytest.mark.slow),
 ])
 def test_frozen_parameters_bit_identical_and_out_of_the_optimiser(tmp_path, extra):
-    model = _model(_start_file(tmp_path), **extra)
+    model = _model(tiny_clip_weights_file(tmp_path / "start.pt"), **extra)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert frozen and trained
@@ -213,7 +209,7 @@ def test_frozen_parameters_bit_identical_and_out_of_the_optimiser(tmp_path, extr
 
 
 def test_finetune_config_errors(tmp_path):
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     with pytest.raises(ConfigError, match="model.finetune"):
         _model(start, finetune="half")
     with pytest.raises(ConfigError, match="finetune: lora"):
@@ -245,7 +241,7 @@ def test_distillation_value_and_gradient_by_hand():
 
 
 def test_model_distillation_term_and_teacher(tmp_path):
-    model = _model(_start_file(tmp_path), distill={"weight": 2.0, "kind": "mse"})
+    model = _model(tiny_clip_weights_file(tmp_path / "start.pt"), distill={"weight": 2.0, "kind": "mse"})
     out = model(_batch())
     assert out["loss_distill"].item() == 0.0  # student = teacher at the start
     _train(model, 2)
@@ -270,16 +266,17 @@ def test_l2sp_and_ema_by_hand(tmp_path):
     teacher = [torch.tensor([1.0])]
     ema_update(teacher, [torch.tensor([3.0])], 0.75)
     assert torch.equal(teacher[0], torch.tensor([1.5]))
-    model = _model(_start_file(tmp_path), l2sp=0.5)
+    model = _model(tiny_clip_weights_file(tmp_path / "start.pt"), l2sp=0.5)
     assert model(_batch())["loss_l2sp"].item() == 0.0
     _train(model, 1)
     by_hand = sum(((p - model.reference.get_parameter(n)) ** 2).sum() for n, p in model.clip.named_parameters())
     assert math.isclose(model(_batch())["loss_l2sp"].item(), by_hand.item(), rel_tol=1e-5)
 
 
+@pytest.mark.slow  # two trainings per case
 @pytest.mark.parametrize("extra", [{"distill": {"weight": 1.0, "ema": 0.9}}, {"finetune": "lora"}])
 def test_resume_exact(tmp_path, extra):
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     torch.manual_seed(0)
     straight = _model(start, **extra)
     _train(straight, 4)
@@ -346,12 +343,13 @@ def test_retention_recipes_validate(name):
             or float(config["run"]["init_lr"]) < float(reference["run"]["init_lr"]))
 
 
+@pytest.mark.slow  # trains, then evaluates a sweep
 def test_wise_sweep_writes_checkpoints_table_and_plot(tmp_path, monkeypatch):
     """The sweep's own work (one checkpoint per alpha, table, JSON, plot) with planted evaluation
     scores; the evaluation itself is python -m ahnpl_plugin.evaluate, tested with its configs."""
     from ahnpl_plugin import wise
 
-    start = _start_file(tmp_path)
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     _, path = _finetuned_checkpoint(tmp_path, start)
     planted = {"compositional": {0.0: 0.6, 0.5: 0.7, 1.0: 0.8}, "zeroshot": {0.0: 0.5, 0.5: 0.45, 1.0: 0.3}}
 

@@ -5,7 +5,6 @@ and with the distillation term's gradient equal to the single-process one."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,38 +14,13 @@ import torch.multiprocessing as mp
 import yaml
 
 from ahnpl_plugin.models.start_weights import state_sha256
-
-
-def _start_file(path: Path) -> Path:
-    from ahnpl_plugin import compat
-
-    compat.apply()
-    from ahnpl_plugin.models.clip.weights import new_clip
-
-    torch.manual_seed(0)
-    torch.save(new_clip("tiny", False).state_dict(), path)
-    return path
+from helpers.runs import coco_run_config, tiny_clip_weights_file
+from helpers.distributed import free_port
 
 
 def _config(coco, output_dir: Path, start: Path, model: dict, **run_overrides) -> dict:
-    folder, negatives = coco
-    run = {
-        "task": "retrieval", "runner": "ahnpl_runner", "device": "cpu", "init_lr": 1e-3, "warmup_steps": 1,
-        "weight_decay": 0.1, "max_epoch": 2, "batch_size_train": 4, "batch_size_eval": 8, "num_workers": 0,
-        "seed": 7, "k_test": 8, "use_dist_eval_sampler": False, "output_dir": str(output_dir),
-        "train_splits": ["train"], "valid_splits": [], "test_splits": ["test"], "log_freq": 0,
-        "progress": False, "plot": False, "save_every_epoch": True,
-    }
-    run.update(run_overrides)
-    data = {
-        "build_info": {
-            "annotations": {s: {"storage": str(p)} for s, p in folder.annotations.items()},
-            "images": {"storage": str(folder.images)},
-        },
-        "negatives": str(negatives),
-    }
-    return {"model": {"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": str(start), "act": "gelu", **model},
-            "datasets": {"ahnpl_coco": data}, "run": run}
+    return coco_run_config(coco, output_dir, {"pretrained": str(start), "act": "gelu", **model},
+                           **{"max_epoch": 2, "valid_splits": [], "save_every_epoch": True, **run_overrides})
 
 
 def _train(cfg: dict, path: Path, *options: str):
@@ -59,10 +33,11 @@ def _train(cfg: dict, path: Path, *options: str):
 MODEL = {"finetune": "lora", "lora": {"rank": 2, "alpha": 2.0}, "distill": {"weight": 0.5, "kind": "mse", "ema": 0.9}}
 
 
+@pytest.mark.slow  # training runs
 def test_runner_records_start_and_resumes_lora_with_ema_teacher_exactly(coco, tmp_path):
     from ahnpl_plugin import export
 
-    start = _start_file(tmp_path / "start.pt")
+    start = tiny_clip_weights_file(tmp_path / "start.pt")
     full = _train(_config(coco, tmp_path / "a", start, MODEL), tmp_path / "a.yaml")
     last = torch.load(full.output_dir / "checkpoint_last.pth", map_location="cpu", weights_only=False)
     record = last["start_weights"]
@@ -125,12 +100,6 @@ def _ddp_worker(rank: int, port: int, start: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path):
     from ahnpl_plugin import compat
@@ -138,8 +107,8 @@ def test_ddp_with_frozen_parameters_and_distillation_equals_one_process(tmp_path
     compat.apply()
     from ahnpl_plugin.models.clip.model import AHNPLClip
 
-    start = str(_start_file(tmp_path / "start.pt"))
-    mp.spawn(_ddp_worker, args=(_free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+    start = str(tiny_clip_weights_file(tmp_path / "start.pt"))
+    mp.spawn(_ddp_worker, args=(free_port(), start, str(tmp_path)), nprocs=WORLD_SIZE, join=True)
     torch.manual_seed(0)
     single = AHNPLClip.from_config({"arch": "ahnpl_clip", "model_type": "tiny", "pretrained": start, "act": "gelu", **MODEL})
     single(_batch(slice(0, 4)))["loss"].backward()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from real_data_helpers import make_recipe_folder
+from helpers.recipe_folder import make_recipe_folder
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = REPO / "projects" / "ahnpl"
@@ -21,9 +21,9 @@ BLIP_COCO_URL = "https://storage.googleapis.com/sfr-vision-language-research/LAV
 def recipe(tmp_path_factory):
     return make_recipe_folder(tmp_path_factory.mktemp("coco") / "coco")
 
-from run_helpers import coco_run_config as _config
-from run_helpers import train as _train
-from run_helpers import write_config as _write
+from helpers.files import write_yaml as _write
+from helpers.runs import coco_run_config as _config
+from helpers.runs import train as _train
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,7 @@ def test_data_check_decodes_evaluation_images_and_names_every_bad_file(tmp_path,
 # ----------------------------------------------------------------------------- wrong checkpoints
 
 
+@pytest.mark.slow  # its fixture: a training run
 def test_the_wrong_checkpoint_error_is_short_with_counts_and_first_keys(tiny_run, coco, tmp_path):
     from ahnpl_plugin.errors import ConfigError
     from ahnpl_plugin.train import _train as train
@@ -144,6 +145,7 @@ def test_summary_of_a_load_error_counts_each_kind():
 # ----------------------------------------------------------------------------- evaluating a checkpoint
 
 
+@pytest.mark.slow  # its fixture: a training run
 def test_evaluating_a_checkpoint_never_loads_the_base_models_weights(tiny_run, coco, tmp_path):
     from ahnpl_plugin.evaluate import _evaluate
     from ahnpl_plugin.errors import ConfigError
@@ -167,6 +169,7 @@ def test_evaluating_a_checkpoint_never_loads_the_base_models_weights(tiny_run, c
 # ----------------------------------------------------------------------------- errors in train.log
 
 
+@pytest.mark.slow  # a training run
 def test_a_crash_during_validation_is_written_into_train_log(coco, tmp_path, monkeypatch, capsys):
     from lavis.tasks.retrieval import RetrievalTask
 
@@ -184,6 +187,7 @@ def test_a_crash_during_validation_is_written_into_train_log(coco, tmp_path, mon
     assert "saved checkpoint of epoch 0 (before validation)" in log
 
 
+@pytest.mark.slow  # its fixture: a training run
 def test_a_user_error_after_the_run_folder_exists_is_in_train_log(tiny_run, coco, tmp_path, capsys):
     from ahnpl_plugin.train import main
 
@@ -205,6 +209,7 @@ def test_a_precision_error_leaves_no_run_folder(coco, tmp_path, option, capsys):
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
+@pytest.mark.slow  # its fixture: a training run
 def test_train_log_names_precisions_and_each_metric_lines_split_and_epoch(tiny_run):
     log = (tiny_run / "train.log").read_text()
     assert "training precision: float32; evaluation precision: fp32" in log

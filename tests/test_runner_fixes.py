@@ -16,16 +16,17 @@ import torch
 from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.schedule import micro_step, optimizer_steps_per_epoch
 
-from run_helpers import coco_run_config as _config
-from run_helpers import metrics as _metrics
-from run_helpers import results as _results
-from run_helpers import train as _train
-from run_helpers import write_config as _write
+from helpers.files import write_yaml as _write
+from helpers.runs import coco_run_config as _config
+from helpers.runs import metrics as _metrics
+from helpers.runs import results as _results
+from helpers.runs import train as _train
 
 
 # ----------------------------------------------------------------------------- bf16 validation
 
 
+@pytest.mark.slow  # training runs in process
 def test_coco_recipe_with_amp_validates_and_tests_under_bf16(coco, tmp_path):
     """amp: bf16 (what amp: true picks on a GPU; on a CPU it is asked for explicitly); retrieval
     scoring used to call .numpy() on a bf16 similarity matrix after the first epoch."""
@@ -85,6 +86,7 @@ def _plant_validation(monkeypatch, by_epoch: dict):
     monkeypatch.setattr(RetrievalTask, "after_evaluation", after_evaluation)
 
 
+@pytest.mark.slow  # training runs in process
 def test_failed_validation_keeps_the_trained_epoch_and_resume_validates_it(coco, tmp_path, monkeypatch):
     planted = {0: None}
     _plant_validation(monkeypatch, planted)
@@ -107,6 +109,7 @@ def test_failed_validation_keeps_the_trained_epoch_and_resume_validates_it(coco,
     assert best["epoch"] == 0
 
 
+@pytest.mark.slow  # training runs in process
 def test_resume_with_workers_and_an_earlier_best_epoch_matches_the_uninterrupted_run(coco, tmp_path, monkeypatch):
     """Two loader workers (random crops in the workers) and a best epoch (0) before the resumed
     checkpoint (1): the resumed run trains the same steps, keeps epoch 0 as best and reports the
@@ -127,6 +130,7 @@ def test_resume_with_workers_and_an_earlier_best_epoch_matches_the_uninterrupted
     assert _results(resumed.output_dir)["test"] == _results(full.output_dir)["test"]
 
 
+@pytest.mark.slow  # training runs in process
 def test_a_finished_run_whose_last_epoch_was_best_extends_to_more_epochs(coco, tmp_path, monkeypatch):
     """Epoch 1 improves the best score, so checkpoint_best.pth moves on to epoch 1: extending the
     finished 2-epoch run to 3 epochs from its checkpoint_last.pth must find epoch 1's weights."""
@@ -141,6 +145,7 @@ def test_a_finished_run_whose_last_epoch_was_best_extends_to_more_epochs(coco, t
     assert _results(extended.output_dir)["model_weights"]["epoch"] == 1
 
 
+@pytest.mark.slow  # training runs in process
 def test_resume_refuses_when_the_best_epochs_weights_are_gone(coco, tmp_path, monkeypatch):
     _plant_validation(monkeypatch, {0: 90.0, 1: 50.0})
     full = _train(_write(_config(coco, tmp_path / "a", max_epoch=2), tmp_path / "a.yaml"))
@@ -165,6 +170,7 @@ def test_micro_steps_of_a_trailing_partial_group():
         micro_step(0, 5, 5, 2)
 
 
+@pytest.mark.slow  # training runs in process
 def test_accumulated_gradient_is_the_mean_over_each_group_including_a_partial_one(coco, tmp_path, monkeypatch):
     """16 captions, batch 4, accum 3: groups of 3 and 1 micro-steps. At each optimiser step the
     gradient must equal the mean of the group's per-micro-step gradients (lr 0 keeps the weights,
@@ -202,6 +208,7 @@ def test_accumulated_gradient_is_the_mean_over_each_group_including_a_partial_on
     assert runner.accum_grad_iters == 3
 
 
+@pytest.mark.slow  # training runs in process
 def test_schedule_counts_the_optimiser_steps_that_run(coco, tmp_path):
     """4 micro-steps per epoch, accum 3, 2 epochs: 4 optimiser steps; the cosine reaches its
     last step (3 of 4) at the last micro-step, never past the end."""
@@ -219,6 +226,7 @@ def test_schedule_counts_the_optimiser_steps_that_run(coco, tmp_path):
 # ----------------------------------------------------------------------------- logging and errors
 
 
+@pytest.mark.slow  # training runs in process
 def test_cuda_fallback_keeps_info_logging_in_train_log(coco, tmp_path):
     cfg = _write(_config(coco, tmp_path / "o", device="cuda", log_freq=1), tmp_path / "c.yaml")
     proc = subprocess.run([sys.executable, "-m", "lavis.train", "--cfg-path", str(cfg)],
@@ -234,6 +242,7 @@ def test_cuda_fallback_keeps_info_logging_in_train_log(coco, tmp_path):
     assert "[INFO] saved checkpoint of epoch 0" in log
 
 
+@pytest.mark.slow  # training runs in process
 def test_checkpoint_of_another_model_type_is_a_one_line_error_naming_it(coco, tmp_path):
     from omegaconf import OmegaConf
 
@@ -261,6 +270,7 @@ def test_checkpoint_of_another_model_type_is_a_one_line_error_naming_it(coco, tm
     assert "\n" not in message and "saved from ahnpl_clip tiny" in message and "this model is ahnpl_clip RN50" in message
 
 
+@pytest.mark.slow  # training runs in process
 def test_thresholds_move_once_per_optimiser_step_from_the_whole_group(coco, tmp_path, monkeypatch):
     """accum 3 over 4 micro-steps: theta used by micro-steps 0-2 is the start value, micro-step 3
     uses theta computed from micro-steps 0-2 together (logged per step), as from one batch of 12."""
@@ -290,6 +300,7 @@ def test_thresholds_move_once_per_optimiser_step_from_the_whole_group(coco, tmp_
     assert torch.allclose(logged, expected, atol=1e-5) and bool((expected > 0).any())
 
 
+@pytest.mark.slow  # training runs in process
 def test_model_selection_last_tests_the_last_epoch_and_says_so(coco, tmp_path, monkeypatch):
     """The paper's recipes report the last epoch; validation still runs (and checkpoint_best.pth is
     kept), but the final test and results.json name the last epoch's weights."""

@@ -20,7 +20,7 @@ from ahnpl_plugin.zeroshot.readers import (
     read_clip_benchmark_wds,
     read_elevater,
 )
-from tests.zeroshot_fixtures import (
+from helpers.zeroshot import (
     CLASSNAMES,
     COLOURS,
     TEMPLATES,
