@@ -217,8 +217,7 @@ def test_every_training_config_trains_one_step_with_every_model_type(project, ar
 
 
 # The retention recipes (issue 19): each trains a step with both families' tiny types (the base
-# types' towers are the same code; the step above covers their sizes); coco_lora is refused by
-# ahnpl_blip with one line naming why.
+# types' towers are the same code; the step above covers their sizes).
 RETENTION = ("coco_distill", "coco_l2sp", "coco_text_only", "coco_fsc", "coco_low_lr", "coco_lora")
 
 
@@ -226,16 +225,11 @@ RETENTION = ("coco_distill", "coco_l2sp", "coco_text_only", "coco_fsc", "coco_lo
 @pytest.mark.parametrize("arch", ["ahnpl_clip", "ahnpl_blip"])
 @pytest.mark.parametrize("project", RETENTION)
 def test_every_retention_recipe_trains_one_step_with_both_families(project, arch, recipe, tmp_path, monkeypatch):
-    from ahnpl_plugin.errors import ConfigError
     from ahnpl_plugin.train import _train
 
     monkeypatch.setenv("COCO_DIR", str(recipe.root))
     argv = ["--cfg-path", str(REPO / "projects" / "ahnpl" / f"{project}.yaml"), "--options",
             *_step_options(project, arch, "tiny", tmp_path)]
-    if arch == "ahnpl_blip" and project == "coco_lora":
-        with pytest.raises(ConfigError, match="finetune lora is not supported by ahnpl_blip"):
-            _train(argv)
-        return
     runner = _train(argv)
     rows = [json.loads(line) for line in (runner.output_dir / "metrics.jsonl").read_text().splitlines()]
     (row,) = [r for r in rows if "loss" in r]

@@ -260,21 +260,96 @@ def test_frozen_towers_and_their_momentum_copies_stay_bit_identical(mode, extra)
     assert moved
 
 
-def test_blip_refuses_lora_and_unknown_retention_values_in_one_line():
-    with pytest.raises(ConfigError, match="finetune lora is not supported by ahnpl_blip: BLIP's momentum encoders"):
-        _model(finetune="lora")
-    with pytest.raises(ConfigError, match="finetune lora is not supported by ahnpl_blip"):
-        _model(lora={"rank": 4})  # the adapters' own key: the same reason
+def test_unknown_retention_values_are_one_line_errors():
     with pytest.raises(ConfigError, match="ahnpl_blip model key"):
         _model(finetune_scope="text")  # unknown keys stay errors
     with pytest.raises(ConfigError, match="model.finetune"):
         _model(finetune="half")
     with pytest.raises(ConfigError, match="finetune_last_n must be in 1..2"):
         _model(finetune="last_n", finetune_last_n=3)
+    with pytest.raises(ConfigError, match="set model.finetune: lora"):
+        _model(lora={"rank": 4})
     with pytest.raises(ConfigError, match="distill key"):
         _model(distill={"weigth": 1.0})
     with pytest.raises(ConfigError, match="EMA teacher"):
         _model(distill={"weight": 1.0, "ema": 0.99}, l2sp=1.0)
+    with pytest.raises(ConfigError, match="base weights are frozen"):
+        _model(finetune="lora", l2sp=1.0)
+
+
+# ------------------------------------------------------------------ LoRA
+
+
+def test_lora_sits_on_blips_attention_linear_and_conv_weights():
+    model = _model(finetune="lora", lora={"rank": 2, "alpha": 4.0})
+    adapted = {n.split(".parametrizations.")[0] for n, _ in model.named_parameters() if ".lora_A" in n}
+    assert "visual_encoder.blocks.0.attn.qkv" in adapted  # fused q/k/v: three row groups
+    qkv = model.visual_encoder.blocks[0].attn.qkv.parametrizations.weight[0]
+    assert tuple(qkv.lora_A.shape) == (3, 2, 64) and tuple(qkv.lora_B.shape) == (3, 64, 2)
+    assert float(qkv.scale) == 2.0
+    for name in ("text_encoder.encoder.layer.0.attention.self.query", "text_encoder.encoder.layer.1.crossattention.self.value",
+                 "visual_encoder.blocks.1.mlp.fc1", "visual_encoder.patch_embed.proj", "vision_proj", "itm_head"):
+        assert name in adapted, name
+    assert not any("_m." in n or n.startswith("reference") for n in adapted)  # momentum towers stay plain
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(".lora_A" in n or ".lora_B" in n for n in trained)  # temp frozen too
+    only_linear = _model(finetune="lora", lora={"targets": ["linear"]})
+    names = {n.split(".parametrizations.")[0] for n, _ in only_linear.named_parameters() if ".lora_A" in n}
+    assert "vision_proj" in names and "visual_encoder.blocks.0.attn.qkv" not in names
+    assert not any(n.endswith((".query", ".key", ".value")) for n in names)
+
+
+def test_lora_trains_adapters_only_and_momentum_follows_the_adapted_weights():
+    model = _model(finetune="lora", lora={"rank": 2})
+    optimizer = _optimizer(model, lr=1e-2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    model(_batch(0))["loss"].backward()
+    names = dict(model.named_parameters())
+    trained = [n for n, p in names.items() if p.requires_grad]
+    assert [n for n in trained if names[n].grad is None] == []  # DDP: no unused parameter
+    optimizer.step()
+    optimizer.zero_grad()
+    model.on_optimizer_step()
+    momentum_before = {k: v.clone() for k, v in model.state_dict().items() if "_m." in k}
+    model(_batch(1))  # the next training forward runs the momentum update first
+    after = model.state_dict()
+    for key, value in before.items():
+        if ".lora_" in key or key.endswith(("queue", "queue_ptr", "thresholds")) or "_m." in key:
+            continue
+        assert torch.equal(after[key], value), key  # base weights, biases, temp: bit-identical
+    effective = model.visual_encoder.blocks[0].attn.qkv.weight.detach()
+    base = after["visual_encoder.blocks.0.attn.qkv.parametrizations.weight.original"]
+    assert not torch.equal(effective, base)  # the adapters moved
+    m = model.momentum
+    old = momentum_before["visual_encoder_m.blocks.0.attn.qkv.weight"]
+    assert torch.equal(after["visual_encoder_m.blocks.0.attn.qkv.weight"], old * m + effective * (1.0 - m))
+    assert torch.equal(after["visual_encoder_m.blocks.0.attn.qkv.bias"], momentum_before["visual_encoder_m.blocks.0.attn.qkv.bias"])
+
+
+def test_a_lora_checkpoint_loads_merged_with_the_same_features_and_wise_merges_it(tmp_path):
+    from ahnpl_plugin.wise import wise_checkpoint
+
+    start = _start_file(tmp_path)
+    cfg = _config(pretrained=str(start), finetune="lora", lora={"rank": 2})
+    model = _model(pretrained=str(start), finetune="lora", lora={"rank": 2})
+    _steps(model, 2, optimizer=_optimizer(model, lr=1e-2))
+    path = _runner_checkpoint(tmp_path, model, cfg)
+    plain = _model(load_finetuned=True, finetuned=str(path))
+    assert not any(".parametrizations." in k for k in plain.state_dict())
+    model.eval()
+    batch = _batch(7)
+    adapted_images, adapted_texts = _itc_features(model, batch)
+    merged_images, merged_texts = _itc_features(plain, batch)
+    assert (adapted_images - merged_images).abs().max().item() <= 1e-6
+    assert (adapted_texts - merged_texts).abs().max().item() <= 1e-6
+    one = wise_checkpoint(str(path), 1.0)["model"]
+    zero = wise_checkpoint(str(path), 0.0)["model"]
+    begin = _model(pretrained=str(start)).state_dict()
+    for key, value in plain.state_dict().items():
+        assert torch.equal(one[key], value), key
+        if key not in ("image_queue", "text_queue", "idx_queue", "queue_ptr", "loss.thresholds"):
+            assert torch.equal(zero[key], begin[key]), key
 
 
 # ------------------------------------------------------------------ distillation and L2-SP

@@ -1,14 +1,13 @@
 """The retention keys of a ``model:`` config, shared by ``ahnpl_clip`` and ``ahnpl_blip``.
 
-``finetune``         what trains: ``full`` (default) | ``lora`` (ahnpl_clip only) | ``text`` |
-                     ``vision`` | ``last_n``; ``finetune_last_n``: the block count for ``last_n``
-``lora``             ``{rank, alpha, targets}`` with ``finetune: lora`` (ahnpl_clip only)
+``finetune``         what trains: ``full`` (default) | ``lora`` | ``text`` | ``vision`` | ``last_n``;
+                     ``finetune_last_n``: the block count for ``last_n``
+``lora``             ``{rank, alpha, targets}`` with ``finetune: lora``
 ``distill``          ``{weight: 0, kind: mse|cosine, ema: null}``: feature distillation to the start
 ``l2sp``             weight of ``sum ||w - w0||^2`` over the trained weights (0 = off)
 
 Validated here with one-line errors; what each family trains under each mode is its own
-``finetune_scope`` module. ahnpl_blip refuses ``finetune: lora`` (see :data:`BLIP_LORA_REASON`).
-No torch at import.
+``finetune_scope`` module. No torch at import.
 """
 
 from __future__ import annotations
@@ -18,13 +17,6 @@ from ahnpl_plugin.errors import ConfigError, unknown_choice
 
 FINETUNE_MODES = ("full", "lora", "text", "vision", "last_n")
 RETENTION_KEYS = ("finetune", "finetune_last_n", "lora", "distill", "l2sp")
-BLIP_FINETUNE_MODES = ("full", "text", "vision", "last_n")
-BLIP_LORA_REASON = (
-    "model.finetune lora is not supported by ahnpl_blip: BLIP's momentum encoders follow the online weights "
-    "parameter by parameter (LAVIS's _momentum_update zips the two towers' parameter lists, which LoRA "
-    "parametrizations would misalign) and its checkpoints load through LAVIS's plain state-dict format; "
-    "use finetune text | vision | last_n, distill or l2sp"
-)
 
 
 def _number(name: str, value, low: float = 0.0, high: float | None = None) -> float:
@@ -77,18 +69,15 @@ def _distill(raw: dict) -> dict:
     }
 
 
-def retention_options(raw: dict, arch: str = "ahnpl_clip") -> dict:
-    """``finetune``, ``finetune_last_n``, ``lora``, ``distill``, ``l2sp`` of ``arch`` validated, defaults filled in."""
+def retention_options(raw: dict) -> dict:
+    """``finetune``, ``finetune_last_n``, ``lora``, ``distill``, ``l2sp`` validated, defaults filled in."""
     finetune = raw.get("finetune", "full")
     if finetune not in FINETUNE_MODES:
-        modes = BLIP_FINETUNE_MODES if arch == "ahnpl_blip" else FINETUNE_MODES
-        raise unknown_choice("model.finetune", finetune, modes)
-    if finetune == "lora" and arch == "ahnpl_blip":
-        raise ConfigError(BLIP_LORA_REASON)
+        raise unknown_choice("model.finetune", finetune, FINETUNE_MODES)
     last_n = raw.get("finetune_last_n", 0)
     if finetune == "last_n" and (isinstance(last_n, bool) or not isinstance(last_n, int) or last_n < 1):
         raise ConfigError(f"model.finetune last_n needs model.finetune_last_n >= 1 (blocks per tower), got {last_n!r}")
-    lora = _lora(raw, finetune) if arch == "ahnpl_clip" else {}
+    lora = _lora(raw, finetune)
     distill = _distill(raw)
     l2sp = _number("l2sp", raw.get("l2sp", 0.0))
     if l2sp > 0 and finetune == "lora":

@@ -9,11 +9,15 @@ online weights by momentum):
 ``vision``  the image side: ``visual_encoder`` (ViT) and ``vision_proj``, and ``temp``
 ``last_n``  the last ``model.finetune_last_n`` blocks of the ViT and layers of BERT, with the ViT's
             final norm, both projections, ``itm_head`` and ``temp``
-``lora``    refused for BLIP (:data:`ahnpl_plugin.models.retention_options.BLIP_LORA_REASON`)
+``lora``    only the LoRA adapters on the online towers' Linear/Conv2d weights
+            (:mod:`ahnpl_plugin.models.clip.lora`, placement ``model.lora.targets``); the base
+            weights and ``temp`` stay as they started
 
 The momentum encoders: ``AHNPLBlip._momentum_update`` moves a momentum parameter only while its
 online parameter trains, so a frozen online tower means a frozen momentum tower, bit for bit
-(``m * w_m + (1 - m) * w`` in float32 would move it by rounding even when w_m == w). Frozen
+(``m * w_m + (1 - m) * w`` in float32 would move it by rounding even when w_m == w). With LoRA the
+momentum towers stay plain (no adapters) and follow the adapted weights ``W + scale * B A``,
+matched by name. Frozen
 parameters are left out of the optimiser (``weight_decay_groups`` skips them), get no gradient and
 no DDP bucket (DDP ignores parameters that do not require grad).
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 from torch import nn
 
 from ahnpl_plugin.models.param_groups import set_trained
-from ahnpl_plugin.models.retention_options import BLIP_FINETUNE_MODES
+from ahnpl_plugin.models.retention_options import FINETUNE_MODES
 
 ONLINE = ("visual_encoder.", "vision_proj.", "text_encoder.", "text_proj.", "itm_head.", "temp")
 _TEXT = ("text_encoder.", "text_proj.", "itm_head.")
@@ -41,8 +45,10 @@ def trains(name: str, mode: str, last_n: int = 0, depths: tuple[int, int] = (0, 
     """Whether online BLIP parameter ``name`` trains under ``mode`` (``depths``: ViT blocks, BERT layers)."""
     if mode == "full":
         return True
+    if mode == "lora":
+        return ".lora_A" in name or ".lora_B" in name
     if name == "temp":
-        return mode in BLIP_FINETUNE_MODES
+        return mode in FINETUNE_MODES
     if mode == "text":
         return name.startswith(_TEXT)
     if mode == "vision":
@@ -54,7 +60,7 @@ def trains(name: str, mode: str, last_n: int = 0, depths: tuple[int, int] = (0, 
             or _index_at_least(name, _VIT_BLOCKS, image_depth - last_n)
             or _index_at_least(name, _BERT_LAYERS, text_depth - last_n)
         )
-    raise ValueError(f"unknown model.finetune {mode!r} for ahnpl_blip; valid: {', '.join(BLIP_FINETUNE_MODES)}")
+    raise ValueError(f"unknown model.finetune {mode!r} for ahnpl_blip; valid: {', '.join(FINETUNE_MODES)}")
 
 
 def apply_scope(model: nn.Module, mode: str, last_n: int = 0) -> tuple[int, int]:

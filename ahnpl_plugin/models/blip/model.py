@@ -43,7 +43,9 @@ Keeping zero-shot accuracy (``finetune``, ``distill``, ``l2sp``;
 is), and with distillation or L2-SP keeps a frozen copy of the starting online towers as
 ``reference`` (:mod:`ahnpl_plugin.models.start_anchor`); ``forward`` then also returns
 ``loss_distill`` (the ITC image and caption features against the reference's) and ``loss_l2sp``,
-added to ``loss`` with their weights. ``finetune: lora`` is refused.
+added to ``loss`` with their weights. With ``finetune: lora`` the adapters sit on the online
+towers' weights (:mod:`ahnpl_plugin.models.clip.lora`); the momentum towers stay plain and follow
+the adapted weights; a LoRA run's checkpoint loads merged into a plain model.
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
 (LAVIS's RetrievalTask, ``run.k_test`` re-ranking) and the compositional task
@@ -60,6 +62,7 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 from lavis.common.registry import registry
 from lavis.models.blip_models.blip_retrieval import BlipRetrieval
 from lavis.models.med import XBertEncoder
@@ -84,6 +87,7 @@ from ahnpl_plugin.models.blip.sources import check_blip_inputs, weights_source
 from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 from ahnpl_plugin.models.blip.weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.blip.finetune_scope import ONLINE, apply_scope
+from ahnpl_plugin.models.clip.lora import add_lora
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.start_anchor import StartAnchorMixin
 from ahnpl_plugin.models.start_weights import start_record, weight_entries
@@ -222,6 +226,10 @@ class AHNPLBlip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bli
                                           reproducible=bool(source), arch="ahnpl_blip", key=key)
         self.finetune = options.finetune
         self._keep_start(options.distill, options.l2sp, options.keeps_start)
+        if options.finetune == "lora":
+            lora = options.lora
+            names = add_lora(self._anchored(), lora["rank"], lora["alpha"], lora["targets"])
+            log.info("LoRA rank %d, alpha %g on %d online weights", lora["rank"], lora["alpha"], len(names))
         try:
             trained, frozen = apply_scope(self, options.finetune, options.finetune_last_n)
         except ValueError as exc:
@@ -254,11 +262,26 @@ class AHNPLBlip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bli
     @torch.no_grad()
     def _momentum_update(self):
         """LAVIS's momentum update (same arithmetic), for the online parameters that train only: a
-        frozen online tower (``model.finetune``) leaves its momentum copy exactly as it is."""
+        frozen online tower (``model.finetune``) leaves its momentum copy exactly as it is. With
+        LoRA the plain momentum towers follow the adapted online weights, matched by name."""
+        if self.finetune == "lora":
+            self._momentum_update_adapted()
+            return
         for model_pair in self.model_pairs:
             for param, param_m in zip(model_pair[0].parameters(), model_pair[1].parameters()):
                 if param.requires_grad:
                     param_m.data = param_m.data * self.momentum + param.data * (1.0 - self.momentum)
+
+    def _momentum_update_adapted(self):
+        """The momentum update of a LoRA model: ``w_m <- m w_m + (1 - m) (W + scale B A)`` for each
+        adapted weight; the frozen rest (biases, norms, embeddings) stays."""
+        for online, momentum in self.model_pairs:
+            for name, param_m in momentum.named_parameters():
+                owner_name, _, tensor_name = name.rpartition(".")
+                owner = online.get_submodule(owner_name) if owner_name else online
+                if parametrize.is_parametrized(owner, tensor_name):
+                    weight = getattr(owner, tensor_name)
+                    param_m.data = param_m.data * self.momentum + weight.data * (1.0 - self.momentum)
 
     def load_checkpoint(self, url_or_filename):
         """Load a LAVIS-format BLIP checkpoint (``model.finetuned``), checked (blip_weights)."""

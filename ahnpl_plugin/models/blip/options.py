@@ -28,9 +28,11 @@ Keys (defaults in lavis_configs/models/ahnpl_blip_<type>.yaml; ``loss`` in model
                        (compositional task and LAVIS's RetrievalTask; see blip_scoring)
 ``loss``               :class:`ahnpl_plugin.losses.AHNPLLoss` options, the same keys and defaults as
                        ahnpl_clip (lavis_configs/models/loss.yaml)
-``finetune``           what trains: full (default) | text | vision | last_n (with
-                       ``finetune_last_n``); ``lora`` is refused (see
-                       :mod:`ahnpl_plugin.models.blip.finetune_scope`)
+``finetune``           what trains: full (default) | lora | text | vision | last_n (with
+                       ``finetune_last_n``); see :mod:`ahnpl_plugin.models.blip.finetune_scope`
+``lora``               ``{rank: 4, alpha: 4, targets: [attn_qkv, linear, conv]}`` with ``finetune:
+                       lora`` (attn_qkv: the ViT's fused qkv, three row groups, and BERT's
+                       query/key/value; linear: every other Linear; conv: the patch embedding)
 ``distill``            ``{weight: 0, kind: mse|cosine, ema: null}``: weight > 0 adds ``weight *
                        loss_distill``, the distance of the ITC image and caption features to those
                        of a frozen copy of the starting online towers (``ema``: a decay makes it an
@@ -51,13 +53,13 @@ from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.blip.architectures import ARCHITECTURE_KEYS, MODEL_TYPES
 from ahnpl_plugin.config import plain
 from ahnpl_plugin.models.loss_options import loss_options
-from ahnpl_plugin.models.retention_options import BLIP_LORA_REASON, keeps_start, retention_options
+from ahnpl_plugin.models.retention_options import keeps_start, retention_options
 
 SCORING_MODES = ("itc", "itm", "itc+itm")  # = blip_scoring.SCORING_MODES (that module imports torch)
 BLIP_KEYS = (
     "arch", "model_type", "load_finetuned", "finetuned", "pretrained", "tokenizer", "queue_size",
     "alpha", "momentum", "negative_all_rank", "max_txt_len", "itm_hard_negatives", "scoring", "loss",
-    "trust_code", "finetune", "finetune_last_n", "distill", "l2sp",
+    "trust_code", "finetune", "finetune_last_n", "lora", "distill", "l2sp",
 ) + ARCHITECTURE_KEYS
 
 
@@ -81,6 +83,7 @@ class BlipOptions:
     architecture: dict = field(default_factory=dict)  # base types' tower keys, as given
     finetune: str = "full"
     finetune_last_n: int = 0
+    lora: dict = field(default_factory=dict)  # rank, alpha, targets (filled in for finetune: lora)
     distill: dict = field(default_factory=dict)  # weight, kind, ema (weight 0 = off)
     l2sp: float = 0.0
 
@@ -120,8 +123,6 @@ def blip_model_options(cfg) -> BlipOptions:
     raw = plain(cfg)
     if not isinstance(raw, dict):
         raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
-    if raw.get("finetune") == "lora" or "lora" in raw:  # ahnpl_clip's adapters: named, with the reason
-        raise ConfigError(BLIP_LORA_REASON)
     for key in raw:
         if key not in BLIP_KEYS:
             raise unknown_choice("ahnpl_blip model key", key, BLIP_KEYS)
@@ -143,8 +144,7 @@ def blip_model_options(cfg) -> BlipOptions:
     finetuned = _text("finetuned", raw.get("finetuned"))
     if load_finetuned and not finetuned:
         raise ConfigError("model.load_finetuned is true but model.finetuned (a checkpoint path) is empty")
-    retention = retention_options(raw, "ahnpl_blip")
-    retention.pop("lora")  # not a BLIP key (finetune: lora is refused)
+    retention = retention_options(raw)
     scoring = raw.get("scoring", "itc+itm")
     if scoring not in SCORING_MODES:
         raise unknown_choice("model.scoring", scoring, SCORING_MODES)

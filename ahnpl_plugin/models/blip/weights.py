@@ -43,6 +43,7 @@ from ahnpl_plugin.models.blip.sources import (
     url_cache_path,
 )
 from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
+from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict
 from ahnpl_plugin.models.checkpoint_info import checkpoint_model, describe_checkpoint_model
 
 log = logging.getLogger(__name__)
@@ -170,8 +171,11 @@ def _not_fitting(checkpoint: BlipCheckpoint, model_type: str, what: str) -> Blip
 def load_blip_state(model, checkpoint: BlipCheckpoint) -> None:
     """Load a read checkpoint into ``model`` (every tower weight with its shape; see the module docstring)."""
     source = checkpoint.source
-    state = _interpolated_positions(dict(checkpoint.state), model)
+    state = dict(checkpoint.state)
     own = model.state_dict()
+    if has_lora(state) and not has_lora(own):  # a LoRA run's checkpoint into a plain model: merged
+        state = merge_state_dict(state)
+    state = _interpolated_positions(state, model)
     mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     bad_shapes = [k for k in mismatched if k not in OPTIONAL_KEYS]
     if bad_shapes:

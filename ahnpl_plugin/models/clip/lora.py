@@ -14,7 +14,10 @@ q/k/v/out of both towers):
 
 ``attn_qkv``  ``nn.MultiheadAttention.in_proj_weight``: three adapters, one each for the q, k and
               v rows (as separate q/k/v projections would have), each of rank r
-``linear``    every ``nn.Linear`` (attention out-projection, MLP, RN50's attention pool)
+              (ahnpl_blip: the ViT's fused ``attn.qkv`` Linear, three row groups likewise, and
+              BERT's ``query`` / ``key`` / ``value`` Linear layers, one adapter each)
+``linear``    every other ``nn.Linear`` (attention out-projection, MLP, RN50's attention pool;
+              BLIP's projections and ITM head)
 ``conv``      every ``nn.Conv2d`` (ViT patch embedding, RN50 convolutions), on the weight
               flattened to [out, in * kh * kw]
 
@@ -33,6 +36,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 LORA_TARGETS = ("attn_qkv", "linear", "conv")
+# attention projections that are nn.Linear layers (ahnpl_blip): the ViT's fused ``attn.qkv`` and
+# BERT's ``query`` / ``key`` / ``value``; CLIP has no Linear of these names
+QKV_LINEARS = ("qkv", "query", "key", "value")
 _ORIGINAL = ".parametrizations.{}.original"
 
 
@@ -72,6 +78,9 @@ def lora_sites(module: nn.Module, targets) -> list[tuple[str, nn.Module, str, in
             if sub.in_proj_weight is None:
                 raise ValueError(f"{name}: attention with separate q/k/v weights is not supported")
             sites.append((f"{name}.in_proj_weight", sub, "in_proj_weight", 3))
+        elif isinstance(sub, nn.Linear) and name.rsplit(".", 1)[-1] in QKV_LINEARS:  # BLIP's ViT and BERT
+            if "attn_qkv" in targets:
+                sites.append((f"{name}.weight", sub, "weight", 3 if name.endswith("qkv") else 1))
         elif isinstance(sub, nn.Linear) and "linear" in targets:
             sites.append((f"{name}.weight", sub, "weight", 1))
         elif isinstance(sub, nn.Conv2d) and "conv" in targets:
