@@ -12,13 +12,14 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
+from ahnpl_plugin.contract import AHNPL_TYPES
 from ahnpl_plugin.data.cli import main as data_main
 from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.sample_folder import make_coco_folder, template_negatives, write_template_negatives
 from ahnpl_plugin.data.shards import expand_shard_urls, shard_sizes
 from ahnpl_plugin.datasets.shard_stream import HardNegativeShardStream
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 TO_TENSOR = transforms.Compose([transforms.Resize((16, 16)), transforms.ToTensor()])
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from ahnpl_plugin.contract import AHNPL_TYPES
 from ahnpl_plugin import compat
 
 compat.apply()
@@ -14,7 +15,7 @@ compat.apply()
 from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 from helpers.runs import metrics as run_metrics
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 CAPTIONS = ["a red dog left of a blue cat", "two cats", "a small green table near a big red dog", "a bed"]
 NEGATIVES = [["a blue dog left of a red cat", "###", "a red cat left of a blue dog", "a red dog right of a blue cat", "###"],
              ["###", "###", "###", "two dogs", "###"],

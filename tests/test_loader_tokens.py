@@ -11,13 +11,14 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from ahnpl_plugin.contract import AHNPL_TYPES
 from ahnpl_plugin import compat
 
 compat.apply()
 
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, TokenizingCollater  # noqa: E402
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 EOT = 49407  # CLIP's <end_of_text>
 WORDS = "a small red dog sits left of the big blue table near two cats and".split()
 

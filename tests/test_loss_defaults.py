@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "lavis_configs" / "models"
 PROJECTS = REPO / "projects" / "ahnpl"
-AHNPL = ("relation", "adj_swap", "adj", "noun", "verb")
+from ahnpl_plugin.contract import AHNPL_TYPES as AHNPL  # noqa: E402
 
 
 @pytest.fixture(scope="module")

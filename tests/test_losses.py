@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ahnpl_plugin.losses import AHNPL_TYPES, AHNPLLoss, image_hard_negative_loss
+from ahnpl_plugin.contract import AHNPL_TYPES
+from ahnpl_plugin.losses import AHNPLLoss, image_hard_negative_loss
 
 E = math.e
 

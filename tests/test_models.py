@@ -484,7 +484,7 @@ def test_model_picks_its_loss_types_out_of_a_batch_carrying_all_types():
 
     negatives = [["r0", "s0", "a0", "n0", "v0"], ["r1", "s1", "###", "n1", "v1"]]
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 1, 1]], dtype=torch.bool)
-    types = ("relation", "adj_swap", "adj", "noun", "verb")
+    types = TYPES
     rows, sub = select_types(negatives, mask, types, ("adj", "verb"))
     assert rows == [["a0", "v0"], ["###", "v1"]]
     assert sub.tolist() == [[True, True], [False, True]]

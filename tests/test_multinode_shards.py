@@ -10,7 +10,9 @@ import pytest
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+from ahnpl_plugin.contract import AHNPL_TYPES
+
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from ahnpl_plugin.synthetic.eval_items import eval_items_for_scene, false_descri
 from ahnpl_plugin.synthetic.render import render_scene
 from ahnpl_plugin.synthetic.sampling import place_things, sample_training_scene, thing_diameter
 from ahnpl_plugin.synthetic.scenes import Description, Mention, Scene, Thing, caption_of, relation_between
-from ahnpl_plugin.synthetic.training_negatives import INVALID, retry_dropped, vet_negatives
+from ahnpl_plugin.contract import AHNPL_TYPES, INVALID
+from ahnpl_plugin.synthetic.training_negatives import retry_dropped, vet_negatives
 from ahnpl_plugin.synthetic.vocabulary import BACKGROUND, PALETTE, choose_heldout_pairs
 
 COLOURS = ("red", "green", "blue", "yellow")
@@ -220,7 +221,7 @@ def test_score_items_rejects_bad_input():
         score_items([{"captions": ["a", "b"], "label": 0}], [[[1.0, 0.0]]])
 
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 
 
 def test_vet_negatives_planted():

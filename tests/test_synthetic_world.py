@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ahnpl_plugin.contract import AHNPL_TYPES
 from ahnpl_plugin.synthetic import CATEGORIES, WorldConfig, build_world, load_world
 from ahnpl_plugin.synthetic.captions import mentioned_pairs
 from ahnpl_plugin.synthetic.vocabulary import PALETTE
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 SMALL = dict(seed=0, n_train=240, n_val=30, n_test=60)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ahnpl_plugin.errors import DataError
 from ahnpl_plugin.data.images import COCO2014_SPLITS, coco2014_file, coco2014_file_on_disk
-from ahnpl_plugin.data.negatives_join import AHNPL_TYPES, FIELD_SUFFIX, INVALID
+from ahnpl_plugin.contract import AHNPL_TYPES, FIELD_SUFFIX, INVALID
 
 LAYOUTS: dict[str, tuple[tuple[str, str], ...]] = {
     # layout name -> ((field in the file, our type), ...) in valid_caption order

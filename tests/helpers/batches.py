@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import torch
 
-TYPES = ("relation", "adj_swap", "adj", "noun", "verb")  # the paper's five, in the contract's order
+from ahnpl_plugin.contract import AHNPL_TYPES
+
+TYPES = AHNPL_TYPES  # the contract's five, in its order
 CAPTIONS = [
     "a red cube left of a blue ball",
     "a small green dog on a big table!",
