@@ -101,7 +101,7 @@ def _read_checkpoint(path: str):
                         "--format ahnpl_blip --wise ALPHA writes a BLIP checkpoint")
     if not state or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"--checkpoint {path}: not a state dict nor a LAVIS checkpoint with a 'model' state dict")
-    from ahnpl_plugin.models.clip.lora import merge_state_dict
+    from ahnpl_plugin.models.lora import merge_state_dict
 
     # LoRA adapters merged; a distillation teacher / L2-SP start ("reference.") is not the model
     state = {k: v for k, v in merge_state_dict(state).items() if not k.startswith("reference.")}

@@ -86,7 +86,7 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
     """The starting state dict of a run, rebuilt and hash-checked: ahnpl_clip's CLIP (no prefix,
     float32), or ahnpl_blip's weights (``weight_entries``; ``model_cfg``: the run's model config)."""
     from ahnpl_plugin.models.clip.weights import build_clip
-    from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict
+    from ahnpl_plugin.models.lora import has_lora, merge_state_dict
 
     if not record:
         raise StartWeightsError(
@@ -122,7 +122,7 @@ def start_state(record: dict | None, checkpoint: str, override: str | None = Non
 def wise_checkpoint(checkpoint: str, alpha: float, start: str | None = None) -> dict:
     """A plain checkpoint of ``alpha * fine-tuned + (1 - alpha) * start`` (``ahnpl_clip`` or
     ``ahnpl_blip``, as the checkpoint; BLIP's queues and thresholds from the fine-tuned side)."""
-    from ahnpl_plugin.models.clip.lora import merge_state_dict
+    from ahnpl_plugin.models.lora import merge_state_dict
 
     from ahnpl_plugin.models.retention_options import RETENTION_KEYS
 

@@ -19,7 +19,7 @@ from ahnpl_plugin.errors import ConfigError, StartWeightsError, UserError  # noq
 from ahnpl_plugin.losses import AHNPLLoss, own_negatives_cross_entropy, own_negatives_focal_cross_entropy  # noqa: E402
 from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 from helpers.runs import tiny_clip_weights_file  # noqa: E402
-from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict  # noqa: E402
+from ahnpl_plugin.models.lora import has_lora, merge_state_dict  # noqa: E402
 from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, encode_tokens  # noqa: E402
 from ahnpl_plugin.models.start_weights import interpolate, state_sha256  # noqa: E402
 from ahnpl_plugin.retention import distillation_rows, ema_update, feature_distillation, l2sp  # noqa: E402

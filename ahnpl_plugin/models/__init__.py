@@ -9,7 +9,8 @@ encodes), ``loss_options`` (the ``model.loss`` block), ``param_groups`` (AdamW g
 (which model a checkpoint was made for), ``start_weights`` and ``weight_patching`` (WiSE-FT, LoRA
 merge), ``loader_tokens`` (token ids made in DataLoader workers), ``zero_shot_head`` (LAVIS's
 zero-shot classification route), ``retention_options`` (the ``finetune`` / ``distill`` / ``l2sp``
-keys) and ``start_anchor`` (the frozen start copy: distillation, L2-SP, EMA teacher).
+keys), ``start_anchor`` (the frozen start copy: distillation, L2-SP, EMA teacher) and ``lora``
+(low-rank adapters as parametrizations, merged away for export).
 
 Importing this package is cheap (no torch, no LAVIS); ``<family>.model`` imports LAVIS and
 registers the model.

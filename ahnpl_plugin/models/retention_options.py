@@ -27,7 +27,7 @@ def _number(name: str, value, low: float = 0.0, high: float | None = None) -> fl
 
 
 def _lora(raw: dict, finetune: str) -> dict:
-    from ahnpl_plugin.models.clip.lora import LORA_TARGETS
+    from ahnpl_plugin.models.lora import LORA_TARGETS
 
     lora = plain(raw.get("lora")) or {}
     if not isinstance(lora, dict):

@@ -5,5 +5,6 @@ The same role names as :mod:`ahnpl_plugin.models.clip`: ``model`` (the registere
 checkpoints, offline), ``tokenizer`` (BERT tokenizer, offline); BLIP's own parts: ``sources`` (one
 check of every input before building), ``itc`` (momentum-queue contrastive loss with hard-negative
 columns), ``itm`` (which pairs the matching head sees), ``scoring`` (itc / itm / itc+itm at
-evaluation), ``checkpointing`` (activation checkpointing). Importing this package is cheap.
+evaluation), ``finetune_scope`` (which parameters train, as in the CLIP family), ``checkpointing``
+(activation checkpointing). Importing this package is cheap.
 """

@@ -10,7 +10,7 @@ online weights by momentum):
 ``last_n``  the last ``model.finetune_last_n`` blocks of the ViT and layers of BERT, with the ViT's
             final norm, both projections, ``itm_head`` and ``temp``
 ``lora``    only the LoRA adapters on the online towers' Linear/Conv2d weights
-            (:mod:`ahnpl_plugin.models.clip.lora`, placement ``model.lora.targets``); the base
+            (:mod:`ahnpl_plugin.models.lora`, placement ``model.lora.targets``); the base
             weights and ``temp`` stay as they started
 
 The momentum encoders: ``AHNPLBlip._momentum_update`` moves a momentum parameter only while its

@@ -44,7 +44,7 @@ is), and with distillation or L2-SP keeps a frozen copy of the starting online t
 ``reference`` (:mod:`ahnpl_plugin.models.start_anchor`); ``forward`` then also returns
 ``loss_distill`` (the ITC image and caption features against the reference's) and ``loss_l2sp``,
 added to ``loss`` with their weights. With ``finetune: lora`` the adapters sit on the online
-towers' weights (:mod:`ahnpl_plugin.models.clip.lora`); the momentum towers stay plain and follow
+towers' weights (:mod:`ahnpl_plugin.models.lora`); the momentum towers stay plain and follow
 the adapted weights; a LoRA run's checkpoint loads merged into a plain model.
 
 Evaluation: ``model.scoring`` (``itc`` | ``itm`` | ``itc+itm``) drives ``compute_sim_matrix``
@@ -87,7 +87,7 @@ from ahnpl_plugin.models.blip.sources import check_blip_inputs, weights_source
 from ahnpl_plugin.models.blip.tokenizer import builtin_tiny_vocab_size, load_blip_tokenizer
 from ahnpl_plugin.models.blip.weights import check_checkpoint_model, load_blip_state, load_blip_weights, read_checkpoint
 from ahnpl_plugin.models.blip.finetune_scope import ONLINE, apply_scope
-from ahnpl_plugin.models.clip.lora import add_lora
+from ahnpl_plugin.models.lora import add_lora
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.start_anchor import StartAnchorMixin
 from ahnpl_plugin.models.start_weights import start_record, weight_entries

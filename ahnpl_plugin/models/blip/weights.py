@@ -43,7 +43,7 @@ from ahnpl_plugin.models.blip.sources import (
     url_cache_path,
 )
 from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
-from ahnpl_plugin.models.clip.lora import has_lora, merge_state_dict
+from ahnpl_plugin.models.lora import has_lora, merge_state_dict
 from ahnpl_plugin.models.checkpoint_info import checkpoint_model, describe_checkpoint_model
 
 log = logging.getLogger(__name__)

@@ -4,5 +4,5 @@
 ``architectures`` (CLIP shape per model type), ``weights`` (weight sources, QuickGELU rule),
 ``hf_layout`` (Hugging Face CLIPModel <-> open_clip names), ``trusted_archives`` (TorchScript
 SHA-256 allow-list), ``tokenizer`` (cached BPE), ``towers`` (exact trimmed-length forward passes),
-``finetune_scope`` and ``lora`` (which parameters train). Importing this package is cheap.
+``finetune_scope`` (which parameters train; LoRA itself is shared: :mod:`ahnpl_plugin.models.lora`). Importing this package is cheap.
 """

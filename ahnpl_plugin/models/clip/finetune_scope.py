@@ -1,7 +1,7 @@
 """Which CLIP parameters train (``model.finetune``); the others are frozen (requires_grad False).
 
 ``full``    everything (the default; the published recipe)
-``lora``    only the LoRA adapters (:mod:`ahnpl_plugin.models.clip.lora`); the base weights and
+``lora``    only the LoRA adapters (:mod:`ahnpl_plugin.models.lora`); the base weights and
             ``logit_scale`` stay as they started, so the merged model is the start plus a
             low-rank change
 ``text``    the text tower (token and position embeddings, transformer, ``ln_final``,

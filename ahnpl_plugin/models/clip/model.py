@@ -72,7 +72,7 @@ from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
 from ahnpl_plugin.models.clip.finetune_scope import apply_scope
-from ahnpl_plugin.models.clip.lora import add_lora, has_lora, merge_state_dict
+from ahnpl_plugin.models.lora import add_lora, has_lora, merge_state_dict
 from ahnpl_plugin.models.start_weights import start_record
 from ahnpl_plugin.models.start_anchor import StartAnchorMixin
 from ahnpl_plugin.models.param_groups import weight_decay_groups

@@ -1,4 +1,4 @@
-"""Low-rank adapters (LoRA) on a CLIP's weights, as torch parametrizations; merging them away.
+"""Low-rank adapters (LoRA) on the weights of either family (CLIP, BLIP), as torch parametrizations; merging them away.
 
 Why in-house and not peft: the plugin's towers run attention through
 ``F.linear(x, attn.in_proj_weight, ...)`` (text_encoding.sdpa_block), reading the fused q/k/v
