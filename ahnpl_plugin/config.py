@@ -89,6 +89,13 @@ def plain(value):
     return value
 
 
+def model_flag(name: str, value) -> bool:
+    """``model.<name>`` as a bool; a ConfigError for anything but true/false (no "yes", no 1)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"model.{name} must be true or false, got {value!r}")
+    return value
+
+
 def _arch_class(arch):
     from lavis.common.registry import registry
 

@@ -36,4 +36,14 @@ CONFIG_FILES: dict[str, dict[str, str]] = {
     },
 }
 
-__all__ = ["CONFIG_FILES", "config_path"]
+__all__ = ["CONFIG_FILES", "config_path", "default_config_path"]
+
+
+def default_config_path(arch: str, model_type: str) -> str:
+    """Absolute path of the default YAML of ``arch``'s ``model_type`` (ConfigError listing the valid types)."""
+    from ahnpl_plugin.errors import unknown_choice
+
+    files = CONFIG_FILES[arch]
+    if model_type not in files:
+        raise unknown_choice(f"{arch} model_type", model_type, files)
+    return config_path(files[model_type])

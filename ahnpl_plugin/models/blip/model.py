@@ -67,10 +67,10 @@ from lavis.common.registry import registry
 from lavis.models.blip_models.blip_retrieval import BlipRetrieval
 from lavis.models.med import XBertEncoder
 
-from ahnpl_plugin.errors import ConfigError, unknown_choice
+from ahnpl_plugin.errors import ConfigError
 from ahnpl_plugin.losses import AHNPLLoss, total_loss
-from ahnpl_plugin.models import CONFIG_FILES
-from ahnpl_plugin.models.blip.architectures import MODEL_TYPES, build_towers
+from ahnpl_plugin.models import CONFIG_FILES, default_config_path
+from ahnpl_plugin.models.blip.architectures import build_towers
 from ahnpl_plugin.models.blip.checkpointing import blip_checkpointed_modules, set_checkpointing
 from ahnpl_plugin.models.blip.options import BlipOptions, blip_model_options
 from ahnpl_plugin.models.loss_options import build_loss
@@ -179,9 +179,7 @@ class AHNPLBlip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bli
     @classmethod
     def default_config_path(cls, model_type="tiny"):
         """Absolute path of ``model_type``'s default YAML (ConfigError listing the valid types)."""
-        if model_type not in cls.PRETRAINED_MODEL_CONFIG_DICT:
-            raise unknown_choice("ahnpl_blip model_type", model_type, MODEL_TYPES)
-        return cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+        return default_config_path("ahnpl_blip", model_type)
 
     @classmethod
     def from_config(cls, cfg=None):

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.blip.architectures import ARCHITECTURE_KEYS, MODEL_TYPES
-from ahnpl_plugin.config import plain
+from ahnpl_plugin.config import model_flag, plain
 from ahnpl_plugin.models.loss_options import loss_options
 from ahnpl_plugin.models.retention_options import keeps_start, retention_options
 
@@ -93,12 +93,6 @@ class BlipOptions:
         return keeps_start(self.distill, self.l2sp)
 
 
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"model.{name} must be true or false, got {value!r}")
-    return value
-
-
 def _integer(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"model.{name} must be an integer >= {minimum}, got {value!r}")
@@ -135,12 +129,12 @@ def blip_model_options(cfg) -> BlipOptions:
             f"model.{sorted(architecture)[0]} does not apply to model_type tiny (its towers are fixed, "
             "ahnpl_plugin/models/blip/architectures.py); it sets the coco/flickr towers"
         )
-    if _flag("negative_all_rank", raw.get("negative_all_rank", False)):
+    if model_flag("negative_all_rank", raw.get("negative_all_rank", False)):
         raise ConfigError(
             "model.negative_all_rank: true is not supported by ahnpl_blip (ITM negatives come from the own "
             "rank, as in LAVIS's BLIP COCO/Flickr configs); set it to false"
         )
-    load_finetuned = _flag("load_finetuned", raw.get("load_finetuned", False))
+    load_finetuned = model_flag("load_finetuned", raw.get("load_finetuned", False))
     finetuned = _text("finetuned", raw.get("finetuned"))
     if load_finetuned and not finetuned:
         raise ConfigError("model.load_finetuned is true but model.finetuned (a checkpoint path) is empty")
@@ -160,7 +154,7 @@ def blip_model_options(cfg) -> BlipOptions:
         max_txt_len=_integer("max_txt_len", raw.get("max_txt_len", 35), 2),
         itm_hard_negatives=_integer("itm_hard_negatives", raw.get("itm_hard_negatives", 1), 0),
         scoring=scoring,
-        trust_code=_flag("trust_code", raw.get("trust_code", False)),
+        trust_code=model_flag("trust_code", raw.get("trust_code", False)),
         loss=loss_options(raw.get("loss")),
         architecture=architecture,
         **retention,

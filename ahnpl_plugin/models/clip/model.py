@@ -49,10 +49,9 @@ import torch.nn.functional as F
 from lavis.common.registry import registry
 from lavis.models.base_model import BaseModel
 
-from ahnpl_plugin.errors import ConfigError, PretrainedWeightsError, unknown_choice
+from ahnpl_plugin.errors import ConfigError, PretrainedWeightsError
 from ahnpl_plugin.losses import AHNPLLoss, total_loss
-from ahnpl_plugin.models import CONFIG_FILES, config_path
-from ahnpl_plugin.models.clip.architectures import MODEL_TYPES
+from ahnpl_plugin.models import CONFIG_FILES, config_path, default_config_path
 from ahnpl_plugin.models.checkpoint_info import mismatch_message
 from ahnpl_plugin.models.checkpoint_formats import load_pickle, state_dict_of
 from ahnpl_plugin.models.clip.weights import (
@@ -186,9 +185,7 @@ class AHNPLClip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bas
     @classmethod
     def default_config_path(cls, model_type="tiny"):
         """Absolute path of ``model_type``'s default YAML (ConfigError listing the valid types)."""
-        if model_type not in cls.PRETRAINED_MODEL_CONFIG_DICT:
-            raise unknown_choice("ahnpl_clip model_type", model_type, MODEL_TYPES)
-        return cls.PRETRAINED_MODEL_CONFIG_DICT[model_type]
+        return default_config_path("ahnpl_clip", model_type)
 
     @classmethod
     def from_config(cls, cfg=None):

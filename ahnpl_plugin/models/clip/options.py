@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ahnpl_plugin.config import plain
+from ahnpl_plugin.config import model_flag, plain
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.loss_options import loss_options
 from ahnpl_plugin.models.retention_options import keeps_start, retention_options
@@ -87,12 +87,6 @@ class ModelOptions:
     def keeps_start(self) -> bool:
         """Whether training needs a frozen copy of the starting weights (teacher or L2-SP anchor)."""
         return keeps_start(self.distill, self.l2sp)
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"model.{name} must be true or false, got {value!r}")
-    return value
 
 
 def _patch_option(raw) -> dict | None:
@@ -138,15 +132,15 @@ def model_options(cfg) -> ModelOptions:
     if not isinstance(pretrained, str):
         raise ConfigError(f"model.pretrained must be a string, got {pretrained!r}")
     quick_gelu = raw.get("quick_gelu")
-    quick_gelu = (model_type in OPENAI_TYPES) if quick_gelu is None else _flag("quick_gelu", quick_gelu)
+    quick_gelu = (model_type in OPENAI_TYPES) if quick_gelu is None else model_flag("quick_gelu", quick_gelu)
     act = raw.get("act") or ""
     if act and act not in ACT_VALUES:
         raise unknown_choice("model.act", act, ACT_VALUES)
-    load_finetuned = _flag("load_finetuned", raw.get("load_finetuned", False))
+    load_finetuned = model_flag("load_finetuned", raw.get("load_finetuned", False))
     finetuned = raw.get("finetuned") or ""
     if load_finetuned and not finetuned:
         raise ConfigError("model.load_finetuned is true but model.finetuned (a checkpoint path) is empty")
-    sdpa = _flag("sdpa", raw.get("sdpa", True))
+    sdpa = model_flag("sdpa", raw.get("sdpa", True))
     text_length = raw.get("text_length", "buckets")
     if text_length not in TEXT_LENGTHS:
         raise unknown_choice("model.text_length", text_length, TEXT_LENGTHS)
@@ -157,7 +151,7 @@ def model_options(cfg) -> ModelOptions:
         act=act,
         pretrained_patch=_patch_option(raw.get("pretrained_patch")),
         pretrained_lora=_lora_option(raw.get("pretrained_lora")),
-        trust_code=_flag("trust_code", raw.get("trust_code", False)),
+        trust_code=model_flag("trust_code", raw.get("trust_code", False)),
         load_finetuned=load_finetuned,
         finetuned=str(finetuned),
         sdpa=sdpa,
