@@ -3,7 +3,8 @@
     python -m ahnpl_plugin.export --checkpoint RUN/checkpoint_best.pth --wise 0.5 OUT.pt
     python -m ahnpl_plugin.export --checkpoint RUN/checkpoint_best.pth --wise 0.5 --format ahnpl_clip OUT.pth
     python -m ahnpl_plugin.wise --checkpoint RUN/checkpoint_best.pth --alphas 0 0.25 0.5 0.75 1 \\
-        --compositional-cfg projects/ahnpl/eval_sugarcrepe.yaml --zeroshot-cfg ZS.yaml --out wise_sweep/
+        --compositional-cfg projects/ahnpl/eval_sugarcrepe.yaml --out wise_sweep/
+        # zero-shot side: --zeroshot-cfg, default projects/ahnpl/eval_zeroshot.yaml (ImageNet + ELEVATER)
 
 The checkpoint's ``start_weights`` record (:mod:`ahnpl_plugin.models.start_weights`, written by the
 runner) names the starting weights and their hash; they are rebuilt the way the run built them
@@ -227,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--compositional-cfg", required=True, help="evaluation config of the compositional suite")
-    parser.add_argument("--zeroshot-cfg", required=True, help="evaluation config of a zero-shot task (not COCO retrieval)")
+    parser.add_argument("--zeroshot-cfg", default="projects/ahnpl/eval_zeroshot.yaml",
+                        help="evaluation config of a zero-shot task, never COCO retrieval (default: the zero-shot "
+                             "classification suite, ImageNet + ELEVATER's 20 sets; its agg_metrics is their mean)")
     parser.add_argument("--start", default=None, help="starting weights file, when the recorded one moved (hash-checked)")
     parser.add_argument("--out", default="output/wise_sweep")
     parser.add_argument("--options", nargs="*", default=[], help="extra key=value overrides for both evaluations")
