@@ -107,7 +107,7 @@ def register_stock_clip():
 
     @registry.register_model(STOCK_ARCH)
     class StockClip(BaseModel):
-        PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES.items()}
+        PRETRAINED_MODEL_CONFIG_DICT = {name: config_path(path) for name, path in CONFIG_FILES["ahnpl_clip"].items()}
 
         def __init__(self, clip):
             super().__init__()
