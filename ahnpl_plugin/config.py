@@ -89,6 +89,21 @@ def plain(value):
     return value
 
 
+def model_mapping(cfg, arch: str, keys, model_types) -> tuple[dict, str]:
+    """``(plain model config, model_type)`` of a ``model:`` section, after checking it is a mapping
+    with only ``keys`` and a ``model_type`` among ``model_types`` (ConfigErrors listing the valid)."""
+    raw = plain(cfg)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
+    for key in raw:
+        if key not in keys:
+            raise unknown_choice(f"{arch} model key", key, keys)
+    model_type = raw.get("model_type")
+    if model_type not in model_types:
+        raise unknown_choice(f"{arch} model_type", model_type, model_types)
+    return raw, model_type
+
+
 def model_flag(name: str, value) -> bool:
     """``model.<name>`` as a bool; a ConfigError for anything but true/false (no "yes", no 1)."""
     if not isinstance(value, bool):

@@ -30,6 +30,19 @@ class HardNegativeBatchMixin:
         """Runner hook, after each optimiser step: theta from the group's training forwards."""
         self.loss.step_thresholds()
 
+    @staticmethod
+    def _images_and_captions(samples: dict):
+        """``(images, captions as a list)`` of a training batch; ValueError naming a missing key or
+        a count mismatch."""
+        for key in ("image", "text_input"):
+            if key not in samples:
+                raise ValueError(f"samples lacks {key!r} (has {sorted(samples)})")
+        images, captions = samples["image"], samples["text_input"]
+        captions = [captions] if isinstance(captions, str) else list(captions)
+        if len(captions) != images.shape[0]:
+            raise ValueError(f"samples has {images.shape[0]} images but {len(captions)} captions in 'text_input'")
+        return images, captions
+
     def _batch_negatives(self, samples: dict, captions: list[str]):
         """``(negatives, mask)`` of a batch in the loss's type order, or ``(None, None)`` for a
         batch to train without; ValueError naming the key for an inconsistent batch."""

@@ -383,14 +383,8 @@ class AHNPLBlip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bli
 
     def forward(self, samples: dict) -> dict:
         """Training loss of a batch; see the module docstring for inputs and outputs."""
-        for key in ("image", "text_input"):
-            if key not in samples:
-                raise ValueError(f"samples lacks {key!r} (has {sorted(samples)})")
-        images, captions = samples["image"], samples["text_input"]
-        captions = [captions] if isinstance(captions, str) else list(captions)
+        images, captions = self._images_and_captions(samples)
         batch = len(captions)
-        if batch != images.shape[0]:
-            raise ValueError(f"samples has {images.shape[0]} images but {batch} captions in 'text_input'")
         if self.training:
             self._check_queue(batch)
         image_ids = batch_image_ids(samples.get("image_id"), batch, self.device)

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.blip.architectures import ARCHITECTURE_KEYS, MODEL_TYPES
-from ahnpl_plugin.config import model_flag, plain
+from ahnpl_plugin.config import model_flag, model_mapping
 from ahnpl_plugin.models.loss_options import loss_options
 from ahnpl_plugin.models.retention_options import keeps_start, retention_options
 
@@ -114,15 +114,7 @@ def _text(name: str, value) -> str:
 
 def blip_model_options(cfg) -> BlipOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`BlipOptions`."""
-    raw = plain(cfg)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
-    for key in raw:
-        if key not in BLIP_KEYS:
-            raise unknown_choice("ahnpl_blip model key", key, BLIP_KEYS)
-    model_type = raw.get("model_type")
-    if model_type not in MODEL_TYPES:
-        raise unknown_choice("ahnpl_blip model_type", model_type, MODEL_TYPES)
+    raw, model_type = model_mapping(cfg, "ahnpl_blip", BLIP_KEYS, MODEL_TYPES)
     architecture = {k: raw[k] for k in ARCHITECTURE_KEYS if k in raw}
     if model_type == "tiny" and architecture:
         raise ConfigError(

@@ -371,13 +371,7 @@ class AHNPLClip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bas
 
     def forward(self, samples: dict) -> dict:
         """Training loss of a batch; see the module docstring for inputs and outputs."""
-        for key in ("image", "text_input"):
-            if key not in samples:
-                raise ValueError(f"samples lacks {key!r} (has {sorted(samples)})")
-        images, captions = samples["image"], samples["text_input"]
-        captions = [captions] if isinstance(captions, str) else list(captions)
-        if len(captions) != images.shape[0]:
-            raise ValueError(f"samples has {images.shape[0]} images but {len(captions)} captions in 'text_input'")
+        images, captions = self._images_and_captions(samples)
         if self.training:
             self.clamp_logit_scale()
         # Host-side planning first (negatives, token ids, on the CPU), so that the towers' GPU work

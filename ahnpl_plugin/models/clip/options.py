@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ahnpl_plugin.config import model_flag, plain
+from ahnpl_plugin.config import model_flag, model_mapping, plain
 from ahnpl_plugin.errors import ConfigError, unknown_choice
 from ahnpl_plugin.models.loss_options import loss_options
 from ahnpl_plugin.models.retention_options import keeps_start, retention_options
@@ -119,15 +119,7 @@ def _lora_option(raw) -> dict | None:
 
 def model_options(cfg) -> ModelOptions:
     """Validate a ``model:`` mapping (OmegaConf or dict) into :class:`ModelOptions`."""
-    raw = plain(cfg)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"the model config must be a mapping, got {type(cfg).__name__}")
-    for key in raw:
-        if key not in MODEL_KEYS:
-            raise unknown_choice("ahnpl_clip model key", key, MODEL_KEYS)
-    model_type = raw.get("model_type")
-    if model_type not in MODEL_TYPES:
-        raise unknown_choice("ahnpl_clip model_type", model_type, MODEL_TYPES)
+    raw, model_type = model_mapping(cfg, "ahnpl_clip", MODEL_KEYS, MODEL_TYPES)
     pretrained = raw.get("pretrained") or ""
     if not isinstance(pretrained, str):
         raise ConfigError(f"model.pretrained must be a string, got {pretrained!r}")
