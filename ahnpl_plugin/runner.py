@@ -12,6 +12,8 @@ defects):
   (``run.max_grad_norm``), the model's own optimiser parameter groups, per-step cosine schedule;
 * training batches are tokenised in the loader's workers with the model's tokenizer
   (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
+* training images leave the loader as uint8 and are normalised on the device
+  (``run.normalize_on_device``, default true, bit-identical; :mod:`ahnpl_plugin.datasets.device_normalize`);
 * ``run.grad_checkpointing``: activation checkpointing of the model's towers (exact);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
@@ -45,6 +47,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
 
 from ahnpl_plugin.contract import HOST_KEYS
+from ahnpl_plugin.datasets.device_normalize import images_as_uint8
 from ahnpl_plugin.errors import ConfigError, TrainingDiverged, unknown_choice
 from ahnpl_plugin.models.loader_tokens import TokenizingCollater
 from ahnpl_plugin.models.param_groups import weight_decay_groups
@@ -148,6 +151,7 @@ class AHNPLRunner(RunnerBase):
         self._samplers = {}
         self._streams = {}
         self._seeded = {}  # training datasets whose samples are seeded per (epoch, index)
+        self._device_normalizers = {}  # training loaders whose images come as uint8: their Normalize
         self._last_finite = {}
         self._resumed_from = None  # (file, epoch, step in epoch) of the checkpoint resumed from
         self._resume = None  # (start step, RNG states, running sums) of a mid-epoch checkpoint
@@ -348,6 +352,10 @@ class AHNPLRunner(RunnerBase):
         if isinstance(first, ChainDataset):
             first = next(iter(first.datasets))
         streaming = isinstance(dataset, IterableDataset)
+        if is_train and run.get("normalize_on_device", True):  # uint8 from the workers (device_normalize.py)
+            normalizer = images_as_uint8(dataset)
+            if normalizer is not None:
+                self._device_normalizers[label] = normalizer
         sampler = None
         if is_train and streaming:
             self._streams[label] = dataset
@@ -411,6 +419,15 @@ class AHNPLRunner(RunnerBase):
             )
         max_steps = self.config.run_cfg.get("max_steps")
         return min(n, int(max_steps)) if max_steps else n
+
+    def _normalized(self, samples):
+        """The training batch with its uint8 images normalised on the device (device_normalize.py)."""
+        normalizer = self._device_normalizers.get("train")
+        if normalizer is not None and isinstance(samples, dict):
+            images = samples.get("image")
+            if torch.is_tensor(images) and images.dtype == torch.uint8:
+                samples["image"] = normalizer(images)
+        return samples
 
     def _set_lr(self, optimizer_step: int, total_optimizer_steps: int) -> float:
         run = self.config.run_cfg
@@ -563,7 +580,7 @@ class AHNPLRunner(RunnerBase):
             _fault_point("train_step")
             place = micro_step(epoch, i, iters, accum)
             lr = self._set_lr(place.optimizer_step, total_opt_steps)
-            samples = _to_device(samples, self.device)
+            samples = self._normalized(_to_device(samples, self.device))
             if isinstance(samples, dict):
                 samples.update({"epoch": epoch, "iters": epoch * iters + i, "num_iters_per_epoch": iters})
             last_micro = place.last_in_group

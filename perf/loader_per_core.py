@@ -7,7 +7,10 @@ one torch thread), for the COCO folder loader (``ahnpl_coco``'s dataset) and the
 collater is the runner's: the dataset's collater + ``TokenizingCollater`` with CLIP's 77-token ids of
 the caption and its five negatives; the tokenizer cache is cleared before every batch (a COCO epoch
 never repeats a text within the cache's reach), so tokenising is timed cold. ``folder-notok``
-leaves tokenising out, to show its share.
+leaves tokenising out, to show its share. ``-u8`` variants hand the batch over as uint8 pixels and
+leave ToTensor's division and Normalize to the device (``run.normalize_on_device``, the default;
+``ahnpl_plugin/datasets/device_normalize.py``; bit-identical images), so the worker does not pay
+for them.
 
 Data: COCO-like JPEGs (640x480, q90, smooth content + grain, as perf/loader_throughput.py),
 two captions per image, template negatives; shards written from the same records. Variants run
@@ -37,7 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "perf"))
 
-VARIANTS = ("folder", "folder-draft", "shards", "shards-draft", "folder-notok")
+VARIANTS = ("folder", "folder-draft", "shards", "shards-draft", "folder-notok",
+            "folder-u8", "folder-draft-u8", "shards-u8", "shards-draft-u8")
 TYPES = ("relation", "adj_swap", "adj", "noun", "verb")
 
 
@@ -112,6 +116,7 @@ def main(argv=None) -> dict:
     from ahnpl_plugin.data.negatives_join import join_negatives, read_negatives
     from ahnpl_plugin.data.sample_folder import write_template_negatives
     from ahnpl_plugin.data.shards import expand_shard_urls, write_shards
+    from ahnpl_plugin.datasets.device_normalize import split_processor
     from ahnpl_plugin.datasets.shard_stream import HardNegativeShardStream
     from ahnpl_plugin.datasets.training_samples import ReplacingHardNegativeDataset
     from ahnpl_plugin.models.loader_tokens import TokenizingCollater
@@ -127,15 +132,18 @@ def main(argv=None) -> dict:
         write_shards(records, root / "images", root / "shards", samples_per_shard=128, progress=False)
         urls = expand_shard_urls(str(root / "shards" / "*.tar"))
 
+        worker_half, _ = split_processor(processor)
+
         def loader(variant: str):
-            draft = args.image_size if variant.endswith("-draft") else None
+            draft = args.image_size if "-draft" in variant else None
+            images = worker_half if variant.endswith("-u8") else processor
             if variant.startswith("folder"):
-                dataset = ReplacingHardNegativeDataset(records, str(root / "images"), processor, negative_types=TYPES,
+                dataset = ReplacingHardNegativeDataset(records, str(root / "images"), images, negative_types=TYPES,
                                                        decode_draft=draft)
                 collate = dataset.collater if variant == "folder-notok" else TokenizingCollater(dataset.collater, tokens)
                 return DataLoader(dataset, sampler=RandomSampler(dataset), batch_size=args.batch_size, num_workers=0,
                                   collate_fn=collate)
-            stream = HardNegativeShardStream(urls, processor, negative_types=TYPES, num_samples=len(records),
+            stream = HardNegativeShardStream(urls, images, negative_types=TYPES, num_samples=len(records),
                                              shuffle_buffer=256, decode_draft=draft)
             return DataLoader(stream, batch_size=args.batch_size, num_workers=0,
                               collate_fn=TokenizingCollater(stream.collater, tokens))
