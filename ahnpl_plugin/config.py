@@ -48,7 +48,7 @@ RUN_KEYS = {
     "beta1", "eps", "max_grad_norm", "fused_adamw", "compile", "channels_last", "dist_backend",
     "checkpoint", "save_every_epoch", "plot", "max_steps", "progress", "job_name", "scores",
     "checkpoint_every_steps", "eval_precision", "model_selection", "loader_tokens", "grad_checkpointing",
-    "normalize_on_device",
+    "normalize_on_device", "grad_cache",
     "strict",  # ahnpl_compositional: every configured benchmark must be present (all or nothing)
     "reference_model", "bootstrap",  # task ahnpl_zeroshot: starting weights (retention), interval replicates
 }
@@ -258,7 +258,7 @@ def validate_run_config(run_cfg) -> None:
         _check_number(run_cfg, key, int)
     for key in FLOAT_RUN_KEYS:
         _check_number(run_cfg, key, float)
-    for key in ("loader_tokens", "grad_checkpointing", "normalize_on_device"):  # issue 21's switches
+    for key in ("loader_tokens", "grad_checkpointing", "normalize_on_device", "grad_cache"):  # issue 21's switches
         if run_cfg.get(key) is not None and not isinstance(run_cfg.get(key), bool):
             raise ConfigError(f"run.{key} must be true or false, got {run_cfg.get(key)!r}")
     if run_cfg.get("lr_sched") is not None:

@@ -14,6 +14,8 @@ defects):
   (``run.loader_tokens``, default true; :mod:`ahnpl_plugin.models.loader_tokens`);
 * training images leave the loader as uint8 and are normalised on the device
   (``run.normalize_on_device``, default true, bit-identical; :mod:`ahnpl_plugin.datasets.device_normalize`);
+* ``run.grad_cache``: gradient accumulation whose loss is that of the whole group (GradCache;
+  ``ahnpl_clip``, one process): the contrastive softmaxes see ``accum_grad_iters`` x the batch;
 * ``run.grad_checkpointing``: activation checkpointing of the model's towers (exact);
 * every loss component and each adaptive threshold logged (``metrics.jsonl``, the LAVIS log, a PNG);
 * a non-finite loss stops the run naming the step and the last finite components;
@@ -254,6 +256,13 @@ class AHNPLRunner(RunnerBase):
                 if not hasattr(self._model, "set_grad_checkpointing"):
                     raise ConfigError(f"run.grad_checkpointing: {type(self._model).__name__} has no set_grad_checkpointing()")
                 self._model.set_grad_checkpointing(True)
+            if self.config.run_cfg.get("grad_cache", False):
+                if not hasattr(self._model, "grad_cache_step"):
+                    raise ConfigError(f"run.grad_cache: {type(self._model).__name__} has no grad_cache_step() "
+                                      "(ahnpl_clip has; BLIP's queues, momentum encoders and ITM have no GradCache form here)")
+                if self.use_distributed:
+                    raise ConfigError("run.grad_cache runs in one process only (its second encoding bypasses DDP's "
+                                      "gradient hooks); use plain accum_grad_iters under torchrun")
             self._model = self._model.to(self.device)
             if self.config.run_cfg.get("channels_last", False):
                 self._model = self._model.to(memory_format=torch.channels_last)
@@ -544,6 +553,7 @@ class AHNPLRunner(RunnerBase):
         log_freq = self.log_freq
         every = int(run.get("checkpoint_every_steps") or 0)
         first, sums, count = 0, {}, 0
+        grad_cache, group = bool(run.get("grad_cache", False)), []
         resume, self._resume = self._resume, None
         if resume is not None:  # a mid-epoch checkpoint of this epoch
             first, sums, count = resume["step"], dict(resume["sums"]), int(resume["count"])
@@ -584,18 +594,36 @@ class AHNPLRunner(RunnerBase):
             if isinstance(samples, dict):
                 samples.update({"epoch": epoch, "iters": epoch * iters + i, "num_iters_per_epoch": iters})
             last_micro = place.last_in_group
-            sync = model.no_sync() if isinstance(model, DDP) and not last_micro else contextlib.nullcontext()
-            with sync:
-                with self._autocast():
-                    output = model(samples)
-                loss = output["loss"]
+            if grad_cache:  # one loss over the whole group, from cached features (GradCache)
+                group.append(samples)
+                if not last_micro:  # nothing runs until the group is complete; logged once per group
+                    self.global_step = epoch * iters + i + 1
+                    since_save += 1
+                    if progress is not None:
+                        progress.update(1)
+                    continue
+                step = epoch * iters + i
+
+                def backward_loss(output, step=step):
+                    self._check_finite({k: _scalar(v) for k, v in output.items() if self._loggable(v)}, step)
+                    return self.scaler.scale(output["loss"]) if self.scaler is not None else output["loss"]
+
+                output = core.grad_cache_step(group, backward_loss, self._autocast)
+                group = []
                 components = {k: _scalar(v) for k, v in output.items() if self._loggable(v)}
-                self._check_finite(components, epoch * iters + i)
-                scaled = loss / place.group_size  # the group's mean loss, a partial group too
-                if self.scaler is not None:
-                    self.scaler.scale(scaled).backward()
-                else:
-                    scaled.backward()
+            else:
+                sync = model.no_sync() if isinstance(model, DDP) and not last_micro else contextlib.nullcontext()
+                with sync:
+                    with self._autocast():
+                        output = model(samples)
+                    loss = output["loss"]
+                    components = {k: _scalar(v) for k, v in output.items() if self._loggable(v)}
+                    self._check_finite(components, epoch * iters + i)
+                    scaled = loss / place.group_size  # the group's mean loss, a partial group too
+                    if self.scaler is not None:
+                        self.scaler.scale(scaled).backward()
+                    else:
+                        scaled.backward()
             if last_micro:
                 if self.scaler is not None:
                     self.scaler.unscale_(optimizer)

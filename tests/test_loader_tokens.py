@@ -31,17 +31,13 @@ def caption(n_words: int) -> str:
 CAPTIONS = [caption(n) for n in range(0, 91, 3)] + ["a !~ b", "Ünïcode café, ok?", "###"]
 
 
+from helpers.models import tiny_clip  # noqa: E402
+
 pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
 
 
 def _clip(**overrides):
-    from ahnpl_plugin.models.clip.model import AHNPLClip
-
-    cfg = OmegaConf.load(AHNPLClip.default_config_path("tiny")).model
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value, force_add=True)
-    torch.manual_seed(0)
-    return AHNPLClip.from_config(cfg)
+    return tiny_clip(**overrides)
 
 
 def _blip(**changes):

@@ -28,12 +28,12 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from ahnpl_plugin.errors import ConfigError  # noqa: E402
 from ahnpl_plugin.models.clip import towers as text_encoding  # noqa: E402
-from ahnpl_plugin.models.clip.model import AHNPLClip  # noqa: E402
 from ahnpl_plugin.models.clip.towers import TextEncoder, encode_images, length_chunks  # noqa: E402
 from ahnpl_plugin.models.clip.tokenizer import tokenize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 from helpers.batches import CAPTIONS, MASK, NEGATIVES, TYPES  # noqa: E402
+from helpers.models import tiny_clip  # noqa: E402
 # Lengths 2 to 43 tokens, id 0 ("!~") before an end-of-text token, and a caption cut at 77 tokens
 # (no end-of-text left: LAVIS pools its position 0, the start token; the fast paths must too).
 TEXTS = CAPTIONS + ["a !~ b", "a", "a dog " * 20, "the cat sat on the mat " * 20, "two red balls"]
@@ -53,11 +53,7 @@ def small_clip(width=128, heads=2, layers=2):
 
 
 def tiny_model(**overrides):
-    cfg = OmegaConf.load(AHNPLClip.default_config_path("tiny")).model
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value, force_add=True)
-    torch.manual_seed(0)
-    return AHNPLClip.from_config(cfg)
+    return tiny_clip(**overrides)
 
 
 def batch():

@@ -40,6 +40,7 @@ to ln(100); the runner should call it after each optimiser step, and ``forward``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -63,10 +64,8 @@ from ahnpl_plugin.models.clip.weights import (
 )
 from ahnpl_plugin.models.clip.options import ModelOptions, model_options
 from ahnpl_plugin.models.loss_options import build_loss
-from ahnpl_plugin.models.negative_batch import (
-    scatter_negatives,
-    texts_to_encode,
-)
+from ahnpl_plugin.models.negative_batch import texts_to_encode
+from ahnpl_plugin.models.step_features import StepFeatures, joined
 from ahnpl_plugin.models.hard_negative_batches import HardNegativeBatchMixin
 from ahnpl_plugin.models.loader_tokens import ClipLoaderTokens, encoded_negative_rows, given_tokens
 from ahnpl_plugin.models.zero_shot_head import ZeroShotHeadMixin
@@ -369,11 +368,9 @@ class AHNPLClip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bas
             negative_tokens = self.tokenize(texts_to_encode([], negatives, encoded, encode_invalid=False)[0])
         return torch.cat([caption_tokens, negative_tokens])
 
-    def forward(self, samples: dict) -> dict:
-        """Training loss of a batch; see the module docstring for inputs and outputs."""
+    def _encode_step(self, samples: dict) -> StepFeatures:
+        """Both towers' features of a training batch (the part of ``forward`` before the loss)."""
         images, captions = self._images_and_captions(samples)
-        if self.training:
-            self.clamp_logit_scale()
         # Host-side planning first (negatives, token ids, on the CPU), so that the towers' GPU work
         # is queued back to back without a device sync in between.
         negatives, mask = self._batch_negatives(samples, captions)
@@ -382,22 +379,59 @@ class AHNPLClip(ZeroShotHeadMixin, StartAnchorMixin, HardNegativeBatchMixin, Bas
         if negatives is not None and (self.loss.mode == "reference" or self.encode_all_negatives):
             encoded = torch.ones_like(mask)  # the released code encodes every negative, "###" included
         tokens = self._step_tokens(samples, captions, negatives, encoded)
-        image_feats = self.encode_image(images)
-        features = self.encode_text(tokens)
-        text_feats = features[:batch]
-        if negatives is None:
-            neg_feats, mask = None, None
-        else:
-            neg_feats = scatter_negatives(features[batch:], encoded)
-            mask = mask.to(features.device, non_blocking=True)
+        return StepFeatures(images, tokens[:batch], self.encode_image(images), self.encode_text(tokens), encoded, mask)
+
+    def _step_loss(self, steps: list[StepFeatures]) -> dict:
+        """The loss of one batch made of ``steps`` (one, or a GradCache group's micro-batches)."""
+        parts = [step.split() for step in steps]
+        image_feats, text_feats, neg_feats = (joined([p[i] for p in parts]) for i in range(3))
+        mask = joined([step.mask for step in steps])
+        if mask is not None:
+            mask = mask.to(text_feats.device, non_blocking=True)
         scale = self.logit_scale.exp()
         out = self.loss(image_feats, text_feats, neg_feats, mask, scale)
         for name, value in zip(self.loss.negative_types, out.pop("thresholds").detach()):
             out[f"theta/{name}"] = value
         weighted = out.pop("weighted")
-        self._retention_terms(out, weighted, images, image_feats, text_feats, tokens[:batch])
+        self._retention_terms(out, weighted, joined([step.images for step in steps]), image_feats, text_feats,
+                              joined([step.caption_tokens for step in steps]))
         out["loss"] = total_loss(weighted)
         out["logit_scale"] = scale.detach()
+        return out
+
+    def forward(self, samples: dict) -> dict:
+        """Training loss of a batch; see the module docstring for inputs and outputs."""
+        if self.training:
+            self.clamp_logit_scale()
+        return self._step_loss([self._encode_step(samples)])
+
+    def grad_cache_step(self, batches: list[dict], backward_loss, autocast=contextlib.nullcontext) -> dict:
+        """Gradients of the loss of ``batches`` joined into one batch, with the activation memory
+        of one micro-batch (GradCache, Gao et al. 2021; docs/method.md §2.5).
+
+        1. every micro-batch through both towers without a graph; 2. the loss of the whole group
+        from those features (leaves), ``backward_loss(out)`` returns the tensor to differentiate
+        (the runner's: loss checks and the GradScaler's scale) and its backward leaves the feature
+        gradients (and the logit scale's, theta's statistics, the retention terms' own); 3. each
+        micro-batch through the towers again, with a graph, backpropagating the cached feature
+        gradients. Parameter gradients equal those of one forward of the joined batch up to float
+        rounding (tests/test_grad_cache.py), whatever the number of micro-batches. Returns the
+        loss outputs of step 2.
+        """
+        if self.training:
+            self.clamp_logit_scale()
+        with torch.no_grad(), autocast():
+            cached = [self._encode_step(samples) for samples in batches]
+        leaves = [step.as_leaves() for step in cached]
+        with autocast():
+            out = self._step_loss(leaves)
+        backward_loss(out).backward()
+        for samples, leaf in zip(batches, leaves):
+            with autocast():
+                step = self._encode_step(samples)
+            surrogate = step.surrogate(leaf)
+            if surrogate is not None:
+                surrogate.backward()
         return out
 
     # ------------------------------------------------------------------ evaluation
