@@ -24,10 +24,14 @@ class Variant:
     loss: dict = field(default_factory=dict)  # model.loss.* (mode ahnpl defaults otherwise)
     dataset: dict = field(default_factory=dict)  # datasets.<name>.* (synthetic world only)
     epochs_factor: int = 1  # run.max_epoch multiplier (compute-matched baseline)
+    model: dict = field(default_factory=dict)  # model.* other than loss (another model family)
     coco: bool = True  # whether a COCO config exists (False: needs data the COCO builder lacks)
 
 
 _PLAIN = {"negative_types": [], "use_hn": False, "use_dm": False}
+# the tiny BLIP, scored by ITC: on this world its ITM head stays at its label prior and re-ranking
+# with it erases what ITC learned (README, "BLIP on the world")
+_TINY_BLIP = {"arch": "ahnpl_blip", "model_type": "tiny", "scoring": "itc"}
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("clip_ft", "CLIP fine-tune", "plain CLIP contrastive fine-tuning, no hard negatives",
@@ -77,6 +81,12 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ahnpl_per_sample", "AHNPL per-sample theta",
             "mode ahnpl with per-sample margins: theta_ik = clip(theta_k + mean gap_k - gap_ik, 0, 10)",
             loss={"per_sample_thresholds": True}),
+    Variant("blip_stock", "BLIP (LAVIS objective)",
+            "tiny BLIP with LAVIS's retrieval objective: ITC with momentum distillation and queue + ITM on "
+            "similarity-sampled negatives, no text hard negatives; scored by ITC",
+            loss=_PLAIN, dataset={"negative_types": []}, model={**_TINY_BLIP, "itm_hard_negatives": 0}, coco=False),
+    Variant("ahnpl_blip", "AHNPL-BLIP", "tiny BLIP trained with AHNPL (mode ahnpl) on its ITC, the text hard "
+            "negatives also as ITM non-matching pairs; scored by ITC", model=_TINY_BLIP, coco=False),
 )
 BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -84,6 +94,7 @@ BY_NAME = {v.name: v for v in VARIANTS}
 def variant_config(base: dict, variant: Variant, dataset_name: str) -> dict:
     """``base`` (a parsed project YAML) with the variant's loss, dataset and epochs applied."""
     cfg = copy.deepcopy(base)
+    cfg["model"].update(copy.deepcopy(variant.model))
     cfg["model"]["loss"] = {"mode": "ahnpl", **copy.deepcopy(variant.loss)}
     dataset = cfg["datasets"][dataset_name]
     for key, value in variant.dataset.items():

@@ -26,7 +26,7 @@ def test_variants_differ_from_the_demo_only_where_they_say():
         cfg = yaml.safe_load((REPO / f"projects/ahnpl/ablation/{variant.name}.yaml").read_text())
         assert cfg["model"]["loss"] == {"mode": "ahnpl", **variant.loss}
         assert {k: v for k, v in cfg["model"].items() if k != "loss"} == {
-            k: v for k, v in demo["model"].items() if k != "loss"}
+            **{k: v for k, v in demo["model"].items() if k != "loss"}, **variant.model}
         world = dict(cfg["datasets"]["ahnpl_synthetic_world"])
         expected = dict(demo["datasets"]["ahnpl_synthetic_world"])
         for key, value in variant.dataset.items():
@@ -51,6 +51,9 @@ def test_every_loss_variant_builds_its_loss():
     assert BY_NAME["negclip"].loss["negative_types"] == ["negclip"]
     assert BY_NAME["negclip"].dataset["world"] == {"negative_types": ["negclip"]}
     assert BY_NAME["clip_ft_3x"].epochs_factor == 3
+    # BLIP rows: LAVIS's own objective (no text hard negatives, ITM unchanged) and AHNPL-BLIP
+    assert BY_NAME["blip_stock"].model["arch"] == BY_NAME["ahnpl_blip"].model["arch"] == "ahnpl_blip"
+    assert BY_NAME["blip_stock"].model["itm_hard_negatives"] == 0 and BY_NAME["blip_stock"].loss["negative_types"] == []
 
 
 def test_coco_configs_keep_the_coco_recipe():
