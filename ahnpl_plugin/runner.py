@@ -46,7 +46,7 @@ import torch.distributed as dist
 from lavis.common.registry import registry
 from lavis.runners.runner_base import RunnerBase
 from torch.nn.parallel import DistributedDataParallel as DDP
-from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, DistributedSampler, IterableDataset
+from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, IterableDataset
 
 from ahnpl_plugin.contract import HOST_KEYS
 from ahnpl_plugin.datasets.device_normalize import images_as_uint8
@@ -723,7 +723,6 @@ class AHNPLRunner(RunnerBase):
                 "epoch": model_epoch,
             }
             if not self.evaluate_only:
-                selection = str(self.config.run_cfg.get("model_selection", "best")).lower()
                 record["model_weights"]["selection"] = (
                     f"best {self.valid_splits[0]} agg_metrics (run.model_selection: best)"
                     if checkpoint is None else "the last epoch (run.model_selection: last, or no validation)")
