@@ -165,3 +165,18 @@ def test_runner_refuses_grad_cache_for_a_model_without_it():
     validate_run_config(OmegaConf.create({**base, "grad_cache": True}))
     with pytest.raises(ConfigError, match="run.grad_cache must be true or false"):
         validate_run_config(OmegaConf.create({**base, "grad_cache": 1}))
+
+
+@pytest.mark.slow  # builds a runner
+def test_runner_refuses_grad_cache_for_blip_with_a_clear_error(coco, tmp_path):
+    import yaml
+
+    from ahnpl_plugin.errors import ConfigError
+    from helpers.runs import coco_run_config, train
+
+    cfg = coco_run_config(coco, tmp_path / "out", valid_splits=[], test_splits=[], accum_grad_iters=2, grad_cache=True,
+                          model={"arch": "ahnpl_blip", "tokenizer": "builtin-tiny", "queue_size": 8})
+    path = tmp_path / "blip.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="run.grad_cache: AHNPLBlip has no grad_cache_step"):
+        train(path)
