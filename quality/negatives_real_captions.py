@@ -29,7 +29,9 @@ import json
 import time
 from pathlib import Path
 
-CONFIGS = (("v1", "off", None), ("v2", "off", None), ("v2", "ngram", None))
+# (rules, plausibility, margin, relation objects); the last is generator 2.1's relation swaps
+CONFIGS = (("v1", "off", None, None), ("v2", "off", None, None), ("v2", "ngram", None, None),
+           ("v2", "ngram", None, "any"))
 SUGARCREPE_TYPES = ("swap_obj", "swap_att", "replace_obj", "replace_att", "replace_rel")
 
 
@@ -91,10 +93,11 @@ def main() -> None:
     synonyms = Vocabulary.load().synonyms
     rows = []
     configs = [] if args.only_margins else list(CONFIGS)
-    configs += [("v2", "ngram", m) for m in args.margins]
-    for rules, plausibility, margin in configs:
-        options = dict(rules=rules, plausibility=plausibility, plausibility_margin=margin)
-        name = f"{rules}/{plausibility}" + ("" if margin is None else f"/margin {margin:g}")
+    configs += [("v2", "ngram", m, None) for m in args.margins]
+    for rules, plausibility, margin, objects in configs:
+        options = dict(rules=rules, plausibility=plausibility, plausibility_margin=margin, relation_objects=objects)
+        name = (f"{rules}/{plausibility}" + ("" if margin is None else f"/margin {margin:g}")
+                + ("" if objects is None else f"/relation objects {objects}"))
         start = time.perf_counter()
         results = generate_negatives(measured, **options)
         seconds = time.perf_counter() - start

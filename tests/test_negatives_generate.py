@@ -239,8 +239,9 @@ def test_valid_rates_on_coco_style_captions(coco_results):
     # v2 leaves swaps around symmetric relations ("two giraffes standing next to a tree") and of
     # one member of a list unmade, and relations without an opposite ("in the middle of") unreplaced
     # (v1: 0.9 and more); v2.1 replaces no participle ("parked", "covered") nor "holding" by
-    # "carrying" (verb 0.86 -> 0.82 here)
-    assert rate["relation"] >= 0.85 and rate["noun"] >= 0.95 and rate["verb"] >= 0.8
+    # "carrying" (verb 0.86 -> 0.82 here); v2.2 moves only vocabulary objects in relation swaps
+    # (relation 0.85 -> 0.76 here)
+    assert rate["relation"] >= 0.72 and rate["noun"] >= 0.95 and rate["verb"] >= 0.8
     assert 0.4 <= rate["adj"] <= 0.9 and 0.02 <= rate["adj_swap"] <= 0.3  # COCO is adjective-poor
     for result in coco_results:
         assert len(result["valid_caption"]) == 1 + len(AHNPL_TYPES + NEGCLIP_TYPES)

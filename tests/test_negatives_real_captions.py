@@ -147,16 +147,17 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
                 assert any(q and q in negative for q in quote), (caption, negative)
             why = unchanged_meaning(caption, negative, t, synonyms)
             assert why is None or why.startswith("symmetric"), (caption, negative, why)
-    assert made > 0.6 * 5 * len(REAL_CAPTIONS)
+    assert made > 0.55 * 5 * len(REAL_CAPTIONS)  # v2.2: 869 of 1,500 (v2.1: over 900)
 
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # measured on these 300 captions when the rules were written (quality/negatives_real_captions.py
     # has the 2,000-caption numbers; v2.1 drops participle replacements: verb 0.80 -> 0.76); a rule
-    # change that loses many negatives shows here
+    # change that loses many negatives shows here; v2.2 moves only vocabulary objects in relation
+    # swaps (relation 0.76 -> 0.56, the price of its precision: README)
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.75 and rates["noun"] > 0.9 and rates["verb"] > 0.74
+    assert rates["relation"] > 0.52 and rates["noun"] > 0.9 and rates["verb"] > 0.74
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
 
 

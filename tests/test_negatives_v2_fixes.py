@@ -150,16 +150,57 @@ EXPECTED: dict[str, dict[str, str]] = {
 }
 
 
+# Generator 2.2 (relation_objects="known", the v2 default): relation swaps move only phrases whose
+# head noun is a vocabulary object. Round 7's relation failures (quality/negatives_audit/
+# round7_fresh.tsv) that this removes, or turns into a negative read and accepted:
+KNOWN_OBJECTS_EXPECTED = {
+    "Two bears in the water with their mouths open growling at each other.": INVALID,  # 2.1: "in their mouths with the water open"
+    "someone that has some skiies on in the snow": INVALID,  # 2.1: "has the snow on in some skiies"
+    "Scene of sinks in the process of being completed": INVALID,  # 2.1: "The process in scene of sinks"
+    "A pizza with a slice missing is sitting on a pizza stand.": INVALID,  # 2.1: "A slice missing with a pizza"
+    "A green fruit tree yields fruit not yet ready for harvest.": INVALID,  # 2.1: "Harvest not yet ready for a green ..."
+    "Aerial view of an airplane ascending in to the sky.": INVALID,  # 2.1: "The sky in to aerial view"
+    "The opened  laptop is sitting on the table along with other technological tools.": INVALID,
+    "A man surfing rocking waves in the water.": "The water surfing rocking waves in a man.",  # 2.1: "Waves surfing rocking a man"
+    "The man kisses the girl on the head as she laughs.": "The girl kisses the man on the head as she laughs.",
+    "A white plate topped with dicked up lettuce next to carrots.":
+        "Carrots topped with dicked up lettuce next to a white plate.",  # 2.1: "Lettuce topped with dicked up a white plate"
+}
+
+
 @pytest.fixture(scope="module")
 def results():
-    captions = list(EXPECTED)
-    return dict(zip(captions, generate_negatives(captions, seed=0, plausibility="off")))
+    captions = list(EXPECTED)  # generator 2.1's rules: any phrase may move
+    return dict(zip(captions, generate_negatives(captions, seed=0, plausibility="off", relation_objects="any")))
 
 
 @pytest.mark.parametrize("caption", list(EXPECTED))
 def test_v2_1_rules_on_real_captions(caption, results):
     got = {t: results[caption][field_name(t)] for t in EXPECTED[caption]}
     assert got == EXPECTED[caption]
+
+
+def test_relation_swaps_of_known_objects_on_round_7_failures():
+    captions = list(KNOWN_OBJECTS_EXPECTED)
+    known = generate_negatives(captions, types=["relation"], seed=0, plausibility="off")  # the v2 default
+    assert {c: r["relation_aug_caption"] for c, r in zip(captions, known)} == KNOWN_OBJECTS_EXPECTED
+    anything = generate_negatives(captions, types=["relation"], seed=0, plausibility="off", relation_objects="any")
+    assert all(r["relation_aug_caption"] != INVALID for r in anything)  # 2.1 made negatives of them all
+
+
+def test_known_objects_only_narrows_the_candidates():
+    """Every phrase a known-objects swap moves has a vocabulary noun as head, and a caption with two
+    such objects gets the same kind of swap as before ("A dog on a bed" -> "A bed on a dog")."""
+    from ahnpl_plugin.negatives.swaps import check_relation_objects
+
+    assert generate_negatives(["A dog on a bed."], types=["relation"])[0]["relation_aug_caption"] == "A bed on a dog."
+    # "the process", "harvest": not objects of the vocabulary
+    assert generate_negatives(["A cat in the process of eating."], types=["relation"])[0]["valid_caption"] == [1, 0]
+    assert check_relation_objects(None, "v2") == "known" and check_relation_objects(None, "v1") == "any"
+    with pytest.raises(ValueError, match="needs the v2 rules"):
+        check_relation_objects("known", "v1")
+    with pytest.raises(ValueError, match="unknown relation objects"):
+        generate_negatives(["A dog on a bed."], relation_objects="some")
 
 
 def test_fixed_phrases_are_found_and_never_cut():

@@ -9,6 +9,7 @@ asked for). Identical captions (after stripping outer whitespace) are processed 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import re
 import sys
@@ -39,7 +40,7 @@ from ahnpl_plugin.negatives.replacements import (
     replacement_targets,
     vocabulary_fill,
 )
-from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES
+from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES, check_relation_objects, relation_swap
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
 from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, TRANSITIVE_POOL, Vocabulary
 
@@ -66,7 +67,8 @@ class NegativeGenerator:
     def __init__(self, types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                  fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
                  single_thread: bool = False, rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                 language_model: BigramModel | None = None, plausibility_margin: float | None = None):
+                 language_model: BigramModel | None = None, plausibility_margin: float | None = None,
+                 relation_objects: str | None = None):
         from ahnpl_plugin.negatives.tagger import load_tagger
 
         self.types = resolve_types(types)
@@ -75,6 +77,7 @@ class NegativeGenerator:
         self.parsed = self.rules != "v1"
         self.plausibility = check_plausibility(plausibility, self.rules)
         self.margin = check_margin(plausibility_margin, self.plausibility)
+        self.relation_objects = check_relation_objects(relation_objects, self.rules)
         self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
         self.nlp = load_tagger(spacy_model, parser=self.parsed)
@@ -121,16 +124,22 @@ class NegativeGenerator:
                            text, True)
                     continue
                 if choose is not None and negative_type in SELECTABLE_SWAPS:
-                    _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng, choose), text, True)
+                    _store(result, k, negative_type, self._swap_rule(negative_type)(analysis, rng, choose), text, True)
                     continue
                 if negative_type in REPLACEMENT_TYPES:
                     target = choose_target(analysis, negative_type, rng)
                     if target is not None:
                         pending.append((len(results) - 1, negative_type, analysis, target, rng))
                     continue
-                _store(result, k, negative_type, SWAP_RULES[negative_type](analysis, rng), text, self.parsed)
+                _store(result, k, negative_type, self._swap_rule(negative_type)(analysis, rng), text, self.parsed)
         self._fill(pending, results, texts)
         return results
+
+    def _swap_rule(self, negative_type: str):
+        """The swap rule of a type, with this generator's relation-objects mode for ``relation``."""
+        if negative_type == "relation":
+            return functools.partial(relation_swap, objects=self.relation_objects)
+        return SWAP_RULES[negative_type]
 
     def _chooser(self, caption: str):
         """Picks the most plausible candidate that passes the v2 output checks."""
@@ -252,7 +261,7 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
                        spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
                        progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None,
                        rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                       plausibility_margin: float | None = None) -> list[dict]:
+                       plausibility_margin: float | None = None, relation_objects: str | None = None) -> list[dict]:
     """Hard negatives of ``captions``: one dict per caption, in order,
     ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
 
@@ -267,6 +276,9 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     (:mod:`plausibility`; a caption's negatives then depend on the whole input, still not on
     ``workers``), ``"off"`` a random one (default with v1). ``plausibility_margin`` (with ngram)
     drops a negative less plausible than its caption by more than that (mean log-probability per word).
+    ``relation_objects``: ``"known"`` (default with v2) moves in relation swaps only phrases whose
+    head noun is a vocabulary object (:data:`swaps.RELATION_OBJECTS`: higher precision, fewer
+    relation negatives); ``"any"`` any phrase the v2 rules accept (generator 2.1; default with v1).
     """
     captions = _check_captions(captions)
     types = resolve_types(types)
@@ -278,7 +290,8 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     plausibility = check_plausibility(plausibility, rules)
     kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
                   vocabulary=dict(vocabulary) if vocabulary is not None else None, rules=rules,
-                  plausibility=plausibility, plausibility_margin=check_margin(plausibility_margin, plausibility))
+                  plausibility=plausibility, plausibility_margin=check_margin(plausibility_margin, plausibility),
+                  relation_objects=check_relation_objects(relation_objects, rules))
     texts = [c.strip() for c in captions]
     batches = distinct_batches(texts)
     total = sum(len(b) for b in batches)
@@ -316,7 +329,7 @@ RULES_METHOD = {
 def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                      fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
                      rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                     plausibility_margin: float | None = None) -> dict:
+                     plausibility_margin: float | None = None, relation_objects: str | None = None) -> dict:
     """What made a set of negatives, for the header line of the file they are written to: generator
     version, rules (and whether they are the paper's), plausibility selection, types, seed, spaCy
     model (name, version, pipes, sha256 of the weights), masked LM, vocabulary overrides (sha256 of
@@ -330,11 +343,13 @@ def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, sp
     rules = check_rules(rules)
     plausibility = check_plausibility(plausibility, rules)
     margin = check_margin(plausibility_margin, plausibility)
+    relation_objects = check_relation_objects(relation_objects, rules)
     overrides = None
     if vocabulary is not None:
         overrides = hashlib.sha256(json.dumps(dict(vocabulary), sort_keys=True, default=list).encode()).hexdigest()
     return {"generator": "ahnpl_plugin.negatives", "version": __version__, "rules": rules,
             "method": RULES_METHOD[rules], "plausibility": plausibility, "plausibility_margin": margin,
+            "relation_objects": relation_objects,
             "types": list(resolve_types(types)), "seed": int(seed),
             "spacy_model": model_identity(load_tagger(spacy_model, parser=rules != "v1")),
             "fill_mask_model": fill_mask_model, "vocabulary_overrides_sha256": overrides}
