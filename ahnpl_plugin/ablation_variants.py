@@ -22,7 +22,8 @@ class Variant:
     label: str
     what: str  # one line: what it is and where it comes from
     loss: dict = field(default_factory=dict)  # model.loss.* (mode ahnpl defaults otherwise)
-    dataset: dict = field(default_factory=dict)  # datasets.<name>.* (synthetic world only)
+    dataset: dict = field(default_factory=dict)  # datasets.ahnpl_synthetic_world.*
+    coco_dataset: dict = field(default_factory=dict)  # datasets.ahnpl_coco.* of the COCO config
     epochs_factor: int = 1  # run.max_epoch multiplier (compute-matched baseline)
     model: dict = field(default_factory=dict)  # model.* other than loss (another model family)
     coco: bool = True  # whether a COCO config exists (False: needs data the COCO builder lacks)
@@ -44,11 +45,14 @@ VARIANTS: tuple[Variant, ...] = (
             loss={"use_hn": False, "use_dm": False}),
     Variant("negclip", "NegCLIP (+HN images)",
             "NegCLIP as published: ITC with its own swap negatives (types negclip_*: noun phrases, nouns, "
-            "adjectives, ... swapped), and each batch of B gains B nearest-neighbour images (pixel space, k=3) "
-            "with their captions and negatives",
+            "adjectives, ... swapped), and each batch of B gains B nearest-neighbour images (k=3; the world: "
+            "pixel space; COCO: the pretrained model's embeddings, made once by `python -m ahnpl_plugin.data "
+            "image-neighbours --cfg-path projects/ahnpl/ablation/coco/negclip.yaml`) with their captions and negatives",
             loss={"negative_types": ["negclip"], "use_hn": False, "use_dm": False},
             dataset={"world": {"negative_types": ["negclip"]}, "negative_types": ["negclip"], "neighbour_images": 3},
-            coco=False),
+            coco_dataset={"neighbour_images_file": "${oc.env:COCO_DIR,data/coco}/neighbours/train2014_k3.json",
+                          "negatives": "${oc.env:COCO_DIR,data/coco}/negatives/captions_train2014.negclip.jsonl",
+                          "generate_negatives": True}),
     Variant("ceclip_paper", "CE-CLIP (paper)",
             "CE-CLIP as its paper writes it: ITC+HN, intra-modal contrast with the S(v,t) anchor on the text side "
             "(lambda 0.3), ranking loss with adaptive per-type threshold (lambda 0.2), no positive margin",
@@ -97,9 +101,9 @@ def variant_config(base: dict, variant: Variant, dataset_name: str) -> dict:
     cfg["model"].update(copy.deepcopy(variant.model))
     cfg["model"]["loss"] = {"mode": "ahnpl", **copy.deepcopy(variant.loss)}
     dataset = cfg["datasets"][dataset_name]
-    for key, value in variant.dataset.items():
-        if key == "negative_types" and dataset_name != "ahnpl_synthetic_world":
-            continue  # the COCO data follow the model's negative types
+    # the COCO data follow the model's negative types; their own keys are coco_dataset's
+    keys = variant.dataset if dataset_name == "ahnpl_synthetic_world" else variant.coco_dataset
+    for key, value in keys.items():
         if isinstance(value, dict) and isinstance(dataset.get(key), dict):
             dataset[key] = {**dataset[key], **copy.deepcopy(value)}  # e.g. world: one key changed
         else:

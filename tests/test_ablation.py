@@ -62,7 +62,11 @@ def test_coco_configs_keep_the_coco_recipe():
     assert cfg["datasets"] == coco["datasets"]
     assert cfg["model"]["loss"] == {"mode": "ahnpl", "per_sample_thresholds": True}
     assert cfg["run"]["job_name"] == "ablation_ahnpl_per_sample"
-    assert not (REPO / "projects/ahnpl/ablation/coco/negclip.yaml").exists()  # COCO builder has no HN images
+    negclip = yaml.safe_load((REPO / "projects/ahnpl/ablation/coco/negclip.yaml").read_text())["datasets"]["ahnpl_coco"]
+    assert negclip["neighbour_images_file"].endswith("/neighbours/train2014_k3.json")  # NegCLIP's HN images
+    assert negclip["negatives"].endswith("captions_train2014.negclip.jsonl") and negclip["generate_negatives"] is True
+    assert {k: v for k, v in negclip.items() if k not in ("neighbour_images_file", "negatives", "generate_negatives")} \
+        == {k: v for k, v in coco["datasets"]["ahnpl_coco"].items() if k != "negatives"}
 
 
 def test_run_options_multiply_the_users_epochs():

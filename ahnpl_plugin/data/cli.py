@@ -3,6 +3,8 @@
 * ``import-npy --allow-pickle SRC OUT.jsonl``: published CE-CLIP/AHNPL ``.npy`` negatives -> JSONL.
 * ``write-shards``: annotations (+ negatives) + images -> webdataset ``.tar`` shards + sizes.json.
 * ``check --cfg-path X``: verify every path of a training config (exit 1 when a problem is found).
+* ``image-neighbours --cfg-path X``: NegCLIP's hard-negative images: each training image's nearest
+  images by the config model's embeddings, for the builder's ``neighbour_images_file``.
 
 Errors are one line on stderr and exit code 2; no partial output file is left behind.
 """
@@ -60,7 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
                             "and a bad one would crash validation after a training epoch), of every split, or none")
     check.add_argument("--workers", type=int, default=None, metavar="N",
                        help="decoding threads (default: two per core)")
+
+    nn = sub.add_parser("image-neighbours", help="nearest training images by the model's embeddings (NegCLIP's "
+                                                 "hard-negative images)")
+    nn.add_argument("--cfg-path", required=True, metavar="CONFIG",
+                    help="a training config with an ahnpl_coco/ahnpl_flickr30k dataset (path or shipped project name)")
+    nn.add_argument("--options", nargs="+", default=[], help="key=value overrides, as for training")
+    nn.add_argument("--output", default=None, metavar="FILE.json",
+                    help="the image-neighbours file (default: the dataset's neighbour_images_file)")
+    nn.add_argument("--k", type=int, default=3, help="neighbours per image (default 3, NegCLIP's)")
+    nn.add_argument("--batch-size", type=int, default=256, help="images per encoding batch (default 256)")
+    nn.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    nn.add_argument("--workers", type=int, default=4, help="image loading processes (default 4)")
+    nn.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def run_image_neighbours(args) -> int:
+    from ahnpl_plugin.data.image_neighbours import build_image_neighbours
+
+    report = build_image_neighbours(args.cfg_path, args.options, k=args.k, output=args.output,
+                                    batch_size=args.batch_size, device=args.device, workers=args.workers,
+                                    progress=not args.no_progress)
+    for line in report.lines():
+        print(line, file=sys.stderr)
+    return 0
 
 
 def run_import(args) -> int:
@@ -132,7 +158,8 @@ def run_check(args) -> int:
     return 0
 
 
-COMMANDS = {"import-npy": run_import, "write-shards": run_write_shards, "check": run_check}
+COMMANDS = {"import-npy": run_import, "write-shards": run_write_shards, "check": run_check,
+            "image-neighbours": run_image_neighbours}
 
 
 def main(argv: list[str] | None = None) -> int:

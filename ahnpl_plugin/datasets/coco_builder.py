@@ -25,6 +25,11 @@ Config keys (``datasets.ahnpl_coco:``; defaults in lavis_configs/datasets/ahnpl_
 * ``skip_missing`` (false): missing image files at startup are an error with their count and first
   examples; true leaves those rows out and logs the count.
 * ``log_sample_keys`` (false): debug, see :mod:`ahnpl_plugin.datasets.sample_keys`.
+* ``neighbour_images_file`` (none): NegCLIP's hard-negative images. An image-neighbours file
+  (``python -m ahnpl_plugin.data image-neighbours --cfg-path ...``: each training image's nearest
+  images by the pretrained model's embeddings); each training sample then brings one caption row of
+  one of its image's neighbours, so a batch of B pairs trains on 2B
+  (:mod:`ahnpl_plugin.datasets.neighbour_images`).
 * ``vis_processor`` / ``text_processor``: LAVIS processors. The defaults follow the model type's
   ``preprocess`` section: image size and eval transform, and the eval captions' text processor
   (none for CLIP models: raw captions, as CLIP and open_clip score them; ``blip_caption`` for
@@ -55,7 +60,7 @@ SPLITS = ("train", "val", "test")
 BUILDER_KEYS = {
     "data_type", "type", "build_info", "negatives", "generate_negatives", "negatives_seed", "negatives_rules",
     "negatives_workers", "negative_types", "unmatched_negatives", "skip_missing", "log_sample_keys", "vis_processor",
-    "text_processor", "decode_draft",
+    "text_processor", "decode_draft", "neighbour_images_file",
 }
 
 
@@ -67,6 +72,7 @@ class KarpathyPaths:
     images: Path
     negatives: Path | None  # None when no negatives are needed (no train split or no negative types)
     generate: bool
+    neighbours: Path | None = None  # image-neighbours file (NegCLIP's hard-negative images), if any
 
 
 def _as_list(value) -> list:
@@ -122,7 +128,11 @@ def karpathy_paths(cfg, name: str) -> KarpathyPaths:
             raise ConfigError(f"datasets.{name}.negatives is required to train with hard negatives "
                               "(or set negative_types: [] for plain CLIP fine-tuning)")
         negatives = resolve_user_path(str(cfg.negatives))
-    return KarpathyPaths(annotations, resolve_user_path(str(images)), negatives, bool(cfg.get("generate_negatives", False)))
+    neighbours = cfg.get("neighbour_images_file")
+    if neighbours and "train" not in annotations:
+        raise ConfigError(f"datasets.{name}.neighbour_images_file needs a train split (it adds training images)")
+    return KarpathyPaths(annotations, resolve_user_path(str(images)), negatives, bool(cfg.get("generate_negatives", False)),
+                         resolve_user_path(str(neighbours)) if neighbours else None)
 
 
 def negatives_command(paths: KarpathyPaths, workers: int = 8) -> str:
@@ -162,6 +172,11 @@ def path_problems(cfg, name: str) -> list[str]:
         problems.append(
             f"datasets.{name}.negatives: file not found: {paths.negatives}. Make it with: {negatives_command(paths)} "
             f"(or set datasets.{name}.generate_negatives: true to make it at startup)"
+        )
+    if paths.neighbours is not None and not paths.neighbours.is_file():
+        problems.append(
+            f"datasets.{name}.neighbour_images_file: file not found: {paths.neighbours}. Make it with: python -m "
+            f"ahnpl_plugin.data image-neighbours --cfg-path <this config> --output {paths.neighbours}"
         )
     return problems
 
@@ -374,11 +389,20 @@ class KarpathyBuilder(BaseDatasetBuilder):
         else:
             records = [{"image": r["image"], "caption": r["caption"]} for r in rows]
         records = self._drop_missing(records, paths.images, "train")
-        return ReplacingHardNegativeDataset(
+        dataset = ReplacingHardNegativeDataset(
             records, str(paths.images), self.vis_processors["train"], self.text_processors["train"],
             negative_types=types, key_log=SampleKeyLog() if self.config.get("log_sample_keys", False) else None,
             decode_draft=draft_size(self.config.get("decode_draft"), self.vis_processors["train"], f"datasets.{self.NAME}"),
         )
+        if paths.neighbours is None:
+            return dataset
+        from ahnpl_plugin.datasets.neighbour_images import NeighbourPairs, caption_neighbours, read_image_neighbours
+
+        table = caption_neighbours([r["image"] for r in records], read_image_neighbours(paths.neighbours),
+                                   where=str(paths.neighbours))
+        log.info("%s train: NegCLIP hard-negative images from %s (k=%d): each batch of B pairs gains B neighbours",
+                 self.NAME, paths.neighbours, table.shape[1])
+        return NeighbourPairs(dataset, table)
 
 
 @registry.register_builder("ahnpl_flickr30k")
