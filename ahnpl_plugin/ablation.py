@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from ahnpl_plugin.data.jsonio import read_json
-from ahnpl_plugin.ablation_stats import CATEGORIES, CATEGORY_LABELS, format_per_seed, format_table, summarise
+from ahnpl_plugin.ablation_stats import CATEGORY_LABELS, format_per_seed, format_table, summarise
 from ahnpl_plugin.ablation_variants import BASELINE, BY_NAME, VARIANTS, variant_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -80,8 +80,6 @@ def _build_from_evaluated_checkpoint(cfg) -> None:
     """Evaluating ``run.checkpoint`` (a runner checkpoint: it holds every weight and its config):
     build the model from that file instead of first loading the base model's pretrained weights
     (which may not be on this machine), after checking it was saved from this arch and model type."""
-    import torch
-
     from ahnpl_plugin.errors import ConfigError
     from ahnpl_plugin.models.checkpoint_info import checkpoint_model
 

@@ -125,7 +125,7 @@ def main() -> None:
         test_pairs = [(c, by_caption[c]) for c in measured if c in by_caption]
         lr, tri = blind_rates(train_pairs, test_pairs, heldout)
         rows.append(("SugarCrepe", category, float("nan"), 0, 0, lr, tri, len(test_pairs)))
-    print(f"\n| negatives | type | valid | doubled | same? | blind LR | blind trigram | pairs |")
+    print("\n| negatives | type | valid | doubled | same? | blind LR | blind trigram | pairs |")
     print("|---|---|---|---|---|---|---|---|")
     for config, t, valid, doubled, same, lr, tri, n in rows:
         valid_text = "-" if valid != valid else f"{100 * valid:.1f}%"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 from ahnpl_plugin.plotting import centred_mean, curve_panels, plot_training_curves
 

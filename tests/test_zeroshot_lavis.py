@@ -5,7 +5,6 @@ eval config and the data check."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path

@@ -37,7 +37,6 @@ from ahnpl_plugin.negatives.parsed import (
     PARTICLE_VERBS,
     after_other_verb,
     manner_adverb_after,
-    preposition_after,
 )
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.tokens import NOUN_TAGS
