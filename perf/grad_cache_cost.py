@@ -35,13 +35,13 @@ def main(argv=None) -> dict:
 
     register()
     from helpers.models import tiny_clip
-    from test_grad_cache import _batch, _micro
+    from helpers.batches import micro_batches, planted_batch
 
     torch.set_num_threads(1)
     model = tiny_clip()
     model.train()
-    samples = _batch(args.batch)
-    parts = _micro(samples, args.micro)
+    samples = planted_batch(args.batch)
+    parts = micro_batches(samples, args.micro)
 
     def joined():
         model(samples)["loss"].backward()

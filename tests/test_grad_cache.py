@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from helpers.batches import CAPTIONS, MASK, NEGATIVES
+from helpers.batches import micro_batches, planted_batch
 from helpers.models import tiny_clip
 
 pytestmark = pytest.mark.usefixtures("lavis_ready")  # conftest.py
@@ -19,22 +19,6 @@ def _clip(**overrides):
     model = tiny_clip(**overrides)
     model.train()
     return model
-
-
-def _batch(n: int, negatives: bool = True, seed: int = 1) -> dict:
-    """n samples cycling through the planted captions (shifted words so no two are alike)."""
-    g = torch.Generator().manual_seed(seed)
-    captions = [f"{CAPTIONS[i % 4]} {'x' * (i // 4)}".strip() for i in range(n)]
-    samples = {"image": torch.randn(n, 3, 32, 32, generator=g), "text_input": captions}
-    if negatives:
-        samples["hard_negatives"] = [list(NEGATIVES[i % 4]) for i in range(n)]
-        samples["hard_negative_mask"] = MASK[torch.arange(n) % 4].clone()
-    return samples
-
-
-def _micro(samples: dict, size: int) -> list[dict]:
-    n = len(samples["text_input"])
-    return [{k: v[i:i + size] for k, v in samples.items()} for i in range(0, n, size)]
 
 
 def _grads(model) -> dict:
@@ -50,7 +34,7 @@ def _compare(whole_model, cached_model, samples, size):
         seen.append(out)
         return out["loss"]
 
-    cached = cached_model.grad_cache_step(_micro(samples, size), backward_loss)
+    cached = cached_model.grad_cache_step(micro_batches(samples, size), backward_loss)
     assert len(seen) == 1 and cached is seen[0]
     for key, value in whole.items():
         assert torch.allclose(cached[key].detach(), value.detach(), rtol=1e-5, atol=1e-6), key
@@ -64,10 +48,10 @@ def _compare(whole_model, cached_model, samples, size):
 
 @pytest.mark.parametrize("mode", ["ahnpl", "reference"])
 @pytest.mark.parametrize("size", [1, 3, 4, 16])
-def test_micro_batches_give_the_loss_and_gradients_of_the_joined_batch(mode, size):
+def test_micro_batches_give_the_loss_and_gradients_of_the_joinedplanted_batch(mode, size):
     model = _clip(**{"loss.mode": mode})
     other = copy.deepcopy(model)
-    whole = _compare(model, other, _batch(16), size)
+    whole = _compare(model, other, planted_batch(16), size)
     assert whole["loss_hn"] > 0 and whole["loss_dm"] > 0  # the terms that couple samples are on
 
 
@@ -77,20 +61,20 @@ def test_thresholds_move_as_for_the_joined_batch_over_several_steps():
     for step in range(3):
         for m in (model, other):
             m.zero_grad(set_to_none=True)
-        _compare(model, other, _batch(12, seed=step), 4)
+        _compare(model, other, planted_batch(12, seed=step), 4)
         assert model.loss.thresholds.abs().sum() > 0 or step == 0
 
 
 def test_a_batch_without_negatives_and_the_logit_scale_gradient():
     model = _clip()
     other = copy.deepcopy(model)
-    _compare(model, other, _batch(8, negatives=False), 2)
+    _compare(model, other, planted_batch(8, negatives=False), 2)
     assert other.clip.logit_scale.grad is not None and other.clip.logit_scale.grad.abs() > 0
 
 
 def test_a_group_mixing_batches_with_and_without_negatives_is_refused():
     model = _clip()
-    batches = _micro(_batch(4), 2)
+    batches = micro_batches(planted_batch(4), 2)
     for key in ("hard_negatives", "hard_negative_mask"):
         del batches[1][key]
     with pytest.raises(ValueError, match="all have hard negatives or none"):
@@ -101,9 +85,9 @@ def test_the_loss_is_differentiated_through_what_backward_loss_returns():
     """The runner scales the loss (GradScaler) in backward_loss: the gradients scale with it."""
     model = _clip()
     other = copy.deepcopy(model)
-    samples = _batch(8)
-    model.grad_cache_step(_micro(samples, 4), lambda out: out["loss"])
-    other.grad_cache_step(_micro(samples, 4), lambda out: out["loss"] * 8.0)
+    samples = planted_batch(8)
+    model.grad_cache_step(micro_batches(samples, 4), lambda out: out["loss"])
+    other.grad_cache_step(micro_batches(samples, 4), lambda out: out["loss"] * 8.0)
     a, b = _grads(model), _grads(other)
     for name in a:
         assert torch.allclose(a[name] * 8.0, b[name], rtol=1e-5, atol=1e-6), name
@@ -112,9 +96,9 @@ def test_the_loss_is_differentiated_through_what_backward_loss_returns():
 def test_plain_accumulation_does_not_give_the_joined_batch_so_the_comparison_bites():
     model = _clip()
     other = copy.deepcopy(model)
-    samples = _batch(8)
+    samples = planted_batch(8)
     model(samples)["loss"].backward()
-    parts = _micro(samples, 2)
+    parts = micro_batches(samples, 2)
     for part in parts:
         (other(part)["loss"] / len(parts)).backward()
     a, b = _grads(model), _grads(other)
