@@ -29,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-# (rules, plausibility, margin, relation objects); the last is generator 2.1's relation swaps
+# (rules, plausibility, margin, swap words); the last is generator 2.1's swaps
 CONFIGS = (("v1", "off", None, None), ("v2", "off", None, None), ("v2", "ngram", None, None),
            ("v2", "ngram", None, "any"))
 SUGARCREPE_TYPES = ("swap_obj", "swap_att", "replace_obj", "replace_att", "replace_rel")
@@ -94,10 +94,10 @@ def main() -> None:
     rows = []
     configs = [] if args.only_margins else list(CONFIGS)
     configs += [("v2", "ngram", m, None) for m in args.margins]
-    for rules, plausibility, margin, objects in configs:
-        options = dict(rules=rules, plausibility=plausibility, plausibility_margin=margin, relation_objects=objects)
+    for rules, plausibility, margin, words in configs:
+        options = dict(rules=rules, plausibility=plausibility, plausibility_margin=margin, swap_words=words)
         name = (f"{rules}/{plausibility}" + ("" if margin is None else f"/margin {margin:g}")
-                + ("" if objects is None else f"/relation objects {objects}"))
+                + ("" if words is None else f"/swap words {words}"))
         start = time.perf_counter()
         results = generate_negatives(measured, **options)
         seconds = time.perf_counter() - start

@@ -179,7 +179,7 @@ def test_output_header_says_what_made_the_negatives(tmp_path):
     assert run_cli("--input", src, "--output", out) == 0
     header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
     assert (header["version"], header["rules"], header["plausibility"]) == ("2.2", "v2", "ngram")
-    assert header["relation_objects"] == "known"
+    assert header["swap_words"] == "known"
     assert "not the paper's" in header["method"] and header["types"] == list(AHNPL_TYPES)
     model = header["spacy_model"]
     assert model["name"].startswith("en_core_web_sm") and "parser" in model["pipes"]
@@ -188,6 +188,6 @@ def test_output_header_says_what_made_the_negatives(tmp_path):
     assert run_cli("--input", src, "--output", v1, "--rules", "v1") == 0
     header = json.loads(v1.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
     assert (header["rules"], header["plausibility"], header["method"].startswith("paper-faithful")) == ("v1", "off", True)
-    assert header["relation_objects"] == "any"
+    assert header["swap_words"] == "any"
     assert "parser" not in header["spacy_model"]["pipes"]
     assert run_cli("--input", src, "--output", v1, "--rules", "v1", "--plausibility", "ngram") == 2

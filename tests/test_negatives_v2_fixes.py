@@ -150,7 +150,7 @@ EXPECTED: dict[str, dict[str, str]] = {
 }
 
 
-# Generator 2.2 (relation_objects="known", the v2 default): relation swaps move only phrases whose
+# Generator 2.2 (swap_words="known", the v2 default): relation swaps move only phrases whose
 # head noun is a vocabulary object. Round 7's relation failures (quality/negatives_audit/
 # round7_fresh.tsv) that this removes, or turns into a negative read and accepted:
 KNOWN_OBJECTS_EXPECTED = {
@@ -168,10 +168,45 @@ KNOWN_OBJECTS_EXPECTED = {
 }
 
 
+# adj_swaps of words outside the vocabulary's adjective categories that round 9 (COCO Karpathy test
+# captions; quality/negatives_audit/round9_karpathy_adj_swap.tsv) read as wrong: generator 2.2
+# makes none of them (compounds, multiword modifiers, predicates of the same noun, near synonyms).
+KNOWN_ADJECTIVES_REFUSE = [
+    "A knife, dental floss, a mini remote controller, and some thread.",  # 2.1: "mini floss, a dental remote"
+    "A modern style wooden kitchen with multi layered counters.",  # "multi | layered"
+    "A young man stands in his tie and low hanging pants.",  # "low | hanging"
+    "Man on snow skis in a heavy snow with high drifts",  # "high snow ... heavy drifts": the same scene
+    "The clear pool stood empty as people stood around nearby.",  # both words describe the pool
+    "Mini pizzas on shelves waiting to be bake.",
+    "Giraffes need their long necks to get to the tender leaves up high.",  # "up high"
+    "An injured man in bad condition lays on a medical table",
+    "a stainless steel oven in a white tiled kitchen",  # "stainless | steel"
+    "a man in yellow surfing on the strong waves",  # "in yellow": clothing
+    "A formal living room is appropriate for an old-fashioned house.",
+    "A man in ski gear on snowy slope with trees in the background.",  # "ski gear"
+    "a small kid with a nerf bat in his hand",
+    "A computer mouse, used as a key chain, sits upon a white surface.",  # "key chain"
+    "A mini fridge with a small microwave is in this dorm room.",  # mini / small: synonyms
+    "The black cat is alert, lying in front of the bathroom sink.",  # both words describe the cat
+    "A woman in high heeled shoes on a yellow skateboard.",  # "high | heeled"
+]
+
+
+def test_adjective_swaps_of_known_adjectives_on_round_9_failures():
+    known = generate_negatives(KNOWN_ADJECTIVES_REFUSE, types=["adj_swap"], seed=0, plausibility="off")
+    assert [r["adj_swap_aug_caption"] for r in known] == [INVALID] * len(KNOWN_ADJECTIVES_REFUSE)
+    anything = generate_negatives(KNOWN_ADJECTIVES_REFUSE, types=["adj_swap"], seed=0, plausibility="off",
+                                  swap_words="any")
+    assert all(r["adj_swap_aug_caption"] != INVALID for r in anything)  # 2.1 made (wrong) negatives of them all
+    # two adjectives of the vocabulary on different objects are still swapped
+    assert generate_negatives(["A red chair in a room next to a wooden table."], types=["adj_swap"], seed=0,
+                              plausibility="off")[0]["adj_swap_aug_caption"] == "A wooden chair in a room next to a red table."
+
+
 @pytest.fixture(scope="module")
 def results():
     captions = list(EXPECTED)  # generator 2.1's rules: any phrase may move
-    return dict(zip(captions, generate_negatives(captions, seed=0, plausibility="off", relation_objects="any")))
+    return dict(zip(captions, generate_negatives(captions, seed=0, plausibility="off", swap_words="any")))
 
 
 @pytest.mark.parametrize("caption", list(EXPECTED))
@@ -184,23 +219,23 @@ def test_relation_swaps_of_known_objects_on_round_7_failures():
     captions = list(KNOWN_OBJECTS_EXPECTED)
     known = generate_negatives(captions, types=["relation"], seed=0, plausibility="off")  # the v2 default
     assert {c: r["relation_aug_caption"] for c, r in zip(captions, known)} == KNOWN_OBJECTS_EXPECTED
-    anything = generate_negatives(captions, types=["relation"], seed=0, plausibility="off", relation_objects="any")
+    anything = generate_negatives(captions, types=["relation"], seed=0, plausibility="off", swap_words="any")
     assert all(r["relation_aug_caption"] != INVALID for r in anything)  # 2.1 made negatives of them all
 
 
 def test_known_objects_only_narrows_the_candidates():
     """Every phrase a known-objects swap moves has a vocabulary noun as head, and a caption with two
     such objects gets the same kind of swap as before ("A dog on a bed" -> "A bed on a dog")."""
-    from ahnpl_plugin.negatives.swaps import check_relation_objects
+    from ahnpl_plugin.negatives.swaps import check_swap_words
 
     assert generate_negatives(["A dog on a bed."], types=["relation"])[0]["relation_aug_caption"] == "A bed on a dog."
     # "the process", "harvest": not objects of the vocabulary
     assert generate_negatives(["A cat in the process of eating."], types=["relation"])[0]["valid_caption"] == [1, 0]
-    assert check_relation_objects(None, "v2") == "known" and check_relation_objects(None, "v1") == "any"
+    assert check_swap_words(None, "v2") == "known" and check_swap_words(None, "v1") == "any"
     with pytest.raises(ValueError, match="needs the v2 rules"):
-        check_relation_objects("known", "v1")
-    with pytest.raises(ValueError, match="unknown relation objects"):
-        generate_negatives(["A dog on a bed."], relation_objects="some")
+        check_swap_words("known", "v1")
+    with pytest.raises(ValueError, match="unknown swap words"):
+        generate_negatives(["A dog on a bed."], swap_words="some")
 
 
 def test_fixed_phrases_are_found_and_never_cut():

@@ -22,8 +22,9 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # different negatives (rules, shipped vocabulary, random stream), so stored negatives can say
 # which generator made them. 2.0 added the parse-based "v2" rules (the default); its "v1" rules
 # give version 1.0's output unchanged. 2.1: the v2 rules' second pass (idioms, food colours,
-# agreement, verb frames, capitals; quality/negatives_audit/README.md). 2.2: relation swaps of the
-# v2 rules move only vocabulary objects by default (``relation_objects="known"``; "any" gives 2.1's).
+# agreement, verb frames, capitals; quality/negatives_audit/README.md). 2.2: the v2 rules' swaps move
+# only vocabulary words by default (relation: nouns, adj_swap: adjectives; ``swap_words="known"``;
+# "any" gives 2.1's).
 __version__ = "2.2"
 
 __all__ = [

@@ -46,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plausibility-margin", type=float, default=None, metavar="M",
                         help="with ngram: drop a negative less plausible than its caption by more than M "
                              "(mean log-probability per word; default: keep any)")
-    parser.add_argument("--relation-objects", choices=("known", "any"), default=None,
+    parser.add_argument("--swap-words", choices=("known", "any"), default=None,
                         help="known (default with v2): relation swaps move only phrases whose head noun is a "
-                             "vocabulary object (higher precision, fewer relation negatives; README); any: any "
-                             "phrase the v2 rules accept (generator 2.1)")
+                             "vocabulary noun, adj_swaps only vocabulary adjectives (higher precision, fewer swap "
+                             "negatives; README); any: any word the v2 rules accept (generator 2.1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--output {args.output!r}: the folder {str(Path(args.output).parent)!r} does not exist")
     header = negatives_header(types, seed=args.seed, spacy_model=args.spacy_model,
                               fill_mask_model=args.fill_mask_model, rules=args.rules, plausibility=args.plausibility,
-                              plausibility_margin=args.plausibility_margin, relation_objects=args.relation_objects)
+                              plausibility_margin=args.plausibility_margin, swap_words=args.swap_words)
     records = read_records(args.input)
     if args.limit is not None:
         records = records[:args.limit]
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> None:
                                  fill_mask_model=args.fill_mask_model, progress=not args.no_progress,
                                  rules=args.rules, plausibility=args.plausibility,
                                  plausibility_margin=args.plausibility_margin,
-                                 relation_objects=args.relation_objects)
+                                 swap_words=args.swap_words)
     seconds = time.perf_counter() - start
     write_jsonl(args.output, ({**record, **result} for record, result in zip(records, results)), header=header)
     for line in summary_lines(results, types, seconds):

@@ -40,7 +40,13 @@ from ahnpl_plugin.negatives.replacements import (
     replacement_targets,
     vocabulary_fill,
 )
-from ahnpl_plugin.negatives.swaps import SELECTABLE_SWAPS, SWAP_RULES, check_relation_objects, relation_swap
+from ahnpl_plugin.negatives.swaps import (
+    SELECTABLE_SWAPS,
+    SWAP_RULES,
+    adjective_swap,
+    check_swap_words,
+    relation_swap,
+)
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
 from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, TRANSITIVE_POOL, Vocabulary
 
@@ -68,7 +74,7 @@ class NegativeGenerator:
                  fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
                  single_thread: bool = False, rules: str = DEFAULT_RULES, plausibility: str | None = None,
                  language_model: BigramModel | None = None, plausibility_margin: float | None = None,
-                 relation_objects: str | None = None):
+                 swap_words: str | None = None):
         from ahnpl_plugin.negatives.tagger import load_tagger
 
         self.types = resolve_types(types)
@@ -77,7 +83,7 @@ class NegativeGenerator:
         self.parsed = self.rules != "v1"
         self.plausibility = check_plausibility(plausibility, self.rules)
         self.margin = check_margin(plausibility_margin, self.plausibility)
-        self.relation_objects = check_relation_objects(relation_objects, self.rules)
+        self.swap_words = check_swap_words(swap_words, self.rules)
         self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
         self.nlp = load_tagger(spacy_model, parser=self.parsed)
@@ -136,9 +142,11 @@ class NegativeGenerator:
         return results
 
     def _swap_rule(self, negative_type: str):
-        """The swap rule of a type, with this generator's relation-objects mode for ``relation``."""
+        """The swap rule of a type, with this generator's swap-words mode for ``relation`` and ``adj_swap``."""
         if negative_type == "relation":
-            return functools.partial(relation_swap, objects=self.relation_objects)
+            return functools.partial(relation_swap, words=self.swap_words)
+        if negative_type == "adj_swap":
+            return functools.partial(adjective_swap, words=self.swap_words)
         return SWAP_RULES[negative_type]
 
     def _chooser(self, caption: str):
@@ -261,7 +269,7 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
                        spacy_model: str | None = None, workers: int = 1, fill_mask_model: str | None = None,
                        progress: bool = False, vocabulary: Mapping[str, Sequence[str]] | None = None,
                        rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                       plausibility_margin: float | None = None, relation_objects: str | None = None) -> list[dict]:
+                       plausibility_margin: float | None = None, swap_words: str | None = None) -> list[dict]:
     """Hard negatives of ``captions``: one dict per caption, in order,
     ``{f"{t}_aug_caption": str for t in types, "valid_caption": [1] + [0/1 per type]}``.
 
@@ -276,9 +284,10 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     (:mod:`plausibility`; a caption's negatives then depend on the whole input, still not on
     ``workers``), ``"off"`` a random one (default with v1). ``plausibility_margin`` (with ngram)
     drops a negative less plausible than its caption by more than that (mean log-probability per word).
-    ``relation_objects``: ``"known"`` (default with v2) moves in relation swaps only phrases whose
-    head noun is a vocabulary object (:data:`swaps.RELATION_OBJECTS`: higher precision, fewer
-    relation negatives); ``"any"`` any phrase the v2 rules accept (generator 2.1; default with v1).
+    ``swap_words``: ``"known"`` (default with v2): relation swaps move only phrases whose head noun
+    is a vocabulary noun, adj_swaps only vocabulary adjectives (:data:`swaps.SWAP_WORDS`: higher
+    precision, fewer swap negatives); ``"any"`` any word the v2 rules accept (generator 2.1; default
+    with v1).
     """
     captions = _check_captions(captions)
     types = resolve_types(types)
@@ -291,7 +300,7 @@ def generate_negatives(captions: Sequence[str], types: Sequence[str] | str = AHN
     kwargs = dict(types=types, seed=seed, spacy_model=spacy_model, fill_mask_model=fill_mask_model,
                   vocabulary=dict(vocabulary) if vocabulary is not None else None, rules=rules,
                   plausibility=plausibility, plausibility_margin=check_margin(plausibility_margin, plausibility),
-                  relation_objects=check_relation_objects(relation_objects, rules))
+                  swap_words=check_swap_words(swap_words, rules))
     texts = [c.strip() for c in captions]
     batches = distinct_batches(texts)
     total = sum(len(b) for b in batches)
@@ -329,7 +338,7 @@ RULES_METHOD = {
 def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, spacy_model: str | None = None,
                      fill_mask_model: str | None = None, vocabulary: Mapping[str, Sequence[str]] | None = None,
                      rules: str = DEFAULT_RULES, plausibility: str | None = None,
-                     plausibility_margin: float | None = None, relation_objects: str | None = None) -> dict:
+                     plausibility_margin: float | None = None, swap_words: str | None = None) -> dict:
     """What made a set of negatives, for the header line of the file they are written to: generator
     version, rules (and whether they are the paper's), plausibility selection, types, seed, spaCy
     model (name, version, pipes, sha256 of the weights), masked LM, vocabulary overrides (sha256 of
@@ -343,13 +352,13 @@ def negatives_header(types: Sequence[str] | str = AHNPL_TYPES, seed: int = 0, sp
     rules = check_rules(rules)
     plausibility = check_plausibility(plausibility, rules)
     margin = check_margin(plausibility_margin, plausibility)
-    relation_objects = check_relation_objects(relation_objects, rules)
+    swap_words = check_swap_words(swap_words, rules)
     overrides = None
     if vocabulary is not None:
         overrides = hashlib.sha256(json.dumps(dict(vocabulary), sort_keys=True, default=list).encode()).hexdigest()
     return {"generator": "ahnpl_plugin.negatives", "version": __version__, "rules": rules,
             "method": RULES_METHOD[rules], "plausibility": plausibility, "plausibility_margin": margin,
-            "relation_objects": relation_objects,
+            "swap_words": swap_words,
             "types": list(resolve_types(types)), "seed": int(seed),
             "spacy_model": model_identity(load_tagger(spacy_model, parser=rules != "v1")),
             "fill_mask_model": fill_mask_model, "vocabulary_overrides_sha256": overrides}

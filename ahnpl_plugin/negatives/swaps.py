@@ -75,7 +75,7 @@ def _best_tier(tiers: list[list]) -> list:
 
 # ------------------------------------------------------------------------------------ AHNPL
 def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None,
-                  objects: str = "any") -> str | None:
+                  words: str = "any") -> str | None:
     """Swap the two noun phrases around a relation ("a dog on a bed" -> "a bed on a dog").
 
     Candidates: noun phrases with a content head (not "a group", "the side") whose words differ.
@@ -83,11 +83,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     a preposition: "a cat and a dog" swapped says the same), then phrases further apart; among
     those, pairs of the same grammatical number first; two phrases of different number are
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
-    ``objects="known"`` (v2's default, passed by the generator) moves only phrases whose head noun
-    is in one of the vocabulary's object categories (:data:`RELATION_OBJECTS`).
+    ``words="known"`` (v2's default, passed by the generator) moves only phrases whose head noun
+    is in one of the vocabulary's noun categories (:data:`SWAP_WORDS`).
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
-    if objects == "known":
+    if words == "known":
         chunks = [c for c in chunks if _known_object(a, c)]
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
         chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
@@ -130,26 +130,29 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
 
 
-# Which phrases a relation swap may move: only "known" objects, whose head noun is in a noun
-# category of the vocabulary (animal, person, vehicle, food, furniture, place, ...; the v2 default
-# since generator 2.2), or "any" noun phrase the v2 rules accept (generator 2.1's relation swaps).
-# On the relation items read for generator 2.1, swaps of two known objects were wrong 5 times in
-# 168 (round 7) where the others were wrong 16 times in 130: the long tail of other head nouns
-# ("their mouths open", "in the process of", "a slice missing", "pick up | truck") is where the
-# small parser's misreadings and fixed expressions are. The price is recall (README).
-RELATION_OBJECTS = ("known", "any")
+# What the swaps of the v2 rules may move: only "known" words (the v2 default since generator
+# 2.2): a relation swap moves phrases whose head noun is in a noun category of the vocabulary
+# (animal, person, vehicle, food, furniture, place, ...), an adj_swap swaps adjectives of its
+# adjective categories (colour, material, size, shape, state, age, pattern, quality); or "any" word
+# the v2 rules accept (generator 2.1's swaps). Read on fresh items, relation swaps of two known
+# objects were wrong 5 times in 168 where the others were wrong 16 times in 130 (round 7), adj_swaps
+# of two known adjectives 8 in 232, the others 18 in 68 (round 9): the long tail of other words
+# ("their mouths open", "a slice missing"; "dental floss", "low hanging", "ski gear", "the alert
+# cat is black") is where the small parser's misreadings, compounds and fixed expressions are. The
+# price is recall (README).
+SWAP_WORDS = ("known", "any")
 
 
-def check_relation_objects(objects: str | None, rules: str) -> str:
-    """The relation-objects mode to use: default ``known`` with the v2 rules, ``any`` with v1 (whose
+def check_swap_words(words: str | None, rules: str) -> str:
+    """The swap-words mode to use: default ``known`` with the v2 rules, ``any`` with v1 (whose
     output stays generator 1.0's)."""
-    if objects is None:
+    if words is None:
         return "any" if rules == "v1" else "known"
-    if objects not in RELATION_OBJECTS:
-        raise ValueError(f"unknown relation objects {objects!r}; valid: {', '.join(RELATION_OBJECTS)}")
-    if objects != "any" and rules == "v1":
-        raise ValueError("relation objects 'known' needs the v2 rules (v1 keeps generator 1.0's output)")
-    return objects
+    if words not in SWAP_WORDS:
+        raise ValueError(f"unknown swap words {words!r}; valid: {', '.join(SWAP_WORDS)}")
+    if words != "any" and rules == "v1":
+        raise ValueError("swap words 'known' needs the v2 rules (v1 keeps generator 1.0's output)")
+    return words
 
 
 def _known_object(a: Analysis, c: Chunk) -> bool:
@@ -311,14 +314,18 @@ def _is_object_head(a: Analysis, i: int) -> bool:
     return a.lowers[i] not in a.vocabulary.frame_nouns and not is_adjective_used_as_noun(a, i)
 
 
-def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None) -> str | None:
+def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None,
+                   words: str = "any") -> str | None:
     """Swap two adjectives of different noun phrases (attribute binding).
 
     Pairs of the same kind first (colour<->colour: "a red cube and a blue ball" -> "a blue cube
-    and a red ball"), then two adjectives of known kinds, then any two. Two adjectives of one
-    noun phrase are never swapped ("a black and white cat" -> "a white and black cat" says the same).
+    and a red ball"), then two adjectives of known kinds, then (``words="any"``) any two. Two
+    adjectives of one noun phrase are never swapped ("a black and white cat" -> "a white and
+    black cat" says the same).
     """
     candidates = adjective_candidates(a)
+    if words == "known":
+        candidates = [(i, kind) for i, kind in candidates if kind is not None]
     if len(candidates) < 2:
         return None
     same_kind, known, other = [], [], []

@@ -1,8 +1,8 @@
 """Which checks on a relation swap's two phrases separate the read failures from the accepted rows?
 
-The evidence behind generator 2.2's ``relation_objects="known"`` (README.md, "Generator 2.2").
+The evidence behind generator 2.2's ``swap_words="known"`` (README.md, "Generator 2.2").
 For every judged relation row of rounds 3-6 (as re-judged on generator 2.1's rules, ``*_v2_1.tsv``)
-and round 7, the generator (2.1's relation swaps: ``relation_objects="any"``) runs again on the
+and round 7, the generator (2.1's relation swaps: ``swap_words="any"``) runs again on the
 caption set the round drew from, with its swaps recorded, so the two moved token spans of each
 judged negative are known. Then, per check, how many failures and accepted rows it would drop:
 
@@ -45,7 +45,7 @@ def recorded_swaps(captions_dir: Path) -> dict[str, tuple]:
     try:
         for name in SETS:
             captions = [line for line in (captions_dir / f"{name}.txt").read_text(encoding="utf-8").splitlines() if line]
-            generate_negatives(captions, types=["relation"], seed=0, relation_objects="any")
+            generate_negatives(captions, types=["relation"], seed=0, swap_words="any")
     finally:
         swaps.swap_spans = original
     return records
