@@ -33,19 +33,20 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A large-decker bus parked in a double field"
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
-        "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large beach",
+        "adj": "A double-decker bus parked in a short field", "noun": "A double-decker bus parked in a large beach",
         "verb": INVALID},  # v2.1: no participle replaced ("petted in a large field"), "in" has no opposite
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": "A large airplane is about to take off",
+        "relation": INVALID, "adj_swap": INVALID, "adj": "A big airplane is about to take off",
         "noun": "A small bus is about to take off", "verb": INVALID},
     # v1 adj: "A tired on train tracks" (locomotive tagged JJ)
     "A locomotive on train tracks": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID, "noun": "A locomotive on train tents",
         "verb": "A locomotive under train tracks"},
-    # v1 verb: "Interior bathroom looked of a sink and toilet" (shot is a noun)
+    # v1 verb: "Interior bathroom looked of a sink and toilet" (shot is a noun); v2.1 adj "Fluffy
+    # bathroom shot": "interior" has no kind to oppose (2.2 replaces no such adjective)
     "Interior bathroom shot of a sink and toilet": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": "Fluffy bathroom shot of a sink and toilet",
+        "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
         "noun": "Interior bathroom shot of a sink and bathtub", "verb": INVALID},
     # v1 adj_swap: "An orange and grey fire hydrant" (same meaning)
     "A grey and orange fire hydrant": {
@@ -54,7 +55,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A vintage vintage car in front of a red army prop plane"
     "A vintage red car in front of a vintage army prop plane": {
         "relation": "A vintage army prop plane in front of a vintage red car", "adj_swap": INVALID,
-        "adj": "A vintage navy car in front of a vintage army prop plane",
+        "adj": "A vintage gray car in front of a vintage army prop plane",
         "noun": "A vintage red car in front of a vintage army prop ambulance",
         "verb": "A vintage red car behind a vintage army prop plane"},
     # v1: 'saying "Slice Big Fish"', 'saying "Reel Tiny Fish"', 'Big Fish saying "Reel a sign"'
@@ -64,23 +65,23 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women surfing next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women skiing next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": "A man holding and dancing with a wallet.", "verb": "A man walking and dancing with an umbrella."},
+        "noun": "A man holding and dancing with a wallet.", "verb": "A man skating and dancing with an umbrella."},
     # v1 adj_swap: "A white girl holding a little Nintendo Wii game controller." (a colour on a person)
     "A little girl holding a white Nintendo Wii game controller.": {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
-        "noun": "A little toddler holding a white Nintendo Wii game controller.",
-        "verb": "A little girl opening a white Nintendo Wii game controller."},
+        "noun": "A little woman holding a white Nintendo Wii game controller.",
+        "verb": "A little girl flying a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
-        "adj": "A white horse stands over a light colored dog.",
+        "adj": "A teal horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse sits over a light colored dog."},
+        "verb": "A brown horse rests over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
@@ -89,9 +90,9 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
-        "adj": "A man sitting at a wooden bench and table with a dark umbrella.",
-        "noun": "A skier sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man playing at a wooden bench and table with an open umbrella."},
+        "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
+        "noun": "A teenager sitting at a wooden bench and table with an open umbrella.",
+        "verb": "A man jumping at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
@@ -100,7 +101,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
-        "verb": "A black cat leans in a white bathroom sink."},
+        "verb": "A black cat skis in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,

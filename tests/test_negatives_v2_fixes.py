@@ -67,7 +67,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verb frames: the replacement takes the preposition after it (v2.0: "a plane stands through the air",
     # "kneeling down waiting to a young child", "resting intently at the camera")
     "a plane flies through the air with fumes coming out the back": {
-        "verb": "a plane dances through the air with fumes coming out the back"},
+        "verb": "a plane falls through the air with fumes coming out the back"},
     "a baseball player kneeling down talking to a young child": {"verb": INVALID},
     "A black cat looking intently at the camera": {"verb": INVALID},
     # participles with their own preposition (v2.0: "are prepared to a wooden pole", "painted out of wood")
@@ -82,9 +82,9 @@ EXPECTED: dict[str, dict[str, str]] = {
     # elsewhere "ealking" -> "walking", "Skier ... skiing down")
     "Yellow shirted tennis player looking for incoming ball": {"verb": INVALID},
     "A baseball players is ealking toward the opposing team.": {
-        "verb": "A baseball players is skiing toward the opposing team."},
+        "verb": "A baseball players is surfing toward the opposing team."},
     "Skier with a red jacket on going down the side of a mountain.": {
-        "verb": "Skier with a red jacket on skateboarding down the side of a mountain."},
+        "verb": "Skier with a red jacket on walking down the side of a mountain."},
     # "smiling at the camera" implies looking at it; laughing does not
     "A middle aged man dressed in a blue suit smiling at the camera.": {
         "verb": "A middle aged man dressed in a blue suit laughing at the camera."},
@@ -118,7 +118,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "verb": "A woman pushing skis down a snow covered slope."},  # v2.1a: "drinking skis down"
     "A table with many different objects, including a plate of sandwiches.": {"verb": INVALID},
     "A goat stands on its high legs and leans against a grassy bank.": {
-        "verb": "A goat stands on its high legs and skateboards against a grassy bank."},  # not "rests"
+        "verb": "A goat stands on its high legs and falls against a grassy bank."},  # not "rests"
     # --- found by the fresh reading of round 6 (quality/negatives_audit/round6_fresh.tsv) ---
     # "on top of a chair in the living room": the two places swapped describe the same scene
     "a cat laying on top of a chair in the living room": {
@@ -143,7 +143,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verbs: "holding onto" is one verb; holding -> carrying says about the same; "includes" is no action
     "a woman holding onto a piece of pizza with her mouth": {"verb": INVALID},
     "A man in a florescent green hoodie holding a fuchsia umbrella.": {
-        "verb": "A man in a florescent green hoodie tossing a fuchsia umbrella."},
+        "verb": "A man in a florescent green hoodie photographing a fuchsia umbrella."},
     "Plate of food that includes chicken, beans and a pickle.": {"verb": INVALID},
     # --- round 7: a phrase the parse cut short keeps its words ("three yellow | bananas") ---
     "three yellow  bananas sitting inside of a basket": {"relation": INVALID},  # v2.1 at 6a83205: "three yellow  a basket"

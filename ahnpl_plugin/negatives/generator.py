@@ -200,6 +200,16 @@ class NegativeGenerator:
                 for w in vocab.words(target.pool))) if agents & lowers}
         if target.role == "verb" and target.pool == TRANSITIVE_POOL and parsed.path_after_object(analysis, target.start):
             avoid |= set(analysis.vocabulary.words(TRANSITIVE_POOL)) - parsed.PATH_TRANSITIVES  # "riding skis down"
+        if target.role == "adjective":  # 2.2: the other side of its dimension, no near colour
+            on_person = parsed.describes_person(analysis.tokens, analysis.lowers, target.start, analysis.is_person)
+            avoid |= parsed.adjective_misfits(target.original, target.pool, vocab.words(target.pool), on_person)
+        if target.role == "verb":  # 2.2: no verb that fits almost any scene ("holding" -> "using")
+            avoid |= {w for w in vocab.words(target.pool) if w in parsed.GENERIC_VERBS}
+            if target.base in ("ride", "drive"):
+                avoid |= {"sit", "stand"}  # a rider sits
+        if target.role == "noun" and target.pool == "person":  # 2.2: a role stays a role ("batter" -> not "man")
+            role = target.base in parsed.PERSON_ROLES
+            avoid |= {w for w in vocab.words("person") if (w in parsed.PERSON_ROLES) != role}
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
             preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
             avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)

@@ -61,7 +61,44 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("leap", "jump"), ("divide", "slice", "cut", "split"), ("look", "wait", "watch"), ("ride", "run"),
     ("table", "desk"), ("stare", "look", "gaze"), ("gaze", "watch"), ("lie", "lay", "sleep", "rest"),
     ("lean", "rest"), ("hold", "carry", "swing"),
+    # 2.2: one thing, two names (round 11: "Motorcyclist on a bike" -> "motorcycle")
+    ("bike", "motorcycle", "motorbike"), ("bike", "bicycle"), ("metal", "metallic", "steel", "iron"),
+    ("round", "circular", "oval"), ("square", "rectangular"), ("spotted", "dotted"),
 ))
+# Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
+# that stay true of the image. An adjective is replaced only by one on the other side of its
+# dimension ("large" -> "small", never "long"; "open" -> "closed", never "grassy"), never by a
+# near colour ("brown" -> "tan"); a verb never by one that fits almost any scene ("holding" ->
+# "using", "sitting at a table" -> "looking at a table"); a person's role never by a plain person
+# noun or back ("batter" -> "man", "boy" -> "skateboarder").
+ADJECTIVE_SIDES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
+    (frozenset({"small", "little", "tiny", "miniature", "short"}),
+     frozenset({"large", "big", "huge", "giant", "enormous", "massive", "tall", "long"})),
+    (frozenset({"young", "new", "modern"}), frozenset({"old", "elderly", "antique", "vintage", "ancient"})),
+)
+STATE_OPPOSITES: dict[str, frozenset[str]] = {w: frozenset(o) for w, o in {
+    "open": ("closed",), "closed": ("open",), "empty": ("full", "crowded", "busy"), "full": ("empty",),
+    "crowded": ("empty", "quiet"), "busy": ("empty", "quiet"), "quiet": ("busy", "crowded"),
+    "wet": ("dry",), "dry": ("wet",), "clean": ("dirty", "messy"), "dirty": ("clean", "neat", "tidy"),
+    "messy": ("clean", "neat", "tidy"), "neat": ("messy", "dirty"), "tidy": ("messy", "dirty"),
+    "lit": ("dark",), "dark": ("bright", "lit"), "bright": ("dark",), "hot": ("cold", "frozen"),
+    "cold": ("hot",), "frozen": ("hot",), "raw": ("cooked",), "cooked": ("raw",), "calm": ("wavy",),
+    "wavy": ("calm",), "sunny": ("cloudy", "rainy", "snowy", "foggy"), "cloudy": ("sunny",), "rainy": ("sunny",),
+    "foggy": ("sunny",), "snowy": ("sunny", "grassy", "sandy"), "grassy": ("snowy", "sandy", "rocky", "muddy"),
+    "sandy": ("grassy", "snowy", "rocky"), "rocky": ("grassy", "sandy", "snowy"), "muddy": ("grassy", "snowy"),
+}.items()}
+NEAR_COLOURS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("brown", "tan", "beige"), ("gray", "grey", "silver"), ("gold", "golden", "yellow"),
+    ("blue", "navy", "cyan", "teal", "turquoise"), ("purple", "violet", "magenta"), ("red", "maroon"),
+    ("pink", "magenta"),
+))
+PERSON_WORDS_FOR_AGE = frozenset({"young", "old", "elderly"})  # "a modern child", "an antique man" read oddly
+THING_WORDS_FOR_AGE = frozenset({"new", "modern", "old", "antique", "vintage", "ancient"})
+REPLACED_ADJECTIVE_KINDS = frozenset({"colour", "material", "size", "shape", "state", "age", "pattern", "count"})
+GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait"})
+PERSON_ROLES = frozenset({"player", "skier", "surfer", "skateboarder", "snowboarder", "chef", "cook", "waiter",
+                          "officer", "soldier", "worker", "student", "teacher", "doctor", "nurse", "farmer", "tourist",
+                          "pitcher", "batter", "catcher", "rider", "driver"})
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
     ("open", "air"), ("wrought", "iron"), ("sippy", "cup"), ("open", "mouthed"), ("low", "flying"),
@@ -635,3 +672,25 @@ def path_after_object(a, i: int) -> bool:
             end = a.chunks[c].end if c >= 0 else k + 1
             return end < len(a.tokens) and a.lowers[end] in PATH_PREPOSITIONS
     return False
+
+
+def adjective_misfits(original: str, pool: str, words, on_person: bool) -> frozenset[str]:
+    """v2.2: the words of an adjective's ``pool`` that may not replace it: those on its own side
+    of its dimension (size, age), any state that is not its opposite, its near colours, and for
+    age the words of the other kind of noun ("a modern child")."""
+    words = frozenset(words)
+    if pool == "state":
+        return words - STATE_OPPOSITES.get(original, frozenset())
+    if pool == "colour":
+        return frozenset().union(*(g for g in NEAR_COLOURS if original in g))
+    out: set[str] = set()
+    if pool in ("size", "age"):
+        for first, second in ADJECTIVE_SIDES:
+            for side in (first, second):
+                if original in side:
+                    out |= side
+        if original not in frozenset().union(*(a | b for a, b in ADJECTIVE_SIDES)):
+            out |= words  # a size or age word of neither side: nothing to oppose it with
+    if pool == "age":
+        out |= words - (PERSON_WORDS_FOR_AGE if on_person else THING_WORDS_FOR_AGE)
+    return frozenset(out)

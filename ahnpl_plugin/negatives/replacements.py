@@ -35,6 +35,7 @@ from ahnpl_plugin.negatives.parsed import (
     NOT_ACTIONS,
     PARTICIPLE_PLACES,
     PARTICLE_VERBS,
+    REPLACED_ADJECTIVE_KINDS,
     after_other_verb,
     manner_adverb_after,
 )
@@ -89,6 +90,8 @@ def replacement_targets(a: Analysis, negative_type: str) -> list[Target]:
 
 def _adjective_targets(a: Analysis) -> list[Target]:
     candidates = adjective_candidates(a)
+    if a.parsed:  # v2.2: only attributes of a kind with something to oppose them ("stationary" -> "pretty" was no negative)
+        candidates = [c for c in candidates if c[1] in REPLACED_ADJECTIVE_KINDS]
     known = [c for c in candidates if c[1] is not None]
     targets = []
     for i, category in known or candidates:

@@ -26,6 +26,7 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.parsed import (
+    EXTRA_SYNONYMS,
     NON_OBJECTS,
     QUOTES,
     SAYING_VERBS,
@@ -92,6 +93,7 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
         chunks = [c for c in chunks if not _in_list(a, c) and a.lowers[c.heads[0]] not in NON_OBJECTS
                   and not (c.start > 0 and a.lowers[c.start - 1] in SAYING_VERBS)
+                  and not (c.start > 1 and a.lowers[c.start - 1] in QUOTES | {"'"} and a.lowers[c.start - 2] in SAYING_VERBS)
                   and not any(k in a.fixed and a.tokens[k].text in QUOTES for k in range(c.start, c.end))
                   and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
                   and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
@@ -105,14 +107,15 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
-        if a.parsed and a.vocabulary.singular(a.lowers[x.heads[-1]]) == a.vocabulary.singular(a.lowers[y.heads[-1]]):
-            continue  # v2: "a tennis racket ... his racket": the same thing twice
+        if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
+            continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
         if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
                          or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start],
                                               a.in_relation)
-                         or _named_first(a, x) or (_reflexive(a) and a.tokens[x.heads[0]].dep == "nsubj")):
+                         or _named_first(a, x) or (_reflexive(a) and (a.tokens[x.heads[0]].dep in ("nsubj", "ROOT")
+                                                                       or x.start == 0))):
             continue  # v2: "... signs while a cop watches", "passing each other"; "the bathroom is a mess"; "on a boat in the ocean"
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
@@ -161,6 +164,13 @@ def _known_object(a: Analysis, c: Chunk) -> bool:
     word = a.lowers[c.heads[-1]]
     vocab = a.vocabulary
     return bool(vocab.category_of(word, "noun") or vocab.category_of(vocab.singular(word), "noun"))
+
+
+def _same_thing(a: Analysis, x: int, y: int) -> bool:
+    """v2: two head nouns that name one thing: the same word, or (2.2) two names of it ("street",
+    "road"; parsed.EXTRA_SYNONYMS)."""
+    sx, sy = a.vocabulary.singular(a.lowers[x]), a.vocabulary.singular(a.lowers[y])
+    return sx == sy or any(sx in group and sy in group for group in EXTRA_SYNONYMS)
 
 
 _PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
