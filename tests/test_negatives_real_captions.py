@@ -81,7 +81,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A teal horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse rests over a light colored dog."},
+        "verb": "A brown horse jumps over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
@@ -101,7 +101,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
-        "verb": "A black cat skis in a white bathroom sink."},
+        "verb": "A black cat skates in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,

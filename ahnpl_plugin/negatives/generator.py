@@ -210,6 +210,16 @@ class NegativeGenerator:
         if target.role == "noun" and target.pool == "person":  # 2.2: a role stays a role ("batter" -> not "man")
             role = target.base in parsed.PERSON_ROLES
             avoid |= {w for w in vocab.words("person") if (w in parsed.PERSON_ROLES) != role}
+            later = set(analysis.lowers[target.end:])  # a pronoun after it refers to it: keep its gender
+            if later & parsed.MALE_PRONOUNS:
+                avoid |= parsed.FEMALE_PERSONS
+            if later & parsed.FEMALE_PRONOUNS:
+                avoid |= parsed.MALE_PERSONS
+        if target.role == "verb" and target.base in parsed.POSTURE_VERBS | {"relax", "set"}:
+            subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
+            if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),
+                                                    vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}:
+                avoid |= parsed.POSTURE_VERBS  # 2.2: a bird or a sheep "sitting" or "standing" is one posture
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
             preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
             avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)

@@ -99,6 +99,12 @@ GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait"})
 PERSON_ROLES = frozenset({"player", "skier", "surfer", "skateboarder", "snowboarder", "chef", "cook", "waiter",
                           "officer", "soldier", "worker", "student", "teacher", "doctor", "nurse", "farmer", "tourist",
                           "pitcher", "batter", "catcher", "rider", "driver"})
+# 2.2 (round 12): a person noun keeps its gender when a pronoun refers to it ("A man surfing on his
+# board" -> not "A woman ... his board").
+MALE_PERSONS = frozenset({"man", "boy", "guy", "gentleman"})
+FEMALE_PERSONS = frozenset({"woman", "girl", "lady"})
+MALE_PRONOUNS = frozenset({"he", "his", "him", "himself"})
+FEMALE_PRONOUNS = frozenset({"she", "her", "hers", "herself"})
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
     ("open", "air"), ("wrought", "iron"), ("sippy", "cup"), ("open", "mouthed"), ("low", "flying"),
