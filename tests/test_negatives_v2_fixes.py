@@ -265,3 +265,48 @@ def test_verb_frames_and_word_helpers():
     assert one_edit_apart("ealking", "walking") and one_edit_apart("siting", "sitting")
     assert not one_edit_apart("walk", "talking")
     assert ("in the water", "in the water") in doubled_words("people in the water in the water at the shore")
+
+
+def test_adjective_misfits_keep_the_other_side_of_a_dimension():
+    """Generator 2.2: what may replace an adjective (round 11's failures: "large" -> "long",
+    "empty" -> "bright", "brown" -> "tan", "young" -> "modern child")."""
+    from ahnpl_plugin.negatives.parsed import adjective_misfits
+    from ahnpl_plugin.negatives.vocabulary import Vocabulary
+
+    vocab = Vocabulary.load()
+
+    def allowed(word, pool, on_person=False):
+        words = vocab.words(pool)
+        return set(words) - adjective_misfits(word, pool, words, on_person) - {word}
+
+    assert allowed("large", "size") == {"small", "little", "tiny", "miniature", "short"}
+    assert allowed("long", "size") >= {"short", "small"} and "large" not in allowed("long", "size")
+    assert allowed("empty", "state") == {"full", "crowded", "busy"}
+    assert allowed("fresh", "state") == set()  # no opposite listed: not replaced
+    assert allowed("young", "age", on_person=True) == {"old", "elderly"}
+    assert allowed("old", "age", on_person=False) == {"new", "modern"}
+    assert "tan" not in allowed("brown", "colour") and "beige" not in allowed("brown", "colour")
+    assert "red" in allowed("brown", "colour")
+
+
+def test_person_nouns_keep_role_and_pronoun_gender():
+    """Generator 2.2: the words a person noun may not become (round 11-12 failures: "Batter" ->
+    "Man", "A man surfing on his board" -> "A woman ... his board")."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["noun"], plausibility="off")
+
+    def avoided(caption, word):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        target = next(t for t in replacement_targets(a, "noun") if t.original == word)
+        return gen._avoid(a, target)
+
+    batter = avoided("A batter taking a swing at the ball.", "batter")
+    assert {"man", "woman", "boy", "person"} <= batter and not {"pitcher", "catcher", "player"} & batter
+    man = avoided("A man surfing waves on his surf board.", "man")
+    assert {"woman", "girl", "lady", "skateboarder", "surfer"} <= man and "boy" not in man
+    woman = avoided("A woman holds a Wii remote over her head.", "woman")
+    assert {"man", "boy", "guy", "gentleman"} <= woman and "girl" not in woman
