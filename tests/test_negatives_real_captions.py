@@ -65,7 +65,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women skiing next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women skating next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
@@ -75,24 +75,24 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little woman holding a white Nintendo Wii game controller.",
-        "verb": "A little girl flying a white Nintendo Wii game controller."},
+        "verb": "A little girl biting a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A teal horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse jumps over a light colored dog."},
+        "verb": "A brown horse walks over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": INVALID, "verb": "A person helping a child laugh on a skateboard."},
+        "noun": INVALID, "verb": "A person helping a child skate on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
         "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
         "noun": "A teenager sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man jumping at a wooden bench and table with an open umbrella."},
+        "verb": "A man falling at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
@@ -101,7 +101,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
-        "verb": "A black cat skates in a white bathroom sink."},
+        "verb": "A black cat falls in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,

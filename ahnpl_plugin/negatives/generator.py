@@ -215,6 +215,8 @@ class NegativeGenerator:
                 avoid |= parsed.FEMALE_PERSONS
             if later & parsed.FEMALE_PRONOUNS:
                 avoid |= parsed.MALE_PERSONS
+        if target.role == "verb" and target.base in parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES:
+            avoid |= parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES  # 2.2: "sitting" -> not "talking"
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS | {"relax", "set"}:
             subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
             if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),

@@ -64,6 +64,9 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     # 2.2: one thing, two names (round 11: "Motorcyclist on a bike" -> "motorcycle")
     ("bike", "motorcycle", "motorbike"), ("bike", "bicycle"), ("metal", "metallic", "steel", "iron"),
     ("round", "circular", "oval"), ("square", "rectangular"), ("spotted", "dotted"),
+    # 2.2 (rounds 12-13): one act, two verbs ("return a volley" / "hit"; "tossing" / "flying a frisbee")
+    ("return", "hit"), ("swing", "hit"), ("perch", "rest", "sit", "stand"), ("toss", "throw", "fly"),
+    ("catch", "ride"), ("fly", "watch"), ("hold", "wear"),
 ))
 # Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
 # that stay true of the image. An adjective is replaced only by one on the other side of its
@@ -96,6 +99,12 @@ PERSON_WORDS_FOR_AGE = frozenset({"young", "old", "elderly"})  # "a modern child
 THING_WORDS_FOR_AGE = frozenset({"new", "modern", "old", "antique", "vintage", "ancient"})
 REPLACED_ADJECTIVE_KINDS = frozenset({"colour", "material", "size", "shape", "state", "age", "pattern", "count"})
 GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait"})
+# A person's posture and what one does in any posture go together ("sitting on a bench" is no
+# negative of "talking on a bench"), and so do two such activities ("looking" / "smiling at"): a
+# verb of either group is replaced by neither group (2.2, rounds 12-13).
+PERSON_POSTURES = frozenset({"sit", "stand", "lie", "lay", "kneel", "crouch", "lean", "rest", "relax"})
+COMBINABLE_ACTIVITIES = frozenset({"talk", "smile", "laugh", "look", "watch", "wait", "pose", "point", "rest",
+                                   "relax", "read", "sleep"})
 PERSON_ROLES = frozenset({"player", "skier", "surfer", "skateboarder", "snowboarder", "chef", "cook", "waiter",
                           "officer", "soldier", "worker", "student", "teacher", "doctor", "nurse", "farmer", "tourist",
                           "pitcher", "batter", "catcher", "rider", "driver"})
@@ -240,9 +249,17 @@ def is_main_verb(tokens: list[Token], lowers: list[str], i: int, children: list[
     t = tokens[i]
     if t.tag not in VERB_TAGS:
         return False
-    if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss"):
-        return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils")
+    if t.dep in ("pobj", "dobj", "nsubj", "nsubjpass", "compound", "appos", "attr", "poss", "advmod"):
+        return False  # a noun the tagger took for a verb ("a run down building", "kitchen utensils"; 2.2: "fast asleep")
+    if t.dep == "conj" and 0 <= t.head < len(tokens) and tokens[t.head].tag in NOUN_TAGS:
+        return False  # 2.2: "a bench and building": one of a list of nouns
     kids = (children or children_index(tokens))[i]
+    if t.tag == "VBG" and t.dep == "ROOT" and i > 0 and tokens[i - 1].tag in NOUN_TAGS \
+            and not any(tokens[k].dep in _SUBJECT_DEPS for k in kids):
+        return False  # 2.2: "Walnut icing on a cake": a noun
+    if t.tag == "VBG" and t.dep == "pcomp" and i + 1 < len(tokens) and tokens[i + 1].tag in NOUN_TAGS | {"JJ"} \
+            and not any(tokens[k].dep == "dobj" for k in kids):
+        return False  # 2.2: "on top of cutting board", "a photo of smiling young man": a modifier
     if any(tokens[k].dep in ("prt", "ccomp", "xcomp", "acomp", "oprd") for k in kids):
         return False  # "take off"; "helping a child stand"; "walls painted beige" (the complement depends on it)
     if t.tag == "VBG" and any(tokens[k].tag == "VB" and lowers[k - 1] != "to" for k in range(i + 2, min(i + 6, len(tokens)))):
