@@ -25,7 +25,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A man riding a snowboard down a snow covered slope.": {
         "relation": "A snowboard riding a man down a snow covered slope.", "adj_swap": INVALID, "adj": INVALID,
         "noun": "A man riding a racquet down a snow covered slope.",
-        "verb": "A man throwing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
+        "verb": "A man pushing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
     # v1 relation: "many cows next to water of a body" (and "next to" is symmetric)
     "many cows next to a body of water": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -69,13 +69,13 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": "A man holding and dancing with a wallet.", "verb": "A man skating and dancing with an umbrella."},
+        "noun": "A man holding and dancing with a wallet.", "verb": "A man surfing and dancing with an umbrella."},
     # v1 adj_swap: "A white girl holding a little Nintendo Wii game controller." (a colour on a person)
     "A little girl holding a white Nintendo Wii game controller.": {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little woman holding a white Nintendo Wii game controller.",
-        "verb": "A little girl biting a white Nintendo Wii game controller."},
+        "verb": "A little girl pushing a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,

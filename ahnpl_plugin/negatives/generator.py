@@ -217,6 +217,10 @@ class NegativeGenerator:
                 avoid |= parsed.MALE_PERSONS
         if target.role == "verb" and target.base in parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES:
             avoid |= parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES  # 2.2: "sitting" -> not "talking"
+        elif target.role == "verb":  # 2.2 (round 14): one smiles or talks while doing anything; a surfer stands
+            avoid |= parsed.COMBINABLE_ACTIVITIES
+            if target.base not in parsed.LOCOMOTION_VERBS or target.pool != INTRANSITIVE_POOL:
+                avoid |= parsed.PERSON_POSTURES | parsed.POSTURE_VERBS
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS | {"relax", "set"}:
             subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
             if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),

@@ -29,6 +29,7 @@ from ahnpl_plugin.negatives.analysis import (
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
+    BITE_NOUNS,
     IDIOM_OBJECTS,
     LIGHT_VERBS,
     NON_OBJECTS,
@@ -140,6 +141,11 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
     if a.tokens[i].tag in ("VBN", "VBD") and 0 < i < len(a.tokens) - 1 and a.tokens[i - 1].tag in NOUN_TAGS \
             and a.tokens[i + 1].tag in NOUN_TAGS:
         return True  # "a building lined street": a modifier, not the verb of the caption
+    if not any(a.tokens[k].dep == "dobj" for k in a.children[i]) and i + 1 < len(a.tokens) \
+            and a.tokens[i + 1].tag in NOUN_TAGS | {"DT", "PRP$", "CD"}:
+        return True  # 2.2: a noun phrase right after it that the parse did not make its object ("flying kites/ROOT")
+    if i > 1 and a.lowers[i - 2:i] == ["up", "to"]:
+        return True  # 2.2: "up to cheek": a noun the tagger read as a verb after "to"
     if a.tokens[i].tag == "VBN":  # "covered in", "filled with", "painted orange": another participle rarely fits
         return i + 1 >= len(a.tokens) or a.lowers[i + 1] != "by"
     return False
@@ -161,6 +167,8 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
         return True  # "put on skis", "holding onto": the verb's particle
     if start > 0 and a.lowers[start - 1] == "all":
         return True  # "all over her face"
+    if (start > 0 and a.lowers[start - 1] in BITE_NOUNS) or (end < len(a.lowers) and a.lowers[end] == "focus"):
+        return True  # 2.2: "a bite out of" = "into"; "an out of focus boat"
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True
@@ -182,6 +190,8 @@ def _verb_target(a: Analysis, start: int, end: int) -> Target:
     else:
         transitive = tag == "VBN" or takes_object(a, start)
     base = a.vocabulary.verb_base(lower)
+    if a.parsed and tag in ("VB", "VBP") and base is not None and lower != base and lower == a.vocabulary.forms(base)[1]:
+        tag = "VBZ"  # 2.2: "A man ... surfs/VB a wave" -> "pets", not "pet"
     return Target(start, end, "verb", lower, base or lower, TRANSITIVE_POOL if transitive else INTRANSITIVE_POOL,
                   tag, base is not None)
 
