@@ -146,6 +146,27 @@ def test_missing_images_fail_with_count_unless_skipped(coco, tmp_path):
     assert len(datasets["val"]) == 3 and len(datasets["val"].text) == 15
 
 
+def test_startup_negatives_follow_rules_and_swap_words_keys(coco, tmp_path):
+    """negatives_rules / negatives_swap_words reach the generator and the file's header; swap words
+    with the paper's v1 rules are refused before anything is written."""
+    negatives = tmp_path / "made" / "negatives.jsonl"
+    cfg = _coco_config(coco, tmp_path / "o", negatives=str(negatives), generate_negatives=True,
+                       negatives_rules="v2", negatives_swap_words="any", negative_types=["relation"])
+    _build(_write(cfg, tmp_path / "c.yaml"))
+    header, *made = [json.loads(line) for line in negatives.read_text().splitlines()]
+    assert (header["negatives_header"]["rules"], header["negatives_header"]["swap_words"]) == ("v2", "any")
+    assert len(made) == 16
+    negatives.unlink()
+    cfg["datasets"]["ahnpl_coco"]["negatives_swap_words"] = None  # the v2 default
+    _build(_write(cfg, tmp_path / "c.yaml"))
+    assert json.loads(negatives.read_text().splitlines()[0])["negatives_header"]["swap_words"] == "known"
+    negatives.unlink()
+    cfg["datasets"]["ahnpl_coco"].update(negatives_rules="v1", negatives_swap_words="known")
+    with pytest.raises(ValueError, match="needs the v2 rules"):
+        _build(_write(cfg, tmp_path / "c.yaml"))
+    assert not negatives.exists()
+
+
 def test_corrupt_jpeg_is_replaced_by_another_sample_and_counted(coco, tmp_path, caplog):
     folder, _ = coco
     import shutil

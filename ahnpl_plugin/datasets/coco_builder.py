@@ -19,7 +19,8 @@ Config keys (``datasets.ahnpl_coco:``; defaults in lavis_configs/datasets/ahnpl_
 * ``negatives``: the negatives JSONL (needed when training with negative types).
 * ``generate_negatives`` (false): make a missing negatives file at startup (spaCy; rank 0), with
   ``negatives_seed`` (0), ``negatives_rules`` (v1: generator 1.0, the paper-faithful recipe; v2: the
-  improved negatives) and ``negatives_workers`` (1).
+  improved negatives), ``negatives_swap_words`` (null: the rules' default; v2 only: ``known``, swaps
+  of vocabulary words, or ``any``, generator 2.1's swaps) and ``negatives_workers`` (1).
 * ``negative_types``: types fed to the model; defaults to the model's ``loss.negative_types``.
 * ``unmatched_negatives`` (error | drop | keep): train rows the negatives file lacks.
 * ``skip_missing`` (false): missing image files at startup are an error with their count and first
@@ -59,8 +60,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 BUILDER_KEYS = {
     "data_type", "type", "build_info", "negatives", "generate_negatives", "negatives_seed", "negatives_rules",
-    "negatives_workers", "negative_types", "unmatched_negatives", "skip_missing", "log_sample_keys", "vis_processor",
-    "text_processor", "decode_draft", "neighbour_images_file",
+    "negatives_swap_words", "negatives_workers", "negative_types", "unmatched_negatives", "skip_missing",
+    "log_sample_keys", "vis_processor", "text_processor", "decode_draft", "neighbour_images_file",
 }
 
 
@@ -356,7 +357,8 @@ class KarpathyBuilder(BaseDatasetBuilder):
             types = tuple(dict.fromkeys(AHNPL_TYPES + negative_types_of(self.config, self.NAME)))
             # negatives_rules: v1 (default, generator 1.0: the paper-faithful recipe) or v2 (improved)
             options = dict(types=types, seed=int(self.config.get("negatives_seed", 0)),
-                           rules=str(self.config.get("negatives_rules", "v1")))
+                           rules=str(self.config.get("negatives_rules", "v1")),
+                           swap_words=self.config.get("negatives_swap_words"))
             results = generate_negatives([r["caption"] for r in rows], workers=int(self.config.get("negatives_workers", 1)),
                                          progress=True, **options)
             paths.negatives.parent.mkdir(parents=True, exist_ok=True)

@@ -145,7 +145,8 @@ class HardNegativeShardStream(IterableDataset):
                 # rules v1 (generator 1.0, the paper-faithful recipe) unless the config says v2
                 self._generator = NegativeGenerator(types=types, seed=int(self.generate.get("seed", 0)),
                                                     spacy_model=self.generate.get("spacy_model"),
-                                                    rules=str(self.generate.get("rules", "v1")), plausibility="off")
+                                                    rules=str(self.generate.get("rules", "v1")), plausibility="off",
+                                                    swap_words=self.generate.get("swap_words"))
             return canonical_negatives(self._generator.generate([caption])[0], where)
         if not has_negatives(meta):
             raise DataError(f"{where} has no hard negatives in its json; write the shards with "

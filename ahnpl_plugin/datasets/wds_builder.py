@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 NAME = "ahnpl_wds"
 BUILDER_KEYS = {
     "data_type", "type", "build_info", "num_samples", "shuffle_buffer", "shuffle_shards", "resampled", "seed",
-    "generate_negatives", "negatives_seed", "negatives_rules", "spacy_model", "negative_types", "log_sample_keys",
+    "generate_negatives", "negatives_seed", "negatives_rules", "negatives_swap_words", "spacy_model", "negative_types", "log_sample_keys",
     "vis_processor", "text_processor", "decode_draft",
 }
 WRITE_SHARDS = ("python -m ahnpl_plugin.data write-shards --annotations <train annotations> --negatives "
@@ -192,7 +192,7 @@ class ShardsBuilder(BaseDatasetBuilder):
         generate = None
         if cfg.get("generate_negatives", False):
             generate = {"seed": int(cfg.get("negatives_seed", 0)), "spacy_model": cfg.get("spacy_model"),
-                        "rules": str(cfg.get("negatives_rules", "v1"))}
+                        "rules": str(cfg.get("negatives_rules", "v1")), "swap_words": cfg.get("negatives_swap_words")}
         stream = HardNegativeShardStream(
             urls, self.vis_processors["train"], self.text_processors["train"],
             negative_types=negative_types_of(cfg, NAME), num_samples=num_samples,
