@@ -69,30 +69,30 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": "A man holding and dancing with a wallet.", "verb": "A man surfing and dancing with an umbrella."},
+        "noun": "A man holding and dancing with a wallet.", "verb": "A man climbing and dancing with an umbrella."},
     # v1 adj_swap: "A white girl holding a little Nintendo Wii game controller." (a colour on a person)
     "A little girl holding a white Nintendo Wii game controller.": {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little woman holding a white Nintendo Wii game controller.",
-        "verb": "A little girl pushing a white Nintendo Wii game controller."},
+        "verb": "A little girl pulling a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A teal horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse walks over a light colored dog."},
+        "verb": "A brown horse jumps over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": INVALID, "verb": "A person helping a child skate on a skateboard."},
+        "noun": INVALID, "verb": "A person helping a child walk on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
         "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
         "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
         "noun": "A teenager sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man falling at a wooden bench and table with an open umbrella."},
+        "verb": "A man surfing at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
@@ -101,7 +101,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
-        "verb": "A black cat falls in a white bathroom sink."},
+        "verb": "A black cat climbs in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -155,10 +155,11 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # measured on these 300 captions when the rules were written (quality/negatives_real_captions.py
     # has the 2,000-caption numbers; v2.1 drops participle replacements: verb 0.80 -> 0.76); a rule
     # change that loses many negatives shows here; v2.2 moves only vocabulary objects in relation
-    # swaps (relation 0.76 -> 0.56, the price of its precision: README)
+    # swaps (relation 0.76 -> 0.56, the price of its precision: README); the verb rules of rounds
+    # 14-15 skip parse misreadings and intent frames ("ready to hit"): verb 0.76 -> 0.73
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.52 and rates["noun"] > 0.9 and rates["verb"] > 0.74
+    assert rates["relation"] > 0.52 and rates["noun"] > 0.9 and rates["verb"] > 0.71
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
 
 

@@ -82,9 +82,9 @@ EXPECTED: dict[str, dict[str, str]] = {
     # elsewhere "ealking" -> "walking", "Skier ... skiing down")
     "Yellow shirted tennis player looking for incoming ball": {"verb": INVALID},
     "A baseball players is ealking toward the opposing team.": {
-        "verb": "A baseball players is surfing toward the opposing team."},
+        "verb": "A baseball players is skating toward the opposing team."},
     "Skier with a red jacket on going down the side of a mountain.": {
-        "verb": "Skier with a red jacket on snowboarding down the side of a mountain."},
+        "verb": "Skier with a red jacket on jumping down the side of a mountain."},
     # "smiling at the camera" implies looking at it (2.1 made "laughing at"; 2.2: smiling and laughing
     # go together, no negative)
     "A middle aged man dressed in a blue suit smiling at the camera.": {
@@ -119,7 +119,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "verb": "A woman kicking skis down a snow covered slope."},  # v2.1a: "drinking skis down"
     "A table with many different objects, including a plate of sandwiches.": {"verb": INVALID},
     "A goat stands on its high legs and leans against a grassy bank.": {
-        "verb": "A goat jumps on its high legs and leans against a grassy bank."},  # not "rests"
+        "verb": "A goat skis on its high legs and leans against a grassy bank."},  # not "rests"
     # --- found by the fresh reading of round 6 (quality/negatives_audit/round6_fresh.tsv) ---
     # "on top of a chair in the living room": the two places swapped describe the same scene
     "a cat laying on top of a chair in the living room": {
@@ -144,7 +144,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verbs: "holding onto" is one verb; holding -> carrying says about the same; "includes" is no action
     "a woman holding onto a piece of pizza with her mouth": {"verb": INVALID},
     "A man in a florescent green hoodie holding a fuchsia umbrella.": {
-        "verb": "A man in a florescent green hoodie buying a fuchsia umbrella."},
+        "verb": "A man in a florescent green hoodie hugging a fuchsia umbrella."},
     "Plate of food that includes chicken, beans and a pickle.": {"verb": INVALID},
     # --- round 7: a phrase the parse cut short keeps its words ("three yellow | bananas") ---
     "three yellow  bananas sitting inside of a basket": {"relation": INVALID},  # v2.1 at 6a83205: "three yellow  a basket"
@@ -350,3 +350,50 @@ def test_verb_rules_from_round_14_failures():
     # fixed phrases: "a bite out of" ("into" says the same), "an out of focus boat"
     assert "out of" not in targets("a man takes a bite out of a large sandwich")[1]
     assert "out of" not in targets("The bow of a ship with an out of focus boat in the back ground.")[1]
+
+
+def test_verb_rules_from_round_15_failures():
+    """The rules after round 15 (quality/negatives_audit/round15_karpathy_verb.tsv, two readers)."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["verb"], plausibility="off")
+
+    def targets(caption):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        return a, {t.original: t for t in replacement_targets(a, "verb")}
+
+    def avoided(caption, word):
+        a, found = targets(caption)
+        return gen._avoid(a, found[word])
+
+    # a skater "jumping" stands, ducks "floating" or "swimming" sit on the lake: no posture for them
+    assert {"stand", "sit"} <= avoided("a guy jumping over a barrier on a skate board", "jumping")
+    assert {"sit", "stand"} <= avoided("A group of ducks floating on top of a lake.", "floating")
+    assert "sit" not in avoided("A bird flies over a tower with a green dome.", "flies")  # a flying bird is not sitting
+    # "hanging (out)", "grazing" and "walking" go along with other acts
+    assert {"hang", "graze", "walk"} <= avoided("A man in a crowd of people texting on his phone.", "texting")
+    assert "walk" in avoided("Animals are grazing in a fenced in field.", "grazing")
+    assert "walk" not in avoided("A man is standing next to an elephant.", "standing")
+    assert "walk" in avoided("A crowd of people standing on top of a boat.", "standing")  # some may walk
+    assert {"run", "jump"} <= avoided("A dog playing with a toy in a grassy yard.", "playing")
+    assert {"walk", "wander"} <= avoided("A man holds a glass as others mill around behind him.", "mill")
+    assert "eat" in avoided("A beautiful girl holding a giant banana in her hands.", "holding")
+    assert "ride" in avoided("A man popping a wheelie on a motorcycle on a street.", "popping")
+    assert "prepare" in avoided("A man cutting a slice of birthday cake.", "cutting")
+    # no target: intent frames, states of mind, light verbs, misread nouns and compounds
+    for caption, word in [("A tennis player is getting ready to hit a ball.", "hit"),
+                          ("This person is about to eat a banana.", "eat"),
+                          ("Either the dog likes hats or his owner thought this would be good.", "likes"),
+                          ("A dog pays attention to something out of frame.", "pays"),
+                          ("A dog pays attention to something out of frame.", "out of"),
+                          ("Cat sitting right next to keyboard on laptop", "keyboard"),
+                          ("two young bears are play fighting in the open", "play"),
+                          ("A woman is air drying a young child's hair.", "drying"),
+                          ("A brown bear stands digging in the dirt.", "digging"),
+                          ("A green traffic light above a street with a car on coming.", "coming")]:
+        assert word not in targets(caption)[1], (caption, word)
+    a, _ = targets("Woman with a backpack on sits on the curb moving her skateboard")
+    assert [t.start for t in replacement_targets(a, "verb") if t.original == "on"] == [6]  # worn: not "on" 4

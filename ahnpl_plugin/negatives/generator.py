@@ -217,10 +217,16 @@ class NegativeGenerator:
                 avoid |= parsed.MALE_PERSONS
         if target.role == "verb" and target.base in parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES:
             avoid |= parsed.PERSON_POSTURES | parsed.COMBINABLE_ACTIVITIES  # 2.2: "sitting" -> not "talking"
+            if target.base not in parsed.PERSON_POSTURES:
+                avoid |= parsed.WALKING_VERBS  # round 15: animals "grazing" or people "talking" may walk
+            elif set(analysis.lowers[:target.start]) & parsed.COLLECTIVE_NOUNS:
+                avoid |= parsed.LOCOMOTION_VERBS  # round 15: some of a crowd "standing" may be walking
         elif target.role == "verb":  # 2.2 (round 14): one smiles or talks while doing anything; a surfer stands
             avoid |= parsed.COMBINABLE_ACTIVITIES
             if target.base not in parsed.LOCOMOTION_VERBS or target.pool != INTRANSITIVE_POOL:
-                avoid |= parsed.PERSON_POSTURES | parsed.POSTURE_VERBS
+                avoid |= parsed.PERSON_POSTURES | parsed.POSTURE_VERBS | parsed.WALKING_VERBS
+            if target.base == "play":  # round 15: a dog "playing" with a toy may be running or jumping
+                avoid |= parsed.LOCOMOTION_VERBS | {"jump", "leap", "swim", "chase", "climb"}
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS | {"relax", "set"}:
             subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
             if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),

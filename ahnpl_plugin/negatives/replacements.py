@@ -29,13 +29,17 @@ from ahnpl_plugin.negatives.analysis import (
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
+    BE_FORMS,
+    BEFORE_TO_NOUN,
     BITE_NOUNS,
     IDIOM_OBJECTS,
+    INTENT_WORDS,
     LIGHT_VERBS,
     NON_OBJECTS,
     NOT_ACTIONS,
     PARTICIPLE_PLACES,
     PARTICLE_VERBS,
+    PERSON_POSTURES,
     REPLACED_ADJECTIVE_KINDS,
     after_other_verb,
     manner_adverb_after,
@@ -127,7 +131,7 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
     looking through", "looking intently at"), a verb whose object is an idiom or no object ("its way", "having fun"), a participle
     with its own preposition ("attached to", "made out of", "divided into")."""
     base = a.vocabulary.verb_base(a.lowers[i]) or a.lowers[i]
-    if base in LIGHT_VERBS or a.lowers[i] in ("dressed", "clad") or a.lowers[i] in NOT_ACTIONS \
+    if base in LIGHT_VERBS or a.lowers[i] in ("pays", "paying", "paid") or a.lowers[i] in ("dressed", "clad") or a.lowers[i] in NOT_ACTIONS \
             or after_other_verb(a.tokens, i) or manner_adverb_after(a.tokens, i):
         return True
     if i > 0 and not a.tokens[i - 1].ws and a.tokens[i - 1].is_word:
@@ -144,8 +148,18 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
     if not any(a.tokens[k].dep == "dobj" for k in a.children[i]) and i + 1 < len(a.tokens) \
             and a.tokens[i + 1].tag in NOUN_TAGS | {"DT", "PRP$", "CD"}:
         return True  # 2.2: a noun phrase right after it that the parse did not make its object ("flying kites/ROOT")
-    if i > 1 and a.lowers[i - 2:i] == ["up", "to"]:
-        return True  # 2.2: "up to cheek": a noun the tagger read as a verb after "to"
+    if i > 1 and a.lowers[i - 1] == "to" and a.lowers[i - 2] in BEFORE_TO_NOUN:
+        return True  # 2.2: "up to cheek", "next to keyboard": a noun the tagger read as a verb after "to"
+    if i > 1 and a.lowers[i - 1] == "to" and a.lowers[i - 2] in INTENT_WORDS:
+        return True  # round 15: "getting ready to hit" -> "throw": a photo shows only the start
+    if i > 0 and a.tokens[i].tag == "VB" and a.lowers[i - 1] in BE_FORMS:
+        return True  # round 15: "are play fighting": no base verb after "are"
+    if i > 1 and a.tokens[i].tag == "VBG" and a.tokens[i - 1].tag in NOUN_TAGS and a.lowers[i - 2] in BE_FORMS:
+        return True  # round 15: "is air drying": one verb of two words
+    if i > 0 and a.tokens[i].tag == "VBG" and a.vocabulary.verb_base(a.lowers[i - 1]) in PERSON_POSTURES:
+        return True  # round 15: "stands digging": the -ing verb goes with the posture
+    if a.tokens[i].tag == "VBG" and a.tokens[i].dep == "pcomp" and not a.children[i]:
+        return True  # round 15: "a car on coming" (oncoming)
     if a.tokens[i].tag == "VBN":  # "covered in", "filled with", "painted orange": another participle rarely fits
         return i + 1 >= len(a.tokens) or a.lowers[i + 1] != "by"
     return False
@@ -169,6 +183,8 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
         return True  # "all over her face"
     if (start > 0 and a.lowers[start - 1] in BITE_NOUNS) or (end < len(a.lowers) and a.lowers[end] == "focus"):
         return True  # 2.2: "a bite out of" = "into"; "an out of focus boat"
+    if phrase == "on" and start > 0 and noun_category(a, start - 1) in ("clothing", "accessory"):
+        return True  # round 15: "with a backpack on sits": worn, not a place
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True
