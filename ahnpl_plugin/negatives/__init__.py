@@ -24,8 +24,9 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # give version 1.0's output unchanged. 2.1: the v2 rules' second pass (idioms, food colours,
 # agreement, verb frames, capitals; quality/negatives_audit/README.md). 2.2: the v2 rules' swaps move
 # only vocabulary words by default (relation: nouns, adj_swap: adjectives; ``swap_words="known"``;
-# "any" gives 2.1's).
-__version__ = "2.2"
+# "any" gives 2.1's) and replacements skip words that stay true of the image. 2.3: verb rules from
+# the two-reader round 15 (co-occurring acts and postures, intent frames, misread nouns).
+__version__ = "2.3"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",
