@@ -41,7 +41,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "noun": "A small bus is about to take off", "verb": INVALID},
     # v1 adj: "A tired on train tracks" (locomotive tagged JJ)
     "A locomotive on train tracks": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": INVALID, "noun": "A locomotive on train tents",
+        "relation": INVALID, "adj_swap": INVALID, "adj": INVALID, "noun": INVALID,  # 2.3: "train tracks" is one name
         "verb": "A locomotive under train tracks"},
     # v1 verb: "Interior bathroom looked of a sink and toilet" (shot is a noun); v2.1 adj "Fluffy
     # bathroom shot": "interior" has no kind to oppose (2.2 replaces no such adjective)
@@ -56,7 +56,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A vintage red car in front of a vintage army prop plane": {
         "relation": "A vintage army prop plane in front of a vintage red car", "adj_swap": INVALID,
         "adj": "A vintage gray car in front of a vintage army prop plane",
-        "noun": "A vintage red car in front of a vintage army prop ambulance",
+        "noun": "A vintage red motorcycle in front of a vintage army prop plane",
         "verb": "A vintage red car behind a vintage army prop plane"},
     # v1: 'saying "Slice Big Fish"', 'saying "Reel Tiny Fish"', 'Big Fish saying "Reel a sign"'
     'A sign saying "Reel Big Fish" on a wall': {
@@ -74,7 +74,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A little girl holding a white Nintendo Wii game controller.": {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
-        "noun": "A little woman holding a white Nintendo Wii game controller.",
+        "noun": "A little gentleman holding a white Nintendo Wii game controller.",
         "verb": "A little girl pulling a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
@@ -89,9 +89,9 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
-        "adj_swap": "A man sitting at an open bench and table with a wooden umbrella.",
+        "adj_swap": INVALID,  # 2.3: "open" / "wooden": a state and a material may both hold
         "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
-        "noun": "A teenager sitting at a wooden bench and table with an open umbrella.",
+        "noun": "A lady sitting at a wooden bench and table with an open umbrella.",
         "verb": "A man surfing at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
@@ -100,7 +100,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "verb": "A grey and orange fire hydrant far from a street."},
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
-        "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black cat sits in a white bathroom blender.",
+        "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black horse sits in a white bathroom sink.",
         "verb": "A black cat climbs in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
@@ -148,7 +148,7 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
                 assert any(q and q in negative for q in quote), (caption, negative)
             why = unchanged_meaning(caption, negative, t, synonyms)
             assert why is None or why.startswith("symmetric"), (caption, negative, why)
-    assert made > 0.55 * 5 * len(REAL_CAPTIONS)  # v2.2: 869 of 1,500 (v2.1: over 900)
+    assert made > 0.5 * 5 * len(REAL_CAPTIONS)  # v2.3: 788 of 1,500 (v2.2: 869, v2.1: over 900)
 
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
@@ -156,11 +156,13 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # has the 2,000-caption numbers; v2.1 drops participle replacements: verb 0.80 -> 0.76); a rule
     # change that loses many negatives shows here; v2.2 moves only vocabulary objects in relation
     # swaps (relation 0.76 -> 0.56, the price of its precision: README); the verb rules of rounds
-    # 14-15 skip parse misreadings and intent frames ("ready to hit"): verb 0.76 -> 0.73
+    # 14-15 skip parse misreadings and intent frames ("ready to hit"): verb 0.76 -> 0.73; 2.3 swaps
+    # no "X with Y" and only attributes of one kind, and keeps noun + noun names (relation 0.56 ->
+    # 0.47, noun 0.97 -> 0.93, adj_swap 0.05)
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.52 and rates["noun"] > 0.9 and rates["verb"] > 0.71
-    assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.05
+    assert rates["relation"] > 0.43 and rates["noun"] > 0.9 and rates["verb"] > 0.71
+    assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 
 def test_plausibility_selection_picks_the_reading_the_captions_support():

@@ -403,7 +403,8 @@ def noun_candidates(a: Analysis) -> list[int]:
             lower = a.lowers[h]
             if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
                 continue
-            if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)):
+            if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
+                             or parsed.heads_noun_compound(a.tokens, a.lowers, h)):
                 continue
             if is_adjective_used_as_noun(a, h):
                 continue

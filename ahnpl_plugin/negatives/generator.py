@@ -210,6 +210,11 @@ class NegativeGenerator:
         if target.role == "noun" and target.pool == "person":  # 2.2: a role stays a role ("batter" -> not "man")
             role = target.base in parsed.PERSON_ROLES
             avoid |= {w for w in vocab.words("person") if (w in parsed.PERSON_ROLES) != role}
+            for same_gender in (parsed.MALE_PERSONS, parsed.FEMALE_PERSONS):
+                if target.base in same_gender:  # 2.3: "woman" -> "girl", "young man" -> "young boy" may be true:
+                    avoid |= same_gender | parsed.UNGENDERED_PERSONS  # a man becomes a woman, lady or girl
+            if target.base in parsed.UNGENDERED_PERSONS - {"person"}:  # "girl" -> "toddler": a child may be both
+                avoid |= parsed.UNGENDERED_PERSONS | {"boy", "girl"}
             later = set(analysis.lowers[target.end:])  # a pronoun after it refers to it: keep its gender
             if later & parsed.MALE_PRONOUNS:
                 avoid |= parsed.FEMALE_PERSONS

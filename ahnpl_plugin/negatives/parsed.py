@@ -76,6 +76,13 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     # banana", "jumping" / "riding his skateboard", sheep "eating grass" / "grazing"
     ("mill", "walk", "wander", "stroll"), ("pop", "ride", "do"), ("hold", "eat", "drink"), ("jump", "ride"),
     ("graze", "eat", "pull"),
+    # round 16 (two readers): "launching" / "jumping into the air", "riding on skis" / "skiing", a
+    # bus "pulling away" / "running away", "performing" / "throwing" a jump, horses "racing" /
+    # "running", "roaming" / "running around", "catch" / "grab", clouds "spreading" / "running",
+    # "working" / "surfing" on a computer
+    ("launch", "jump", "leap", "fly"), ("ride", "ski"), ("ride", "skate", "skateboard"), ("ride", "snowboard"),
+    ("pull", "go", "run", "drive", "move", "head"), ("perform", "do", "throw", "pull"), ("race", "run"),
+    ("roam", "walk", "wander", "run", "mill"), ("catch", "grab"), ("spread", "run", "move", "roll"), ("work", "surf"),
 ))
 # Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
 # that stay true of the image. An adjective is replaced only by one on the other side of its
@@ -127,6 +134,8 @@ PERSON_ROLES = frozenset({"player", "skier", "surfer", "skateboarder", "snowboar
 # board" -> not "A woman ... his board").
 MALE_PERSONS = frozenset({"man", "boy", "guy", "gentleman"})
 FEMALE_PERSONS = frozenset({"woman", "girl", "lady"})
+# 2.3: person nouns of no gender, which overlap in age with the gendered ones ("little girl" -> "toddler").
+UNGENDERED_PERSONS = frozenset({"child", "kid", "person", "baby", "toddler", "teenager"})
 MALE_PRONOUNS = frozenset({"he", "his", "him", "himself"})
 FEMALE_PRONOUNS = frozenset({"she", "her", "hers", "herself"})
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
@@ -140,7 +149,8 @@ FIXED_PAIRS = frozenset({
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
                          # times of day and "at the forefront": no object to move ("near sunset at a beach")
-                         "forefront", "sunset", "sunrise", "dusk", "dawn", "nighttime", "daytime", "twilight"})
+                         "forefront", "sunset", "sunrise", "dusk", "dawn", "nighttime", "daytime", "twilight",
+                         "day"})  # round 16: "on moving day"
 # Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
 # "resting" on a table all say the same.
 # 2.2 (round 14): the only activities a posture verb may replace: one who walks, runs or jumps is
@@ -150,13 +160,12 @@ LOCOMOTION_VERBS = frozenset({"walk", "run", "jog", "dive", "fly", "race", "fall
 # goes along with what the hands do ("texting", "gathering around"): it replaces only postures and
 # other ways of moving; a dog "playing" may be running or jumping.
 WALKING_VERBS = frozenset({"walk"})
-# Round 15 (second reader): in a group, crowd or herd "standing", some may be walking; a verb after
-# "getting ready to" or "about to" names an act a photo shows only its start of ("ready to hit" the
-# ball: a server throws it first; "about to eat" / "grab").
+# Round 15 (second reader): in a group, crowd or herd "standing", some may be walking.
 COLLECTIVE_NOUNS = frozenset({"group", "groups", "crowd", "crowds", "herd", "herds", "flock", "flocks", "gathering",
-                              "team", "teams", "bunch", "family", "families", "pack", "lots", "crew", "class"})
-INTENT_WORDS = frozenset({"ready", "about", "preparing", "prepares", "prepare", "trying", "tries", "try", "going",
-                          "attempting", "attempts", "waiting", "waits", "wants", "want"})
+                              "team", "teams", "bunch", "family", "families", "pack", "lots", "crew", "class",
+                              # round 16: "people standing around a table", "other people standing"
+                              "people", "others", "persons", "spectators", "fans", "onlookers"})
+
 # A relation after these is part of a fixed phrase: "a bite out of" says "a bite into".
 BITE_NOUNS = frozenset({"bite", "bites", "sip", "sips"})
 # "next to keyboard", "up to cheek": a bare noun after these the tagger reads as a verb after "to".
@@ -348,6 +357,16 @@ def is_replaceable_noun(tokens: list[Token], i: int) -> bool:
     return not (t.dep == "compound" and t.head > i and tokens[t.head].tag in NOUN_TAGS)
 
 
+def heads_noun_compound(tokens: list[Token], lowers: list[str], i: int) -> bool:
+    """2.3 (second reader of round 13): noun ``i`` is the head of a noun + noun name ("clock
+    tower", "tennis player", "suit jacket", "bath room") or the noun of "body of water": replaced,
+    the name breaks ("clock sidewalk", "tennis surfer", "body of kitchen")."""
+    if i > 0 and tokens[i - 1].tag in NOUN_TAGS and tokens[i - 1].dep == "compound" and tokens[i - 1].head == i:
+        return True
+    return (i > 1 and lowers[i - 1] == "of" and lowers[i - 2] in ("body", "bodies")) or (
+        lowers[i] in ("body", "bodies") and i + 1 < len(lowers) and lowers[i + 1] == "of")
+
+
 # ------------------------------------------------------------------------------------ units
 def premodifier_start(tokens: list[Token], head: int, blocked: list[bool]) -> int:
     """Start of the phrase the parse builds before noun ``head``: its leftmost pre-modifier's
@@ -395,6 +414,38 @@ def symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: i
     words = [w for w, t in zip(lowers[start:end], tokens[start:end])
              if w not in _LINKING_WORDS and t.tag not in ("DT", "WDT", "WP", ",") and t.text.strip()]
     return " ".join(words) in SYMMETRIC_RELATIONS
+
+
+# Generator 2.3 (second readers of rounds 12-13): "X with Y", "X at Y", "X passing by Y" swapped
+# still describe the image ("A couch with pillows" / "Pillows with a couch"; "The sign is at a red
+# light"), and so does a symmetric relation after a verb with no object ("A giraffe eats next to
+# a zebra": both may eat).
+LOOSELY_SYMMETRIC = SYMMETRIC_RELATIONS | {"with", "at", "passing by", "passing", "past", "together"}
+_TIME_ADVERBS = frozenset({"now", "still", "also", "currently", "again", "here", "there", "all"})
+
+
+def loosely_symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: int, first_head: int) -> bool:
+    """2.3: :func:`symmetric_between`, also for "with", "at", "passing by" and across verbs that
+    take no object between the two phrases ("eats next to", "sitting with")."""
+    if tokens[first_head].dep in ("dobj", "dative", "obj"):
+        return False  # "holding a plate with a sandwich" -> "holding a sandwich with a plate" moves what is held
+    words = []
+    for k in range(start, end):
+        w, t = lowers[k], tokens[k]
+        if w in _LINKING_WORDS or w in _TIME_ADVERBS or t.tag in ("DT", "WDT", "WP", ",") or not t.text.strip():
+            continue
+        if t.tag.startswith("VB") and not any(tokens[c].dep in ("dobj", "obj") for c in range(start, end)
+                                              if tokens[c].head == k):
+            continue  # a verb with no object here: "eats", "sitting", "skiing"
+        words.append(w)
+    return " ".join(words) in LOOSELY_SYMMETRIC
+
+
+# Nouns of a picture of the scene, not objects in it: "a photo of men on bicycles" -> "bicycles on
+# a photo of men" swaps the frame (2.3, second reader of round 12).
+FRAMING_NOUNS = frozenset({"photo", "photos", "photograph", "photographs", "picture", "pictures", "image", "images",
+                           "view", "views", "shot", "shots", "snapshot", "pic", "pics", "closeup", "portrait",
+                           "drawing", "painting", "poster", "reflection", "scene", "setting", "display", "selfie"})
 
 
 def described(tokens: list[Token], i: int) -> int:
@@ -669,7 +720,18 @@ NOT_ACTIONS = frozenset({"including", "includes", "include", "contains", "contai
                          "following", "featuring", "depicting", "showing", "shows", "shown", "show", "seen",
                          # round 15 (second reader): states of mind, not actions a photo shows
                          "likes", "like", "liking", "loves", "love", "loving", "wants", "want", "wanting",
-                         "needs", "need", "features"})
+                         "needs", "need", "features",
+                         # round 16: "enjoying", "learning", "sharing", "concentrating", "a drawer missing"
+                         "enjoying", "enjoys", "enjoy", "learning", "learns", "learn", "sharing", "shares", "share",
+                         "concentrating", "concentrates", "missing"})
+# Round 16: the first half of a two-word verb ("blow drying", "stir frying", "water skiing"): the
+# second half is no verb of its own.
+VERB_FIRST_HALVES = frozenset({"blow", "air", "spray", "deep", "stir", "sun", "sky", "kite", "wind", "para", "snow",
+                               "water", "wake", "ice", "roller", "figure"})
+# Verbs of eating: "grazing on dried grass", "chewing on a stick": the "on" is the verb's, not a place.
+EATING_VERBS = frozenset({"grazing", "graze", "grazes", "feeding", "feed", "feeds", "chewing", "chew", "chews",
+                          "munching", "munch", "munches", "nibbling", "nibble", "nibbles", "snacking", "dining",
+                          "fixed", "focused", "focusing"})  # "fixed on the pitcher": attention
 # Transitive verbs that move their object along a path ("riding skis down a slope"): only these fit
 # before "down", "through", "across"...
 PATH_TRANSITIVES = frozenset({"ride", "carry", "push", "pull", "drag", "chase", "drive", "throw", "kick", "toss"})

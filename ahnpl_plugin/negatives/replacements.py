@@ -32,8 +32,8 @@ from ahnpl_plugin.negatives.parsed import (
     BE_FORMS,
     BEFORE_TO_NOUN,
     BITE_NOUNS,
+    EATING_VERBS,
     IDIOM_OBJECTS,
-    INTENT_WORDS,
     LIGHT_VERBS,
     NON_OBJECTS,
     NOT_ACTIONS,
@@ -41,6 +41,7 @@ from ahnpl_plugin.negatives.parsed import (
     PARTICLE_VERBS,
     PERSON_POSTURES,
     REPLACED_ADJECTIVE_KINDS,
+    VERB_FIRST_HALVES,
     after_other_verb,
     manner_adverb_after,
 )
@@ -150,8 +151,17 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
         return True  # 2.2: a noun phrase right after it that the parse did not make its object ("flying kites/ROOT")
     if i > 1 and a.lowers[i - 1] == "to" and a.lowers[i - 2] in BEFORE_TO_NOUN:
         return True  # 2.2: "up to cheek", "next to keyboard": a noun the tagger read as a verb after "to"
-    if i > 1 and a.lowers[i - 1] == "to" and a.lowers[i - 2] in INTENT_WORDS:
-        return True  # round 15: "getting ready to hit" -> "throw": a photo shows only the start
+    if i > 0 and a.lowers[i - 1] == "to" and a.tokens[i].tag == "VB":
+        return True  # rounds 15-16: an infinitive names an intent or a purpose ("getting ready to hit", "using a
+        # receiver to answer a call"): a photo shows only its start
+    if i > 0 and a.lowers[i - 1] in VERB_FIRST_HALVES:
+        return True  # round 16: "blow drying", "water skiing": one verb of two words
+    if i + 1 < len(a.tokens) and a.tokens[i + 1].tag == "VBN":
+        return True  # round 16: "sits perched", "sits parked": the participle says where it is
+    if any(a.tokens[k].dep == "prt" and k > i + 1 for k in a.children[i]):
+        return True  # round 16: "sets a sandwich down": the particle after the object is the verb's
+    if i + 2 < len(a.tokens) and a.lowers[i + 1:i + 3] == ["to", "sleep"]:
+        return True  # round 16: "go to sleep" = "fall asleep"
     if i > 0 and a.tokens[i].tag == "VB" and a.lowers[i - 1] in BE_FORMS:
         return True  # round 15: "are play fighting": no base verb after "are"
     if i > 1 and a.tokens[i].tag == "VBG" and a.tokens[i - 1].tag in NOUN_TAGS and a.lowers[i - 2] in BE_FORMS:
@@ -177,8 +187,8 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
         return True  # "focus on", "in to"
     if start > 0 and a.tokens[start - 1].tag == "VBN" and a.lowers[start] not in PARTICIPLE_PLACES:
         return True  # "made out of wood", "divided into thirds": the participle's own preposition
-    if start > 0 and a.lowers[start - 1] in PARTICLE_VERBS:
-        return True  # "put on skis", "holding onto": the verb's particle
+    if start > 0 and a.lowers[start - 1] in PARTICLE_VERBS | EATING_VERBS:
+        return True  # "put on skis", "holding onto": the verb's particle; round 16: "grazing on", "fixed on"
     if start > 0 and a.lowers[start - 1] == "all":
         return True  # "all over her face"
     if (start > 0 and a.lowers[start - 1] in BITE_NOUNS) or (end < len(a.lowers) and a.lowers[end] == "focus"):

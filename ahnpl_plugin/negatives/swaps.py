@@ -26,10 +26,14 @@ from ahnpl_plugin.negatives.analysis import (
 )
 from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.parsed import (
+    ADJECTIVE_SIDES,
     EXTRA_SYNONYMS,
+    FRAMING_NOUNS,
+    NEAR_COLOURS,
     NON_OBJECTS,
     QUOTES,
     SAYING_VERBS,
+    SHADE_WORDS,
     coordinated,
     COLLECTIVES,
     REFLEXIVES,
@@ -39,6 +43,7 @@ from ahnpl_plugin.negatives.parsed import (
     describes_person,
     described,
     is_compound_participle,
+    loosely_symmetric_between,
     needs_plural_place,
     only_copula,
     required_number,
@@ -85,7 +90,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     those, pairs of the same grammatical number first; two phrases of different number are
     swapped only when no verb agrees with either ("Several boats are ..." is left alone).
     ``words="known"`` (v2's default, passed by the generator) moves only phrases whose head noun
-    is in one of the vocabulary's noun categories (:data:`SWAP_WORDS`).
+    is in one of the vocabulary's noun categories (:data:`SWAP_WORDS`), never a picture's frame
+    ("a photo of men") and (2.3) no two phrases linked by "with", "at" or a symmetric relation
+    after a verb with no object; ``"any"`` keeps generator 2.1's swaps.
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
     if words == "known":
@@ -98,7 +105,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not cuts_phrase(c.start, c.end, a.fixed_spans)  # "a cut | in half sandwich", "up to bat"
                   and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
                   and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
-                  and not _holds_verb_or_clause(a, c) and not _truncated(a, c)]
+                  and not _holds_verb_or_clause(a, c) and not _truncated(a, c)
+                  and not (words == "known" and any(a.lowers[h] in FRAMING_NOUNS for h in c.heads))]  # 2.3: "a photo of men"
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
@@ -109,8 +117,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
             continue
         if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
             continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
-        if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])):
-            continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation
+        if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])
+                         or (words == "known" and loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
+                                                                            x.heads[0]))):
+            continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation;
+            # 2.3: "a couch with pillows", "a giraffe eats next to a zebra"
         if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
                          or same_scene_places(a.tokens, a.lowers, x.heads[-1], y.heads[0], a.lowers[x.end:y.start],
                                               a.in_relation)
@@ -355,13 +366,29 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
             known.append((x, y))
         else:
             other.append((x, y))
-    pairs = _best_tier([same_kind, known, other])
+    if words == "known":  # 2.3: only two attributes of one kind that exclude each other
+        pairs = [(x, y) for x, y in same_kind if _exclusive(a.lowers[x], a.lowers[y], dict(candidates)[x])]
+    else:
+        pairs = _best_tier([same_kind, known, other])
     if not pairs:
         return None
     if choose is not None:
         return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed)
+
+
+def _exclusive(x: str, y: str, kind: str | None) -> bool:
+    """2.3 (second reader of round 10): swapping ``x`` and ``y`` makes a false caption only when
+    each excludes the other on one thing: two colours (not near ones, no shade word), two
+    materials, two patterns or shapes, two states, a size or an age from the two sides of its
+    scale ("small dog ... large cat"). Across kinds ("a white tub ... a large window" -> "a large
+    tub ... a white window") or on one side ("large" / "long") both may still be true."""
+    if kind in ("size", "age"):
+        return any((x in low and y in high) or (y in low and x in high) for low, high in ADJECTIVE_SIDES)
+    if kind == "colour":
+        return not ({x, y} & SHADE_WORDS) and not any(x in g and y in g for g in NEAR_COLOURS)
+    return kind in ("material", "pattern", "shape", "state")
 
 
 def _in_coordination(a: Analysis, i: int) -> bool:
