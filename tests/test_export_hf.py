@@ -50,18 +50,15 @@ BENCHMARK_CAPTIONS = [
 
 def fixture_captions() -> list[str]:
     """The benchmark-style captions above + the COCO-style captions the test folders generate."""
-    from helpers.recipe_folder import shout
-
-    folder = make_coco_folder(_tmp_root(), n_train=4, n_val=2, n_test=2, captions_per_image=2)
-    coco = [c for row in folder.train_rows for c in ([row["caption"]] if isinstance(row["caption"], str) else row["caption"])]
-    return BENCHMARK_CAPTIONS + coco + [shout(c, k) for k, c in enumerate(coco)]
-
-
-def _tmp_root():
     import tempfile
     from pathlib import Path
 
-    return Path(tempfile.mkdtemp(prefix="ahnpl_export_hf_"))
+    from helpers.recipe_folder import shout
+
+    with tempfile.TemporaryDirectory(prefix="ahnpl_export_hf_") as root:  # only the captions are kept
+        folder = make_coco_folder(Path(root), n_train=4, n_val=2, n_test=2, captions_per_image=2)
+        coco = [c for row in folder.train_rows for c in ([row["caption"]] if isinstance(row["caption"], str) else row["caption"])]
+    return BENCHMARK_CAPTIONS + coco + [shout(c, k) for k, c in enumerate(coco)]
 
 
 def tiny_model(quick_gelu: bool, seed: int = 13) -> AHNPLClip:
