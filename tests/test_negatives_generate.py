@@ -242,7 +242,8 @@ def test_valid_rates_on_coco_style_captions(coco_results):
     # "carrying" (verb 0.86 -> 0.82 here); v2.2 moves only vocabulary objects in relation swaps
     # (relation 0.85 -> 0.76 here)
     assert rate["relation"] >= 0.72 and rate["noun"] >= 0.95 and rate["verb"] >= 0.8
-    assert 0.4 <= rate["adj"] <= 0.9 and 0.02 <= rate["adj_swap"] <= 0.3  # COCO is adjective-poor
+    # 2.3: size, length and height are three scales, children's age and near colours stay: adj 0.38
+    assert 0.3 <= rate["adj"] <= 0.9 and 0.02 <= rate["adj_swap"] <= 0.3  # COCO is adjective-poor
     for result in coco_results:
         assert len(result["valid_caption"]) == 1 + len(AHNPL_TYPES + NEGCLIP_TYPES)
         for k, t in enumerate(AHNPL_TYPES + NEGCLIP_TYPES):

@@ -24,8 +24,8 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 relation: "A man riding a snow down a snowboard covered slope."
     "A man riding a snowboard down a snow covered slope.": {
         "relation": "A snowboard riding a man down a snow covered slope.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": "A man riding a racquet down a snow covered slope.",
-        "verb": "A man pushing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
+        "noun": "A man riding a racket down a snow covered slope.",
+        "verb": "A man throwing a snowboard down a snow covered slope."},  # v2.1: a verb that moves it down
     # v1 relation: "many cows next to water of a body" (and "next to" is symmetric)
     "many cows next to a body of water": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -33,11 +33,11 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A large-decker bus parked in a double field"
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
-        "adj": "A double-decker bus parked in a short field", "noun": "A double-decker bus parked in a large beach",
+        "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large office",
         "verb": INVALID},  # v2.1: no participle replaced ("petted in a large field"), "in" has no opposite
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": "A big airplane is about to take off",
+        "relation": INVALID, "adj_swap": INVALID, "adj": "A giant airplane is about to take off",
         "noun": "A small bus is about to take off", "verb": INVALID},
     # v1 adj: "A tired on train tracks" (locomotive tagged JJ)
     "A locomotive on train tracks": {
@@ -47,25 +47,25 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # bathroom shot": "interior" has no kind to oppose (2.2 replaces no such adjective)
     "Interior bathroom shot of a sink and toilet": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": "Interior bathroom shot of a sink and bathtub", "verb": INVALID},
+        "noun": "Interior bathroom shot of a sink and blender", "verb": INVALID},
     # v1 adj_swap: "An orange and grey fire hydrant" (same meaning)
     "A grey and orange fire hydrant": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and violet fire hydrant", "noun": INVALID,
+        "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and beige fire hydrant", "noun": INVALID,
         "verb": INVALID},
     # v1 adj_swap: "A vintage vintage car in front of a red army prop plane"
     "A vintage red car in front of a vintage army prop plane": {
         "relation": "A vintage army prop plane in front of a vintage red car", "adj_swap": INVALID,
-        "adj": "A vintage gray car in front of a vintage army prop plane",
-        "noun": "A vintage red motorcycle in front of a vintage army prop plane",
+        "adj": "A vintage golden car in front of a vintage army prop plane",
+        "noun": "A vintage red jet in front of a vintage army prop plane",
         "verb": "A vintage red car behind a vintage army prop plane"},
     # v1: 'saying "Slice Big Fish"', 'saying "Reel Tiny Fish"', 'Big Fish saying "Reel a sign"'
     'A sign saying "Reel Big Fish" on a wall': {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": 'A bin saying "Reel Big Fish" on a wall', "verb": 'A sign saying "Reel Big Fish" under a wall'},
+        "noun": 'A towel saying "Reel Big Fish" on a wall', "verb": 'A sign saying "Reel Big Fish" under a wall'},
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women skating next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women snowboarding next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
@@ -79,13 +79,13 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
-        "adj": "A teal horse stands over a light colored dog.",
+        "adj": "A white horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse jumps over a light colored dog."},
+        "verb": "A brown horse skates over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
-        "noun": INVALID, "verb": "A person helping a child walk on a skateboard."},
+        "noun": INVALID, "verb": "A person helping a child fall on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
         "relation": "An open umbrella sitting at a wooden bench and table with a man.",
@@ -95,8 +95,8 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "verb": "A man surfing at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
-        "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and tan fire hydrant next to a street.",
-        "noun": "A grey and orange fire hydrant next to a yard.",
+        "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and black fire hydrant next to a street.",
+        "noun": "A grey and orange fire hydrant next to a desert.",
         "verb": "A grey and orange fire hydrant far from a street."},
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
@@ -166,15 +166,15 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
 
 
 def test_plausibility_selection_picks_the_reading_the_captions_support():
-    # Planted corpus: dogs are on things, nothing is on a bench or is a zebra; of the candidates
-    # (cat -> dog | zebra, sofa -> bench) the bigram model of these captions prefers "a dog on".
-    vocabulary = {"animal": ["cat", "dog", "zebra"], "furniture": ["sofa", "bench"]}
+    # Planted corpus: dogs are on things, nothing is on a shelf or is a zebra; of the candidates
+    # (cat -> dog | zebra, sofa -> shelf) the bigram model of these captions prefers "a dog on".
+    vocabulary = {"animal": ["cat", "dog", "zebra"], "furniture": ["sofa", "shelf"]}
     corpus = [f"A dog on a {thing}." for thing in ("rug", "bed", "mat", "chair", "car")] + ["A cat on a sofa."]
     with_lm = generate_negatives(corpus, types=["noun"], seed=0, vocabulary=vocabulary)
     assert with_lm[-1]["noun_aug_caption"] == "A dog on a sofa."
     for seed in range(3):  # without selection: any of the three
         without = generate_negatives(corpus, types=["noun"], seed=seed, vocabulary=vocabulary, plausibility="off")
-        assert without[-1]["noun_aug_caption"] in ("A dog on a sofa.", "A zebra on a sofa.", "A cat on a bench.")
+        assert without[-1]["noun_aug_caption"] in ("A dog on a sofa.", "A zebra on a sofa.", "A cat on a shelf.")
 
 
 def test_plausibility_margin_keeps_only_negatives_near_the_caption():

@@ -404,8 +404,10 @@ def noun_candidates(a: Analysis) -> list[int]:
             if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
                 continue
             if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
-                             or parsed.heads_noun_compound(a.tokens, a.lowers, h)):
-                continue
+                             or parsed.heads_noun_compound(a.tokens, a.lowers, h)
+                             or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
+                             or "another" in a.lowers[:h]):
+                continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog" needs its pair
             if is_adjective_used_as_noun(a, h):
                 continue
             if a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None:

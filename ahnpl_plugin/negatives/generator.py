@@ -202,6 +202,9 @@ class NegativeGenerator:
             avoid |= set(analysis.vocabulary.words(TRANSITIVE_POOL)) - parsed.PATH_TRANSITIVES  # "riding skis down"
         if target.role == "adjective":  # 2.2: the other side of its dimension, no near colour
             on_person = parsed.describes_person(analysis.tokens, analysis.lowers, target.start, analysis.is_person)
+            if target.pool == "age" and parsed.describes_person(analysis.tokens, analysis.lowers, target.start,
+                                                                lambda w: w in parsed.CHILD_PERSONS):
+                avoid |= set(vocab.words("age"))  # 2.3: "young boy" -> "old boy" opposes nothing
             avoid |= parsed.adjective_misfits(target.original, target.pool, vocab.words(target.pool), on_person)
         if target.role == "verb":  # 2.2: no verb that fits almost any scene ("holding" -> "using")
             avoid |= {w for w in vocab.words(target.pool) if w in parsed.GENERIC_VERBS}
@@ -230,6 +233,8 @@ class NegativeGenerator:
             avoid |= parsed.COMBINABLE_ACTIVITIES
             if target.base not in parsed.LOCOMOTION_VERBS or target.pool != INTRANSITIVE_POOL:
                 avoid |= parsed.PERSON_POSTURES | parsed.POSTURE_VERBS | parsed.WALKING_VERBS
+            elif set(analysis.lowers[:target.start]) & parsed.COLLECTIVE_NOUNS:
+                avoid |= parsed.PERSON_POSTURES  # round 17: some of a crowd "walking" may stand
             if target.base == "play":  # round 15: a dog "playing" with a toy may be running or jumping
                 avoid |= parsed.LOCOMOTION_VERBS | {"jump", "leap", "swim", "chase", "climb"}
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS | {"relax", "set"}:
@@ -237,6 +242,12 @@ class NegativeGenerator:
             if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),
                                                     vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}:
                 avoid |= parsed.POSTURE_VERBS  # 2.2: a bird or a sheep "sitting" or "standing" is one posture
+        if target.role == "verb" and set(analysis.lowers) & parsed.SCREEN_WORDS:
+            avoid |= {"surf"}  # round 17: "sitting at a desk with a laptop" -> "surfing": the web
+        if target.role == "noun":  # 2.3 (round 17's readers): no object of the same scene or kind
+            for group in parsed.SCENE_GROUPS:
+                if target.base in group:
+                    avoid |= group
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
             preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
             avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)

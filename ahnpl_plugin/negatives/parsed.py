@@ -51,7 +51,8 @@ NOT_ATTRIBUTES = frozenset({
 # "dark purple" (a shade word before a colour).
 _ATTRIBUTE_SECOND_HALVES = frozenset({"fashioned", "fashion", "colored", "coloured", "style", "styled", "toned",
                                       "looking", "haired"})  # "odd looking", "curly haired"
-SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy"})
+SHADE_WORDS = frozenset({"dark", "light", "bright", "pale", "deep", "neon", "hot", "multi", "pastel", "navy",
+                         "lush", "clear", "royal", "baby", "sky", "forest", "lime"})  # round 17: "lush green", "clear blue"
 # Synonyms the v2 rules also keep apart (the shipped vocabulary's groups stay as they were, so the
 # v1 rules keep their output).
 EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
@@ -83,6 +84,10 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("launch", "jump", "leap", "fly"), ("ride", "ski"), ("ride", "skate", "skateboard"), ("ride", "snowboard"),
     ("pull", "go", "run", "drive", "move", "head"), ("perform", "do", "throw", "pull"), ("race", "run"),
     ("roam", "walk", "wander", "run", "mill"), ("catch", "grab"), ("spread", "run", "move", "roll"), ("work", "surf"),
+    # round 17: skiers "riding" / "wearing" skis, skaters "riding" / "kicking" a board, an athlete
+    # "performing" on a surfboard / "surfing"
+    ("ride", "wear"), ("ride", "kick", "push"), ("perform", "surf", "skate", "ski", "skateboard", "snowboard"),
+    ("stand", "walk"),  # round 17 (reader A): in a still photo an animal or person may be either
 ))
 # Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
 # that stay true of the image. An adjective is replaced only by one on the other side of its
@@ -91,8 +96,11 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
 # "using", "sitting at a table" -> "looking at a table"); a person's role never by a plain person
 # noun or back ("batter" -> "man", "boy" -> "skateboarder").
 ADJECTIVE_SIDES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
-    (frozenset({"small", "little", "tiny", "miniature", "short"}),
-     frozenset({"large", "big", "huge", "giant", "enormous", "massive", "tall", "long"})),
+    # 2.3 (round 17's readers): size, length and height are three scales ("small desk" -> "long
+    # desk", "tall plants" -> "small plants" may both hold)
+    (frozenset({"small", "little", "tiny", "miniature"}), frozenset({"large", "big", "huge", "giant", "enormous", "massive"})),
+    (frozenset({"short"}), frozenset({"long"})),
+    (frozenset({"short"}), frozenset({"tall"})),
     (frozenset({"young", "new", "modern"}), frozenset({"old", "elderly", "antique", "vintage", "ancient"})),
 )
 STATE_OPPOSITES: dict[str, frozenset[str]] = {w: frozenset(o) for w, o in {
@@ -102,15 +110,27 @@ STATE_OPPOSITES: dict[str, frozenset[str]] = {w: frozenset(o) for w, o in {
     "messy": ("clean", "neat", "tidy"), "neat": ("messy", "dirty"), "tidy": ("messy", "dirty"),
     "lit": ("dark",), "dark": ("bright", "lit"), "bright": ("dark",), "hot": ("cold", "frozen"),
     "cold": ("hot",), "frozen": ("hot",), "raw": ("cooked",), "cooked": ("raw",), "calm": ("wavy",),
-    "wavy": ("calm",), "sunny": ("cloudy", "rainy", "snowy", "foggy"), "cloudy": ("sunny",), "rainy": ("sunny",),
-    "foggy": ("sunny",), "snowy": ("sunny", "grassy", "sandy"), "grassy": ("snowy", "sandy", "rocky", "muddy"),
-    "sandy": ("grassy", "snowy", "rocky"), "rocky": ("grassy", "sandy", "snowy"), "muddy": ("grassy", "snowy"),
+    "wavy": ("calm",), "sunny": ("cloudy", "rainy", "foggy"), "cloudy": ("sunny",), "rainy": ("sunny",),
+    "foggy": ("sunny",),
+    # 2.3: no terrain words ("rocky" -> "snowy", "sandy" -> "rocky": a mountain or beach may be both)
 }.items()}
 NEAR_COLOURS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("brown", "tan", "beige"), ("gray", "grey", "silver"), ("gold", "golden", "yellow"),
     ("blue", "navy", "cyan", "teal", "turquoise"), ("purple", "violet", "magenta"), ("red", "maroon"),
     ("pink", "magenta"),
+    # 2.3 (round 17's readers): neighbours a reader may call one another ("pink" flamingos /
+    # "orange", a "brown" horse / "red" (chestnut), an "orange" disc / "yellow")
+    ("pink", "red", "orange", "purple"), ("brown", "red", "orange"), ("orange", "yellow"),
 ))
+# 2.3: materials a reader may take for one another ("stone" / "brick" walls, "metal" / "steel").
+NEAR_MATERIALS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("stone", "brick", "concrete", "marble", "rock"), ("wooden", "wood", "bamboo", "wicker", "straw"),
+    ("metal", "metallic", "steel", "iron"), ("cotton", "wool", "woolen", "denim"), ("ceramic", "porcelain"),
+    ("paper", "cardboard"),
+))
+# 2.3: children's age words are no attribute to oppose ("young boy" -> "old boy").
+CHILD_PERSONS = frozenset({"child", "children", "kid", "kids", "boy", "boys", "girl", "girls", "baby", "babies",
+                           "toddler", "toddlers", "teenager", "teenagers", "infant"})
 PERSON_WORDS_FOR_AGE = frozenset({"young", "old", "elderly"})  # "a modern child", "an antique man" read oddly
 THING_WORDS_FOR_AGE = frozenset({"new", "modern", "old", "antique", "vintage", "ancient"})
 REPLACED_ADJECTIVE_KINDS = frozenset({"colour", "material", "size", "shape", "state", "age", "pattern", "count"})
@@ -134,6 +154,31 @@ PERSON_ROLES = frozenset({"player", "skier", "surfer", "skateboarder", "snowboar
 # board" -> not "A woman ... his board").
 MALE_PERSONS = frozenset({"man", "boy", "guy", "gentleman"})
 FEMALE_PERSONS = frozenset({"woman", "girl", "lady"})
+# 2.3 (round 17's readers): objects of one scene or one kind that a reader may still see in the image
+# ("toilet" -> "sink" in a bathroom, "tray" -> "plate", "counter" -> "table", "laptop" -> "keyboard",
+# "car" -> "truck", "sign" -> "pole", "street" -> "city"): a noun is replaced by none of its groups.
+SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("toilet", "sink", "bathtub", "tub", "shower", "mirror", "towel", "bathroom"),
+    ("stove", "oven", "sink", "refrigerator", "fridge", "microwave", "counter", "cabinet", "dishwasher", "toaster",
+     "kitchen"),
+    ("plate", "tray", "platter", "dish", "bowl", "pan", "pot", "basket"),
+    ("cup", "mug", "glass", "bottle", "jar", "vase"), ("fork", "knife", "spoon", "napkin", "glass", "plate"),
+    ("counter", "table", "desk", "shelf", "bench", "stool", "chair"), ("couch", "sofa", "armchair", "chair", "bench"),
+    ("laptop", "computer", "keyboard", "mouse", "monitor", "screen", "tv", "television", "tablet", "phone",
+     "cellphone", "remote", "controller"),
+    ("car", "truck", "van", "taxi", "bus", "ambulance", "jeep", "suv"), ("train", "tram", "trolley", "car", "wagon"),
+    ("boat", "ship", "sailboat", "canoe", "kayak"), ("airplane", "plane", "jet", "aircraft"),
+    ("sign", "pole", "light", "hydrant", "meter", "street", "sidewalk", "road"),
+    ("street", "road", "city", "sidewalk", "highway", "alley", "building", "station"),
+    ("fence", "wall", "rope", "gate", "door", "window", "curtain"),
+    ("field", "pasture", "hill", "mountain", "slope", "grass", "park", "yard", "garden", "farm"),
+    ("beach", "sea", "ocean", "water", "lake", "river", "sand"), ("tree", "bush", "shrub", "plant", "flower", "forest"),
+    ("coat", "jacket", "suit", "shirt", "sweater", "hoodie", "vest", "uniform", "dress", "hat", "cap", "tie"),
+    ("luggage", "suitcase", "bag", "backpack", "purse", "handbag"),
+    ("soup", "salad", "bread", "cheese", "meat", "sandwich", "vegetable", "fruit"),
+))
+NEGATION_WORDS = frozenset({"no", "without", "not", "never", "nothing", "none"})
+SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "monitor", "screen", "internet", "web", "desk"})
 # 2.3: person nouns of no gender, which overlap in age with the gendered ones ("little girl" -> "toddler").
 UNGENDERED_PERSONS = frozenset({"child", "kid", "person", "baby", "toddler", "teenager"})
 MALE_PRONOUNS = frozenset({"he", "his", "him", "himself"})
@@ -145,6 +190,10 @@ FIXED_PAIRS = frozenset({
     ("flat", "screen"), ("teddy", "bear"), ("ski", "poles"), ("ski", "pole"), ("grizzly", "bear"),
     ("french", "fries"), ("french", "toast"), ("double", "decker"), ("stuffed", "animal"), ("fire", "hydrant"),
     ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
+    # 2.3 (round 17's readers): traffic lights, breeds, railway cars, the navy
+    ("red", "light"), ("green", "light"), ("yellow", "light"), ("golden", "retriever"), ("flat", "car"),
+    ("flat", "cars"), ("navy", "vessel"), ("navy", "ship"), ("navy", "ships"), ("small", "appliances"),
+    ("large", "appliances"), ("sliding", "door"), ("sliding", "doors"),
 })
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
@@ -164,7 +213,7 @@ WALKING_VERBS = frozenset({"walk"})
 COLLECTIVE_NOUNS = frozenset({"group", "groups", "crowd", "crowds", "herd", "herds", "flock", "flocks", "gathering",
                               "team", "teams", "bunch", "family", "families", "pack", "lots", "crew", "class",
                               # round 16: "people standing around a table", "other people standing"
-                              "people", "others", "persons", "spectators", "fans", "onlookers"})
+                              "people", "others", "persons", "spectators", "fans", "onlookers", "pedestrians"})
 
 # A relation after these is part of a fixed phrase: "a bite out of" says "a bite into".
 BITE_NOUNS = frozenset({"bite", "bites", "sip", "sips"})
@@ -182,6 +231,7 @@ IDIOM_OBJECTS = frozenset({
     "stance", "fire", "duty", "purpose", "average", "fashion", "style", "order", "line", "place", "view",
     "mobile", "cellphone",
     "frame", "sight", "reach", "control",  # round 15: "something out of frame" -> "into frame"
+    "foot", "board",  # round 17: "on foot", "on board an airplane"
 })
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",
@@ -420,7 +470,48 @@ def symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: i
 # still describe the image ("A couch with pillows" / "Pillows with a couch"; "The sign is at a red
 # light"), and so does a symmetric relation after a verb with no object ("A giraffe eats next to
 # a zebra": both may eat).
-LOOSELY_SYMMETRIC = SYMMETRIC_RELATIONS | {"with", "at", "passing by", "passing", "past", "together"}
+LOOSELY_SYMMETRIC = SYMMETRIC_RELATIONS | {"with", "at", "passing by", "passing", "past", "together", "against",
+                                           "up against"}
+# Round 17's readers: acts two things do to each other ("a window facing the street", "a player
+# talking to a child", "ties touching"): swapped, the same.
+MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touches", "talk", "talking", "talks",
+                          "hug", "hugging", "hugs", "kiss", "kissing", "kisses", "meet", "meeting", "greet",
+                          "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying"})
+
+
+def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x_end: int, y_head: int) -> bool:
+    """2.3 (round 17's readers): phrase ``y`` hangs on phrase ``x`` (or on a verb of ``x`` with no
+    object) by a symmetric preposition ("A hydrant on the ground by bushes", "A man sits on a shore
+    with his surfboard"), or ``y`` is what ``x`` does a mutual act to ("a window facing the street",
+    "a player talking to a child"). Phrase ``x`` spans ``[x_start, x_end)``."""
+    in_x = range(x_start, x_end)
+    t = tokens[y_head]
+    if not 0 <= t.head < len(tokens):
+        return False
+    if t.dep == "pobj":
+        p = t.head
+        phrase = lowers[p] if not (p > 0 and lowers[p] == "to" and lowers[p - 1] in ("next", "close")) \
+            else f"{lowers[p - 1]} to"
+        h = tokens[p].head
+        if 0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h) in in_x:
+            return True  # "talking to a child"
+        if phrase not in LOOSELY_SYMMETRIC or not 0 <= h < len(tokens):
+            return False
+        if h in in_x:
+            return True
+        return tokens[h].tag.startswith("VB") and _subject_of_verb(tokens, h) in in_x and not any(
+            tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens)))
+    if t.dep in ("dobj", "obj") and lowers[t.head] in MUTUAL_VERBS:
+        return _subject_of_verb(tokens, t.head) in in_x
+    return False
+
+
+def _subject_of_verb(tokens: list[Token], v: int) -> int:
+    """The subject of verb ``v``: its nsubj, or the noun it modifies (acl: "a window facing")."""
+    for k, t in enumerate(tokens):
+        if t.head == v and t.dep in ("nsubj", "nsubjpass") and k != v:
+            return k
+    return tokens[v].head if tokens[v].dep in ("acl", "relcl") else -1
 _TIME_ADVERBS = frozenset({"now", "still", "also", "currently", "again", "here", "there", "all"})
 
 
@@ -723,7 +814,8 @@ NOT_ACTIONS = frozenset({"including", "includes", "include", "contains", "contai
                          "needs", "need", "features",
                          # round 16: "enjoying", "learning", "sharing", "concentrating", "a drawer missing"
                          "enjoying", "enjoys", "enjoy", "learning", "learns", "learn", "sharing", "shares", "share",
-                         "concentrating", "concentrates", "missing"})
+                         "concentrating", "concentrates", "missing",
+                         "resembling", "resembles", "resemble"})  # round 17
 # Round 16: the first half of a two-word verb ("blow drying", "stir frying", "water skiing"): the
 # second half is no verb of its own.
 VERB_FIRST_HALVES = frozenset({"blow", "air", "spray", "deep", "stir", "sun", "sky", "kite", "wind", "para", "snow",
@@ -806,14 +898,15 @@ def adjective_misfits(original: str, pool: str, words, on_person: bool) -> froze
         return words - STATE_OPPOSITES.get(original, frozenset())
     if pool == "colour":
         return frozenset().union(*(g for g in NEAR_COLOURS if original in g))
+    if pool == "material":  # 2.3
+        return frozenset().union(*(g for g in NEAR_MATERIALS if original in g))
+    if pool == "pattern" and original in ("patterned", "plain"):
+        return words  # 2.3: "patterned" -> "striped": stripes are a pattern
     out: set[str] = set()
-    if pool in ("size", "age"):
-        for first, second in ADJECTIVE_SIDES:
-            for side in (first, second):
-                if original in side:
-                    out |= side
-        if original not in frozenset().union(*(a | b for a, b in ADJECTIVE_SIDES)):
-            out |= words  # a size or age word of neither side: nothing to oppose it with
+    if pool in ("size", "age"):  # only the other side of the original's own scale(s)
+        opposite = frozenset().union(*(second if original in first else first
+                                       for first, second in ADJECTIVE_SIDES if original in first | second))
+        out |= words - opposite  # a word of no scale: nothing to oppose it with
     if pool == "age":
         out |= words - (PERSON_WORDS_FOR_AGE if on_person else THING_WORDS_FOR_AGE)
     return frozenset(out)

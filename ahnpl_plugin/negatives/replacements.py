@@ -97,7 +97,8 @@ def replacement_targets(a: Analysis, negative_type: str) -> list[Target]:
 def _adjective_targets(a: Analysis) -> list[Target]:
     candidates = adjective_candidates(a)
     if a.parsed:  # v2.2: only attributes of a kind with something to oppose them ("stationary" -> "pretty" was no negative)
-        candidates = [c for c in candidates if c[1] in REPLACED_ADJECTIVE_KINDS]
+        candidates = [c for c in candidates if c[1] in REPLACED_ADJECTIVE_KINDS
+                      and not (c[1] == "count" and c[0] > 0 and a.lowers[c[0] - 1] == "all")]  # 2.3: "all four sides"
     known = [c for c in candidates if c[1] is not None]
     targets = []
     for i, category in known or candidates:
@@ -162,6 +163,10 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
         return True  # round 16: "sets a sandwich down": the particle after the object is the verb's
     if i + 2 < len(a.tokens) and a.lowers[i + 1:i + 3] == ["to", "sleep"]:
         return True  # round 16: "go to sleep" = "fall asleep"
+    if any(a.tokens[k].dep == "acomp" for k in a.children[i]) or (
+            i + 1 < len(a.tokens) and a.tokens[i + 1].tag == "JJ" and a.tokens[i + 1].head == i
+            and (i + 2 >= len(a.tokens) or a.tokens[i + 2].tag not in NOUN_TAGS)):
+        return True  # round 17: "lays asleep", "sits open": the complement is the verb's
     if i > 0 and a.tokens[i].tag == "VB" and a.lowers[i - 1] in BE_FORMS:
         return True  # round 15: "are play fighting": no base verb after "are"
     if i > 1 and a.tokens[i].tag == "VBG" and a.tokens[i - 1].tag in NOUN_TAGS and a.lowers[i - 2] in BE_FORMS:
@@ -191,10 +196,14 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
         return True  # "put on skis", "holding onto": the verb's particle; round 16: "grazing on", "fixed on"
     if start > 0 and a.lowers[start - 1] == "all":
         return True  # "all over her face"
-    if (start > 0 and a.lowers[start - 1] in BITE_NOUNS) or (end < len(a.lowers) and a.lowers[end] == "focus"):
+    if (start > 0 and a.lowers[start - 1] in BITE_NOUNS) or (end < len(a.lowers) and a.lowers[end] in ("focus", "foot", "board")):
         return True  # 2.2: "a bite out of" = "into"; "an out of focus boat"
     if phrase == "on" and start > 0 and noun_category(a, start - 1) in ("clothing", "accessory"):
         return True  # round 15: "with a backpack on sits": worn, not a place
+    if a.tokens[start].dep in ("amod", "compound") or (start > 0 and a.tokens[start - 1].tag == "DT"):
+        return True  # round 17: "a over grown bush" (overgrown), "outside dirt": a prefix, not a place
+    if phrase in ("left", "right") and start > 0 and a.lowers[start - 1] in ("'s", "is", "was", "are", "what"):
+        return True  # round 17: "what's left of": nothing on the left
     k = a.chunk_of[end] if end < len(a.tokens) else -1
     if k < 0 or a.chunks[k].start != end:
         return True

@@ -48,6 +48,7 @@ from ahnpl_plugin.negatives.parsed import (
     only_copula,
     required_number,
     same_scene_places,
+    symmetric_attachment,
     symmetric_between,
 )
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
@@ -118,8 +119,10 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
             continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])
-                         or (words == "known" and loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
-                                                                            x.heads[0]))):
+                         or (words == "known" and (loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
+                                                                             x.heads[0])
+                                                   or symmetric_attachment(a.tokens, a.lowers, x.start, x.end,
+                                                                           y.heads[-1])))):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation;
             # 2.3: "a couch with pillows", "a giraffe eats next to a zebra"
         if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
