@@ -1,10 +1,11 @@
-"""Two readers of the same negatives: each one's precision, what both accept, and how far they agree.
+"""Several readers of the same negatives: each one's precision, what all accept, and how far they agree.
 
-Every round file ``roundN_*.tsv`` that has a ``roundN_*_reader2.tsv`` beside it was read twice,
-each reader blind to the other (the second reader saw only id, type, caption and negative). Per
-round this prints, with 95% Wilson intervals: reader 1's precision, reader 2's, the precision when
-a negative counts only if both accept it (the strict reading), the rows each rejects alone, and
-Cohen's kappa of the two accept/reject judgements.
+A round read by more than one reader has its files side by side: ``roundN_<set>_<type>.tsv`` (the
+first reader, with the caption and negative), ``..._reader2.tsv``, ``..._readerA.tsv``,
+``..._readerB.tsv`` (independent readers, each blind to the others: they saw only id, type,
+caption and negative). Per round this prints, with 95% Wilson intervals, each reader's precision,
+the precision when a negative counts only if every reader accepts it (the strict reading), and
+Cohen's kappa of each pair of readers' accept/reject judgements.
 
     python quality/negatives_audit/agreement.py [ROUND_PREFIX ...]
 """
@@ -43,25 +44,36 @@ def read_accepts(path: Path) -> dict[str, bool]:
         return {row["id"]: row["accepted"] == "1" for row in csv.DictReader(f, delimiter="\t")}
 
 
-def compare(first: Path, second: Path) -> dict:
-    one, two = read_accepts(first), read_accepts(second)
-    if set(one) != set(two):
-        raise SystemExit(f"{first.name} and {second.name} hold different ids")
-    ids = sorted(one, key=int)
-    a, b = [one[i] for i in ids], [two[i] for i in ids]
-    both = [x and y for x, y in zip(a, b)]
-    return {"round": first.stem, "n": len(ids), "reader1": sum(a), "reader2": sum(b), "both": sum(both),
-            "only1_rejects": sum(not x and y for x, y in zip(a, b)),
-            "only2_rejects": sum(x and not y for x, y in zip(a, b)), "kappa": cohen_kappa(a, b)}
+READER_SUFFIXES = {"": "1", "_reader2": "2", "_readerA": "A", "_readerB": "B"}
 
 
-def pairs(prefixes: list[str]) -> list[tuple[Path, Path]]:
-    found = []
-    for second in sorted(HERE.glob("round*_reader2.tsv"), key=lambda p: (int(p.name[5:].split("_")[0]), p.name)):
-        first = second.with_name(second.name.replace("_reader2", ""))
-        if first.is_file() and (not prefixes or any(first.stem.startswith(p) for p in prefixes)):
-            found.append((first, second))
-    return found
+def readings() -> dict[str, dict[str, Path]]:
+    """{round stem: {reader name: file}} for every round read by two readers or more."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in HERE.glob("round*.tsv"):
+        stem, reader = path.stem, ""
+        for suffix in ("_reader2", "_readerA", "_readerB"):
+            if stem.endswith(suffix):
+                stem, reader = stem[: -len(suffix)], suffix
+        with path.open(encoding="utf-8") as f:
+            if "accepted" not in f.readline().split("\t"):
+                continue
+        found.setdefault(stem, {})[READER_SUFFIXES[reader]] = path
+    return {k: v for k, v in found.items() if len(v) >= 2}
+
+
+def compare(files: dict[str, Path]) -> dict:
+    """Each reader's accepted count, the rows all accept, and Cohen's kappa of each pair."""
+    judged = {name: read_accepts(path) for name, path in sorted(files.items())}
+    ids = sorted(next(iter(judged.values())), key=int)
+    if any(sorted(j, key=int) != ids for j in judged.values()):
+        raise SystemExit(f"{', '.join(p.name for p in files.values())} hold different ids")
+    names = list(judged)
+    columns = {name: [judged[name][i] for i in ids] for name in names}
+    kappas = {f"{a}-{b}": cohen_kappa(columns[a], columns[b])
+              for k, a in enumerate(names) for b in names[k + 1:]}
+    return {"n": len(ids), "accepted": {name: sum(columns[name]) for name in names},
+            "all": sum(all(columns[name][k] for name in names) for k in range(len(ids))), "kappa": kappas}
 
 
 def fmt(k: int, n: int) -> str:
@@ -69,14 +81,22 @@ def fmt(k: int, n: int) -> str:
     return f"{k}/{n} = {100 * k / n:.1f}% [{lo:.1f}, {hi:.1f}]"
 
 
+def round_key(stem: str) -> tuple[int, str]:
+    return (int(stem[5:].split("_")[0]), stem)
+
+
 def main(argv: list[str]) -> int:
-    print("| round | reader 1 | reader 2 | both accept (strict) | rejected by 1 only / 2 only | kappa |")
-    print("|---|---|---|---|---|---|")
-    for first, second in pairs(argv):
-        r = compare(first, second)
+    print("Readers: 1 = the first reader of rounds 1-17; 2, A, B = independent readers (README.md).\n")
+    print("| round | each reader | all accept (strict) | Cohen's kappa |")
+    print("|---|---|---|---|")
+    for stem, files in sorted(readings().items(), key=lambda kv: round_key(kv[0])):
+        if argv and not any(stem.startswith(p) for p in argv):
+            continue
+        r = compare(files)
         n = r["n"]
-        print(f"| `{r['round']}` | {fmt(r['reader1'], n)} | {fmt(r['reader2'], n)} | {fmt(r['both'], n)} | "
-              f"{r['only1_rejects']} / {r['only2_rejects']} | {r['kappa']:.2f} |")
+        each = "; ".join(f"{name}: {fmt(k, n)}" for name, k in r["accepted"].items())
+        kappa = ", ".join(f"{pair} {value:.2f}" for pair, value in r["kappa"].items())
+        print(f"| `{stem}` | {each} | {fmt(r['all'], n)} | {kappa} |")
     return 0
 
 
