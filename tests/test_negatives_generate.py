@@ -241,7 +241,8 @@ def test_valid_rates_on_coco_style_captions(coco_results):
     # (v1: 0.9 and more); v2.1 replaces no participle ("parked", "covered") nor "holding" by
     # "carrying" (verb 0.86 -> 0.82 here); v2.2 moves only vocabulary objects in relation swaps
     # (relation 0.85 -> 0.76 here)
-    assert rate["relation"] >= 0.72 and rate["noun"] >= 0.95 and rate["verb"] >= 0.8
+    # (relation 0.85 -> 0.76 here); 2.3 replaces no place noun (noun 0.95 -> 0.88 here)
+    assert rate["relation"] >= 0.72 and rate["noun"] >= 0.85 and rate["verb"] >= 0.8
     # 2.3: size, length and height are three scales, children's age and near colours stay: adj 0.38
     assert 0.3 <= rate["adj"] <= 0.9 and 0.02 <= rate["adj_swap"] <= 0.3  # COCO is adjective-poor
     for result in coco_results:

@@ -33,7 +33,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "A large-decker bus parked in a double field"
     "A double-decker bus parked in a large field": {
         "relation": "A large field parked in a double-decker bus", "adj_swap": INVALID,
-        "adj": "A double-decker bus parked in a little field", "noun": "A double-decker bus parked in a large office",
+        "adj": "A double-decker bus parked in a little field", "noun": INVALID,  # 2.3: "double-decker bus" one name, "field" a place
         "verb": INVALID},  # v2.1: no participle replaced ("petted in a large field"), "in" has no opposite
     # v1 adj_swap: "An about airplane is small to take off"; verb: "about to smile off"
     "A small airplane is about to take off": {
@@ -47,7 +47,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # bathroom shot": "interior" has no kind to oppose (2.2 replaces no such adjective)
     "Interior bathroom shot of a sink and toilet": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": "Interior bathroom shot of a sink and blender", "verb": INVALID},
+        "noun": "Interior bathroom shot of a clock and toilet", "verb": INVALID},
     # v1 adj_swap: "An orange and grey fire hydrant" (same meaning)
     "A grey and orange fire hydrant": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and beige fire hydrant", "noun": INVALID,
@@ -96,7 +96,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and black fire hydrant next to a street.",
-        "noun": "A grey and orange fire hydrant next to a desert.",
+        "noun": INVALID,  # 2.3: "street" is a place, "fire hydrant" one name
         "verb": "A grey and orange fire hydrant far from a street."},
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
@@ -105,7 +105,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": "The curtain is prepared and ready to be eaten.",
+        "noun": INVALID,  # 2.3: "meal" is a noun of no kind
         "verb": INVALID},  # v2.1: no participle replaced ("ready to be carried")
 }
 
@@ -148,7 +148,7 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
                 assert any(q and q in negative for q in quote), (caption, negative)
             why = unchanged_meaning(caption, negative, t, synonyms)
             assert why is None or why.startswith("symmetric"), (caption, negative, why)
-    assert made > 0.5 * 5 * len(REAL_CAPTIONS)  # v2.3: 788 of 1,500 (v2.2: 869, v2.1: over 900)
+    assert made > 0.45 * 5 * len(REAL_CAPTIONS)  # v2.3: 727 of 1,500 (v2.2: 869, v2.1: over 900)
 
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
@@ -161,7 +161,8 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # 0.47, noun 0.97 -> 0.93, adj_swap 0.05)
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    assert rates["relation"] > 0.43 and rates["noun"] > 0.9 and rates["verb"] > 0.71
+    # 2.3 after round 18: no place noun and no noun of no kind is replaced (noun 0.93 -> 0.78)
+    assert rates["relation"] > 0.41 and rates["noun"] > 0.75 and rates["verb"] > 0.71
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 

@@ -452,7 +452,7 @@ def test_noun_of_a_compound_name_is_no_target():
     from ahnpl_plugin.negatives.tokens import tokens_from_doc
 
     gen = NegativeGenerator(types=["noun"], plausibility="off")
-    for caption, word, other in [("A tall clock tower stands over the city.", "tower", "city"),
+    for caption, word, other in [("A tall clock tower stands over the dog.", "tower", "dog"),
                                  ("A boat floating on a body of water.", "water", "boat")]:
         a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
         found = {t.original for t in replacement_targets(a, "noun")}

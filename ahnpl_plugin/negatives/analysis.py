@@ -406,8 +406,12 @@ def noun_candidates(a: Analysis) -> list[int]:
             if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
                              or parsed.heads_noun_compound(a.tokens, a.lowers, h)
                              or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
-                             or "another" in a.lowers[:h]):
-                continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog" needs its pair
+                             or {"another", "other"} & set(a.lowers)
+                             or lower in parsed.INVARIANT_PLURALS
+                             or noun_category(a, h) in (None, "place")):
+                continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog", "other men"
+                # need their pair; "a herd of sheep"; round 18: a place may adjoin the one named
+                # ("a field near the shore" -> "a beach"), a noun of no kind is often no object ("competition")
             if is_adjective_used_as_noun(a, h):
                 continue
             if a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None:

@@ -179,6 +179,12 @@ class NegativeGenerator:
         for group in parsed.EXTRA_SYNONYMS:
             if guesses & group:
                 avoid |= group
+        if target.role == "noun" and analysis.parsed:  # round 18: "a busy street" -> "a busy water"
+            k = target.start - 1
+            while k >= 0 and analysis.tokens[k].tag in ("JJ", "JJR", "JJS", "RB", "VBN", "VBG", "NN", ","):
+                k -= 1
+            if k < 0 or analysis.lowers[k] in ("a", "an", "one", "each", "every", "another"):
+                avoid |= analysis.vocabulary.uncountable
         if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
             avoid |= analysis.vocabulary.uncountable
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS:

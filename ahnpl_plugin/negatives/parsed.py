@@ -178,6 +178,10 @@ SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("soup", "salad", "bread", "cheese", "meat", "sandwich", "vegetable", "fruit"),
 ))
 NEGATION_WORDS = frozenset({"no", "without", "not", "never", "nothing", "none"})
+# Round 18's readers: nouns whose plural is the singular ("two commercial aircraft" -> "train",
+# "a herd of sheep" -> "cat"): the replacement cannot tell which it should be.
+INVARIANT_PLURALS = frozenset({"sheep", "deer", "aircraft", "fish", "bison", "moose", "cattle", "swine", "elk",
+                               "buffalo", "salmon", "trout", "series", "species", "offspring"})
 SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "monitor", "screen", "internet", "web", "desk"})
 # 2.3: person nouns of no gender, which overlap in age with the gendered ones ("little girl" -> "toddler").
 UNGENDERED_PERSONS = frozenset({"child", "kid", "person", "baby", "toddler", "teenager"})
@@ -194,6 +198,7 @@ FIXED_PAIRS = frozenset({
     ("red", "light"), ("green", "light"), ("yellow", "light"), ("golden", "retriever"), ("flat", "car"),
     ("flat", "cars"), ("navy", "vessel"), ("navy", "ship"), ("navy", "ships"), ("small", "appliances"),
     ("large", "appliances"), ("sliding", "door"), ("sliding", "doors"),
+    ("green", "space"), ("green", "spaces"), ("rubber", "band"), ("rubber", "bands"),  # round 18
 })
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",

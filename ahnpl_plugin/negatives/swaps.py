@@ -34,6 +34,7 @@ from ahnpl_plugin.negatives.parsed import (
     QUOTES,
     SAYING_VERBS,
     SHADE_WORDS,
+    STATE_OPPOSITES,
     coordinated,
     COLLECTIVES,
     REFLEXIVES,
@@ -116,6 +117,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        if words == "known" and _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "place":
+            continue  # round 18: "the side of the street ... buildings", "a runway ... the airport": places adjoin
         if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
             continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])
@@ -178,6 +181,11 @@ def _known_object(a: Analysis, c: Chunk) -> bool:
     word = a.lowers[c.heads[-1]]
     vocab = a.vocabulary
     return bool(vocab.category_of(word, "noun") or vocab.category_of(vocab.singular(word), "noun"))
+
+
+def _category(a: Analysis, i: int) -> str | None:
+    vocab = a.vocabulary
+    return vocab.category_of(a.lowers[i], "noun") or vocab.category_of(vocab.singular(a.lowers[i]), "noun")
 
 
 def _same_thing(a: Analysis, x: int, y: int) -> bool:
@@ -391,7 +399,9 @@ def _exclusive(x: str, y: str, kind: str | None) -> bool:
         return any((x in low and y in high) or (y in low and x in high) for low, high in ADJECTIVE_SIDES)
     if kind == "colour":
         return not ({x, y} & SHADE_WORDS) and not any(x in g and y in g for g in NEAR_COLOURS)
-    return kind in ("material", "pattern", "shape", "state")
+    if kind == "state":  # round 18: "an empty field ... dry grass" -> "a dry field ... empty grass" may hold
+        return y in STATE_OPPOSITES.get(x, frozenset())
+    return kind in ("material", "pattern", "shape")
 
 
 def _in_coordination(a: Analysis, i: int) -> bool:
