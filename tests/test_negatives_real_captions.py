@@ -161,8 +161,9 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # 0.47, noun 0.97 -> 0.93, adj_swap 0.05)
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
-    # 2.3 after round 18: no place noun and no noun of no kind is replaced (noun 0.93 -> 0.78)
-    assert rates["relation"] > 0.41 and rates["noun"] > 0.75 and rates["verb"] > 0.71
+    # 2.3 after round 18: no place noun and no noun of no kind is replaced (noun 0.93 -> 0.78);
+    # after round 19 a mass noun only by a mass noun (0.74)
+    assert rates["relation"] > 0.41 and rates["noun"] > 0.7 and rates["verb"] > 0.71
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 

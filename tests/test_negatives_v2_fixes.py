@@ -531,3 +531,31 @@ def test_rules_from_round_17_readers():
     assert "left" not in {t.original for t in targets("A cat guards what's left of a box of donuts.", "verb")[1]}
     assert "on" not in {t.original for t in targets("Police on foot engage in crowd control.", "verb")[1]}
     assert "surf" in avoided("a man sitting at a desk in front of a laptop computer", "verb", "sitting")
+
+
+def test_rules_from_round_19_readers():
+    """2.3, last rules: stranded articles, attachment either way round, mass nouns stay mass."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.parsed import new_stranded_determiner, stranded_determiners
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    assert stranded_determiners("A the person looking up") == 1
+    assert stranded_determiners("a snowy a skier and a tow-away an orange cone") == 2
+    assert stranded_determiners("a dog on a bench near the lake") == 0
+    assert new_stranded_determiner("A person in a snowy field.", "A the person in a snowy field.")
+    assert not new_stranded_determiner("A the person.", "A the dog.")  # already in the caption
+    made = generate_negatives(["A wooden bench tethered to a dog.", "A train standing on a platform next to people."],
+                              types=["relation"], seed=0, plausibility="off")
+    assert made[0]["relation_aug_caption"] != "A dog tethered to a wooden bench."
+    assert made[1]["relation_aug_caption"] != "People standing on a platform next to a train."
+    gen = NegativeGenerator(types=["noun"], plausibility="off")
+    a = analyse(tokens_from_doc(gen.nlp("A zebra eating tall grass near some bushes."), True), gen.vocabulary, True)
+    grass = next(t for t in replacement_targets(a, "noun") if t.original == "grass")
+    allowed = set(gen.vocabulary.words(grass.pool)) - gen._avoid(a, grass)
+    assert "tree" not in allowed and allowed <= gen.vocabulary.uncountable  # "tall tree" needs an article
+    a = analyse(tokens_from_doc(gen.nlp("A plate of rice with a fork."), True), gen.vocabulary, True)
+    rice = next(t for t in replacement_targets(a, "noun") if t.original == "rice")
+    allowed = set(gen.vocabulary.words(rice.pool)) - gen._avoid(a, rice)
+    assert allowed and allowed <= gen.vocabulary.uncountable and "carrot" not in allowed  # "a plate of pasta"

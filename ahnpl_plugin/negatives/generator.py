@@ -185,6 +185,14 @@ class NegativeGenerator:
                 k -= 1
             if k < 0 or analysis.lowers[k] in ("a", "an", "one", "each", "every", "another"):
                 avoid |= analysis.vocabulary.uncountable
+            j = target.start - 1  # only adjectives between a determiner and its noun
+            while j >= 0 and (analysis.tokens[j].tag in ("JJ", "JJR", "JJS", ",", "HYPH")
+                              or analysis.tokens[j].dep in ("amod", "advmod", "compound", "npadvmod")):
+                j -= 1
+            if target.tag == "NN" and (j < 0 or analysis.lowers[j] not in parsed.COUNTING_DETERMINERS):
+                # round 19: a singular noun counted by nothing is a mass ("tall grass", "pieces of
+                # fruit", "in uniform"): only a mass noun fits there ("tall tree", "in scarf" do not)
+                avoid |= {w for w in analysis.vocabulary.words(target.pool) if w not in analysis.vocabulary.uncountable}
         if target.role == "noun" and target.start > 0 and analysis.lowers[target.start - 1] in ("a", "an"):
             avoid |= analysis.vocabulary.uncountable
         if target.role == "verb" and target.base in parsed.POSTURE_VERBS:
@@ -287,7 +295,8 @@ def _acceptable(negative: str, caption: str, strict: bool) -> bool:
     """Not the same as the caption (and, ``strict`` (v2), no new doubled word, quotes unchanged)."""
     if normalized(negative) == normalized(caption):
         return False
-    return not strict or (not parsed.new_doubled_word(caption, negative) and parsed.keeps_fixed_text(caption, negative))
+    return not strict or (not parsed.new_doubled_word(caption, negative) and parsed.keeps_fixed_text(caption, negative)
+                          and not parsed.new_stranded_determiner(caption, negative))
 
 
 def _store(result: dict, k: int, negative_type: str, negative: str | None, caption: str, strict: bool = False) -> None:

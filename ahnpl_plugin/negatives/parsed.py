@@ -484,6 +484,16 @@ MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touch
                           "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying"})
 
 
+# Round 19's readers: "a bench tethered to a dog", "a sign attached to a pole": either way round.
+ATTACHMENT_PARTICIPLES = frozenset({"attached", "tethered", "tied", "connected", "chained", "hooked", "leashed",
+                                    "fastened", "strapped", "joined", "linked"})
+# Words before a singular noun that count it ("a", "the", "his"); a singular noun after none of them
+# is a mass ("tall grass", "some rice", "pieces of fruit", "in uniform").
+COUNTING_DETERMINERS = frozenset({"a", "an", "the", "this", "that", "his", "her", "their", "its", "my", "your",
+                                  "our", "one", "each", "every", "another", "any", "no", "which", "whose", "either",
+                                  "neither", "'s"})
+
+
 def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x_end: int, y_head: int) -> bool:
     """2.3 (round 17's readers): phrase ``y`` hangs on phrase ``x`` (or on a verb of ``x`` with no
     object) by a symmetric preposition ("A hydrant on the ground by bushes", "A man sits on a shore
@@ -495,15 +505,22 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
         return False
     if t.dep == "pobj":
         p = t.head
-        phrase = lowers[p] if not (p > 0 and lowers[p] == "to" and lowers[p - 1] in ("next", "close")) \
-            else f"{lowers[p - 1]} to"
         h = tokens[p].head
+        phrase = lowers[p]
+        if p > 0 and lowers[p] == "to" and lowers[p - 1] in ("next", "close"):
+            phrase, h = f"{lowers[p - 1]} to", tokens[p - 1].head  # round 19: "next" carries the attachment
+        if phrase == "to" and 0 <= h < len(tokens) and lowers[h] in ATTACHMENT_PARTICIPLES:
+            return tokens[h].head in in_x or _subject_of_verb(tokens, h) in in_x
         if 0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h) in in_x:
             return True  # "talking to a child"
         if phrase not in LOOSELY_SYMMETRIC or not 0 <= h < len(tokens):
             return False
         if h in in_x:
             return True
+        if tokens[h].dep == "pobj" and 0 <= tokens[h].head < len(tokens):  # round 19: "A train standing on a
+            g = tokens[tokens[h].head].head  # platform next to people": next to the place x is on
+            if 0 <= g < len(tokens) and (g in in_x or (tokens[g].tag.startswith("VB") and _subject_of_verb(tokens, g) in in_x)):
+                return True
         return tokens[h].tag.startswith("VB") and _subject_of_verb(tokens, h) in in_x and not any(
             tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens)))
     if t.dep in ("dobj", "obj") and lowers[t.head] in MUTUAL_VERBS:
@@ -580,6 +597,30 @@ def doubled_words(text: str) -> frozenset[tuple[str, str]]:
 def new_doubled_word(caption: str, negative: str) -> bool:
     """True when the negative repeats a word the caption did not ("a vintage vintage car")."""
     return bool(doubled_words(negative) - doubled_words(caption))
+
+
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def stranded_determiners(text: str) -> int:
+    """How many times an article is followed by another, directly or across one modifier-looking
+    word ("A the person", "a snowy a skier", "a tow-away an orange cone"): a phrase cut at the
+    wrong word by a swap (round 19's readers)."""
+    words = re.findall(r"[a-z][a-z'-]*", text.lower())
+    count = 0
+    for k, w in enumerate(words):
+        if w not in _ARTICLES:
+            continue
+        if k + 1 < len(words) and words[k + 1] in _ARTICLES:
+            count += 1
+        elif k + 2 < len(words) and words[k + 2] in _ARTICLES and (
+                "-" in words[k + 1] or words[k + 1].endswith(("y", "ed", "ing", "ful", "ous"))):
+            count += 1
+    return count
+
+
+def new_stranded_determiner(caption: str, negative: str) -> bool:
+    return stranded_determiners(negative) > stranded_determiners(caption)
 
 
 def quoted_texts(text: str) -> list[str]:
