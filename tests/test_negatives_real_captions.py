@@ -47,7 +47,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # bathroom shot": "interior" has no kind to oppose (2.2 replaces no such adjective)
     "Interior bathroom shot of a sink and toilet": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": "Interior bathroom shot of a clock and toilet", "verb": INVALID},
+        "noun": INVALID, "verb": INVALID},  # 2.4: "a clock" in a bathroom may be there too
     # v1 adj_swap: "An orange and grey fire hydrant" (same meaning)
     "A grey and orange fire hydrant": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and beige fire hydrant", "noun": INVALID,
@@ -88,7 +88,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "noun": INVALID, "verb": "A person helping a child fall on a skateboard."},
     # v1 relation: "A wooden bench sitting at a man and table ..." (one member of a coordination moved)
     "A man sitting at a wooden bench and table with an open umbrella.": {
-        "relation": "An open umbrella sitting at a wooden bench and table with a man.",
+        "relation": INVALID,  # 2.4: "... table with | an open umbrella": the man may be with it too
         "adj_swap": INVALID,  # 2.3: "open" / "wooden": a state and a material may both hold
         "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
         "noun": "A lady sitting at a wooden bench and table with an open umbrella.",
@@ -148,7 +148,7 @@ def test_v2_negatives_of_real_captions_pass_the_simple_checks(real_results):
                 assert any(q and q in negative for q in quote), (caption, negative)
             why = unchanged_meaning(caption, negative, t, synonyms)
             assert why is None or why.startswith("symmetric"), (caption, negative, why)
-    assert made > 0.45 * 5 * len(REAL_CAPTIONS)  # v2.3: 727 of 1,500 (v2.2: 869, v2.1: over 900)
+    assert made > 0.42 * 5 * len(REAL_CAPTIONS)  # v2.4: 669 of 1,500 (v2.3: 727, v2.2: 869, v2.1: over 900)
 
 
 def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
@@ -162,8 +162,10 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     rates = {t: sum(r["valid_caption"][k + 1] for r in real_results) / len(real_results)
              for k, t in enumerate(AHNPL_TYPES)}
     # 2.3 after round 18: no place noun and no noun of no kind is replaced (noun 0.93 -> 0.78);
-    # after round 19 a mass noun only by a mass noun (0.74)
-    assert rates["relation"] > 0.41 and rates["noun"] > 0.7 and rates["verb"] > 0.71
+    # after round 19 a mass noun only by a mass noun (0.74); 2.4 (rounds 20-23): relation 0.47 ->
+    # 0.35 (no modifier left behind, no facing or ridden pair, no list), noun 0.74 -> 0.68 (no
+    # furniture in a room, no half of a name)
+    assert rates["relation"] > 0.31 and rates["noun"] > 0.64 and rates["verb"] > 0.71
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 

@@ -408,16 +408,28 @@ def noun_candidates(a: Analysis) -> list[int]:
                              or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
                              or {"another", "other"} & set(a.lowers)
                              or lower in parsed.INVARIANT_PLURALS
-                             or noun_category(a, h) in (None, "place")):
+                             or noun_category(a, h) in (None, "place")
+                             or parsed.names_with_word_before(a.tokens, a.lowers, h)
+                             or parsed.misread_noun(a.tokens, a.lowers, h)
+                             or _holds_its_own_kind(a, h)):
                 continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog", "other men"
                 # need their pair; "a herd of sheep"; round 18: a place may adjoin the one named
-                # ("a field near the shore" -> "a beach"), a noun of no kind is often no object ("competition")
+                # ("a field near the shore" -> "a beach"), a noun of no kind is often no object ("competition");
+                # 2.4: "polar bear", "Arabian horse", "at a red light", "the only light"
             if is_adjective_used_as_noun(a, h):
                 continue
             if a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None:
                 continue
             found.append(h)
     return found
+
+
+def _holds_its_own_kind(a: Analysis, i: int) -> bool:
+    """2.4 (round 21): "bags of luggage": a container of its own kind ("umbrellas of luggage")."""
+    if i + 2 >= len(a.tokens) or a.lowers[i + 1] != "of":
+        return False
+    k = next((j for j in range(i + 2, min(len(a.tokens), i + 5)) if a.tokens[j].tag in NOUN_TAGS), None)
+    return k is not None and noun_category(a, k) is not None and noun_category(a, k) == noun_category(a, i)
 
 
 def is_adjective_used_as_noun(a: Analysis, i: int) -> bool:

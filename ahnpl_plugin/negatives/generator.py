@@ -262,6 +262,16 @@ class NegativeGenerator:
             for group in parsed.SCENE_GROUPS:
                 if target.base in group:
                     avoid |= group
+            others = [w for k, w in enumerate(analysis.lowers) if not target.start <= k < target.end]
+            if target.pool in parsed.INDOOR_KINDS and (
+                    set(others) & parsed.INDOOR_SCENE_WORDS
+                    or any(vocab.category_of(vocab.singular(w), "noun") in parsed.INDOOR_KINDS for w in others)):
+                avoid |= set(vocab.words(target.pool))  # 2.4 (rounds 20-21): furniture in a room, dishes on a table
+            avoid |= parsed.AMBIGUOUS_NOUNS | parsed.GENERIC_PERSONS  # 2.4: "towels" -> "lights"; "skateboarders" -> "players"
+            if target.base in parsed.DISHES:
+                avoid |= parsed.INGREDIENTS  # 2.4: "the pizza" -> "the meat": on the pizza
+            elif target.base in parsed.INGREDIENTS and set(map(vocab.singular, others)) & parsed.DISHES:
+                avoid |= parsed.DISHES | parsed.INGREDIENTS
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:  # "flies through" -> not "stands through"
             preposition = parsed.preposition_after(analysis.tokens, analysis.lowers, target.start)
             avoid |= parsed.frame_misfits(preposition, analysis.vocabulary.words(INTRANSITIVE_POOL), target.original)

@@ -165,12 +165,12 @@ SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("cup", "mug", "glass", "bottle", "jar", "vase"), ("fork", "knife", "spoon", "napkin", "glass", "plate"),
     ("counter", "table", "desk", "shelf", "bench", "stool", "chair"), ("couch", "sofa", "armchair", "chair", "bench"),
     ("laptop", "computer", "keyboard", "mouse", "monitor", "screen", "tv", "television", "tablet", "phone",
-     "cellphone", "remote", "controller"),
+     "cellphone", "remote", "controller"), ("phone", "cellphone", "tablet", "camera"),  # round 20: a phone is a camera
     ("car", "truck", "van", "taxi", "bus", "ambulance", "jeep", "suv"), ("train", "tram", "trolley", "car", "wagon"),
     ("boat", "ship", "sailboat", "canoe", "kayak"), ("airplane", "plane", "jet", "aircraft"),
     ("sign", "pole", "light", "hydrant", "meter", "street", "sidewalk", "road"),
     ("street", "road", "city", "sidewalk", "highway", "alley", "building", "station"),
-    ("fence", "wall", "rope", "gate", "door", "window", "curtain"),
+    ("fence", "wall", "rope", "gate", "door", "window", "curtain"), ("fence", "pole", "post", "wire"),
     ("field", "pasture", "hill", "mountain", "slope", "grass", "park", "yard", "garden", "farm"),
     ("beach", "sea", "ocean", "water", "lake", "river", "sand"), ("tree", "bush", "shrub", "plant", "flower", "forest"),
     ("coat", "jacket", "suit", "shirt", "sweater", "hoodie", "vest", "uniform", "dress", "hat", "cap", "tie"),
@@ -178,6 +178,22 @@ SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("soup", "salad", "bread", "cheese", "meat", "sandwich", "vegetable", "fruit"),
 ))
 NEGATION_WORDS = frozenset({"no", "without", "not", "never", "nothing", "none"})
+# 2.4 (round 20's readers): nouns that name light as well as a thing ("the only light coming from
+# a door"), and rooms and tables where furniture, dishes and appliances are found together: in
+# them, one piece replaced by another of its kind may well be there too ("a living area with
+# beds, a desk" -> "a couch"; "knives on a dining table" -> "cups").
+AMBIGUOUS_NOUNS = frozenset({"light", "lights"})
+# Nouns that name a sort of any person of a kind ("skateboarders" -> "players" may be true).
+GENERIC_PERSONS = frozenset({"player", "rider", "worker", "person"})
+INDOOR_KINDS = frozenset({"furniture", "tableware", "appliance", "electronics"})
+INDOOR_SCENE_WORDS = frozenset({"kitchen", "kitchens", "bathroom", "bedroom", "room", "rooms", "office", "area",
+                                "restaurant", "cafe", "diner", "house", "home", "apartment", "hotel", "living",
+                                "dining", "table", "tables", "counter", "countertop", "desk", "indoors", "inside"})
+# A dish and what it is made of ("a pizza" -> "meat": pizzas carry meat).
+DISHES = frozenset({"pizza", "sandwich", "burger", "hamburger", "salad", "soup", "taco", "pasta", "bagel", "sushi",
+                    "pie", "plate", "bowl", "tray", "platter"})
+INGREDIENTS = frozenset({"meat", "cheese", "tomato", "pepper", "onion", "egg", "steak", "bread", "vegetable",
+                         "broccoli", "carrot", "potato", "rice", "fruit", "lemon", "lime", "pasta"})
 # Round 18's readers: nouns whose plural is the singular ("two commercial aircraft" -> "train",
 # "a herd of sheep" -> "cat"): the replacement cannot tell which it should be.
 INVARIANT_PLURALS = frozenset({"sheep", "deer", "aircraft", "fish", "bison", "moose", "cattle", "swine", "elk",
@@ -190,7 +206,7 @@ FEMALE_PRONOUNS = frozenset({"she", "her", "hers", "herself"})
 # Adjective + word pairs that are one name, not an attribute and a thing: "polar bear", "sippy cup".
 FIXED_PAIRS = frozenset({
     ("open", "air"), ("wrought", "iron"), ("sippy", "cup"), ("open", "mouthed"), ("low", "flying"),
-    ("polar", "bear"), ("mobile", "phone"), ("cell", "phone"), ("deep", "dish"), ("hot", "dog"), ("hot", "dogs"),
+    ("polar", "bear"), ("pine", "apple"), ("pine", "apples"), ("mobile", "phone"), ("cell", "phone"), ("deep", "dish"), ("hot", "dog"), ("hot", "dogs"),
     ("flat", "screen"), ("teddy", "bear"), ("ski", "poles"), ("ski", "pole"), ("grizzly", "bear"),
     ("french", "fries"), ("french", "toast"), ("double", "decker"), ("stuffed", "animal"), ("fire", "hydrant"),
     ("high", "heels"), ("fast", "food"), ("living", "room"), ("dining", "room"), ("dining", "table"),
@@ -412,6 +428,51 @@ def is_replaceable_noun(tokens: list[Token], i: int) -> bool:
     return not (t.dep == "compound" and t.head > i and tokens[t.head].tag in NOUN_TAGS)
 
 
+def names_with_word_before(tokens: list[Token], lowers: list[str], i: int) -> bool:
+    """2.4 (round 20's readers): noun ``i`` is half of a name with the word before it ("polar
+    bear", "at a red light": :data:`FIXED_PAIRS`), follows a capitalised adjective inside the
+    caption ("a white Arabian horse": a breed), or names light as well as a thing
+    (:data:`AMBIGUOUS_NOUNS`)."""
+    if lowers[i] in AMBIGUOUS_NOUNS:
+        return True
+    if i == 0:
+        return False
+    if (lowers[i - 1], lowers[i]) in FIXED_PAIRS or (lowers[i - 1], lowers[i].rstrip("s")) in FIXED_PAIRS:
+        return True
+    before = tokens[i - 1]
+    if before.head == i and (before.tag in NOUN_TAGS or lowers[i - 1] in CLASSIFYING_ADJECTIVES):
+        return True  # round 21: "light pole", "cellular phone", "semi truck", "longhorn bull"
+    return i - 1 > 0 and before.text[:1].isupper() and not before.text.isupper() and before.tag in ("JJ", "NNP", "NNPS")
+
+
+# Adjectives that make a kind, not describe one ("a cellular phone", "a semi truck"): with
+# another noun the name breaks ("a cellular radio", "a semi plane").
+CLASSIFYING_ADJECTIVES = frozenset({"cellular", "semi", "longhorn", "mobile", "wireless", "electric", "digital",
+                                    "passenger", "commercial", "military", "public", "police", "fire", "jumbo",
+                                    "stuffed", "toy", "pet", "baby", "mother", "mama", "papa", "adult", "male",
+                                    "female", "pocket", "handheld", "remote", "double", "single", "tandem"})
+
+
+def misread_noun(tokens: list[Token], lowers: list[str], i: int) -> bool:
+    """2.4 (round 21's readers): a "noun" the parse shows is something else: the verb of a
+    subject ("Two people ski down"), a noun with its own modifier after it ("a beer fest/JJS"), a
+    noun right before a determiner ("walking a cross a dirt field": "across"), the first half of
+    "noun + participle" ("a man made structure"), or a container of its own kind ("bags of
+    luggage")."""
+    t = tokens[i]
+    if t.dep == "ROOT" and any(k != i and tokens[k].head == i and tokens[k].dep == "nsubj" for k in range(len(tokens))):
+        return True
+    if i + 1 < len(tokens):
+        after = tokens[i + 1]
+        if after.head == i and after.dep in ("amod", "compound"):
+            return True
+        if lowers[i + 1] in ("a", "an", "the"):
+            return True
+        if after.tag in ("VBN", "VBD") and i + 2 < len(tokens) and tokens[i + 2].tag in NOUN_TAGS:
+            return True  # "a man made structure"
+    return False
+
+
 def heads_noun_compound(tokens: list[Token], lowers: list[str], i: int) -> bool:
     """2.3 (second reader of round 13): noun ``i`` is the head of a noun + noun name ("clock
     tower", "tennis player", "suit jacket", "bath room") or the noun of "body of water": replaced,
@@ -481,7 +542,8 @@ LOOSELY_SYMMETRIC = SYMMETRIC_RELATIONS | {"with", "at", "passing by", "passing"
 # talking to a child", "ties touching"): swapped, the same.
 MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touches", "talk", "talking", "talks",
                           "hug", "hugging", "hugs", "kiss", "kissing", "kisses", "meet", "meeting", "greet",
-                          "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying"})
+                          "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying",
+                          "pass", "passes", "passing", "passed"})  # 2.4 (round 20): "a truck passing a man"
 
 
 # Round 19's readers: "a bench tethered to a dog", "a sign attached to a pole": either way round.
@@ -537,9 +599,20 @@ def _subject_of_verb(tokens: list[Token], v: int) -> int:
 _TIME_ADVERBS = frozenset({"now", "still", "also", "currently", "again", "here", "there", "all"})
 
 
+# 2.4 (round 20's readers): "in front of" after a posture ("A person sitting in front of a
+# television", "A chair sitting in front of a desk": they face each other) holds both ways round;
+# so does being apart ("A toilet is separated from a curtain").
+FACING_RELATIONS = frozenset({"facing", "opposite of"})
+FACING_POSTURES = frozenset({"sitting", "sits", "sit", "seated", "standing", "stands", "stand", "kneeling",
+                             "kneels", "crouching", "crouched", "squatting"})
+SEPARATION_WORDS = frozenset({"separated", "apart", "far", "distant", "isolated"})
+
+
 def loosely_symmetric_between(lowers: list[str], tokens: list[Token], start: int, end: int, first_head: int) -> bool:
     """2.3: :func:`symmetric_between`, also for "with", "at", "passing by" and across verbs that
-    take no object between the two phrases ("eats next to", "sitting with")."""
+    take no object between the two phrases ("eats next to", "sitting with"); 2.4: "facing",
+    "in front of" after a posture (:data:`FACING_POSTURES`) and "separated from"
+    (:data:`SEPARATION_WORDS`)."""
     if tokens[first_head].dep in ("dobj", "dative", "obj"):
         return False  # "holding a plate with a sandwich" -> "holding a sandwich with a plate" moves what is held
     words = []
@@ -551,14 +624,21 @@ def loosely_symmetric_between(lowers: list[str], tokens: list[Token], start: int
                                               if tokens[c].head == k):
             continue  # a verb with no object here: "eats", "sitting", "skiing"
         words.append(w)
-    return " ".join(words) in LOOSELY_SYMMETRIC
+    joined = " ".join(words)
+    if joined == "from" and SEPARATION_WORDS & set(lowers[start:end]):
+        return True  # "is separated from", "far away from"
+    if joined == "in front of" and FACING_POSTURES & set(lowers[start:end]):
+        return True  # "A person sitting in front of a television" faces it: each is in front of the other
+    return joined in LOOSELY_SYMMETRIC or joined in FACING_RELATIONS
 
 
 # Nouns of a picture of the scene, not objects in it: "a photo of men on bicycles" -> "bicycles on
 # a photo of men" swaps the frame (2.3, second reader of round 12).
 FRAMING_NOUNS = frozenset({"photo", "photos", "photograph", "photographs", "picture", "pictures", "image", "images",
                            "view", "views", "shot", "shots", "snapshot", "pic", "pics", "closeup", "portrait",
-                           "drawing", "painting", "poster", "reflection", "scene", "setting", "display", "selfie"})
+                           "drawing", "painting", "poster", "reflection", "scene", "setting", "display", "selfie",
+                           "illustration", "sketch", "cartoon", "rendering", "artwork", "postcard",  # round 22
+                           "exposure", "shadow", "shadows", "silhouette", "silhouettes"})  # round 24
 
 
 def described(tokens: list[Token], i: int) -> int:

@@ -114,8 +114,11 @@ def _noun_targets(a: Analysis) -> list[Target]:
     targets = []
     for i, category in known or candidates:
         lower = a.lowers[i]
-        base = a.vocabulary.singular(lower) if a.tokens[i].tag in ("NNS", "NNPS") else lower
-        targets.append(Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, a.tokens[i].tag,
+        tag = a.tokens[i].tag
+        if tag in ("NNS", "NNPS") and a.tokens[i].text.isupper() and a.vocabulary.singular(lower) == lower:
+            tag = "NN"  # 2.4 (round 20): the tagger reads capitals as plural ("A SKATEBOARD/NNS")
+        base = a.vocabulary.singular(lower) if tag in ("NNS", "NNPS") else lower
+        targets.append(Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, tag,
                               category is not None))
     return targets
 

@@ -28,7 +28,9 @@ from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.parsed import (
     ADJECTIVE_SIDES,
     EXTRA_SYNONYMS,
+    FACING_POSTURES,
     FRAMING_NOUNS,
+    LOOSELY_SYMMETRIC,
     NEAR_COLOURS,
     NON_OBJECTS,
     QUOTES,
@@ -51,6 +53,7 @@ from ahnpl_plugin.negatives.parsed import (
     same_scene_places,
     symmetric_attachment,
     symmetric_between,
+    SYMMETRIC_RELATIONS,
 )
 from ahnpl_plugin.negatives.plausibility import SWAPS_TRIED
 from ahnpl_plugin.negatives.randomness import CaptionRandom, draw
@@ -97,6 +100,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     after a verb with no object; ``"any"`` keeps generator 2.1's swaps.
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
+    if words == "known" and (any(not t.text.strip() for t in a.tokens) or _article_on_plural(a)):
+        return None  # round 22: a double space joins the words around it ("computerworking"); round 24:
+        # "A women is standing", "A large dogs": the negative keeps the caption's error
     if words == "known":
         chunks = [c for c in chunks if _known_object(a, c)]
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
@@ -108,17 +114,45 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not _next_to_hyphen(a, c) and not _in_participle_compound(a, c)
                   and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
                   and not _holds_verb_or_clause(a, c) and not _truncated(a, c)
-                  and not (words == "known" and any(a.lowers[h] in FRAMING_NOUNS for h in c.heads))]  # 2.3: "a photo of men"
+                  and not (words == "known" and any(a.lowers[h] in FRAMING_NOUNS for h in c.heads))  # 2.3: "a photo of men"
+                  and not (words == "known" and _loose_phrase(a, c))]
     if len(chunks) < 2:
         return None
     keys = [a.chunk_key(c) for c in chunks]
     neighbours, distant = [], []
+    moved: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]] = {}  # 2.4: spans with modifiers
+
+    def swapped(x: Chunk, y: Chunk) -> str:
+        sx, sy = moved.get((x.start, y.start), ((x.start, x.end), (y.start, y.end)))
+        return swap_spans(a.tokens, sx, sy, a.parsed)
     for i, j in _pairs(len(chunks)):
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
         if words == "known" and _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "place":
             continue  # round 18: "the side of the street ... buildings", "a runway ... the airport": places adjoin
+        if words == "known" and (_ridden_and_ground(a, x, y) or _bare_before_participle(a, x, y) or _worn_on(a, x, y)
+                                 or not _related_by_word(a, x.end, y.start)
+                                 or (_unit_between(a, x, y) and _ends_loosely_symmetric(a, y.start))
+                                 or _with_only(a, x.end, y.start) or _one_and_the_other(a)
+                                 or (a.is_plural_chunk(x) != a.is_plural_chunk(y) and _is_subject(a, x, y))
+                                 or _shares_a_noun(a, x, y) or _across_sentences(a, x, y)
+                                 or _symmetric_words(a, x.end, y.start)
+                                 or _after_symmetric_place(a, x) or _people_at_each_other(a, x, y)
+                                 or _board_on_water(a, x, y) or _part_of(a, x, y)
+                                 or _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "clothing"
+                                 or FRAMING_VERBS & set(a.lowers[x.end:y.start])
+                                 or (a.lowers[max(0, y.start - 3):y.start] == ["in", "front", "of"]
+                                     and FACING_POSTURES & set(a.lowers[max(0, x.start - 3):y.start]))):
+            continue  # round 24: "a bathroom and a guy ... bathroom", two sentences, "enjoying grass next to the
+            # snow", "by an elephant behind a fence", "players watching a batter", "sitting on surfboard on
+            # the ocean", "in a bus staring out the window";
+            # round 23: "a bottle a cup a keyboard a laptop" (a list), "holding a small cake with candles",
+            # "one catching the ball the other sliding", "Cows spread out and graze" (number);
+            # round 22: "A cat with its paws on a table near a glass", "a shirt with a tie", "A kitchen
+            # showing the stove"; round 20: "riding skis on the snow" = "riding the snow on skis"; "Woman wearing red
+            # sash and hat" -> "Red sash and hat wearing woman" reads as a "hat-wearing woman"; "A man
+            # sitting at a table in front of a laptop": the laptop is in front of him either way
         if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
             continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])
@@ -134,6 +168,12 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                          or _named_first(a, x) or (_reflexive(a) and (a.tokens[x.heads[0]].dep in ("nsubj", "ROOT")
                                                                        or x.start == 0))):
             continue  # v2: "... signs while a cop watches", "passing each other"; "the bathroom is a mess"; "on a boat in the ocean"
+        if words == "known" and a.parsed:
+            spans = _spans_with_modifiers(a, x, y)
+            if spans is None:
+                continue  # round 21: "A woman with lots of tattoos sits on a suitcase" -> "A suitcase with
+                # lots of tattoos sits on a woman": a modifier would stay behind
+            moved[(x.start, y.start)] = spans
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
     if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
@@ -144,10 +184,108 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     if not pairs:
         return None
     if choose is not None:
-        return choose([swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
-                       for x, y in draw(pairs, SWAPS_TRIED, rng)])
+        return choose([swapped(x, y) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
-    return swap_spans(a.tokens, (x.start, x.end), (y.start, y.end), a.parsed)
+    return swapped(x, y)
+
+
+# Pronouns that point back at a phrase ("a plate with food on it"): after a swap they point at the
+# other one, or at nothing ("A suitcase on it that has a chair").
+BACK_POINTING = frozenset({"it", "them", "it's", "itself", "themselves"})
+# Nouns in "-ing" (any other "-ing" word the tagger calls a noun in a modifier is taken for a verb).
+ING_NOUNS = frozenset({"building", "buildings", "ceiling", "clothing", "painting", "paintings", "icing", "frosting",
+                       "topping", "toppings", "railing", "railings", "ring", "king", "wing", "wings", "string", "swing",
+                       "thing", "things", "something", "evening", "morning", "wedding", "pudding", "stuffing",
+                       "dressing", "bedding", "awning", "siding", "lighting", "crossing", "parking", "opening",
+                       "clearing", "landing", "spring", "sibling", "seating", "housing", "flooring", "sling"})
+# Verbs that frame a picture, not a relation in it ("A kitchen showing the stove and cabinets").
+FRAMING_VERBS = frozenset({"showing", "shows", "show", "depicting", "depicts", "featuring", "features",
+                           "displaying", "displays", "containing", "contains", "includes", "including"})
+
+
+# Dependents after a noun that describe it ("a woman | with lots of tattoos", "a man | in a blue
+# outfit", "a woman | playing tennis", "a plate | full of food").
+_POSTMODIFIER_DEPS = ("prep", "acl", "relcl", "amod")
+
+
+def _subtree_span(a: Analysis, d: int) -> tuple[int, int]:
+    lo = hi = d
+    stack = [d]
+    while stack:
+        k = stack.pop()
+        lo, hi = min(lo, k), max(hi, k)
+        stack.extend(a.children[k])
+    return lo, hi + 1
+
+
+def _ancestors(a: Analysis, i: int) -> set[int]:
+    """Token ``i`` and every token above it in the parse."""
+    seen = {i}
+    while 0 <= a.tokens[i].head < len(a.tokens) and a.tokens[i].head not in seen:
+        i = a.tokens[i].head
+        seen.add(i)
+    return seen
+
+
+def _through_noun(a: Analysis, other: Chunk, d: int) -> bool:
+    """Walking up the parse from the head of phrase ``other`` to its ancestor ``d``, a noun is
+    passed that is neither in ``other`` ("the side of | a street") nor part of a relation phrase
+    ("on top of"); below a verb ``d`` ("a man wearing glasses"), only a noun with a verb of its
+    own below it counts ("wearing glasses | standing next to an airplane"; not "eating leaves |
+    from a tree")."""
+    k = other.heads[-1]
+    verb = False
+    while k != d and 0 <= a.tokens[k].head < len(a.tokens) and a.tokens[k].head != k:
+        if k != other.heads[-1] and a.tokens[k].tag.startswith("VB"):
+            verb = True
+        k = a.tokens[k].head
+        if k != d and a.tokens[k].tag in NOUN_TAGS and not a.in_relation[k] and not other.start <= k < other.end:
+            if a.tokens[d].dep == "prep" or verb:
+                return True
+    return False
+
+
+def _spans_with_modifiers(a: Analysis, x: Chunk, y: Chunk) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """2.4 (round 21's readers): the spans a relation swap moves, each phrase with the modifiers
+    that follow it ("A woman with lots of tattoos sits on a suitcase" -> "A suitcase sits on a
+    woman with lots of tattoos"), except the one that relates it to the other phrase ("a man | in
+    a mask"). None when a modifier could not move with its phrase (it is not right after it, or it
+    holds the other phrase) and would describe the other one."""
+    def extend(c: Chunk, limit: int, other: Chunk) -> tuple[int, bool]:
+        path = _ancestors(a, other.heads[-1])
+        head, end = c.heads[-1], c.end
+        deps = sorted(d for d in a.children[head] if d >= c.end and a.tokens[d].dep in _POSTMODIFIER_DEPS)
+        for d in deps:
+            if d in path:  # the relation itself, unless the other phrase hangs deeper in a preposition's
+                # phrase, on a noun: "A cake with many decorations on a table" (decorations on the table)
+                if _through_noun(a, other, d):
+                    return end, True
+                break
+            lo, hi = _subtree_span(a, d)
+            if lo != end or hi > limit:
+                break
+            if any(u.start < hi < u.end for u in a.units) or (hi < len(a.tokens) and a.tokens[hi].tag == "CC"):
+                return end, True  # the parse ends the modifier inside a phrase or a list: "near a fire |
+                # hydrant", "in a suit | and tie"
+            end = hi
+        left_behind = any(end <= d < limit and d not in path for d in deps)
+        return end, left_behind
+
+    x_end, x_left = extend(x, y.start, y)
+    y_end, y_left = extend(y, len(a.tokens), x)
+    if x_left or y_left:
+        return None
+    for end in (x_end, y_end):
+        if end < len(a.tokens) and a.tokens[end - 1].tag == "VBG" and a.tokens[end].tag in NOUN_TAGS:
+            return None  # round 23: "A man playing | tennis is": the verb's object would stay behind
+    if any(a.lowers[k] in BACK_POINTING for k in range(x.start, min(len(a.tokens), y_end + 3))):
+        return None  # round 22: "a chair that has a suitcase on it" -> "A suitcase on it that has a chair"
+    if any(a.tokens[k].tag in NOUN_TAGS and a.lowers[k].endswith("ing") and a.lowers[k] not in ING_NOUNS
+           for k in list(range(x.end, x_end)) + list(range(y.end, y_end))):
+        return None  # "a man in blue hat pointing/NN": a verb the tagger made a noun would move
+    if y_end < len(a.tokens) and a.lowers[y_end] in ("with", "without") and not y.start <= a.tokens[y_end].head < y_end:
+        return None  # "holding a doughnut | with sprinkles": the parse hangs it on the verb, a reader on the doughnut
+    return (x.start, x_end), (y.start, y_end)
 
 
 # What the swaps of the v2 rules may move: only "known" words (the v2 default since generator
@@ -193,6 +331,226 @@ def _same_thing(a: Analysis, x: int, y: int) -> bool:
     "road"; parsed.EXTRA_SYNONYMS)."""
     sx, sy = a.vocabulary.singular(a.lowers[x]), a.vocabulary.singular(a.lowers[y])
     return sx == sy or any(sx in group and sy in group for group in EXTRA_SYNONYMS)
+
+
+# 2.4 (round 20's readers): nouns of where or how a scene is framed, not objects in it ("a
+# hydrant in foreground"), and words of going on or aboard something: "riding skis on the snow",
+# "riding down the road on horses", "aboard a boat on the water" say the same swapped.
+PLACEMENT_NOUNS = frozenset({"foreground", "background", "distance", "backdrop", "close-up", "closeup"})
+RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard", "sail", "sails", "sailing",
+                          "travel", "travels", "traveling", "travelling", "cruise", "cruising", "skiing",
+                          "skating", "surfing", "paddling", "rowing"})
+_LEFT_BEHIND_AFTER = frozenset({"full", "filled", "covered", "topped", "loaded", "made", "stuffed", "piled"})
+
+
+def _loose_phrase(a: Analysis, c: Chunk) -> bool:
+    """2.4 (round 20's readers): a phrase a swap cannot move whole: a placement noun ("in
+    foreground"), a "close-up of", a phrase whose particle stays behind ("with a helmet on
+    eating"), whose describing words stay behind ("a plate | full of food", "blooming | white
+    flowers")."""
+    if any(a.lowers[k] in PLACEMENT_NOUNS for k in range(c.start, c.end)):
+        return True
+    k = c.start - 1
+    while k >= 0 and not a.tokens[k].text.strip():
+        k -= 1
+    if k > 0 and a.tokens[k].tag == "RP" and (a.tokens[k - 1].tag in ("VBN", "VBD") or (
+            a.tokens[k - 1].tag == "VB" and k > 1 and a.tokens[k - 2].tag in ("IN", "DT", "JJ"))):
+        return True  # round 23: "a lit up | street", "in take out | boxes", "A logged on | laptop"
+    if k > 0 and a.lowers[k] == "of" and a.lowers[k - 1] in COLLECTIVES and a.chunk_of[k - 1] < 0:
+        return True  # round 22: "A herd of | zebra" (the parse did not join them): "A herd of a dirt field"
+    if any(a.lowers[k] == "close" and k + 2 < c.end and a.lowers[k + 2] == "up" for k in range(c.start, c.end)):
+        return True  # "a close - up of a television"
+    before, after = c.start - 1, c.end
+    if before >= 0 and a.chunk_of[before] < 0 and (
+            a.tokens[before].tag in NOUN_TAGS or (before == 0 and a.tokens[before].tag == "VB")
+            or a.lowers[before] in ("like", "as")):
+        return True  # round 24: "Stop | light", "looks like | a boat"
+    if after < len(a.tokens) and a.chunk_of[after] < 0 and a.tokens[after].tag in NOUN_TAGS | {"JJ"} \
+            and a.tokens[after].text.strip() and not (a.tokens[after].tag == "JJ" and a.tokens[after].head in range(c.start, c.end)):
+        return True  # round 24: "window | sill", "skateboard | flip": the parse cut a name short
+    k = c.end
+    if k < len(a.tokens):
+        t = a.tokens[k]
+        if a.lowers[k] in ("on", "off", "up", "down", "in", "out") and not any(
+                a.tokens[j].dep == "pobj" and a.tokens[j].head == k for j in range(k + 1, len(a.tokens))):
+            return True  # "with a helmet on": a particle with no object of its own
+        if a.lowers[k] in _LEFT_BEHIND_AFTER or (t.tag in ("JJ", "JJR") and c.start <= t.head < c.end):
+            return True  # "a plate full of food", "a bowl filled with fruit"
+    j = c.start - 1
+    if j < 0 or a.tokens[j].tag not in ("VBG", "VBN", "VBD") or a.chunk_of[j] >= 0:
+        return False
+    if c.start <= a.tokens[j].head < c.end and a.tokens[j].dep in ("amod", "compound", "nmod"):
+        return True  # "a parked | car" read as a modifier outside the phrase
+    bare = a.tokens[c.start].tag in ("JJ", "NN", "NNS")
+    if a.tokens[j].tag in ("VBN", "VBD") and bare and j > 0 and a.lowers[j - 1] in ("and", ",", "with"):
+        return True  # "businesses and parked | cars": a participle read as the verb of the phrase
+    return a.tokens[j].dep == "pcomp" and bare  # "Vase of blooming | white flowers"
+
+
+# What one does something with ("cutting a cake with a knife" -> "cutting a knife with a cake").
+TOOLS = frozenset({"knife", "racket", "racquet", "bat", "fork", "spoon", "scissors", "stick", "pole", "hammer",
+                   "brush", "toothbrush", "remote", "controller", "paddle", "leash", "rope", "spatula", "shovel",
+                   "pen", "pencil", "camera", "phone", "net", "hose", "saw", "club", "cutter", "tongs", "whip"})
+
+
+def _article_on_plural(a: Analysis) -> bool:
+    """2.4 (round 24): "a"/"an" before a plural noun ("A women", "a large dogs"), an error a swap
+    would carry into the negative."""
+    for k, w in enumerate(a.lowers):
+        if w in ("a", "an"):
+            j = k + 1
+            while j < len(a.tokens) and a.tokens[j].tag in ("JJ", "RB", "HYPH", ","):
+                j += 1
+            if j < len(a.tokens) and a.tokens[j].tag in NOUN_TAGS and a.vocabulary.singular(a.lowers[j]) != a.lowers[j] \
+                    and a.lowers[j] not in NOT_PLURAL:
+                return True
+    return False
+
+
+NOT_PLURAL = frozenset({"bus", "glass", "grass", "dress", "class", "process", "canvas", "pass", "gas", "bus",
+                        "cactus", "octopus", "walrus", "mattress", "compass", "chess", "lens", "series", "species",
+                        "news", "tennis", "bonus", "circus", "campus", "virus", "ski", "kiss", "boss", "cross",
+                        "moss", "press", "toss", "fridge", "bridge", "hydrant", "pickup", "dress"})
+# Verbs two people do to each other as often as one does to the other ("players watching a batter").
+LOOKING_VERBS = frozenset({"watch", "watches", "watching", "look", "looks", "looking", "talk", "talks", "talking",
+                           "speak", "speaks", "speaking", "listen", "listens", "listening", "wave", "waves",
+                           "waving", "smile", "smiles", "smiling", "play", "plays", "playing", "stare", "staring"})
+BOARDS = frozenset({"surfboard", "surfboards", "skateboard", "skateboards", "snowboard", "snowboards", "board",
+                    "boards", "ski", "skis", "boat", "boats", "sled", "raft", "kayak", "canoe"})
+SURFACES = frozenset({"ocean", "sea", "water", "waves", "wave", "lake", "river", "snow", "slope", "hill", "road",
+                      "street", "ramp", "beach", "sand", "ice", "pavement", "sidewalk"})
+# Parts of vehicles, rooms and buildings ("in a bus staring out the window").
+PARTS = frozenset({"window", "windows", "door", "doors", "wheel", "wheels", "seat", "seats", "roof", "wall", "walls",
+                   "floor", "ceiling", "windshield", "dashboard", "steering"})
+
+
+def _shares_a_noun(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 24: the two phrases name one thing ("a beautiful bathroom and a guy ... bathroom")."""
+    return any(_same_thing(a, hx, hy) for hx in x.heads for hy in y.heads)
+
+
+def _across_sentences(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 24: a sentence ends between the phrases ("... is parked.A water hydrant is also seen.")."""
+    return any(a.tokens[k].text in (".", "!", "?", ";") or "." in a.tokens[k].text[:-1]
+               for k in range(x.start, y.end))
+
+
+def _symmetric_words(a: Analysis, start: int, end: int) -> bool:
+    """Round 24: a symmetric relation between the phrases, even after a verb's object ("enjoying
+    green grass next to the snow")."""
+    words = [w for w, t in zip(a.lowers[start:end], a.tokens[start:end])
+             if t.tag not in ("DT", "PRP$") and t.text.strip() and not t.tag.startswith("VB")]
+    return " ".join(words) in SYMMETRIC_RELATIONS
+
+
+def _after_symmetric_place(a: Analysis, x: Chunk) -> bool:
+    """Round 24: the first phrase is the object of a symmetric relation ("standing by an elephant
+    behind a fence" -> "by a fence behind an elephant": the fence is by them too)."""
+    last = [w for w in a.lowers[max(0, x.start - 3):x.start] if w not in ("a", "an", "the")]
+    return bool(last) and (last[-1] in SYMMETRIC_RELATIONS or " ".join(last[-2:]) in SYMMETRIC_RELATIONS)
+
+
+def _people_at_each_other(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 24: two people (or animals) and a verb of looking or talking between them."""
+    def animate(c):
+        w = a.lowers[c.heads[-1]]
+        return a.is_person(w) or a.is_person(a.vocabulary.singular(w)) or _is_animal(a, c.heads[-1])
+    return animate(x) and animate(y) and bool(LOOKING_VERBS & set(a.lowers[x.end:y.start]))
+
+
+def _board_on_water(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 24: a board or boat and the water or snow it is on ("sitting on surfboard at sunset on
+    the ocean" -> "on the ocean ... on surfboard")."""
+    hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
+    return (hx in BOARDS and hy in SURFACES) or (hy in BOARDS and hx in SURFACES)
+
+
+def _part_of(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 24: one phrase names a part of the other's kind of thing ("in a bus staring out the
+    window": the bus's window)."""
+    hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
+    whole = {"vehicle", "place", "furniture", "appliance"}
+    return (hx in PARTS and _category(a, y.heads[-1]) in whole) or (hy in PARTS and _category(a, x.heads[-1]) in whole)
+
+
+def _related_by_word(a: Analysis, start: int, end: int) -> bool:
+    """2.4 (round 23): a preposition, particle or verb between two phrases; without one they are
+    a list ("a bottle a cup a keyboard a laptop and a monitor") and swapping says the same."""
+    return any(a.tokens[k].tag.startswith("VB") or a.tokens[k].tag in ("IN", "TO", "RP") for k in range(start, end))
+
+
+def _unit_between(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Another phrase of the caption lies between ``x`` and ``y`` (a distant pair)."""
+    return any(x.end <= u.start and u.end <= y.start for u in a.units)
+
+
+def _with_only(a: Analysis, start: int, end: int) -> bool:
+    """2.4 (round 23): only "with" (and articles) between two phrases, even when the first is a
+    verb's object: "holding a small cake with candles" -> "holding candles with a small cake" may
+    still hold; not when the second is a tool (:data:`TOOLS`: "cutting a cake with a knife")."""
+    kept = [k for k in range(start, end) if a.tokens[k].tag not in ("DT", "PRP$") and a.tokens[k].text.strip()]
+    if not (len(kept) == 1 and a.lowers[kept[0]] == "with"):
+        return False
+    tool = next((a.lowers[k] for k in range(end, len(a.tokens)) if a.tokens[k].tag in NOUN_TAGS), "")
+    return a.vocabulary.singular(tool) not in TOOLS
+
+
+def _one_and_the_other(a: Analysis) -> bool:
+    """2.4 (round 23): "one catching the ball the other sliding": the phrases are referred to by
+    position, and a swap garbles them."""
+    text = " ".join(a.lowers)
+    return "the other" in text or "one another" in text
+
+
+def _is_subject(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """2.4 (round 23): either phrase is the subject of a verb that shows number ("Cows spread out
+    and graze": swapped with a singular phrase the verb no longer agrees; not "Three elephants
+    walking")."""
+    def finite(v: int) -> bool:
+        return a.tokens[v].tag in ("VBZ", "VBP", "VBD") or any(a.tokens[c].dep in ("aux", "auxpass")
+                                                               for c in a.children[v])
+    return any(a.tokens[h].dep in ("nsubj", "nsubjpass") and 0 <= a.tokens[h].head < len(a.tokens)
+               and finite(a.tokens[h].head) for c in (x, y) for h in c.heads)
+
+
+def _ends_loosely_symmetric(a: Analysis, y_start: int) -> bool:
+    """2.4 (round 22): the words before the second phrase end in a symmetric link ("... on a
+    table near | a glass", "... in the snow with | children"): across a distant pair, the first
+    phrase may be in that relation too."""
+    last = [w for w, t in zip(a.lowers[max(0, y_start - 3):y_start], a.tokens[max(0, y_start - 3):y_start])
+            if w not in ("a", "an", "the", "some") and t.tag != "PRP$"]
+    return bool(last) and (last[-1] in LOOSELY_SYMMETRIC or " ".join(last[-2:]) in LOOSELY_SYMMETRIC)
+
+
+def _ridden_and_ground(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """2.4: a word of riding or going aboard just before the first phrase: what one rides and
+    where one rides it trade places without a change ("riding skis on the snow" -> "riding the
+    snow on skis")."""
+    return bool(RIDING_WORDS & set(a.lowers[max(0, x.start - 3):x.start]))
+
+
+def _bare_before_participle(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """2.4: two phrases joined by an "-ing" word alone, one of them with no determiner: swapped,
+    they read as one phrase ("hat wearing woman" = a hat-wearing woman; "The ball serving man")."""
+    def bare(c):
+        return a.tokens[c.start].tag not in ("DT", "PRP$", "CD", "WP$", "PDT") and a.lowers[c.start] not in ("some", "many")
+
+    joined_by_ing = y.start == x.end + 1 and a.tokens[x.end].tag == "VBG"
+    return joined_by_ing and (bare(x) or bare(y))  # "Man serving the ball" -> "The ball serving man"
+
+
+# 2.4 (round 17, 19): what is worn on the feet: "people on skis" -> "skis on people" is still true.
+WORN_ON_FEET = frozenset({"ski", "skis", "skate", "skates", "rollerblades", "snowshoes", "shoe", "shoes", "boot",
+                          "boots", "sneakers", "flippers"})
+
+
+def _worn_on(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """2.4: a person "on" what is worn on the feet (:data:`WORN_ON_FEET`), either way round."""
+    hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
+    return "on" in a.lowers[x.end:y.start] and (
+        (hx in WORN_ON_FEET and a.is_person(hy)) or (hy in WORN_ON_FEET and a.is_person(hx))
+        or (hx in WORN_ON_FEET and a.is_person(a.vocabulary.singular(hy)))
+        or (hy in WORN_ON_FEET and a.is_person(a.vocabulary.singular(hx))))
 
 
 _PLURAL_VERBS = frozenset({"are", "were", "have", "do"})
