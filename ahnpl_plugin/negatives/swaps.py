@@ -439,8 +439,8 @@ def _symmetric_words(a: Analysis, start: int, end: int) -> bool:
     """Round 24: a symmetric relation between the phrases, even after a verb's object ("enjoying
     green grass next to the snow")."""
     words = [w for w, t in zip(a.lowers[start:end], a.tokens[start:end])
-             if t.tag not in ("DT", "PRP$") and t.text.strip() and not t.tag.startswith("VB")]
-    return " ".join(words) in SYMMETRIC_RELATIONS
+             if t.tag not in ("DT", "PRP$", ",", ":") and t.text.strip() and not t.tag.startswith("VB")]
+    return " ".join(words) in SYMMETRIC_RELATIONS  # ", along with"
 
 
 def _after_symmetric_place(a: Analysis, x: Chunk) -> bool:
