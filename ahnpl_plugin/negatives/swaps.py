@@ -438,9 +438,11 @@ def _across_sentences(a: Analysis, x: Chunk, y: Chunk) -> bool:
 def _symmetric_words(a: Analysis, start: int, end: int) -> bool:
     """Round 24: a symmetric relation between the phrases, even after a verb's object ("enjoying
     green grass next to the snow")."""
+    commas = [k for k in range(start, end) if a.tokens[k].text in (",", ";", ":")]
+    start = commas[-1] + 1 if commas else start  # "doors that are open, along with | vases"
     words = [w for w, t in zip(a.lowers[start:end], a.tokens[start:end])
-             if t.tag not in ("DT", "PRP$", ",", ":") and t.text.strip() and not t.tag.startswith("VB")]
-    return " ".join(words) in SYMMETRIC_RELATIONS  # ", along with"
+             if t.tag not in ("DT", "PRP$") and t.text.strip() and not t.tag.startswith("VB")]
+    return " ".join(words) in SYMMETRIC_RELATIONS
 
 
 def _after_symmetric_place(a: Analysis, x: Chunk) -> bool:
