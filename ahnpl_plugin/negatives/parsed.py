@@ -543,7 +543,8 @@ LOOSELY_SYMMETRIC = SYMMETRIC_RELATIONS | {"with", "at", "passing by", "passing"
 MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touches", "talk", "talking", "talks",
                           "hug", "hugging", "hugs", "kiss", "kissing", "kisses", "meet", "meeting", "greet",
                           "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying",
-                          "pass", "passes", "passing", "passed"})  # 2.4 (round 20): "a truck passing a man"
+                          "pass", "passes", "passing", "passed",  # 2.4 (round 20): "a truck passing a man"
+                          "cross", "crosses", "crossing", "intersect", "intersects", "intersecting"})  # round 25
 
 
 # Round 19's readers: "a bench tethered to a dog", "a sign attached to a pole": either way round.

@@ -139,7 +139,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                                  or _shares_a_noun(a, x, y) or _across_sentences(a, x, y)
                                  or _symmetric_words(a, x.end, y.start)
                                  or _after_symmetric_place(a, x) or _people_at_each_other(a, x, y)
-                                 or _board_on_water(a, x, y) or _part_of(a, x, y)
+                                 or _board_on_water(a, x, y) or _part_of(a, x, y) or _ball_and_racket(a, x, y)
+                                 or bool(REFLEXIVES & set(a.lowers))
                                  or _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "clothing"
                                  or FRAMING_VERBS & set(a.lowers[x.end:y.start])
                                  or (a.lowers[max(0, y.start - 3):y.start] == ["in", "front", "of"]
@@ -227,6 +228,13 @@ def _ancestors(a: Analysis, i: int) -> set[int]:
     return seen
 
 
+def _stranded_particle(a: Analysis, k: int) -> bool:
+    """Token ``k`` is a particle with no object of its own ("with skis | on"): it belongs to the
+    phrase before it."""
+    return k < len(a.tokens) and a.lowers[k] in ("on", "off", "up", "down", "in", "out") and not any(
+        a.tokens[j].dep == "pobj" and a.tokens[j].head == k for j in range(k + 1, len(a.tokens)))
+
+
 def _through_noun(a: Analysis, other: Chunk, d: int) -> bool:
     """Walking up the parse from the head of phrase ``other`` to its ancestor ``d``, a noun is
     passed that is neither in ``other`` ("the side of | a street") nor part of a relation phrase
@@ -285,6 +293,9 @@ def _spans_with_modifiers(a: Analysis, x: Chunk, y: Chunk) -> tuple[tuple[int, i
         return None  # "a man in blue hat pointing/NN": a verb the tagger made a noun would move
     if y_end < len(a.tokens) and a.lowers[y_end] in ("with", "without") and not y.start <= a.tokens[y_end].head < y_end:
         return None  # "holding a doughnut | with sprinkles": the parse hangs it on the verb, a reader on the doughnut
+    if any(_stranded_particle(a, end) for end in (x_end, y_end)) or not _related_by_word(a, x_end, y.start):
+        return None  # round 25: "with skis | on at the top", "with the light | on"; "a kitchen with a
+        # refrigerator | a counter and a sink": no relation word left between them
     return (x.start, x_end), (y.start, y_end)
 
 
@@ -336,6 +347,8 @@ def _same_thing(a: Analysis, x: int, y: int) -> bool:
 # 2.4 (round 20's readers): nouns of where or how a scene is framed, not objects in it ("a
 # hydrant in foreground"), and words of going on or aboard something: "riding skis on the snow",
 # "riding down the road on horses", "aboard a boat on the water" say the same swapped.
+NOT_THINGS = frozenset({"color", "colors", "colour", "colours", "shade", "shades", "left", "right", "opposite",
+                        "direction", "directions", "light", "lights"})
 PLACEMENT_NOUNS = frozenset({"foreground", "background", "distance", "backdrop", "close-up", "closeup"})
 RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard", "sail", "sails", "sailing",
                           "travel", "travels", "traveling", "travelling", "cruise", "cruising", "skiing",
@@ -350,6 +363,11 @@ def _loose_phrase(a: Analysis, c: Chunk) -> bool:
     flowers")."""
     if any(a.lowers[k] in PLACEMENT_NOUNS for k in range(c.start, c.end)):
         return True
+    if any(a.lowers[h] in NOT_THINGS for h in c.heads) or a.lowers[c.start] == "no" \
+            or any(a.lowers[k] in ("opposite", "left", "right") for k in range(c.start, c.end)) \
+            or (c.start > 1 and a.lowers[c.start - 2:c.start] == ["out", "of"] and a.lowers[c.heads[-1]] == "doors"):
+        return True  # round 25: "the colors of the flag", "his left", "opposite sides", "light coming from
+        # a door", "no blanket", "out of doors"
     k = c.start - 1
     while k >= 0 and not a.tokens[k].text.strip():
         k -= 1
@@ -465,6 +483,21 @@ def _board_on_water(a: Analysis, x: Chunk, y: Chunk) -> bool:
     the ocean" -> "on the ocean ... on surfboard")."""
     hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
     return (hx in BOARDS and hy in SURFACES) or (hy in BOARDS and hx in SURFACES)
+
+
+HITTERS = frozenset({"racket", "racquet", "rackets", "bat", "bats", "club", "paddle"})
+
+
+def _ball_and_racket(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """Round 25: a ball, what hits it and who holds that ("A tennis player with a racket hitting
+    the ball" -> "with the ball hitting a racket"; "A player hits the ball up from the racket" ->
+    "The racket hits the ball up from a tennis player"): either way round it reads true."""
+    hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
+    pair = {hx, hy}
+    if pair & HITTERS and pair & {"ball", "balls"}:
+        return True
+    person = a.is_person(hx) or a.is_person(hy)
+    return bool(pair & HITTERS) and person and any(w.startswith("hit") for w in a.lowers)
 
 
 def _part_of(a: Analysis, x: Chunk, y: Chunk) -> bool:
