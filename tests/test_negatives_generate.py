@@ -182,15 +182,19 @@ def test_replacements_keep_number_case_and_articles():
 
 
 def test_verb_type_replaces_verbs_and_multiword_relations():
-    (result,) = generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=0)
-    old, new = changed_span("A cat sitting in front of a dog.", result["verb_aug_caption"])
-    assert (old, new) in ((["in", "front", "of"], ["behind"]),) or (len(old) == 1 and old == ["sitting"])
+    # 2.4 (round 27): not after a posture ("sitting in front of" a table faces it: "behind" may be said)
+    caption = "A cat running in front of a dog."
+    (result,) = generate_negatives([caption], types=["verb"], seed=0)
+    old, new = changed_span(caption, result["verb_aug_caption"])
+    assert (old, new) in ((["in", "front", "of"], ["behind"]),) or (len(old) == 1 and old == ["running"])
     # random choice among targets (plausibility selection would always pick the same one)
-    seen = {generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=s,
-                               plausibility="off")[0]["verb_aug_caption"]
+    seen = {generate_negatives([caption], types=["verb"], seed=s, plausibility="off")[0]["verb_aug_caption"]
             for s in range(12)}
-    assert "A cat sitting behind a dog." in seen
+    assert "A cat running behind a dog." in seen
     assert any(s.startswith("A cat ") and "in front of" in s for s in seen)  # the verb changed instead
+    sitting = {generate_negatives(["A cat sitting in front of a dog."], types=["verb"], seed=s,
+                                  plausibility="off")[0]["verb_aug_caption"] for s in range(12)}
+    assert "A cat sitting behind a dog." not in sitting
 
 
 def test_negative_equal_to_the_caption_is_invalid():

@@ -65,7 +65,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",
-        "noun": "Two women standing next to many carrots", "verb": "Two women snowboarding next to many cakes"},
+        "noun": "Two women standing next to many carrots", "verb": "Two women skateboarding next to many cakes"},
     # v1 verb: "A man dancing and dancing with an umbrella."
     "A man holding and dancing with an umbrella.": {
         "relation": "An umbrella holding and dancing with a man.", "adj_swap": INVALID, "adj": INVALID,
@@ -75,13 +75,13 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little gentleman holding a white Nintendo Wii game controller.",
-        "verb": "A little girl pulling a white Nintendo Wii game controller."},
+        "verb": "A little girl biting a white Nintendo Wii game controller."},
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,
         "adj": "A white horse stands over a light colored dog.",
         "noun": "A brown horse stands over a light colored goose.",
-        "verb": "A brown horse skates over a light colored dog."},
+        "verb": "A brown horse surfs over a light colored dog."},
     # v1 verb: "A person preparing a child stand on a skateboard."
     "A person helping a child stand on a skateboard.": {
         "relation": "A person helping a skateboard stand on a child.", "adj_swap": INVALID, "adj": INVALID,
@@ -92,7 +92,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "adj_swap": INVALID,  # 2.3: "open" / "wooden": a state and a material may both hold
         "adj": "A man sitting at a wooden bench and table with a closed umbrella.",
         "noun": "A lady sitting at a wooden bench and table with an open umbrella.",
-        "verb": "A man surfing at a wooden bench and table with an open umbrella."},
+        "verb": "A man walking at a wooden bench and table with an open umbrella."},
     # v1 relation: "A grey and a street next to orange fire hydrant."
     "A grey and orange fire hydrant next to a street.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "A grey and black fire hydrant next to a street.",
@@ -101,7 +101,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     "A black cat sits in a white bathroom sink.": {
         "relation": "A white bathroom sink sits in a black cat.", "adj_swap": "A white cat sits in a black bathroom sink.",
         "adj": "A gray cat sits in a white bathroom sink.", "noun": "A black horse sits in a white bathroom sink.",
-        "verb": "A black cat climbs in a white bathroom sink."},
+        "verb": "A black cat swims in a white bathroom sink."},
     # v1 adj: "The meal is domestic and ready to be eaten." ("prepared" is no attribute to trade)
     "The meal is prepared and ready to be eaten.": {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
@@ -165,7 +165,8 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # after round 19 a mass noun only by a mass noun (0.74); 2.4 (rounds 20-23): relation 0.47 ->
     # 0.35 (no modifier left behind, no facing or ridden pair, no list), noun 0.74 -> 0.68 (no
     # furniture in a room, no half of a name)
-    assert rates["relation"] > 0.31 and rates["noun"] > 0.64 and rates["verb"] > 0.71
+    # round 27: no past form, negation, "or" or reflexive object for verb (0.73 -> 0.71)
+    assert rates["relation"] > 0.31 and rates["noun"] > 0.64 and rates["verb"] > 0.68
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 

@@ -119,7 +119,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "verb": "A woman carrying skis down a snow covered slope."},  # v2.1a: "drinking skis down"
     "A table with many different objects, including a plate of sandwiches.": {"verb": INVALID},
     "A goat stands on its high legs and leans against a grassy bank.": {
-        "verb": "A goat surfs on its high legs and leans against a grassy bank."},  # not "rests"
+        "verb": "A goat skateboards on its high legs and leans against a grassy bank."},  # not "rests"
     # --- found by the fresh reading of round 6 (quality/negatives_audit/round6_fresh.tsv) ---
     # "on top of a chair in the living room": the two places swapped describe the same scene
     "a cat laying on top of a chair in the living room": {
@@ -144,7 +144,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verbs: "holding onto" is one verb; holding -> carrying says about the same; "includes" is no action
     "a woman holding onto a piece of pizza with her mouth": {"verb": INVALID},
     "A man in a florescent green hoodie holding a fuchsia umbrella.": {
-        "verb": "A man in a florescent green hoodie hugging a fuchsia umbrella."},
+        "verb": "A man in a florescent green hoodie covering a fuchsia umbrella."},
     "Plate of food that includes chicken, beans and a pickle.": {"verb": INVALID},
     # --- round 7: a phrase the parse cut short keeps its words ("three yellow | bananas") ---
     "three yellow  bananas sitting inside of a basket": {"relation": INVALID},  # v2.1 at 6a83205: "three yellow  a basket"
@@ -347,10 +347,11 @@ def test_verb_rules_from_round_14_failures():
     assert "stand" in walk  # 2.3 (round 17's readers): in a still photo, walking or standing may both be seen
     assert "sit" in avoided("A crowd of people walk in the background.", "walk")  # some of a crowd may sit
     assert "hang" in avoided("A man in costume talking on a cell phone.", "talking")
-    assert {"lie", "lay"} <= avoided("A large tan living room bathed in sunlight.", "bathed")
+    # 2.4 (round 27): past forms are states more than acts ("leaned", "gathered"): no target
+    assert "bathed" not in targets("A large tan living room bathed in sunlight.")[1]
     assert "watch" in avoided("A bedroom with a window facing the street.", "facing")
     assert "run" in avoided("a colorful train going along an elevated track", "going")
-    assert "photograph" in avoided("A motorcycle with no rider is parked by the grass.", "parked")
+    assert "parked" not in targets("A motorcycle with no rider is parked by the grass.")[1]
     assert {"ride", "catch"} <= avoided("A man in a wet suit surfs a wave.", "surfs")
     # "surfs" tagged VB keeps its third person: "pets a wave", not "pet a wave"
     assert targets("A man in a wet suit surfs a wave.")[1]["surfs"].tag == "VBZ"
@@ -375,16 +376,16 @@ def _generator_and_targets(negative_type):
     def targets(caption):
         a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
         return a, {t.original: t for t in replacement_targets(a, negative_type)}
-    return gen, targets
-
-
-def test_verb_rules_from_round_15_failures():
-    """The rules after round 15 (quality/negatives_audit/round15_karpathy_verb.tsv, two readers)."""
-    gen, targets = _generator_and_targets("verb")
 
     def avoided(caption, word):
         a, found = targets(caption)
         return gen._avoid(a, found[word])
+    return gen, targets, avoided
+
+
+def test_verb_rules_from_round_15_failures():
+    """The rules after round 15 (quality/negatives_audit/round15_karpathy_verb.tsv, two readers)."""
+    gen, targets, avoided = _generator_and_targets("verb")
 
     # a skater "jumping" stands, ducks "floating" or "swimming" sit on the lake: no posture for them
     assert {"stand", "sit"} <= avoided("a guy jumping over a barrier on a skate board", "jumping")
@@ -642,7 +643,7 @@ def test_relation_rules_from_round_20_25_readers():
 
 def test_noun_rules_from_round_20_21_readers():
     """2.4: the noun rules of rounds 20-21 (names, misread words, one room's objects)."""
-    gen, targets = _generator_and_targets("noun")
+    gen, targets, _ = _generator_and_targets("noun")
 
     def allowed(caption, word):
         a, found = targets(caption)
@@ -671,3 +672,30 @@ def test_noun_rules_from_round_20_21_readers():
     # capitals: the tagger calls "SKATEBOARD" plural; the target keeps the singular
     _, found = targets("GUY ON A SKATEBOARD COMING DOWN FROM THE TOP OF RINK")
     assert found["skateboard"].tag == "NN"
+
+
+def test_verb_rules_from_round_27_28_readers():
+    """2.4: the verb rules of rounds 27-28 (the stricter brief): overlapping acts, past forms,
+    negation, "or", reflexive and indefinite objects, facing and "into", riders and gear, idioms."""
+    gen, targets, avoided = _generator_and_targets("verb")
+
+    assert {"touch", "carry", "use"} <= avoided("There is a person holding a cell phone in their hand.", "holding")
+    assert "brush" in avoided("A man wiping his brow while bouncing a tennis ball.", "wiping")
+    assert "jump" in avoided("A man stepping over a briefcase on a sidewalk.", "stepping")
+    assert "climb" in avoided("A cat sitting on top of a banana tree.", "sitting")
+    for caption, word in [("A red bicycle leaned against a red stucco building.", "leaned"),
+                          ("A person relieving themselves in a white toilet.", "relieving"),
+                          ("A little girl that is chewing something.", "chewing"),
+                          ("There are 25 pictures of carrots varying in size.", "varying"),
+                          ("A woman that is sitting down in front of a table.", "in front of"),
+                          ("A hand with scissors cutting into some sheets of paper.", "into")]:
+        assert word not in targets(caption)[1], caption
+    for caption in ["There are not many passengers on the bus.", "Several people are surfing or swimming."]:
+        assert targets(caption)[1] == {}, caption
+    assert "in front of" in targets("A cat running in front of a dog.")[1]
+    # round 28: placing / carrying, a rider touching the horse, skis named -> no "skiing", idioms
+    assert "carry" in avoided("A man placing a pan in the oven.", "placing")
+    assert {"touch", "swim"} <= avoided("A man riding a horse in a field.", "riding")
+    assert "ski" in avoided("People standing on the snow with skis.", "standing")
+    assert "under" not in targets("A building under construction.")[1]
+    assert not {"stands", "on"} & set(targets("A dog stands on its hind legs.")[1])

@@ -256,6 +256,16 @@ class NegativeGenerator:
             if subject is not None and "animal" in {vocab.category_of(analysis.lowers[subject], "noun"),
                                                     vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun")}:
                 avoid |= parsed.POSTURE_VERBS  # 2.2: a bird or a sheep "sitting" or "standing" is one posture
+        if target.role == "verb":  # 2.4 (round 27): acts that overlap ("holding" -> "touching", "using" ->
+            stems = parsed.verb_stems(target.base)  # "wiping" is no vocabulary verb: its base stays "wiping"
+            for group in parsed.OVERLAPPING_ACTS:  # "carrying", "wiping" -> "brushing", "stepping" -> "jumping")
+                if stems & group:
+                    avoid |= group
+            if target.base in ("sit", "ride", "stand", "perch", "rest"):
+                avoid |= {"climb"}  # "sitting on top of a tree" -> "climbing on top": how one got there
+            if target.base == "ride":
+                avoid |= parsed.RIDER_ACTS  # round 28: "riding horses" -> "touching", "on surfboards" -> "swimming"
+            avoid |= {parsed.GEAR_ACTS[w] for w in analysis.lowers if w in parsed.GEAR_ACTS}  # "with skis" -> "skiing"
         if target.role == "verb" and set(analysis.lowers) & parsed.SCREEN_WORDS:
             avoid |= {"surf"}  # round 17: "sitting at a desk with a laptop" -> "surfing": the web
         if target.role == "noun":  # 2.3 (round 17's readers): no object of the same scene or kind

@@ -137,6 +137,37 @@ REPLACED_ADJECTIVE_KINDS = frozenset({"colour", "material", "size", "shape", "st
 GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait",
                            "photograph",  # 2.2 (round 14): "parked" -> "photographed": true of any photo
                            "prepare"})  # round 15: "cutting a cake" -> "preparing": true of most food scenes
+# 2.4 (round 27's readers): acts one of which often includes or looks like the other.
+OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("hold", "touch", "grab", "carry", "use", "lift", "pet", "hug"),
+    ("wipe", "brush", "rub", "clean", "wash", "dry", "scratch"),
+    ("step", "jump", "walk", "hop", "leap", "climb"),
+    ("demonstrate", "show", "display", "carry", "hold"),
+    # round 28: "placing" / "carrying", "swings" / "grabs" a bat, "playing" / "swinging" (tennis),
+    # "throwing" / "serving", a truck "carrying" / "driving" a trailer, "using" / "feeding with" a spoon
+    ("place", "put", "set", "carry", "hold", "lay"), ("swing", "grab", "hold", "hit"), ("play", "swing"),
+    ("throw", "serve", "toss", "pitch"), ("carry", "drive", "pull", "tow", "haul"), ("use", "feed", "eat"),
+))
+# Round 28: what a rider may also do to the horse or on the board ("riding horses" -> "touching").
+RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit", "hold"})
+# Round 28: the boards and skis a caption names, and the act done with each ("people on snow with
+# skis" -> "skiing" may be true).
+GEAR_ACTS = {"ski": "ski", "skis": "ski", "snowboard": "snowboard", "snowboards": "snowboard",
+             "surfboard": "surf", "surfboards": "surf", "skateboard": "skateboard", "skateboards": "skateboard",
+             "skates": "skate", "board": "surf", "boards": "surf"}
+def verb_stems(word: str) -> set[str]:
+    """The word and the bare forms it may come from ("wiping" -> "wipe", "stepping" -> "step",
+    "wipes" -> "wipe"), for verbs the vocabulary does not inflect."""
+    stems = {word}
+    for ending in ("ing", "ed", "es", "s"):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            stem = word[:-len(ending)]
+            stems |= {stem, stem + "e"}
+            if len(stem) > 2 and stem[-1] == stem[-2]:
+                stems.add(stem[:-1])  # "stepping" -> "step"
+    return stems
+
+
 # A person's posture and what one does in any posture go together ("sitting on a bench" is no
 # negative of "talking on a bench"), and so do two such activities ("looking" / "smiling at"): a
 # verb of either group is replaced by neither group (2.2, rounds 12-13).
@@ -942,7 +973,8 @@ NOT_ACTIONS = frozenset({"including", "includes", "include", "contains", "contai
                          # round 16: "enjoying", "learning", "sharing", "concentrating", "a drawer missing"
                          "enjoying", "enjoys", "enjoy", "learning", "learns", "learn", "sharing", "shares", "share",
                          "concentrating", "concentrates", "missing",
-                         "resembling", "resembles", "resemble"})  # round 17
+                         "resembling", "resembles", "resemble",  # round 17
+                         "forms", "form", "forming"})  # round 28: "forms the centerpiece"
 # Round 16: the first half of a two-word verb ("blow drying", "stir frying", "water skiing"): the
 # second half is no verb of its own.
 VERB_FIRST_HALVES = frozenset({"blow", "air", "spray", "deep", "stir", "sun", "sky", "kite", "wind", "para", "snow",

@@ -33,6 +33,7 @@ from ahnpl_plugin.negatives.parsed import (
     BEFORE_TO_NOUN,
     BITE_NOUNS,
     EATING_VERBS,
+    FACING_POSTURES,
     IDIOM_OBJECTS,
     LIGHT_VERBS,
     NON_OBJECTS,
@@ -124,10 +125,53 @@ def _noun_targets(a: Analysis) -> list[Target]:
 
 
 def _verb_targets(a: Analysis) -> list[Target]:
+    if a.parsed and _negated_or_alternative(a):
+        return []  # round 27: "There are not many passengers on the bus" -> "under": still true
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)
-                                         if not (a.parsed and _fixed_frame(a, i))]
-    candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and _bare_or_worn(a, s.start, s.end))]
+                                         if not (a.parsed and (_fixed_frame(a, i) or _unshown_verb(a, i)))]
+    candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and (_bare_or_worn(a, s.start, s.end)
+                                                                            or _facing_or_into(a, s.start, s.end)))]
     return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+# 2.4 (round 27's readers, the stricter brief)
+REFLEXIVE_OBJECTS = frozenset({"themselves", "himself", "herself", "itself", "myself", "yourself", "ourselves"})
+INDEFINITE_OBJECTS = frozenset({"something", "anything", "everything", "nothing", "stuff"})
+STATE_VERBS = frozenset({"varying", "vary", "varies", "close", "setting", "halved", "sized"})
+INTO_VERBS = frozenset({"cut", "cuts", "cutting", "slice", "slicing", "way", "bite", "biting", "dig", "digging"})
+
+
+def _negated_or_alternative(a: Analysis) -> bool:
+    """A negation or an "or" in the caption: a replaced act or relation may leave it true ("not
+    many passengers under the bus", "surfing or swimming" -> "running or swimming")."""
+    return bool({"not", "n't", "no", "never", "without", "or", "nor"} & set(a.lowers))
+
+
+def _unshown_verb(a: Analysis, i: int) -> bool:
+    """2.4 (round 27): a past form (a state more than an act: "leaned", "gathered", "halved",
+    "crouched"), a verb with a reflexive or an indefinite object ("relieving themselves", "chewing
+    something"), or a word of state the tagger calls a verb ("varying in size", "close behind",
+    "A park setting")."""
+    if a.tokens[i].tag in ("VBD", "VBN") or a.lowers[i] in STATE_VERBS:
+        return True
+    if i + 3 < len(a.tokens) and a.lowers[i + 1:i + 4] in (["on", "its", "hind"], ["on", "his", "hind"],
+                                                          ["on", "their", "hind"], ["on", "her", "hind"]):
+        return True  # round 28: "stands on its hind legs": one act
+    return i + 1 < len(a.tokens) and a.lowers[i + 1] in REFLEXIVE_OBJECTS | INDEFINITE_OBJECTS
+
+
+def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
+    """2.4 (round 27): "sitting down in front of a table" -> "behind" (facing it, either may be
+    said), "cutting into a cake" -> "out of", "a third of the way into a jump"."""
+    phrase = " ".join(a.lowers[start:end])
+    before = set(a.lowers[max(0, start - 3):start])
+    if phrase in ("in front of", "behind", "in back of") and before & FACING_POSTURES:
+        return True
+    if end < len(a.lowers) and a.lowers[end] in ("construction", "repair", "renovation", "way"):
+        return True  # round 28: "under construction" -> "on construction"
+    if "hind" in a.lowers[end:end + 3]:
+        return True  # round 28: "stands on its hind legs"
+    return phrase in ("into", "in to") and start > 0 and a.lowers[start - 1] in INTO_VERBS
 
 
 def _fixed_frame(a: Analysis, i: int) -> bool:
