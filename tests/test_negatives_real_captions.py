@@ -165,8 +165,9 @@ def test_valid_rates_on_real_captions_stay_near_the_measured_ones(real_results):
     # after round 19 a mass noun only by a mass noun (0.74); 2.4 (rounds 20-23): relation 0.47 ->
     # 0.35 (no modifier left behind, no facing or ridden pair, no list), noun 0.74 -> 0.68 (no
     # furniture in a room, no half of a name)
-    # round 27: no past form, negation, "or" or reflexive object for verb (0.73 -> 0.71)
-    assert rates["relation"] > 0.31 and rates["noun"] > 0.64 and rates["verb"] > 0.68
+    # round 27: no past form, negation, "or" or reflexive object for verb (0.73 -> 0.71); rounds
+    # 26-30: relation 0.35 -> 0.30
+    assert rates["relation"] > 0.27 and rates["noun"] > 0.64 and rates["verb"] > 0.68
     assert rates["adj"] > 0.4 and rates["adj_swap"] > 0.03
 
 

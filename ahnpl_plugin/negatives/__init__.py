@@ -26,7 +26,7 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # only vocabulary words by default (relation: nouns, adj_swap: adjectives; ``swap_words="known"``;
 # "any" gives 2.1's) and replacements skip words that stay true of the image. 2.3: verb rules from
 # the two-reader round 15 (co-occurring acts and postures, intent frames, misread nouns). 2.4
-# (rounds 20-22): a relation swap moves each phrase with the modifiers that follow it and none that
+# (rounds 20-31): a relation swap moves each phrase with the modifiers that follow it and none that
 # would stay behind, and no facing, apart or ridden-and-ground pair; noun replacements skip halves of
 # names, misread words and objects of the same room or dish; verb replacements skip overlapping acts,
 # past forms, negated or "or" captions and idioms (rounds 27-29).

@@ -100,9 +100,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     after a verb with no object; ``"any"`` keeps generator 2.1's swaps.
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
-    if words == "known" and (any(not t.text.strip() for t in a.tokens) or _article_on_plural(a)):
+    if words == "known" and (any(not t.text.strip() for t in a.tokens) or _article_on_plural(a)
+                             or any(u.end == v.start for u, v in zip(a.units, a.units[1:]))):
         return None  # round 22: a double space joins the words around it ("computerworking"); round 24:
-        # "A women is standing", "A large dogs": the negative keeps the caption's error
+        # "A women is standing", "A large dogs": the negative keeps the caption's error; round 26: two
+        # phrases with nothing between them ("a black shirt on a hanger | blue curtains a bed"): a run-on list
     if words == "known":
         chunks = [c for c in chunks if _known_object(a, c)]
     if a.parsed:  # v2: never move quoted text or what a sign reads, nor one member of a list the parse did not join
@@ -272,7 +274,12 @@ def _spans_with_modifiers(a: Analysis, x: Chunk, y: Chunk) -> tuple[tuple[int, i
             lo, hi = _subtree_span(a, d)
             if lo != end or hi > limit:
                 break
-            if any(u.start < hi < u.end for u in a.units) or (hi < len(a.tokens) and a.tokens[hi].tag == "CC"):
+            if c is y and a.tokens[head].dep == "pobj" and (a.tokens[d].dep in ("acl", "relcl")
+                                                          or a.lowers[d] in ("with", "without")):
+                return end, True  # round 30: "walking in a square | carrying an umbrella", "in a room | with a
+                # remote in hand": the parse hangs it on the place, a reader on the one who does it
+            if any(u.start < hi < u.end for u in a.units) or (hi < len(a.tokens) and a.tokens[hi].tag == "CC") \
+                    or a.tokens[hi - 1].tag == "CC":  # round 26: "with nachos and | a salad"
                 return end, True  # the parse ends the modifier inside a phrase or a list: "near a fire |
                 # hydrant", "in a suit | and tie"
             end = hi
@@ -348,7 +355,12 @@ def _same_thing(a: Analysis, x: int, y: int) -> bool:
 # hydrant in foreground"), and words of going on or aboard something: "riding skis on the snow",
 # "riding down the road on horses", "aboard a boat on the water" say the same swapped.
 NOT_THINGS = frozenset({"color", "colors", "colour", "colours", "shade", "shades", "left", "right", "opposite",
-                        "direction", "directions", "light", "lights"})
+                        "direction", "directions", "light", "lights",
+                        # round 26: events are no objects ("A baseball game and the catcher")
+                        "game", "games", "match", "ceremony", "event", "race", "competition", "tournament",
+                        "festival", "parade"})
+DEVICES = frozenset({"phone", "phones", "cellphone", "laptop", "computer", "tablet"})
+SIGN_WORDS = frozenset({"sign", "signs", "poster", "posters", "banner", "billboard", "notice"})
 PLACEMENT_NOUNS = frozenset({"foreground", "background", "distance", "backdrop", "close-up", "closeup"})
 RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard", "sail", "sails", "sailing",
                           "travel", "travels", "traveling", "travelling", "cruise", "cruising", "skiing",
@@ -378,6 +390,13 @@ def _loose_phrase(a: Analysis, c: Chunk) -> bool:
         return True  # round 22: "A herd of | zebra" (the parse did not join them): "A herd of a dirt field"
     if any(a.lowers[k] == "close" and k + 2 < c.end and a.lowers[k + 2] == "up" for k in range(c.start, c.end)):
         return True  # "a close - up of a television"
+    if c.start > 0 and a.lowers[c.start - 1] == "on" and a.tokens[c.start].tag == "PRP$" \
+            and a.lowers[c.heads[-1]] in DEVICES:
+        return True  # round 26: "a man on his phone" (using it) -> "his phone on a man"
+    if c.start > 1 and a.lowers[c.start - 2] in SIGN_WORDS and a.lowers[c.start - 1] in ("for", "of", "about", "warning"):
+        return True  # round 26: "A warning sign for high water": what the sign is about
+    if c.start > 0 and a.lowers[c.start - 1] in ("up", "down") and a.tokens[c.start].tag in NOUN_TAGS:
+        return True  # round 26: "skiing down hill and going up hill": an adverb
     before, after = c.start - 1, c.end
     if before >= 0 and a.chunk_of[before] < 0 and (
             a.tokens[before].tag in NOUN_TAGS or (before == 0 and a.tokens[before].tag == "VB")
@@ -443,8 +462,13 @@ PARTS = frozenset({"window", "windows", "door", "doors", "wheel", "wheels", "sea
 
 
 def _shares_a_noun(a: Analysis, x: Chunk, y: Chunk) -> bool:
-    """Round 24: the two phrases name one thing ("a beautiful bathroom and a guy ... bathroom")."""
-    return any(_same_thing(a, hx, hy) for hx in x.heads for hy in y.heads)
+    """Round 24: the two phrases name one thing ("a beautiful bathroom and a guy ... bathroom");
+    round 26: or another phrase names the same thing as one of them ("A sign in front of a
+    building, in front of a building")."""
+    if any(_same_thing(a, hx, hy) for hx in x.heads for hy in y.heads):
+        return True
+    others = [h for u in a.units if u is not x and u is not y for h in u.heads]
+    return any(_same_thing(a, h, o) for h in (*x.heads, *y.heads) for o in others)
 
 
 def _across_sentences(a: Analysis, x: Chunk, y: Chunk) -> bool:
