@@ -19,6 +19,12 @@ them. For each configuration the script generates the negatives of both sets, th
 
 ``--save-dir`` writes each configuration's negatives of the measured captions (JSONL with header)
 for reading (see quality/negatives_audit/).
+
+``--lm-context TXT`` (one caption per line) gives the generator more captions along with the
+measured and held-out ones, as training does (it reads all of COCO train at once): plausibility
+selection learns its model from every caption of its input, and 4,345 captions make a sparse one.
+Captions of the measured or held-out sets are dropped from the context; the blind models still
+learn only from the held-out captions.
 """
 
 from __future__ import annotations
@@ -78,6 +84,8 @@ def main() -> None:
     parser.add_argument("--margins", type=float, nargs="*", default=[],
                         help="also measure v2/ngram with these plausibility margins (the trade-off)")
     parser.add_argument("--only-margins", action="store_true", help="skip the three default configurations")
+    parser.add_argument("--lm-context", default=None, metavar="TXT",
+                        help="more captions (one per line) generated along with the measured and held-out ones")
     args = parser.parse_args()
 
     from ahnpl_plugin.negatives import AHNPL_TYPES, field_name, generate_negatives, negatives_header
@@ -90,6 +98,14 @@ def main() -> None:
     measured, heldout = captions[:args.measure], captions[args.measure:]
     print(f"SugarCrepe positives: {len(captions)} distinct COCO captions; {len(measured)} measured, "
           f"{len(heldout)} held out (the blind models learn only from these)")
+    context = []
+    if args.lm_context:
+        known = set(captions)
+        lines = Path(args.lm_context).read_text(encoding="utf-8").splitlines()
+        context = [c for c in dict.fromkeys(line.strip() for line in lines) if c and c not in known]
+        print(f"context: {len(context)} more captions from {args.lm_context} generated along with them")
+    if args.save_dir:
+        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
     synonyms = Vocabulary.load().synonyms
     rows = []
     configs = [] if args.only_margins else list(CONFIGS)
@@ -99,9 +115,14 @@ def main() -> None:
         name = (f"{rules}/{plausibility}" + ("" if margin is None else f"/margin {margin:g}")
                 + ("" if words is None else f"/swap words {words}"))
         start = time.perf_counter()
-        results = generate_negatives(measured, **options)
+        if context:  # one input, one plausibility model, as in training
+            every = generate_negatives(measured + heldout + context, **options)
+            results, held = every[:len(measured)], every[len(measured):len(measured) + len(heldout)]
+        else:
+            results = generate_negatives(measured, **options)
+            held = generate_negatives(heldout, **options)
         seconds = time.perf_counter() - start
-        held = generate_negatives(heldout, **options)
+        done = len(measured) + (len(heldout) + len(context) if context else 0)
         if args.save_dir:
             header = negatives_header(**options)
             write_jsonl(Path(args.save_dir) / f"negatives_{name.replace('/', '_').replace(' ', '')}.jsonl",
@@ -118,7 +139,7 @@ def main() -> None:
             same = sum(unchanged_meaning(c, n, t, synonyms) is not None for c, n in pairs)
             rows.append((name, t, len(pairs) / len(measured), doubled, same,
                          preference(classifier.score, pairs), preference(trigram.logprob, pairs), len(pairs)))
-        print(f"  {name}: {len(measured) / seconds:.0f} captions/s (1 worker, this machine, now)")
+        print(f"  {name}: {done / seconds:.0f} captions/s (1 worker, this machine, now)")
     for category in SUGARCREPE_TYPES:
         by_caption = sugarcrepe.get(category, {})
         train_pairs = [(c, by_caption[c]) for c in heldout if c in by_caption]

@@ -67,7 +67,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verb frames: the replacement takes the preposition after it (v2.0: "a plane stands through the air",
     # "kneeling down waiting to a young child", "resting intently at the camera")
     "a plane flies through the air with fumes coming out the back": {
-        "verb": "a plane skates through the air with fumes coming out the back"},
+        "verb": "a plane climbs through the air with fumes coming out the back"},  # 2.5: no "running", flying ~ surfing
     "a baseball player kneeling down talking to a young child": {"verb": INVALID},
     "A black cat looking intently at the camera": {"verb": INVALID},
     # participles with their own preposition (v2.0: "are prepared to a wooden pole", "painted out of wood")
@@ -77,14 +77,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     # "helping a child painted on skis", "with standing on it")
     "A double decker bus makes its way past a tall clock tower.": {"verb": INVALID},
     "A woman is helping a child put on skis.": {"verb": INVALID},
-    "A patty, with frosting on it, in the middle.": {"verb": INVALID},
+    "A patty, with frosting on it, in the middle.": {  # 2.5: "on it" is inverted
+        "verb": "A patty, with frosting under it, in the middle."},
     # near-synonyms, typos, what the subject does anyway (v2.0: "looking for" -> "waiting for";
     # elsewhere "ealking" -> "walking", "Skier ... skiing down")
     "Yellow shirted tennis player looking for incoming ball": {"verb": INVALID},
-    "A baseball players is ealking toward the opposing team.": {
-        "verb": "A baseball players is skating toward the opposing team."},
+    "A baseball players is ealking toward the opposing team.": {  # 2.5: "A baseball players" stays unedited
+        "verb": INVALID},
     "Skier with a red jacket on going down the side of a mountain.": {
-        "verb": "Skier with a red jacket on jumping down the side of a mountain."},
+        "verb": "Skier with a red jacket on skateboarding down the side of a mountain."},  # 2.5: going ~ jumping
     # "smiling at the camera" implies looking at it (2.1 made "laughing at"; 2.2: smiling and laughing
     # go together, no negative)
     "A middle aged man dressed in a blue suit smiling at the camera.": {
@@ -100,7 +101,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     # "odd looking", "little league", "remote controls", "on both sides", "all over"
     "A purple flower is in a watering can on the window sill.": {
         "relation": "The window sill is in a watering can on a purple flower."},
-    "theres a number 41 bus with a green stripe on it": {"relation": INVALID, "verb": INVALID},
+    "theres a number 41 bus with a green stripe on it": {  # 2.5: "on it" is inverted
+        "relation": INVALID, "verb": "theres a number 41 bus with a green stripe under it"},
     "a man and a large herd of goats in a desert setting.": {"relation": INVALID},
     "A group of people standing with remotes in hand.": {
         "relation": "Remotes standing with a group of people in hand."},
@@ -714,3 +716,88 @@ def test_verb_rules_from_round_27_28_readers():
     assert "ski" in avoided("People standing on the snow with skis.", "standing")
     assert "under" not in targets("A building under construction.")[1]
     assert not {"stands", "on"} & set(targets("A dog stands on its hind legs.")[1])
+
+
+def test_noun_rules_of_generator_2_5():
+    """2.5 (rounds 32-33): a noun + noun name is replaced whole, "other" pairs only its own kind,
+    family words keep every person, everyday clothes replace nothing."""
+    gen, targets, avoided = _generator_and_targets("noun")
+
+    # the whole name is the target; its head gives the kind and the form
+    _, found = targets("A man holding a laptop computer on a couch.")
+    assert found["laptop computer"].base == "computer" and found["laptop computer"].pool == "electronics"
+    _, found = targets("Two passenger trains parked at a station.")
+    assert found["passenger trains"].plural and "trains" not in found  # whole or not at all
+    _, found = targets("A tall clock tower next to two police cars.")
+    assert not {"clock tower", "tower", "clock"} & set(found)  # a place head, a classifying word
+    _, found = targets("Two train cars sitting on the tracks.")
+    assert found["train cars"].tag == "NNS"
+    # names whose head is of another kind, lists with commas missing, a shared modifier: no target
+    for caption, words in [("A small teddy bear sitting on a bed.", {"teddy bear", "bear"}),
+                           ("a plate with a coney dog and a fork", {"coney dog", "dog"}),
+                           ("a single giraffe walking towards a group trees", {"group trees", "trees"}),
+                           ("a stop sign a building cars bushes and trees", {"cars bushes", "building cars bushes"}),
+                           ("A serving plate with a pepperoni and bell pepper pizza.", {"bell pepper pizza", "pizza"}),
+                           ("A barbed wire fence with a bird on it.", {"wire fence", "fence"}),
+                           ("a lot of lounge chairs under umbrellas on a beach", {"lounge chairs", "chairs"})]:
+        assert not words & set(targets(caption)[1]), caption
+    # "each other" and "the other side" pair nothing; "another giraffe" pairs giraffes; "other vehicles" any
+    assert "cows" in targets("Two cows standing on a dirt ground next to each other.")[1]
+    assert "dog" in targets("Two people standing on the other side of the net with a dog.")[1]
+    _, found = targets("A giraffe looking down as another giraffe stands behind a fence.")
+    assert "giraffe" not in found and "fence" in found
+    assert "bus" not in targets("A big bus traveling down the street with other vehicles")[1]
+    # family words: no person replaced; everyday clothes replace nothing; a helmet is no hat
+    assert {"woman", "man", "girl"} <= avoided("a group of moms and kids sitting out in a field", "kids")
+    assert {"shirt", "pants"} <= avoided("A person wearing a helmet and goggles riding a snowboard.", "helmet")
+    assert "hat" in avoided("A boy with a bat has a batting helmet pulled over his face.", "batting helmet")
+    assert "camera" in avoided("A cat sitting in front of a laptop computer.", "laptop computer")
+    # the negative names one object where the name was
+    (result,) = generate_negatives(["A dump truck that is parked on some grass."], types=["noun"])
+    negative = result["noun_aug_caption"]
+    assert negative.endswith(" that is parked on some grass.") and not {"dump", "truck"} & set(negative.split())
+
+
+def test_verb_rules_of_generator_2_5():
+    """2.5 (round 34): an up-or-down relation with a pronoun object is inverted ("on it" -> "under
+    it"); "on a cutting board" is a place, "on board" stays an idiom; round 34's readers' rules."""
+    gen, targets, avoided = _generator_and_targets("verb")
+
+    assert "on" in targets("A white table with a laptop computer on it.")[1]
+    assert "behind" not in targets("A woman with a dog behind her.")[1]  # round 34: a viewpoint
+    assert "on" not in targets("A man doing a trick upside down on his snow board.")[1]
+    assert "behind" not in targets("A man watching two elephants behind a wire fence.")[1]
+    assert "into" not in targets("A nice jet plane flying into some grey skies.")[1]
+    assert not targets("A lone boats sits on a lake.")[1]  # the caption's own error
+    assert "on" not in targets("Group of decorated cupcakes being filmed on camera.")[1]
+    assert "lick" in avoided("A man eating food with his left hand.", "eating")
+    assert "swing" in avoided("A young man serving a tennis ball.", "serving")
+    assert "run" in avoided("A yellow bus waiting at bus stop near some benches.", "waiting")
+    assert "surf" in avoided("a man talking on a cellphone sitting at a table.", "talking")
+    # round 35: directions a photo cannot show, a window seen from either side, the bread a sandwich
+    # is on, an idiom, a caption's own "a" + plural, acts that overlap
+    assert "into" not in targets("A train pulling into a station.")[1]
+    assert "behind" not in targets("Doughnuts sit behind a store window.")[1]
+    assert "on" not in targets("A sandwich on wheat bread with chips.")[1]
+    assert "over" not in targets("Two men communicate over the radio.")[1]
+    assert not targets("A street signs is on a pole.")[1]
+    assert {"ride", "row"} <= avoided("A man paddling a kayak on a lake.", "paddling")
+    assert "feed" in avoided("A woman petting cows in a field.", "petting")
+    assert {"cut", "sniff"} <= avoided("A cat eating a banana from a hand.", "eating")
+    # round 36: idioms of "on" (using a laptop, a leash, a smile on a face, corn on the cob), "looking
+    # over", either side of a fence, a board sport's jumps, gaits, what flies and floats
+    for caption, word in [("Two women sitting on their laptops at a table.", "on"),
+                          ("A dog on a leash next to a man.", "on"), ("Corn on the cob with butter.", "on"),
+                          ("A man with a smile on his face holding a cup.", "on"),
+                          ("A man looking over a cliff at the sea.", "over"),
+                          ("Boys playing baseball behind a fence.", "behind")]:
+        assert word not in targets(caption)[1], caption
+    assert "jump" in avoided("A kite boarder kiteboarding on the ocean.", "kiteboarding")
+    assert {"float", "surf"} <= avoided("A bird flying through the trees.", "flying")
+    assert "on" not in targets("A woman talking on her phone.")[1]  # a possessive, and a phone
+    assert "on" in targets("A knife and a carrot are on a cutting board.")[1]
+    assert "on" not in targets("A man is on board a plane.")[1]
+    (result,) = generate_negatives(["A white table with a laptop computer on it."], types=["verb"])
+    assert result["verb_aug_caption"] == "A white table with a laptop computer under it."
+    (result,) = generate_negatives(["A bathroom sink with a mirror above it."], types=["verb"])
+    assert result["verb_aug_caption"] == "A bathroom sink with a mirror below it."

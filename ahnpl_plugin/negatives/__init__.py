@@ -30,7 +30,7 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # would stay behind, and no facing, apart or ridden-and-ground pair; noun replacements skip halves of
 # names, misread words and objects of the same room or dish; verb replacements skip overlapping acts,
 # past forms, negated or "or" captions and idioms (rounds 27-29).
-__version__ = "2.4"
+__version__ = "2.5"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

@@ -394,6 +394,31 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
     return found
 
 
+def article_on_plural(a: Analysis) -> bool:
+    """2.4 (round 24, relation swaps; 2.5, rounds 33-34: noun and verb too): "a"/"an" before a
+    plural noun ("A women", "a large dogs"), an error the negative would carry. Not "a few men",
+    "a couple dogs" (2.5)."""
+    for k, w in enumerate(a.lowers):
+        if w in ("a", "an") and not (k + 1 < len(a.lowers) and a.lowers[k + 1] in COUNTING_WORDS):
+            j = k + 1
+            while j < len(a.tokens) and (a.tokens[j].tag in ("JJ", "RB", "HYPH", ",")
+                                         or (a.tokens[j].tag == "NN" and a.tokens[j].dep == "compound")):
+                j += 1  # 2.5 (round 35): "A street signs is"
+            if j < len(a.tokens) and a.tokens[j].tag in NOUN_TAGS and a.vocabulary.singular(a.lowers[j]) != a.lowers[j] \
+                    and a.lowers[j] not in NOT_PLURAL:
+                return True
+    return False
+
+
+# Words after which "a" counts a plural ("a few men", "a couple dogs", "a dozen eggs")
+COUNTING_WORDS = frozenset({"few", "couple", "dozen", "great", "good", "hundred", "thousand", "million", "lot",
+                            "number", "variety", "bunch", "pair", "handful", "total", "series", "set", "row"})
+NOT_PLURAL = frozenset({"bus", "glass", "grass", "dress", "class", "process", "canvas", "pass", "gas", "bus",
+                        "cactus", "octopus", "walrus", "mattress", "compass", "chess", "lens", "series", "species",
+                        "news", "tennis", "bonus", "circus", "campus", "virus", "ski", "kiss", "boss", "cross",
+                        "moss", "press", "toss", "fridge", "bridge", "hydrant", "pickup", "dress"})
+
+
 def noun_candidates(a: Analysis) -> list[int]:
     """Head nouns that may be replaced (not frame nouns like "group", not proper names)."""
     vocab = a.vocabulary
@@ -404,12 +429,12 @@ def noun_candidates(a: Analysis) -> list[int]:
             if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
                 continue
             if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
-                             or parsed.heads_noun_compound(a.tokens, a.lowers, h)
+                             or (parsed.heads_noun_compound(a.tokens, a.lowers, h) and compound_start(a, h) is None)
                              or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
-                             or {"another", "other"} & set(a.lowers)
+                             or _paired_by_other(a, h)
                              or lower in parsed.INVARIANT_PLURALS
                              or noun_category(a, h) in (None, "place")
-                             or parsed.names_with_word_before(a.tokens, a.lowers, h)
+                             or _breaks_a_name(a, h)
                              or parsed.misread_noun(a.tokens, a.lowers, h)
                              or _holds_its_own_kind(a, h)):
                 continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog", "other men"
@@ -422,6 +447,95 @@ def noun_candidates(a: Analysis) -> list[int]:
                 continue
             found.append(h)
     return found
+
+
+# 2.5: what "other" may point back to: any noun of these kinds ("a bus ... with other vehicles")
+OTHER_OF_ANY_KIND = frozenset({"thing", "things", "item", "items", "object", "objects", "stuff", "one", "ones",
+                               "vehicle", "vehicles", "animal", "animals", "food", "foods", "people", "person",
+                               "kind", "kinds", "sort", "type", "types"})
+
+
+def _paired_by_other(a: Analysis, h: int) -> bool:
+    """2.3: "another dog", "other men" need their pair: neither noun of the pair is replaced
+    ("a dog next to another dog" -> "a cat next to another dog" says there are two cats). 2.5:
+    only the pair itself: the noun after "other"/"another" and the nouns of its kind, or every noun
+    when it names no kind ("other things"); "each other", "one another" and "the other side" pair
+    nothing ("Two cows next to each other" -> "Two horses")."""
+    for k, word in enumerate(a.lowers):
+        if word not in ("other", "another") or (k > 0 and a.lowers[k - 1] in ("each", "one")):
+            continue
+        paired = next((j for j in range(k + 1, min(len(a.tokens), k + 4)) if a.tokens[j].tag in NOUN_TAGS), None)
+        if paired is None or paired == h or a.lowers[paired] in OTHER_OF_ANY_KIND:
+            return True  # "another" alone ("one after another"), or a noun of any kind
+        if a.lowers[paired] in a.vocabulary.frame_nouns or a.lowers[paired] in ("side", "end", "hand", "half", "way"):
+            continue  # "on the other side of the net": a part, no pair
+        vocab = a.vocabulary
+        if vocab.singular(a.lowers[paired]) == vocab.singular(a.lowers[h]) or \
+                noun_category(a, paired) in (None, noun_category(a, h)):
+            return True
+    return False
+
+
+def _breaks_a_name(a: Analysis, h: int) -> bool:
+    """Replacing noun ``h`` breaks a name (:func:`parsed.names_with_word_before`); 2.5: a noun +
+    noun name is replaced whole, so only a word before all of it can break it ("a cellular
+    phone case")."""
+    start = compound_start(a, h) if parsed.heads_noun_compound(a.tokens, a.lowers, h) else None
+    if start is None:
+        return parsed.names_with_word_before(a.tokens, a.lowers, h)
+    pair = (a.lowers[h - 1], a.vocabulary.singular(a.lowers[h]))
+    if a.lowers[h] in parsed.AMBIGUOUS_NOUNS or pair in parsed.FIXED_PAIRS or pair in OTHER_KIND_COMPOUNDS:
+        return True  # "teddy bear", "coney dog": the head's kind is not the name's
+    if any(a.tokens[k].head in range(start, h) and a.tokens[k].dep not in ("compound", "det")
+           for k in range(start - 3 if start >= 3 else 0, start)):
+        return True  # "a barbed wire fence" -> "a barbed sign", "a one way sign" -> "a one candle"
+    if start == 0:
+        return False
+    before = a.tokens[start - 1]
+    if before.tag in ("JJ", "VBN", "VBG") and a.vocabulary.category_of(a.lowers[start - 1], "adjective") is None:
+        return True  # "a barbed wire fence": an attribute of no known kind may be the first noun's
+    return (a.lowers[start - 1] in parsed.CLASSIFYING_ADJECTIVES or before.tag in NOUN_TAGS
+            or (before.text[:1].isupper() and not before.text.isupper() and start - 1 > 0))
+
+
+# 2.5: noun + noun names of another kind than their head's ("a coney dog" is food): replaced whole
+# by a noun of the head's kind they would read as a change of kind, not of object
+OTHER_KIND_COMPOUNDS = frozenset({
+    ("teddy", "bear"), ("coney", "dog"), ("corn", "dog"), ("chili", "dog"), ("sea", "lion"), ("fire", "fly"),
+    ("dragon", "fly"), ("horse", "fly"), ("butter", "fly"), ("lady", "bug"), ("cat", "fish"), ("jelly", "fish"),
+    ("star", "fish"), ("sea", "horse"), ("toy", "car"), ("toy", "train"), ("toy", "truck"), ("toy", "plane"),
+    ("toy", "bear"), ("toy", "dog"), ("toy", "horse"), ("rocking", "horse"), ("hobby", "horse"), ("saw", "horse"),
+    ("pommel", "horse"), ("kite", "bird"), ("bird", "house"), ("dog", "house"), ("dog", "bed"), ("cat", "bed"),
+    ("cake", "topper"), ("pizza", "cutter"), ("hot", "dog"), ("sun", "glasses"), ("eye", "glasses"), ("baby", "carriage"),
+    ("lounge", "chair"), ("deck", "chair"), ("beach", "chair"),  # round 32: "lounge chairs" -> "beds" (sunbeds)
+})
+
+
+def compound_start(a: Analysis, h: int) -> int | None:
+    """2.5: the first word of the noun + noun name that noun ``h`` heads ("clock tower", "tennis
+    racket"), replaced whole ("a tall clock tower" -> "a tall statue"), or None when it may not be:
+    a name of a person ("tennis player" -> "batter" may be the same one), a proper name, "body of
+    water", or a modifier that is no plain lower-case noun."""
+    if h > 1 and a.lowers[h - 1] == "of" and a.lowers[h - 2] in ("body", "bodies"):
+        return None
+    if a.lowers[h] in ("body", "bodies") or noun_category(a, h) in (None, "person", "place"):
+        return None
+    start = h
+    while start > 0 and a.tokens[start - 1].tag in ("NN", "NNS") and a.tokens[start - 1].dep == "compound" \
+            and start - 1 not in a.protected and start - 1 not in a.fixed:
+        start -= 1
+    if start == h or h - start > 2 or not all(a.tokens[k].text.isalpha() and a.tokens[k].text.islower()
+                                              for k in range(start, h)):
+        return None
+    vocab = a.vocabulary
+    if any(a.lowers[k] in vocab.frame_nouns or a.lowers[k] in vocab.partitive_nouns
+           or a.lowers[k] in parsed.COLLECTIVE_NOUNS for k in range(start, h)):
+        return None  # round 32: "a group trees" (a missing "of")
+    if a.tokens[h].tag == "NNS" and (a.tokens[h - 1].tag == "NNS" or (start > 0 and a.lowers[start - 1] in ("a", "an"))):
+        return None  # round 32: "a building cars bushes": a list with its commas missing
+    if start > 0 and a.lowers[start - 1] in ("and", "or", "&", ",", "/"):
+        return None  # round 33: "a pepperoni and bell pepper pizza": the name is shared with the word before
+    return start
 
 
 def _holds_its_own_kind(a: Analysis, i: int) -> bool:

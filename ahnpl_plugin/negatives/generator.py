@@ -266,6 +266,10 @@ class NegativeGenerator:
             if target.base == "ride":
                 avoid |= parsed.RIDER_ACTS  # round 28: "riding horses" -> "touching", "on surfboards" -> "swimming"
             avoid |= {parsed.GEAR_ACTS[w] for w in analysis.lowers if w in parsed.GEAR_ACTS}  # "with skis" -> "skiing"
+        if target.role == "verb" and target.pool == INTRANSITIVE_POOL:
+            subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
+            if subject is not None and vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun") == "vehicle":
+                avoid |= {"run"}  # 2.5 (round 34): "a bus waiting" -> "running": its engine may be
         if target.role == "verb" and set(analysis.lowers) & parsed.SCREEN_WORDS:
             avoid |= {"surf"}  # round 17: "sitting at a desk with a laptop" -> "surfing": the web
         if target.role == "noun":  # 2.3 (round 17's readers): no object of the same scene or kind
@@ -278,6 +282,10 @@ class NegativeGenerator:
                     or any(vocab.category_of(vocab.singular(w), "noun") in parsed.INDOOR_KINDS for w in others)):
                 avoid |= set(vocab.words(target.pool))  # 2.4 (rounds 20-21): furniture in a room, dishes on a table
             avoid |= parsed.AMBIGUOUS_NOUNS | parsed.GENERIC_PERSONS  # 2.4: "towels" -> "lights"; "skateboarders" -> "players"
+            if target.pool == "person" and set(others) & parsed.FAMILY_WORDS:
+                avoid |= set(vocab.words("person"))  # 2.5 (round 32): "moms and kids" -> "moms and women"
+            if target.pool == "clothing":
+                avoid |= parsed.WORN_BY_ANYONE  # 2.5 (round 32): "a helmet and goggles" -> "a shirt"
             if target.base in parsed.DISHES:
                 avoid |= parsed.INGREDIENTS  # 2.4: "the pizza" -> "the meat": on the pizza
             elif target.base in parsed.INGREDIENTS and set(map(vocab.singular, others)) & parsed.DISHES:

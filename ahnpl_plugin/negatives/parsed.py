@@ -147,6 +147,17 @@ OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     # "throwing" / "serving", a truck "carrying" / "driving" a trailer, "using" / "feeding with" a spoon
     ("place", "put", "set", "carry", "hold", "lay"), ("swing", "grab", "hold", "hit"), ("play", "swing"),
     ("throw", "serve", "toss", "pitch"), ("carry", "drive", "pull", "tow", "haul"), ("use", "feed", "eat"),
+    # 2.5 (round 34): "eating" / "licking" food, "serving" / "swinging" a ball
+    ("eat", "lick", "bite", "chew", "taste", "nibble", "munch"), ("serve", "swing", "hit"),
+    # 2.5 (round 35): "eating" / "cutting" or "sniffing" food, "paddling" / "riding" a kayak,
+    # "petting" / "feeding" cows, "catching" / "covering" a ball, "performs" / "rides" a trick
+    ("eat", "cut", "sniff", "smell"), ("paddle", "ride", "row", "steer"), ("pet", "feed"), ("catch", "cover"),
+    ("perform", "ride", "do"), ("go", "jump"),
+    # 2.5 (round 36): a board sport and the jumps done in it, what flies and floats, gaits, "eats" /
+    # "carries" a hotdog, "comes" / "jumps" to join
+    ("skateboard", "jump"), ("snowboard", "jump"), ("surf", "jump"), ("ski", "jump"), ("kiteboard", "jump"),
+    ("fly", "float", "glide", "soar", "sail", "hover", "parasail", "surf"), ("trot", "run", "gallop", "canter"),
+    ("eat", "carry", "hold"), ("come", "jump"),
 ))
 # Round 28: what a rider may also do to the horse or on the board ("riding horses" -> "touching").
 RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit", "hold"})
@@ -154,7 +165,7 @@ RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit",
 # skis" -> "skiing" may be true).
 GEAR_ACTS = {"ski": "ski", "skis": "ski", "snowboard": "snowboard", "snowboards": "snowboard",
              "surfboard": "surf", "surfboards": "surf", "skateboard": "skateboard", "skateboards": "skateboard",
-             "skates": "skate", "board": "surf", "boards": "surf"}
+             "skates": "skate", "board": "surf", "boards": "surf", "skies": "ski"}  # round 34: "on her skies"
 def verb_stems(word: str) -> set[str]:
     """The word and the bare forms it may come from ("wiping" -> "wipe", "stepping" -> "step",
     "wipes" -> "wipe"), for verbs the vocabulary does not inflect."""
@@ -197,6 +208,9 @@ SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("counter", "table", "desk", "shelf", "bench", "stool", "chair"), ("couch", "sofa", "armchair", "chair", "bench"),
     ("laptop", "computer", "keyboard", "mouse", "monitor", "screen", "tv", "television", "tablet", "phone",
      "cellphone", "remote", "controller"), ("phone", "cellphone", "tablet", "camera"),  # round 20: a phone is a camera
+    ("laptop", "computer", "camera", "webcam"), ("hat", "cap", "helmet", "beanie", "visor"),  # round 32: a laptop's webcam
+    ("motorcycle", "scooter", "moped", "motorbike", "bike"), ("bush", "shrub", "grass", "brush", "weed"),  # round 32
+    ("vase", "bowl", "pot", "planter"),  # round 32: "a glass plant vase" -> "a bowl"
     ("car", "truck", "van", "taxi", "bus", "ambulance", "jeep", "suv"), ("train", "tram", "trolley", "car", "wagon"),
     ("boat", "ship", "sailboat", "canoe", "kayak"), ("airplane", "plane", "jet", "aircraft"),
     ("sign", "pole", "light", "hydrant", "meter", "street", "sidewalk", "road"),
@@ -209,6 +223,14 @@ SCENE_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("soup", "salad", "bread", "cheese", "meat", "sandwich", "vegetable", "fruit"),
 ))
 NEGATION_WORDS = frozenset({"no", "without", "not", "never", "nothing", "none"})
+# 2.5 (round 32's readers): words of a family: any person noun may name one of its members ("a group
+# of moms and kids" -> "moms and women", "families with lots of children" -> "lots of men")
+FAMILY_WORDS = frozenset({"family", "families", "mom", "moms", "mother", "mothers", "dad", "dads", "father",
+                          "fathers", "parent", "parents", "mommy", "daddy", "grandmother", "grandfather"})
+# 2.5 (round 32's readers): clothes nearly everyone wears: put for a helmet or a scarf, they are
+# likely worn too ("wearing a helmet and goggles" -> "wearing a shirt and goggles")
+WORN_BY_ANYONE = frozenset({"shirt", "shirts", "pants", "jeans", "shoe", "shoes", "clothes", "clothing", "top", "trousers",
+                            "sock", "socks"})
 # 2.4 (round 20's readers): nouns that name light as well as a thing ("the only light coming from
 # a door"), and rooms and tables where furniture, dishes and appliances are found together: in
 # them, one piece replaced by another of its kind may well be there too ("a living area with
@@ -229,7 +251,8 @@ INGREDIENTS = frozenset({"meat", "cheese", "tomato", "pepper", "onion", "egg", "
 # "a herd of sheep" -> "cat"): the replacement cannot tell which it should be.
 INVARIANT_PLURALS = frozenset({"sheep", "deer", "aircraft", "fish", "bison", "moose", "cattle", "swine", "elk",
                                "buffalo", "salmon", "trout", "series", "species", "offspring"})
-SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "monitor", "screen", "internet", "web", "desk"})
+SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "monitor", "screen", "internet", "web", "desk",
+                          "phone", "cellphone", "smartphone", "tablet"})  # round 34: "talking on a cellphone" -> "surfing"
 # 2.3: person nouns of no gender, which overlap in age with the gendered ones ("little girl" -> "toddler").
 UNGENDERED_PERSONS = frozenset({"child", "kid", "person", "baby", "toddler", "teenager"})
 MALE_PRONOUNS = frozenset({"he", "his", "him", "himself"})
@@ -251,7 +274,9 @@ FIXED_PAIRS = frozenset({
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
                          # times of day and "at the forefront": no object to move ("near sunset at a beach")
                          "forefront", "sunset", "sunrise", "dusk", "dawn", "nighttime", "daytime", "twilight",
-                         "day"})  # round 16: "on moving day"
+                         "day",  # round 16: "on moving day"
+                         "right", "rights",  # round 34: "expressing their right to protest" -> "carrying"
+                         "horseback"})  # round 36: "riding horseback" -> "carrying horseback"
 # Posture verbs: for a thing (not a person or an animal) "sitting", "standing", "lying" and
 # "resting" on a table all say the same.
 # 2.2 (round 14): the only activities a posture verb may replace: one who walks, runs or jumps is
@@ -284,6 +309,11 @@ IDIOM_OBJECTS = frozenset({
     "mobile", "cellphone",
     "frame", "sight", "reach", "control",  # round 15: "something out of frame" -> "into frame"
     "foot", "board",  # round 17: "on foot", "on board an airplane"
+    "camera",  # round 34: "filmed on camera"
+    "radio",  # round 35: "communicate over the radio"
+    # round 36: "on their laptops" (using them), "corn on the cob", "on a leash", "a smile on his face"
+    "laptop", "laptops", "computer", "computers", "tablet", "ipad", "phones", "cellphones", "cob", "leash",
+    "leashes", "face",
 })
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from ahnpl_plugin.negatives.analysis import (
     Analysis,
     adjective_candidates,
+    article_on_plural,
+    compound_start,
     noun_candidates,
     noun_category,
     takes_object,
@@ -44,10 +46,11 @@ from ahnpl_plugin.negatives.parsed import (
     REPLACED_ADJECTIVE_KINDS,
     VERB_FIRST_HALVES,
     after_other_verb,
+    heads_noun_compound,
     manner_adverb_after,
 )
 from ahnpl_plugin.negatives.randomness import CaptionRandom
-from ahnpl_plugin.negatives.tokens import NOUN_TAGS
+from ahnpl_plugin.negatives.tokens import NOUN_TAGS, VERB_TAGS
 from ahnpl_plugin.negatives.vocabulary import (
     INTRANSITIVE_POOL,
     TRANSITIVE_POOL,
@@ -110,6 +113,8 @@ def _adjective_targets(a: Analysis) -> list[Target]:
 
 
 def _noun_targets(a: Analysis) -> list[Target]:
+    if a.parsed and article_on_plural(a):
+        return []  # 2.5 (round 33): "looking a planes parked": the caption's error would stay
     candidates = [(i, noun_category(a, i)) for i in noun_candidates(a)]
     known = [c for c in candidates if c[1] is not None]
     targets = []
@@ -119,14 +124,18 @@ def _noun_targets(a: Analysis) -> list[Target]:
         if tag in ("NNS", "NNPS") and a.tokens[i].text.isupper() and a.vocabulary.singular(lower) == lower:
             tag = "NN"  # 2.4 (round 20): the tagger reads capitals as plural ("A SKATEBOARD/NNS")
         base = a.vocabulary.singular(lower) if tag in ("NNS", "NNPS") else lower
-        targets.append(Target(i, i + 1, "noun", lower, base, category or UNKNOWN_NOUN_POOL, tag,
-                              category is not None))
+        start = i
+        if a.parsed and heads_noun_compound(a.tokens, a.lowers, i):
+            start = compound_start(a, i)  # 2.5: the whole name ("tennis racket" -> "frisbee")
+        targets.append(Target(start, i + 1, "noun", " ".join(a.lowers[start:i + 1]), base,
+                              category or UNKNOWN_NOUN_POOL, tag, category is not None))
     return targets
 
 
 def _verb_targets(a: Analysis) -> list[Target]:
-    if a.parsed and _negated_or_alternative(a):
-        return []  # round 27: "There are not many passengers on the bus" -> "under": still true
+    if a.parsed and (_negated_or_alternative(a) or article_on_plural(a)):
+        return []  # round 27: "There are not many passengers on the bus" -> "under": still true;
+        # 2.5 (round 34): "A lone boats sits": the caption's error would stay in the negative
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)
                                          if not (a.parsed and (_fixed_frame(a, i) or _unshown_verb(a, i)))]
     candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and (_bare_or_worn(a, s.start, s.end)
@@ -167,6 +176,21 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
     before = set(a.lowers[max(0, start - 3):start])
     if phrase in ("in front of", "behind", "in back of") and before & FACING_POSTURES:
         return True
+    if phrase in ("in front of", "behind", "in back of") and set(a.lowers[max(0, start - 5):start]) & LOOKING_FORMS:
+        return True  # round 34: "watching two elephants behind a fence": behind it for the one who watches
+    if phrase in VERTICAL_RELATIONS and "upside" in a.lowers:
+        return True  # round 34: "a trick upside down on his snow board" -> "under" may be true
+    if phrase in ("into", "out of") and set(a.lowers[end:end + 4]) & {"sky", "skies", "air"}:
+        return True  # round 34: "flying into some grey skies" -> "out of": one picture cannot tell
+    if phrase in ("into", "out of", "in to") and set(a.lowers[max(0, start - 2):start]) & MOVING_FORMS:
+        return True  # round 35: "a train pulling into a station" -> "out of": idem
+    if phrase in ("in front of", "behind", "in back of") and set(a.lowers[end:end + 4]) & SEE_THROUGH:
+        return True  # round 35: "doughnuts behind a store window": in front of it, seen from inside;
+        # round 36: "players behind a fence", "behind the net": either side, by where one stands
+    if phrase == "over" and set(a.lowers[max(0, start - 2):start]) & LOOKING_FORMS:
+        return True  # round 36: "looking over": a verb of its own
+    if phrase in ("on", "on top of") and set(a.lowers[end:end + 4]) & BREADS:
+        return True  # round 35: "a sandwich on wheat bread" names the bread
     if end < len(a.lowers) and a.lowers[end] in ("construction", "repair", "renovation", "way"):
         return True  # round 28: "under construction" -> "on construction"
     if "hind" in a.lowers[end:end + 3]:
@@ -252,13 +276,41 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
     if phrase in ("left", "right") and start > 0 and a.lowers[start - 1] in ("'s", "is", "was", "are", "what"):
         return True  # round 17: "what's left of": nothing on the left
     k = a.chunk_of[end] if end < len(a.tokens) else -1
-    if k < 0 or a.chunks[k].start != end:
-        return True
-    head = a.lowers[a.chunks[k].head]
-    if a.chunks[k].head in a.fixed:
+    if k < 0 or a.chunks[k].start != end:  # 2.5: "a table with a laptop on it" -> "under it"
+        return not (phrase in VERTICAL_RELATIONS and _object_pronoun(a, end))
+    chunk = a.chunks[k]
+    head = a.lowers[chunk.head]
+    if chunk.head in a.fixed:
         return True  # "on both sides", "in every direction"
+    if head in ("board", "boards") and any(a.tokens[j].dep == "compound" or a.tokens[j].tag in NOUN_TAGS | {"JJ"}
+                                           for j in range(chunk.start, chunk.head)):
+        return False  # 2.5: "on a cutting board" is a board; "on board a plane" is the idiom
     return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
-        phrase == "in" and noun_category(a, a.chunks[k].head) in ("clothing", "accessory"))
+        phrase == "in" and noun_category(a, chunk.head) in ("clothing", "accessory"))
+
+
+OBJECT_PRONOUNS = frozenset({"it", "them", "him", "her"})
+# 2.5 (round 34's readers): before a pronoun only up and down invert clearly; "behind him" ->
+# "in front of him" is a matter of viewpoint, "a clock inside of it" (a tower) is on it too
+VERTICAL_RELATIONS = frozenset({"on", "on top of", "atop", "upon", "above", "below", "under", "underneath",
+                                "beneath", "over"})
+SEE_THROUGH = frozenset({"window", "windows", "glass", "fence", "fences", "net", "nets", "barrier", "railing", "gate"})
+MOVING_FORMS = frozenset({"crossing", "crosses", "pulling", "pulls", "coming", "comes", "going", "goes", "driving", "drives", "heading",
+                          "heads", "walking", "walks", "flying", "flies", "riding", "rides", "pulled", "moving",
+                          "moves", "rolling", "rolls", "sailing", "sails", "running", "runs"})
+BREADS = frozenset({"bread", "toast", "bun", "buns", "roll", "rolls", "bagel", "rye", "wheat", "sourdough", "croissant",
+                    "baguette", "pita", "tortilla", "flatbread", "biscuit"})
+LOOKING_FORMS = frozenset({"watching", "watches", "watch", "looking", "looks", "look", "staring", "stares",
+                           "viewing", "views", "gazing", "observing", "photographing"})
+
+
+def _object_pronoun(a: Analysis, i: int) -> bool:
+    """2.5: a pronoun object of the relation ("on it", "next to him"), not a possessive ("on her
+    phone") nor the start of another clause ("behind it is a wall")."""
+    if i >= len(a.tokens) or a.lowers[i] not in OBJECT_PRONOUNS or a.tokens[i].tag != "PRP":
+        return False
+    after = a.tokens[i + 1] if i + 1 < len(a.tokens) else None
+    return after is None or not (after.is_word and (after.tag in NOUN_TAGS | VERB_TAGS or after.tag in ("JJ", "DT")))
 
 
 def _verb_target(a: Analysis, start: int, end: int) -> Target:

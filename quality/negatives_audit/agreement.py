@@ -82,7 +82,8 @@ def fmt(k: int, n: int) -> str:
 
 
 def round_key(stem: str) -> tuple[int, str]:
-    return (int(stem[5:].split("_")[0]), stem)
+    """Round number, then name ("round33b_..." is a re-reading of round 33's changed rows)."""
+    return (int(stem[5:].split("_")[0].rstrip("abcdefghijklmnopqrstuvwxyz")), stem)
 
 
 def main(argv: list[str]) -> int:
