@@ -747,6 +747,11 @@ def test_noun_rules_of_generator_2_5():
     _, found = targets("A giraffe looking down as another giraffe stands behind a fence.")
     assert "giraffe" not in found and "fence" in found
     assert "bus" not in targets("A big bus traveling down the street with other vehicles")[1]
+    assert "man" not in targets("A man talking to one other man.")[1]  # "one other" pairs; "one another" not
+    assert "giraffes" not in targets("Two giraffes one walking in front of another by some rocks.")[1]
+    # "a" before a plural modifier is no error: "a kids pool", "a men's room", "a glasses case"
+    for caption in ("A dog sitting in a kids pool.", "A man standing in a men's room.", "A girl sitting on a glasses case."):
+        assert targets(caption)[1], caption
     # family words: no person replaced; everyday clothes replace nothing; a helmet is no hat
     assert {"woman", "man", "girl"} <= avoided("a group of moms and kids sitting out in a field", "kids")
     assert {"shirt", "pants"} <= avoided("A person wearing a helmet and goggles riding a snowboard.", "helmet")
@@ -780,6 +785,8 @@ def test_verb_rules_of_generator_2_5():
     assert "behind" not in targets("Doughnuts sit behind a store window.")[1]
     assert "on" not in targets("A sandwich on wheat bread with chips.")[1]
     assert "over" not in targets("Two men communicate over the radio.")[1]
+    assert "next to" in targets("A cat sitting next to a laptop.")[1]  # an idiom of "on" only
+    assert "to the left of" in targets("A mug to the left of a computer.")[1]
     assert not targets("A street signs is on a pole.")[1]
     assert {"ride", "row"} <= avoided("A man paddling a kayak on a lake.", "paddling")
     assert "feed" in avoided("A woman petting cows in a field.", "petting")

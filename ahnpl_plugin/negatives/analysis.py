@@ -405,8 +405,9 @@ def article_on_plural(a: Analysis) -> bool:
                                          or (a.tokens[j].tag == "NN" and a.tokens[j].dep == "compound")):
                 j += 1  # 2.5 (round 35): "A street signs is"
             if j < len(a.tokens) and a.tokens[j].tag in NOUN_TAGS and a.vocabulary.singular(a.lowers[j]) != a.lowers[j] \
-                    and a.lowers[j] not in NOT_PLURAL:
-                return True
+                    and a.lowers[j] not in NOT_PLURAL and a.tokens[j].dep not in ("compound", "poss") \
+                    and not (j + 1 < len(a.tokens) and (a.tokens[j + 1].tag in NOUN_TAGS or a.lowers[j + 1] in ("'s", "'"))):
+                return True  # 2.5: not a plural modifier ("a kids pool", "a men's room", "a glasses case")
     return False
 
 
@@ -462,9 +463,14 @@ def _paired_by_other(a: Analysis, h: int) -> bool:
     when it names no kind ("other things"); "each other", "one another" and "the other side" pair
     nothing ("Two cows next to each other" -> "Two horses")."""
     for k, word in enumerate(a.lowers):
-        if word not in ("other", "another") or (k > 0 and a.lowers[k - 1] in ("each", "one")):
+        if word not in ("other", "another") or (k > 0 and (a.lowers[k - 1], word) in (("each", "other"),
+                                                                                  ("one", "another"))):
             continue
-        paired = next((j for j in range(k + 1, min(len(a.tokens), k + 4)) if a.tokens[j].tag in NOUN_TAGS), None)
+        j = k + 1  # the noun "other" belongs to: past its modifiers only ("another by some rocks" has none)
+        while j < len(a.tokens) and a.tokens[j].tag in ("JJ", "JJR", "JJS", "CD", "HYPH", "VBN", "VBG") \
+                and j < k + 4:
+            j += 1
+        paired = j if j < len(a.tokens) and a.tokens[j].tag in NOUN_TAGS else None
         if paired is None or paired == h or a.lowers[paired] in OTHER_OF_ANY_KIND:
             return True  # "another" alone ("one after another"), or a noun of any kind
         if a.lowers[paired] in a.vocabulary.frame_nouns or a.lowers[paired] in ("side", "end", "hand", "half", "way"):

@@ -129,7 +129,8 @@ class MaskFiller:
                 words.append(formed)
         bases = {w: self._base(w, target) for w in words}
         allowed = set(acceptable(target, set(bases.values()), vocab)) if words else set()
-        words = [w for w in words if bases[w] in allowed and w != target.original]
+        own = set(target.original.split())  # 2.5: a whole name's own words ("laptop computer" -> not "laptop")
+        words = [w for w in words if bases[w] in allowed and w != target.original and w not in own]
         if not words:
             return None
         if target.known_kind:

@@ -309,12 +309,12 @@ IDIOM_OBJECTS = frozenset({
     "mobile", "cellphone",
     "frame", "sight", "reach", "control",  # round 15: "something out of frame" -> "into frame"
     "foot", "board",  # round 17: "on foot", "on board an airplane"
-    "camera",  # round 34: "filmed on camera"
-    "radio",  # round 35: "communicate over the radio"
-    # round 36: "on their laptops" (using them), "corn on the cob", "on a leash", "a smile on his face"
-    "laptop", "laptops", "computer", "computers", "tablet", "ipad", "phones", "cellphones", "cob", "leash",
-    "leashes", "face",
 })
+# 2.5: objects after "on" (or "over") that make an idiom with it, not a place: "filmed on camera"
+# (round 34), "over the radio" (round 35), "on their laptops" (using them), "corn on the cob", "on a
+# leash", "a smile on his face" (round 36); "next to a laptop" stays a place
+ON_IDIOM_OBJECTS = frozenset({"camera", "radio", "laptop", "laptops", "computer", "computers", "tablet", "ipad",
+                              "phones", "cellphones", "cob", "leash", "leashes", "face"})
 # Labels of the words the parse puts before a noun inside its phrase.
 _PREMODIFIER_DEPS = frozenset({"det", "amod", "compound", "nummod", "poss", "case", "npadvmod", "advmod",
                                "punct", "cc", "conj", "quantmod", "nmod", "predet", "neg"})

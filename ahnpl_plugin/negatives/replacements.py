@@ -40,6 +40,7 @@ from ahnpl_plugin.negatives.parsed import (
     LIGHT_VERBS,
     NON_OBJECTS,
     NOT_ACTIONS,
+    ON_IDIOM_OBJECTS,
     PARTICIPLE_PLACES,
     PARTICLE_VERBS,
     PERSON_POSTURES,
@@ -285,6 +286,8 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
     if head in ("board", "boards") and any(a.tokens[j].dep == "compound" or a.tokens[j].tag in NOUN_TAGS | {"JJ"}
                                            for j in range(chunk.start, chunk.head)):
         return False  # 2.5: "on a cutting board" is a board; "on board a plane" is the idiom
+    if phrase in ("on", "upon", "over") and head in ON_IDIOM_OBJECTS:
+        return True
     return head in IDIOM_OBJECTS or head in a.vocabulary.frame_nouns or (
         phrase == "in" and noun_category(a, chunk.head) in ("clothing", "accessory"))
 
