@@ -808,3 +808,42 @@ def test_verb_rules_of_generator_2_5():
     assert result["verb_aug_caption"] == "A white table with a laptop computer under it."
     (result,) = generate_negatives(["A bathroom sink with a mirror above it."], types=["verb"])
     assert result["verb_aug_caption"] == "A bathroom sink with a mirror below it."
+
+
+def test_verb_fallback_of_generator_2_6():
+    """2.6: a caption with no other verb negative gets "in" an enclosure inverted to "outside";
+    open places, furniture, clothing, particles and motion keep no negative; a caption with any
+    other verb target keeps its 2.5 negative."""
+    from ahnpl_plugin.negatives.replacements import ENCLOSURE_POOL, fallback_targets
+
+    gen, targets, _ = _generator_and_targets("verb")
+    for caption, expected in [("A cat in a car.", "A cat outside a car."),
+                              ("Flowers in a clear vase.", "Flowers outside a clear vase."),
+                              ("A black cat in a bathroom sink.", "A black cat outside a bathroom sink."),
+                              ("A man in his car.", "A man outside his car."),
+                              ("Some people in a restaurant.", "Some people outside a restaurant.")]:
+        (result,) = generate_negatives([caption], types=["verb"])
+        assert result["verb_aug_caption"] == expected, caption
+        a, primary = targets(caption)
+        assert not primary  # only where nothing else can change
+        assert [t.pool for t in fallback_targets(a, "verb")] == [ENCLOSURE_POOL]
+    for caption in ["A man in a suit.",  # worn
+                    "Cows in a field.",  # an open place
+                    "A baby in a chair.",  # furniture
+                    "Renovated bathroom's walk in shower.",  # a compound
+                    "Two giraffes fenced in an enclosure.",  # a particle
+                    "A train pulling in the station.",  # a direction a photo cannot show
+                    "There is no cat in the car.",  # negated
+                    "A dog in a car parked outside.",  # "outside" already said
+                    "A stovetop is covered in pots and pans.",  # round 39: "covered in" = with
+                    "A man getting food from a woman in a lunch truck.",  # the buyer is outside
+                    "The people are trying to load the surf board in the car.",
+                    "A woman looking at an elephant in its enclosure.",  # round 38: she is outside
+                    "A cat half in a toilet.", "A train in a station.",  # trains stand outdoors there
+                    "A pizza in a oven.", "A cat in a a box."]:  # the caption's own errors would stay
+        a, _ = targets(caption)
+        assert not fallback_targets(a, "verb"), caption
+    # any other verb target wins: 2.5's negative is unchanged ("sitting" -> another act)
+    (result,) = generate_negatives(["A dog sitting in the back of a truck."], types=["verb"])
+    assert "outside" not in result["verb_aug_caption"] and result["verb_aug_caption"] != "###"
+    assert "sitting" in targets("A dog sitting in the back of a truck.")[1]

@@ -29,8 +29,11 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # (rounds 20-31): a relation swap moves each phrase with the modifiers that follow it and none that
 # would stay behind, and no facing, apart or ridden-and-ground pair; noun replacements skip halves of
 # names, misread words and objects of the same room or dish; verb replacements skip overlapping acts,
-# past forms, negated or "or" captions and idioms (rounds 27-29).
-__version__ = "2.5"
+# past forms, negated or "or" captions and idioms (rounds 27-29). 2.5 (rounds 32-37): noun + noun
+# names replaced whole, "other" pairs, up/down before a pronoun. 2.6: a verb negative for captions
+# that had none: "in" an enclosure -> "outside" ("a cat in a car" -> "outside a car", round 38);
+# every 2.5 negative stays as it was.
+__version__ = "2.6"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

@@ -35,8 +35,10 @@ from ahnpl_plugin.negatives.replacements import (
     REPLACEMENT_TYPES,
     Target,
     choose_target,
+    fallback_targets,
     fill_choices,
     realize,
+    relation_opposite,
     replacement_targets,
     vocabulary_fill,
 )
@@ -156,17 +158,25 @@ class NegativeGenerator:
 
     def _best_replacement(self, analysis: Analysis, negative_type: str, rng: CaptionRandom, choose) -> str | None:
         """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
-        target of the type."""
+        target of the type; the type's fallback targets when these give none."""
+        best = choose(self._candidates(analysis, replacement_targets(analysis, negative_type), rng))
+        if best is None:
+            fallback = fallback_targets(analysis, negative_type)
+            if fallback:
+                best = choose(self._candidates(analysis, fallback, rng))
+        return best
+
+    def _candidates(self, analysis: Analysis, targets: list[Target], rng: CaptionRandom) -> list[str]:
         candidates = []
-        for target in draw(replacement_targets(analysis, negative_type), TARGETS_TRIED, rng):
+        for target in draw(targets, TARGETS_TRIED, rng):
             words = fill_choices(target, self.vocabulary, self._avoid(analysis, target))
             if target.role == "relation":
-                opposite = self.vocabulary.relation_opposites.get(target.original)
-                if opposite is not None and opposite in self.vocabulary.relations:
+                opposite = relation_opposite(target, self.vocabulary)
+                if opposite is not None:
                     words = [opposite]  # a relation's own opposite, as without selection
             for word in draw_words(words, WORDS_PER_TARGET, rng):
                 candidates.append(realize(analysis, target, word))
-        return choose(candidates)
+        return candidates
 
     @staticmethod
     def _avoid(analysis: Analysis, target: Target) -> frozenset[str]:

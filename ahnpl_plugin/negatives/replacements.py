@@ -29,7 +29,7 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import replace_span
-from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
+from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG, article_for
 from ahnpl_plugin.negatives.parsed import (
     BE_FORMS,
     BEFORE_TO_NOUN,
@@ -83,7 +83,7 @@ class Target:
 
 def choose_target(a: Analysis, negative_type: str, rng: CaptionRandom) -> Target | None:
     """The word a replacement type changes, picked at random among the candidates (None if none)."""
-    targets = replacement_targets(a, negative_type)
+    targets = replacement_targets(a, negative_type) or fallback_targets(a, negative_type)
     return rng.choice(targets) if targets else None
 
 
@@ -142,6 +142,79 @@ def _verb_targets(a: Analysis) -> list[Target]:
     candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and (_bare_or_worn(a, s.start, s.end)
                                                                             or _facing_or_into(a, s.start, s.end)))]
     return [_verb_target(a, start, end) for start, end in sorted(candidates)]
+
+
+def fallback_targets(a: Analysis, negative_type: str) -> list[Target]:
+    """2.6: targets tried only when :func:`replacement_targets` gives no negative, so that every
+    negative of 2.5 stays as it was: for ``verb`` (v2), an "in" whose object is an enclosure ("a
+    cat in a car" -> "outside a car", :func:`_in_enclosure`)."""
+    if negative_type != "verb" or not a.parsed or _negated_or_alternative(a) or article_on_plural(a):
+        return []
+    return [Target(s.start, s.end, "relation", "in", "in", ENCLOSURE_POOL, a.tokens[s.start].tag, True)
+            for s in a.relations if _in_enclosure(a, s.start, s.end)]
+
+
+ENCLOSURE_POOL = "enclosure"  # the pool of an "in" whose opposite is "outside" (see _in_enclosure)
+ENCLOSURE_OPPOSITE = "outside"
+# 2.6: what one is in or outside of, a clear either-or: rooms and buildings, closed vehicles, containers.
+# Not open places ("in a field", "in a park", "in the street": "outside" them says little), not
+# furniture ("in a chair", "in bed"), not what one wears ("in a suit"), not a window or mirror
+# ("reflected in a window"), not a tank or pen (other senses), not a motorbike or bicycle (one is on them);
+# round 38's readers: not a station, airport, terminal, museum or stadium (trains, planes and exhibits
+# stand outdoors at them: "a train in a station" -> "outside" may be true).
+ENCLOSURES = frozenset({
+    "kitchen", "bathroom", "bedroom", "room", "restroom", "office", "classroom", "garage", "barn", "shed", "tent",
+    "cabin", "house", "building", "restaurant", "store", "shop", "cafe", "diner", "bakery", "hotel", "church",
+    "gym", "library", "mall", "warehouse", "hangar",
+    "factory", "school", "hospital", "cockpit", "stall",
+    "car", "truck", "bus", "van", "taxi", "cab", "train", "plane", "airplane", "jet", "helicopter", "ambulance",
+    "limo", "limousine", "suv", "minivan", "trailer", "subway", "boat", "canoe", "kayak",
+    "box", "basket", "bowl", "bucket", "bin", "bag", "backpack", "suitcase", "purse", "sink", "bathtub", "tub",
+    "cage", "crate", "jar", "pot", "pan", "vase", "cup", "mug", "bottle", "container", "carton", "fridge",
+    "refrigerator", "oven", "microwave", "drawer", "cabinet", "closet", "toilet", "shower", "pool", "enclosure",
+})
+
+
+# words before which "in" is a particle, not a place ("a walk in shower", "fenced in an enclosure")
+IN_PARTICLE_WORDS = frozenset({"walk", "drive", "check", "checked", "sign", "log", "plug", "plugged", "built", "fenced",
+                               "penned", "walled", "boxed", "hemmed", "closed", "tucked", "snowed", "dressed",
+                               "moving", "moved", "move", "pull", "pulled", "pulls", "break", "broke", "broken",
+                               # round 39: "covered in" = with; "load it in the car": the loaders stand outside
+                               "covered", "encased", "filled", "coated", "wrapped", "decorated", "topped", "lined",
+                               "dipped", "soaked", "smothered", "drenched", "clad"})
+LOADING_FORMS = frozenset({"load", "loads", "loading", "loaded", "unload", "unloads", "unloading", "unloaded"})
+
+
+PART_WAY = frozenset({"half", "halfway", "partially", "partly", "part"})
+
+
+def _article_misfit(a: Analysis) -> bool:
+    """The caption has "a" before a word that takes "an" or the reverse ("a oven")."""
+    return any(w in ("a", "an") and a.tokens[k].tag == "DT" and a.tokens[k + 1].is_word
+               and article_for(a.tokens[k + 1].text) != w for k, w in enumerate(a.lowers[:-1]))
+
+
+def _in_enclosure(a: Analysis, start: int, end: int) -> bool:
+    """2.6: an "in" whose object is an enclosure ("a cat sitting in a car" -> "outside a car"), on
+    the same conditions as any relation to invert (:func:`_bare_or_worn` but for the opposite, and
+    :func:`_facing_or_into`: "pulling in the station" shows no direction), and without "outside"
+    already in the caption."""
+    if end - start != 1 or a.lowers[start] != "in" or ENCLOSURE_OPPOSITE in a.lowers:
+        return False
+    if _no_place_to_invert(a, start, end) or _facing_or_into(a, start, end):
+        return False
+    if set(a.lowers[max(0, start - 2):start]) & MOVING_FORMS or (start > 0 and a.lowers[start - 1] in IN_PARTICLE_WORDS):
+        return False
+    if set(a.lowers[:start]) & LOOKING_FORMS or set(a.lowers[max(0, start - 2):start]) & PART_WAY:
+        return False  # round 38: "a woman looking at an elephant in its enclosure" -> "outside": she is;
+        # "a cat half in a toilet" is half outside it
+    if (LOADING_FORMS | {"from"}) & set(a.lowers[:start]) or (start > 0 and a.lowers[start - 1] in INDEFINITE_OBJECTS):
+        return False  # round 39: "food from a woman in a lunch truck" -> "outside": the buyer is;
+        # "something in the room" (unseen) may be anywhere
+    if any(x == y for x, y in zip(a.lowers, a.lowers[1:])) or _article_misfit(a):
+        return False  # round 39: the caption's own "a a", "a oven" would stay in the negative
+    chunk = a.chunks[a.chunk_of[end]]
+    return a.vocabulary.singular(a.lowers[chunk.head]) in ENCLOSURES
 
 
 # 2.4 (round 27's readers, the stricter brief)
@@ -260,6 +333,13 @@ def _bare_or_worn(a: Analysis, start: int, end: int) -> bool:
     phrase = " ".join(a.lowers[start:end])
     if a.vocabulary.relation_opposites.get(phrase) not in a.vocabulary.relations:
         return True
+    return _no_place_to_invert(a, start, end)
+
+
+def _no_place_to_invert(a: Analysis, start: int, end: int) -> bool:
+    """:func:`_bare_or_worn` but for the opposite: a fixed expression, a particle, no noun phrase
+    after it, or an idiom's object."""
+    phrase = " ".join(a.lowers[start:end])
     if any(k in a.fixed for k in range(start, end)):
         return True  # "focus on", "in to"
     if start > 0 and a.tokens[start - 1].tag == "VBN" and a.lowers[start] not in PARTICIPLE_PLACES:
@@ -344,11 +424,20 @@ def vocabulary_fill(target: Target, vocabulary: Vocabulary, rng: CaptionRandom,
     "holding and dancing" never becomes "dancing and dancing").
     """
     if target.role == "relation":
-        opposite = vocabulary.relation_opposites.get(target.original)
-        if opposite is not None and opposite in vocabulary.relations:
+        opposite = relation_opposite(target, vocabulary)
+        if opposite is not None:
             return opposite
     choices = fill_choices(target, vocabulary, avoid)
     return rng.choice(choices) if choices else None
+
+
+def relation_opposite(target: Target, vocabulary: Vocabulary) -> str | None:
+    """The opposite a relation target goes to: "outside" for an "in" of :data:`ENCLOSURE_POOL`,
+    else the vocabulary's opposite when it is a vocabulary relation; None if neither."""
+    if target.pool == ENCLOSURE_POOL:
+        return ENCLOSURE_OPPOSITE
+    opposite = vocabulary.relation_opposites.get(target.original)
+    return opposite if opposite is not None and opposite in vocabulary.relations else None
 
 
 def fill_choices(target: Target, vocabulary: Vocabulary, avoid: frozenset[str] = frozenset()) -> list[str]:
