@@ -42,8 +42,25 @@ def replace_span(tokens: list[Token], span: tuple[int, int], words: list[str], p
     """Replace tokens [start, end) by ``words`` (lower-case), with the replaced words' letter case."""
     start, end = span
     model = tokens[start].text
-    new = [Piece(match_case(w, model) if k == 0 else _case_like_rest(w, tokens[start:end]), " ", -1)
-           for k, w in enumerate(words)]
+    texts = [match_case(w, model) if k == 0 else _case_like_rest(w, tokens[start:end]) for k, w in enumerate(words)]
+    first = _sentence_start(tokens)
+    if first is None or first < start:  # the common case, written directly (same text as the pieces path):
+        # the sentence's first word stays first and capitalised; only an article right before may change
+        head = "".join([t.text + t.ws for t in tokens[:start]])
+        before = tokens[start - 1] if start else None
+        if before is not None and before.text in _ARTICLE_FORMS and before.tag == "DT":
+            after = texts[0]
+            article = article_for(after.lower() if parsed and _all_caps(tokens) else after)
+            if before.text.isupper() and len(after) > 1 and after.isupper():
+                article = article.upper()
+            head = head[:len(head) - len(before.text) - len(before.ws)] + match_case(article, before.text) + before.ws
+        return head + " ".join(texts) + tokens[end - 1].ws + "".join([t.text + t.ws for t in tokens[end:]])
+    return _replace_span_pieces(tokens, start, end, texts, parsed)
+
+
+def _replace_span_pieces(tokens: list[Token], start: int, end: int, texts: list[str], parsed: bool) -> str:
+    """:func:`replace_span` through pieces (sentence case and articles fixed by :func:`finish`)."""
+    new = [Piece(text, " ", -1) for text in texts]
     new[-1] = new[-1]._replace(ws=tokens[end - 1].ws)
     pieces = [Piece(t.text, t.ws, i) for i, t in enumerate(tokens[:start])]
     pieces += new
