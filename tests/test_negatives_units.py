@@ -178,6 +178,29 @@ def test_replace_keeps_case_and_fixes_article():
     assert replace_span(tokens, (2, 6), ["above"]) == "a cat above a dog"
 
 
+def test_replace_writes_the_same_text_on_both_paths():
+    """replace_span writes the common case (first word before the span) directly; its text is the
+    pieces path's on every span of captions with articles, capitals, all caps and a leading number."""
+    from ahnpl_plugin.negatives.edits import _case_like_rest, _replace_span_pieces
+    from ahnpl_plugin.negatives.inflection import match_case
+
+    captions = ["A/DT red/JJ apple/NN on/IN a/DT table/NN ./.", "AN/DT OLD/JJ MAN/NN WITH/IN A/DT HAT/NN",
+                "2/CD dogs/NNS near/IN an/DT oven/NN", "\"/`` The/DT Cat/NNP \"/'' in/IN a/DT box/NN",
+                "a/DT cat/NN 's/POS toy/NN on/IN an/DT hour/NN hand/NN"]
+    for caption in captions:
+        tokens = tagged(caption)
+        for parsed in (False, True):
+            for start in range(len(tokens)):
+                for end in range(start + 1, min(len(tokens), start + 3) + 1):
+                    for words in (["umbrella"], ["big", "dog"], ["UFO"], ["hour"]):
+                        texts = [match_case(w, tokens[start].text) if k == 0 else _case_like_rest(w, tokens[start:end])
+                                 for k, w in enumerate(words)]
+                        assert replace_span(tokens, (start, end), words, parsed) == \
+                            _replace_span_pieces(tokens, start, end, texts, parsed), (caption, start, end, words)
+    tokens = tagged("A/DT dog/NN on/IN a/DT bed/NN ./.")
+    assert replace_span(tokens, (4, 5), ["apple"]) == "A dog on an apple."
+
+
 def test_normalized_ignores_case_space_and_final_punctuation():
     assert normalized("A dog  on a bed.") == normalized("a dog on a bed")
     assert normalized("A dog on a bed!") != normalized("A bed on a dog")
