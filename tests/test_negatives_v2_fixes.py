@@ -843,7 +843,52 @@ def test_verb_fallback_of_generator_2_6():
                     "A pizza in a oven.", "A cat in a a box."]:  # the caption's own errors would stay
         a, _ = targets(caption)
         assert not fallback_targets(a, "verb"), caption
+    # the review's fixes: an all-caps caption is no article error, a plural the vocabulary does not
+    # know still names an enclosure, "very very" is no error, a relation override without "outside"
+    # makes no such negative (and no random relation in its place)
+    for caption, expected in [("A CAT IN A HOUSE", "A CAT OUTSIDE A HOUSE"), ("Cats in cages.", "Cats outside cages."),
+                              ("A very very big dog in a car.", "A very very big dog outside a car.")]:
+        (result,) = generate_negatives([caption], types=["verb"])
+        assert result["verb_aug_caption"] == expected, caption
+    (result,) = generate_negatives(["A cat in a car."], types=["verb"], vocabulary={"relation": ["in", "on", "under"]})
+    assert result["verb_aug_caption"] == "###"
     # any other verb target wins: 2.5's negative is unchanged ("sitting" -> another act)
     (result,) = generate_negatives(["A dog sitting in the back of a truck."], types=["verb"])
     assert "outside" not in result["verb_aug_caption"] and result["verb_aug_caption"] != "###"
     assert "sitting" in targets("A dog sitting in the back of a truck.")[1]
+
+
+def test_relation_fallback_of_generator_2_7():
+    """2.7: when the vocabulary's nouns give no relation swap, a second try also moves the objects
+    of swaps.EXTRA_SWAP_OBJECTS ("scissors", "a ramp"); a caption the vocabulary already swaps keeps
+    its 2.6 negative, and the extra words stay out of every replacement vocabulary."""
+    from ahnpl_plugin.negatives.swaps import EXTRA_SWAP_OBJECTS, swap_vocabulary
+    from ahnpl_plugin.negatives.vocabulary import Vocabulary
+
+    for caption, expected in [("A blue toothbrush on a table.", "A table on a blue toothbrush."),
+                              ("A dog on a ramp.", "A ramp on a dog."),
+                              ("A toothbrush in a cup.", "A cup in a toothbrush.")]:
+        (result,) = generate_negatives([caption], types=["relation"])
+        assert result["relation_aug_caption"] == expected, caption
+        (result,) = generate_negatives([caption], types=["relation"], swap_words="any")
+        assert result["relation_aug_caption"] != "###"  # "any" never needed the second try
+    (result,) = generate_negatives(["A dog on a bed."], types=["relation"])
+    assert result["relation_aug_caption"] == "A bed on a dog."
+    # two places are still never swapped, nor what is not in the list ("the background")
+    for caption in ["A barn next to a pond.", "A dog in the background of a field.",
+                    "Young men having a meal at a table.",  # round 41: a light verb's object
+                    "A airplane that is sitting on a tarmac.",  # the caption's own "a airplane"
+                    "There is a giraffe inside a fenced in enclosure.",  # round 42: a misparsed phrase
+                    "A couple of people standing along side of a train engine."]:
+        (result,) = generate_negatives([caption], types=["relation"])
+        assert result["relation_aug_caption"] == "###", caption
+    shipped = Vocabulary.load()
+    wider = swap_vocabulary(shipped)
+    assert wider.category_of("toothbrush", "noun") == "object" and shipped.category_of("toothbrush", "noun") is None
+    assert wider.category_of("barn", "noun") == "place"
+    assert all(wider.category_of(w, "noun") is not None for w in EXTRA_SWAP_OBJECTS)
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+
+    gen = NegativeGenerator(types=["relation", "noun"])
+    gen.generate(["A dog on a ramp."])  # the second try ran: the replacements' vocabulary is untouched
+    assert gen._swap_vocabulary is not None and gen.vocabulary.category_of("ramp", "noun") is None

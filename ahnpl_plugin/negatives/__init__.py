@@ -32,8 +32,10 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # past forms, negated or "or" captions and idioms (rounds 27-29). 2.5 (rounds 32-37): noun + noun
 # names replaced whole, "other" pairs, up/down before a pronoun. 2.6: a verb negative for captions
 # that had none: "in" an enclosure -> "outside" ("a cat in a car" -> "outside a car", round 38);
-# every 2.5 negative stays as it was.
-__version__ = "2.6"
+# every 2.5 negative stays as it was. 2.7: a relation negative for captions that had none: a second
+# try that may also move the concrete objects of ``swaps.EXTRA_SWAP_OBJECTS`` ("a toothbrush",
+# "a ramp", "an enclosure"; rounds 41-42); every 2.6 negative stays as it was.
+__version__ = "2.7"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

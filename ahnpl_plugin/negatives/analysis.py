@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ahnpl_plugin.negatives import parsed
+from ahnpl_plugin.negatives.inflection import article_for
 from ahnpl_plugin.negatives.tokens import (
     ADJECTIVE_TAGS,
     DETERMINER_TAGS,
@@ -392,6 +393,22 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
         elif category is not None and category != "count" and a.chunk_of[i] >= 0 and tag in ("NN", "NNP", "VBN"):
             found.append((i, category))  # a modifier inside a noun phrase ("a metal bench")
     return found
+
+
+REPEATED_BY_MISTAKE = frozenset({"a", "an", "the", "in", "on", "of", "to", "at", "is", "are", "with", "and"})
+
+
+def doubled_or_misfit_article(a: Analysis) -> bool:
+    """2.6: the caption repeats a small word ("in a a box"; "very very" is no error) or has "a"
+    before a word that takes "an", or the reverse ("a oven"; an all-caps caption's words are read
+    as words, not acronyms: "A MAN" is right): an error a negative would keep (the fallbacks skip
+    such captions)."""
+    if any(x == y and x in REPEATED_BY_MISTAKE for x, y in zip(a.lowers, a.lowers[1:])):
+        return True
+    all_caps = all(t.text.isupper() for t in a.tokens if t.is_word and len(t.text) > 1)
+    return any(w in ("a", "an") and a.tokens[k].tag == "DT" and a.tokens[k + 1].is_word
+               and article_for(a.lowers[k + 1] if all_caps else a.tokens[k + 1].text) != w
+               for k, w in enumerate(a.lowers[:-1]))
 
 
 def article_on_plural(a: Analysis) -> bool:

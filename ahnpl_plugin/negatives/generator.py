@@ -9,6 +9,7 @@ asked for). Identical captions (after stripping outer whitespace) are processed 
 
 from __future__ import annotations
 
+import copy
 import functools
 import multiprocessing
 import re
@@ -48,6 +49,8 @@ from ahnpl_plugin.negatives.swaps import (
     adjective_swap,
     check_swap_words,
     relation_swap,
+    second_swap_allowed,
+    swap_vocabulary,
 )
 from ahnpl_plugin.negatives.tokens import normalized, tokens_from_doc
 from ahnpl_plugin.negatives.vocabulary import INTRANSITIVE_POOL, TRANSITIVE_POOL, Vocabulary
@@ -88,6 +91,7 @@ class NegativeGenerator:
         self.swap_words = check_swap_words(swap_words, self.rules)
         self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
+        self._swap_vocabulary: Vocabulary | None = None  # built on first use (_relation_swap)
         self.nlp = load_tagger(spacy_model, parser=self.parsed)
         self.filler = None
         if fill_mask_model is not None:
@@ -146,10 +150,23 @@ class NegativeGenerator:
     def _swap_rule(self, negative_type: str):
         """The swap rule of a type, with this generator's swap-words mode for ``relation`` and ``adj_swap``."""
         if negative_type == "relation":
-            return functools.partial(relation_swap, words=self.swap_words)
+            return self._relation_swap
         if negative_type == "adj_swap":
             return functools.partial(adjective_swap, words=self.swap_words)
         return SWAP_RULES[negative_type]
+
+    def _relation_swap(self, analysis: Analysis, rng: CaptionRandom, choose=None) -> str | None:
+        """The relation swap in this generator's swap-words mode; with ``known`` (v2), when the
+        vocabulary's nouns give no swap, a second try that also moves :data:`swaps.EXTRA_SWAP_OBJECTS`
+        (2.7: every earlier negative stays as it was)."""
+        negative = relation_swap(analysis, rng, choose, words=self.swap_words)
+        if negative is None and self.swap_words == "known" and self.parsed and second_swap_allowed(analysis):
+            if self._swap_vocabulary is None:
+                self._swap_vocabulary = swap_vocabulary(self.vocabulary)
+            wider = copy.copy(analysis)
+            wider.vocabulary = self._swap_vocabulary
+            negative = relation_swap(wider, rng, choose, words="known")
+        return negative
 
     def _chooser(self, caption: str):
         """Picks the most plausible candidate that passes the v2 output checks."""

@@ -23,13 +23,14 @@ from ahnpl_plugin.negatives.analysis import (
     adjective_candidates,
     article_on_plural,
     compound_start,
+    doubled_or_misfit_article,
     noun_candidates,
     noun_category,
     takes_object,
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import replace_span
-from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG, article_for
+from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
     BE_FORMS,
     BEFORE_TO_NOUN,
@@ -147,9 +148,13 @@ def _verb_targets(a: Analysis) -> list[Target]:
 def fallback_targets(a: Analysis, negative_type: str) -> list[Target]:
     """2.6: targets tried only when :func:`replacement_targets` gives no negative, so that every
     negative of 2.5 stays as it was: for ``verb`` (v2), an "in" whose object is an enclosure ("a
-    cat in a car" -> "outside a car", :func:`_in_enclosure`)."""
+    cat in a car" -> "outside a car", :func:`_in_enclosure`), when the vocabulary's relations have
+    both "in" and "outside". With plausibility selection they are tried when the targets give no
+    negative; without it (one target drawn at random), when there is no target."""
     if negative_type != "verb" or not a.parsed or _negated_or_alternative(a) or article_on_plural(a):
         return []
+    if not {"in", ENCLOSURE_OPPOSITE} <= set(a.vocabulary.relations):
+        return []  # a relation override without them: no "in" -> "outside"
     return [Target(s.start, s.end, "relation", "in", "in", ENCLOSURE_POOL, a.tokens[s.start].tag, True)
             for s in a.relations if _in_enclosure(a, s.start, s.end)]
 
@@ -159,7 +164,8 @@ ENCLOSURE_OPPOSITE = "outside"
 # 2.6: what one is in or outside of, a clear either-or: rooms and buildings, closed vehicles, containers.
 # Not open places ("in a field", "in a park", "in the street": "outside" them says little), not
 # furniture ("in a chair", "in bed"), not what one wears ("in a suit"), not a window or mirror
-# ("reflected in a window"), not a tank or pen (other senses), not a motorbike or bicycle (one is on them);
+# ("reflected in a window"), not a tank or pen (other senses), not a motorbike or bicycle (one is on them),
+# not a bag or suitcase ("in" an accessory reads as worn: _no_place_to_invert);
 # round 38's readers: not a station, airport, terminal, museum or stadium (trains, planes and exhibits
 # stand outdoors at them: "a train in a station" -> "outside" may be true).
 ENCLOSURES = frozenset({
@@ -169,7 +175,7 @@ ENCLOSURES = frozenset({
     "factory", "school", "hospital", "cockpit", "stall",
     "car", "truck", "bus", "van", "taxi", "cab", "train", "plane", "airplane", "jet", "helicopter", "ambulance",
     "limo", "limousine", "suv", "minivan", "trailer", "subway", "boat", "canoe", "kayak",
-    "box", "basket", "bowl", "bucket", "bin", "bag", "backpack", "suitcase", "purse", "sink", "bathtub", "tub",
+    "box", "basket", "bowl", "bucket", "bin", "sink", "bathtub", "tub",
     "cage", "crate", "jar", "pot", "pan", "vase", "cup", "mug", "bottle", "container", "carton", "fridge",
     "refrigerator", "oven", "microwave", "drawer", "cabinet", "closet", "toilet", "shower", "pool", "enclosure",
 })
@@ -186,12 +192,6 @@ LOADING_FORMS = frozenset({"load", "loads", "loading", "loaded", "unload", "unlo
 
 
 PART_WAY = frozenset({"half", "halfway", "partially", "partly", "part"})
-
-
-def _article_misfit(a: Analysis) -> bool:
-    """The caption has "a" before a word that takes "an" or the reverse ("a oven")."""
-    return any(w in ("a", "an") and a.tokens[k].tag == "DT" and a.tokens[k + 1].is_word
-               and article_for(a.tokens[k + 1].text) != w for k, w in enumerate(a.lowers[:-1]))
 
 
 def _in_enclosure(a: Analysis, start: int, end: int) -> bool:
@@ -211,10 +211,12 @@ def _in_enclosure(a: Analysis, start: int, end: int) -> bool:
     if (LOADING_FORMS | {"from"}) & set(a.lowers[:start]) or (start > 0 and a.lowers[start - 1] in INDEFINITE_OBJECTS):
         return False  # round 39: "food from a woman in a lunch truck" -> "outside": the buyer is;
         # "something in the room" (unseen) may be anywhere
-    if any(x == y for x, y in zip(a.lowers, a.lowers[1:])) or _article_misfit(a):
+    if doubled_or_misfit_article(a):
         return False  # round 39: the caption's own "a a", "a oven" would stay in the negative
-    chunk = a.chunks[a.chunk_of[end]]
-    return a.vocabulary.singular(a.lowers[chunk.head]) in ENCLOSURES
+    head = a.lowers[a.chunks[a.chunk_of[end]].head]
+    return a.vocabulary.singular(head) in ENCLOSURES or (  # plurals the vocabulary does not know ("cages")
+        a.tokens[a.chunks[a.chunk_of[end]].head].tag == "NNS"
+        and (head[:-1] in ENCLOSURES or (head.endswith("es") and head[:-2] in ENCLOSURES)))
 
 
 # 2.4 (round 27's readers, the stricter brief)

@@ -21,6 +21,7 @@ from ahnpl_plugin.negatives.analysis import (
     Chunk,
     adjective_candidates,
     article_on_plural,
+    doubled_or_misfit_article,
     is_adjective_used_as_noun,
     is_linker_only,
     verb_candidates,
@@ -318,6 +319,59 @@ def _spans_with_modifiers(a: Analysis, x: Chunk, y: Chunk) -> tuple[tuple[int, i
 # cat is black") is where the small parser's misreadings, compounds and fixed expressions are. The
 # price is recall (README).
 SWAP_WORDS = ("known", "any")
+
+
+# 2.7: objects the vocabulary's noun categories lack that a relation swap may still move, tried only
+# when the vocabulary's nouns give no swap (every 2.6 relation negative stays as it was). Concrete
+# things one can put, see or stand on, each with the category the swap rules read ("place": two
+# places are never swapped). Not body parts ("hand", "mouth": _part_of), not frames or scenery
+# ("background", "sky", "air", "ground", "floor"), not events or acts ("game", "trick"), not words
+# of several senses ("board", "trunk", "pen", "bar", "stand", "swing", "diner": one who dines).
+# Round 41's readers took out: what a light verb takes ("having a meal", "take a drink"), a
+# hypernym of the other phrase ("a vehicle", "animals", "cattle"), layers of one dish ("a bun",
+# "toppings"), a plural-only word a swap makes a singular subject ("headphones is", "scissors"),
+# "a cyber cafe" (one is at a computer in it either way), "the gate to a yard", "a sign on a post".
+EXTRA_SWAP_OBJECTS: dict[str, str] = {
+    **dict.fromkeys(("store", "restroom", "bakery", "barn", "stall", "enclosure", "dock", "pond", "platform",
+                     "trail", "path", "walkway", "shore", "woods", "tarmac", "intersection", "shop", "pier",
+                     "porch", "balcony", "patio", "hallway", "lobby", "garage", "courtyard", "plaza", "lawn",
+                     "meadow", "corral", "stable", "harbor"), "place"),
+    **dict.fromkeys(("toothbrush", "tub", "ramp", "seat", "shoe", "brush", "lid", "engine", "rail", "cage",
+                     "container", "stick", "machine", "branch", "trophy", "cone", "crate", "pillar", "column",
+                     "stroller", "wheelchair"), "object"),
+    **dict.fromkeys(("hotdog", "snack"), "food"),
+    **dict.fromkeys(("adult", "pedestrian", "spectator", "umpire", "referee", "coach"), "person"),
+}
+
+
+# Round 42's readers: a participle + "in" inside a phrase ("a fenced in enclosure") and "along
+# side" (alongside) are misparsed into phrases the second try would split.
+SPLIT_BIGRAMS = frozenset({("fenced", "in"), ("walled", "in"), ("closed", "in"), ("penned", "in"),
+                           ("screened", "in"), ("boxed", "in"), ("along", "side")})
+SECOND_TRY_FRAMES = frozenset({"overview", "overviews"})  # round 41: "an overview of an elephant" moved whole
+
+
+def second_swap_allowed(a: Analysis) -> bool:
+    """2.7: whether the relation swap's second try (:data:`EXTRA_SWAP_OBJECTS`) may run: not in a
+    caption with its own doubled word or wrong article ("a airplane", which the negative would
+    keep), nor with a bigram of :data:`SPLIT_BIGRAMS` or a frame word of :data:`SECOND_TRY_FRAMES`
+    (checked here, not in the first try's frame words, so that no 2.6 negative changes)."""
+    return not (doubled_or_misfit_article(a) or SECOND_TRY_FRAMES & set(a.lowers)
+                or any(pair in SPLIT_BIGRAMS for pair in zip(a.lowers, a.lowers[1:])))
+
+
+def swap_vocabulary(vocabulary):
+    """``vocabulary`` with :data:`EXTRA_SWAP_OBJECTS` added to its noun categories (those it does
+    not already know), for the relation swap's second try (2.7). With vocabulary overrides, the
+    words are added to the overridden categories too (a category that does not exist gets none)."""
+    from dataclasses import replace
+
+    categories = dict(vocabulary.categories)
+    for word, category in EXTRA_SWAP_OBJECTS.items():
+        if vocabulary.category_of(word, "noun") is None and category in categories:
+            role, words = categories[category]
+            categories[category] = (role, words + (word,))
+    return replace(vocabulary, categories=categories, _cache={})
 
 
 def check_swap_words(words: str | None, rules: str) -> str:
