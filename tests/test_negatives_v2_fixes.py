@@ -892,3 +892,37 @@ def test_relation_fallback_of_generator_2_7():
     gen = NegativeGenerator(types=["relation", "noun"])
     gen.generate(["A dog on a ramp."])  # the second try ran: the replacements' vocabulary is untouched
     assert gen._swap_vocabulary is not None and gen.vocabulary.category_of("ramp", "noun") is None
+
+
+def test_relation_third_try_of_generator_2_8():
+    """2.8: when neither the vocabulary's nouns nor the extra objects give a relation swap, a third
+    try swaps two phrases of different number, one the subject, and makes the verb agree with the
+    phrase that takes the subject's place; where that is not safe it gives nothing (round 43)."""
+    for caption, expected in [("Two ducks are floating in a pond.", "A pond is floating in two ducks."),
+                              ("Two dogs sit on a bed.", "A bed sits on two dogs."),
+                              ("A cat sits on two pillows.", "Two pillows sit on a cat."),
+                              ("Two blankets have been folded on a large bed.",
+                               "A large bed has been folded on two blankets."),
+                              ("A man is offering leaves to four giraffes.",
+                               "Four giraffes are offering leaves to a man."),
+                              ("Dogs can sit on a bed.", "A bed can sit on dogs.")]:  # a modal stays
+        (result,) = generate_negatives([caption], types=["relation"])
+        assert result["relation_aug_caption"] == expected, caption
+    for caption in ["Two ducks are floating in a pond together.",  # "A pond ... together"
+                    "an elephant is carrying some plants in its tusk",  # "plants ... in its tusk"
+                    "A bathroom has red walls with yellow accents.",  # "has" is "with"
+                    "People sit around a pool and a clock tower.",  # a list is plural: no number to change
+                    "Boats docked at a harbor facing the city.",  # a participle read as a past tense
+                    "Two cats sat on a bed.",  # a past tense with no auxiliary: the same
+                    "The sheep gathered in the meadow wait to be told where to go",  # another verb agrees
+                    "The two woman are eating donuts outside.",  # the caption's own error of number
+                    "A female chef holds two buns, with several on plates in the background.",
+                    "The living room is spacious and clean with hardwood floors and seating on leather sofas.",
+                    "The street signs are outside of a building.",  # round 43: true either way round
+                    "Three oranges are lined up with an exacto knife nearby.",
+                    "A man is on a ski slopes on a blustery day."]:  # the caption's own "a ... slopes"
+        (result,) = generate_negatives([caption], types=["relation"])
+        assert result["relation_aug_caption"] == "###", caption
+    # the first try's negatives are untouched: a same-number pair never reaches the third try
+    (result,) = generate_negatives(["Two dogs on two beds."], types=["relation"])
+    assert result["relation_aug_caption"] == "Two beds on two dogs."

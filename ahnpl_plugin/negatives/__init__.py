@@ -34,8 +34,11 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # that had none: "in" an enclosure -> "outside" ("a cat in a car" -> "outside a car", round 38);
 # every 2.5 negative stays as it was. 2.7: a relation negative for captions that had none: a second
 # try that may also move the concrete objects of ``swaps.EXTRA_SWAP_OBJECTS`` ("a toothbrush",
-# "a ramp", "an enclosure"; rounds 41-42); every 2.6 negative stays as it was.
-__version__ = "2.7"
+# "a ramp", "an enclosure"; rounds 41-42); every 2.6 negative stays as it was. 2.8: a third relation
+# try for captions that still had none: two phrases of different number, one the subject, swapped
+# with the verb made to agree ("Two ducks are floating in a pond" -> "A pond is floating in two
+# ducks"; round 43); every 2.7 negative stays as it was.
+__version__ = "2.8"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

@@ -158,7 +158,9 @@ class NegativeGenerator:
     def _relation_swap(self, analysis: Analysis, rng: CaptionRandom, choose=None) -> str | None:
         """The relation swap in this generator's swap-words mode; with ``known`` (v2), when the
         vocabulary's nouns give no swap, a second try that also moves :data:`swaps.EXTRA_SWAP_OBJECTS`
-        (2.7: every earlier negative stays as it was)."""
+        (2.7), and when that gives none, a third that swaps two phrases of different number and
+        makes the verb agree ("Two ducks are floating in a pond" -> "A pond is floating in two
+        ducks"; 2.8). Every earlier negative stays as it was."""
         negative = relation_swap(analysis, rng, choose, words=self.swap_words)
         if negative is None and self.swap_words == "known" and self.parsed and second_swap_allowed(analysis):
             if self._swap_vocabulary is None:
@@ -166,6 +168,8 @@ class NegativeGenerator:
             wider = copy.copy(analysis)
             wider.vocabulary = self._swap_vocabulary
             negative = relation_swap(wider, rng, choose, words="known")
+            if negative is None:  # 2.8: a third try, two phrases of different number, the verb made to agree
+                negative = relation_swap(wider, rng, choose, words="known", reagree=True)
         return negative
 
     def _chooser(self, caption: str):

@@ -27,6 +27,7 @@ from ahnpl_plugin.negatives.analysis import (
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import swap_spans
+from ahnpl_plugin.negatives.inflection import match_case
 from ahnpl_plugin.negatives.parsed import (
     ADJECTIVE_SIDES,
     EXTRA_SYNONYMS,
@@ -88,7 +89,7 @@ def _best_tier(tiers: list[list]) -> list:
 
 # ------------------------------------------------------------------------------------ AHNPL
 def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None,
-                  words: str = "any") -> str | None:
+                  words: str = "any", reagree: bool = False) -> str | None:
     """Swap the two noun phrases around a relation ("a dog on a bed" -> "a bed on a dog").
 
     Candidates: noun phrases with a content head (not "a group", "the side") whose words differ.
@@ -100,6 +101,10 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     is in one of the vocabulary's noun categories (:data:`SWAP_WORDS`), never a picture's frame
     ("a photo of men") and (2.3) no two phrases linked by "with", "at" or a symmetric relation
     after a verb with no object; ``"any"`` keeps generator 2.1's swaps.
+    ``reagree`` (2.8, the generator's third try) swaps only what the other tries leave alone for
+    number: two phrases of different number, one the subject of a verb, whose verb is then made to
+    agree with the phrase that takes the subject's place ("Two ducks are floating in a pond" ->
+    "A pond is floating in two ducks"; :func:`_agreement_fix`).
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
     if words == "known" and (any(not t.text.strip() for t in a.tokens) or article_on_plural(a)
@@ -125,21 +130,30 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     keys = [a.chunk_key(c) for c in chunks]
     neighbours, distant = [], []
     moved: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]] = {}  # 2.4: spans with modifiers
+    fixes: dict[tuple[int, int], tuple[int, int, str]] = {}  # 2.8: (subject's start, verb, new verb form)
 
     def swapped(x: Chunk, y: Chunk) -> str:
         sx, sy = moved.get((x.start, y.start), ((x.start, x.end), (y.start, y.end)))
-        return swap_spans(a.tokens, sx, sy, a.parsed)
+        tokens = a.tokens
+        if (x.start, y.start) in fixes:
+            _, verb, form = fixes[(x.start, y.start)]
+            tokens = list(tokens)
+            tokens[verb] = tokens[verb]._replace(text=match_case(form, tokens[verb].text))
+        return swap_spans(tokens, sx, sy, a.parsed)
     for i, j in _pairs(len(chunks)):
         x, y = chunks[i], chunks[j]
         if keys[i] == keys[j] or is_linker_only(a, x.end, y.start):
             continue
+        differ = a.is_plural_chunk(x) != a.is_plural_chunk(y) and _is_subject(a, x, y)
+        if reagree and not differ:
+            continue  # the first two tries have judged these pairs
         if words == "known" and _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "place":
             continue  # round 18: "the side of the street ... buildings", "a runway ... the airport": places adjoin
         if words == "known" and (_ridden_and_ground(a, x, y) or _bare_before_participle(a, x, y) or _worn_on(a, x, y)
                                  or not _related_by_word(a, x.end, y.start)
                                  or (_unit_between(a, x, y) and _ends_loosely_symmetric(a, y.start))
                                  or _with_only(a, x.end, y.start) or _one_and_the_other(a)
-                                 or (a.is_plural_chunk(x) != a.is_plural_chunk(y) and _is_subject(a, x, y))
+                                 or (differ and not reagree)
                                  or _shares_a_noun(a, x, y) or _across_sentences(a, x, y)
                                  or _symmetric_words(a, x.end, y.start)
                                  or _after_symmetric_place(a, x) or _people_at_each_other(a, x, y)
@@ -179,13 +193,25 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                 continue  # round 21: "A woman with lots of tattoos sits on a suitcase" -> "A suitcase with
                 # lots of tattoos sits on a woman": a modifier would stay behind
             moved[(x.start, y.start)] = spans
+        if reagree:
+            fix = _agreement_fix(a, x, y, moved.get((x.start, y.start)))
+            if fix is None:
+                continue
+            fixes[(x.start, y.start)] = fix
         (neighbours if j == i + 1 else distant).append((x, y))
     pairs = _best_tier([neighbours, distant])
-    if a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
+    if reagree:  # the subject's verb is made to agree with the phrase that takes its place; the
+        # subject, put where the other phrase was, must still fit what follows there
+        def fits(x: Chunk, y: Chunk) -> bool:
+            subject, other = (x, y) if fixes[(x.start, y.start)][0] == x.start else (y, x)
+            return _fits_verb(a, other, subject) and _keeps_number(a, other, subject) and not _agrees(a, other)
+        pairs = [(x, y) for x, y in pairs if fits(x, y)]
+    elif a.parsed:  # v2: "A herd of giraffes are ..." -> "A field are ..." breaks the agreement
         pairs = [(x, y) for x, y in pairs if _fits_verb(a, x, y) and _fits_verb(a, y, x)
                  and _keeps_number(a, x, y) and _keeps_number(a, y, x)]
-    same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
-    pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
+    if not reagree:
+        same_number = [p for p in pairs if a.is_plural_chunk(p[0]) == a.is_plural_chunk(p[1])]
+        pairs = same_number or [p for p in pairs if not (_agrees(a, p[0]) or _agrees(a, p[1]))]
     if not pairs:
         return None
     if choose is not None:
@@ -785,6 +811,109 @@ def _ends_in_of(a: Analysis, start: int, end: int) -> bool:
 
 
 AGREEING_VERBS = frozenset({"is", "are", "was", "were", "has", "have", "does", "do"})
+# 2.8: the other number's form of a verb that agrees ("is" <-> "are").
+OTHER_NUMBER = {"is": "are", "are": "is", "was": "were", "were": "was", "has": "have", "have": "has",
+                "does": "do", "do": "does"}
+_SINGULAR_FORMS = frozenset({"is", "was", "has", "does"})
+# Words that need a plural subject ("Two ducks are floating together" -> "A pond is floating ...
+# together"): a plural subject with one of them is not made singular.
+PLURAL_ONLY_WORDS = frozenset({"together", "both", "each", "other", "another", "all", "they", "them", "their",
+                               "themselves", "several"})
+# Possessives that point back at a phrase ("an elephant carrying plants in its tusk" -> "plants
+# carrying an elephant in its tusk").
+POSSESSIVE_PRONOUNS = frozenset({"its", "his", "her", "their", "hers", "theirs"})
+
+
+def _agreement_fix(a: Analysis, x: Chunk, y: Chunk,
+                   spans: tuple[tuple[int, int], tuple[int, int]] | None) -> tuple[int, int, str] | None:
+    """2.8: how the verb of the one phrase of ``x``, ``y`` that is a subject must change when the
+    other phrase, of the other number, takes its place: (the subject's start, the verb's index,
+    its new lower-case form). The finite verb right after the subject changes ("are" -> "is",
+    "sits" -> "sit"); a modal stays. None when it cannot be done safely: both or neither phrase a
+    subject; a verb not right after the subject; a past tense with no auxiliary (in captions,
+    mostly a participle the parse took for a verb: "Boats docked at a harbor", "Bicycles lined
+    up"); verbs joined by "and"; another verb that agrees; an unknown verb form; a pronoun that
+    points back at a phrase ("its tusk", "his shoes", "on it"); a plural subject with words that
+    need one ("together"); a placement or frame noun moved ("plates in the background"); a
+    subject described, not related ("The room is spacious with sofas"); "outside of" and "lined
+    up with", true either way round (round 43); a number the words do not show ("mostly broccoli
+    are", "The two woman", "a ski slopes")."""
+    def subject_verb(c: Chunk) -> int | None:
+        verbs = {a.tokens[h].head for h in c.heads if a.tokens[h].dep in ("nsubj", "nsubjpass")
+                 and 0 <= a.tokens[h].head < len(a.tokens)}
+        return verbs.pop() if len(verbs) == 1 else None
+
+    def finite(v: int) -> int | None:
+        found = [k for k in [v] + [c for c in a.children[v] if a.tokens[c].dep in ("aux", "auxpass")]
+                 if a.tokens[k].tag in ("VBZ", "VBP", "VBD", "MD") or a.lowers[k] in AGREEING_VERBS]
+        return min(found) if found else None
+
+    def number(c: Chunk) -> str | None:
+        """"pl", "sg", or None when the words do not show it."""
+        if any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS for k in range(c.start, c.end)):
+            return "pl"  # "a pool and a clock tower"
+        head = c.heads[0]
+        word, tag = a.lowers[head], a.tokens[head].tag
+        if any(a.tokens[j].tag == "CD" and a.lowers[j] not in ("one", "1") for j in range(c.start, head)):
+            return "pl" if tag in ("NNS", "NNPS") else None  # "The two woman": the caption's own error
+        if tag in ("NNS", "NNPS"):
+            if a.lowers[c.start] in ("a", "an"):
+                return None  # "a ski slopes": the caption's own error
+            return "pl" if word.endswith("s") or word in a.vocabulary.irregular_plural.values() else None
+        return "sg" if tag in ("NN", "NNP") else None
+
+    verbs = {c.start: subject_verb(c) for c in (x, y)}
+    subjects = [c for c in (x, y) if verbs[c.start] is not None and finite(verbs[c.start]) is not None]
+    if len(subjects) != 1 or a.tokens[x.start].tag in ADVERB_TAGS or a.tokens[y.start].tag in ADVERB_TAGS:
+        return None
+    subject = subjects[0]
+    other = y if subject is x else x
+    v = verbs[subject.start]
+    k = finite(v)
+    moved = spans or ((x.start, x.end), (y.start, y.end))
+    subject_end = next(hi for lo, hi in moved if lo == subject.start)
+    if any(a.tokens[j].tag not in ADVERB_TAGS for j in range(subject_end, k)) or k < subject_end:
+        return None
+    if any(a.tokens[c].dep == "conj" and a.tokens[c].tag.startswith("VB") for c in a.children[v]):
+        return None
+    if a.tokens[k].tag == "VBD" and a.lowers[k] not in AGREEING_VERBS:
+        return None
+    if a.lowers[v] in ("has", "have") and k == v:
+        return None  # "A bathroom has red walls" -> "Red walls have a bathroom": "has" is "with" here
+    if (BACK_POINTING | POSSESSIVE_PRONOUNS) & set(a.lowers) or any(
+            j != k and (a.tokens[j].tag in ("VBZ", "VBP") or a.lowers[j] in AGREEING_VERBS) for j in range(len(a.tokens))):
+        return None
+    if any(a.lowers[j] in PLACEMENT_NOUNS | FRAMING_NOUNS for lo, hi in moved for j in range(lo, hi)):
+        return None  # "plates in the background", "a meadow in the black and white photo"
+    between = a.lowers[min(x.end, y.end):max(x.start, y.start)]
+    if "outside" in between or ("lined" in between and "with" in between):
+        return None  # round 43: "The street signs are outside of a building", "lined up with": either way round
+    if any(a.tokens[c].dep == "acomp" for c in a.children[v]):
+        return None  # "The living room is spacious and clean with ... sofas": no relation between them
+    new, old = number(other), number(subject)
+    if new is None or old is None or new == old:
+        return None
+    if old == "pl" and PLURAL_ONLY_WORDS & set(a.lowers):
+        return None
+    plural = new == "pl"
+    word, tag = a.lowers[k], a.tokens[k].tag
+    vocab = a.vocabulary
+    if word in OTHER_NUMBER:
+        form = word if (word not in _SINGULAR_FORMS) == plural else OTHER_NUMBER[word]
+    elif tag == "MD":
+        form = word
+    elif tag == "VBZ":
+        base = vocab.verb_base(word)
+        if base is None or vocab.forms(base)[1] != word:
+            return None
+        form = base if plural else word
+    elif tag == "VBP":
+        if vocab.verb_base(word) != word:
+            return None
+        form = word if plural else vocab.forms(word)[1]
+    else:
+        return None
+    return subject.start, k, form
 
 
 def _agrees(a: Analysis, chunk: Chunk) -> bool:
