@@ -37,8 +37,12 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # "a ramp", "an enclosure"; rounds 41-42); every 2.6 negative stays as it was. 2.8: a third relation
 # try for captions that still had none: two phrases of different number, one the subject, swapped
 # with the verb made to agree ("Two ducks are floating in a pond" -> "A pond is floating in two
-# ducks"; round 43); every 2.7 negative stays as it was.
-__version__ = "2.8"
+# ducks"; rounds 43-44); every 2.7 negative stays as it was. 2.9 (round 46's readers, the first
+# fresh 300-item verb round since round 37): no verb of a noun the tagger misreads ("cake
+# frosting", "Park benches"), of the viewer ("We see") or of an all-caps caption; skiing and
+# snowboarding, a ball game's acts, jumping and running overlap; no "on a screen", "from under",
+# "under their arms", "into a mirror" to invert.
+__version__ = "2.9"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

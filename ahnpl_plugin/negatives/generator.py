@@ -297,6 +297,8 @@ class NegativeGenerator:
             if target.base == "ride":
                 avoid |= parsed.RIDER_ACTS  # round 28: "riding horses" -> "touching", "on surfboards" -> "swimming"
             avoid |= {parsed.GEAR_ACTS[w] for w in analysis.lowers if w in parsed.GEAR_ACTS}  # "with skis" -> "skiing"
+            if avoid & parsed.SNOW_SPORTS:
+                avoid |= parsed.SNOW_SPORTS  # 2.9 (round 46): "skiers going down" -> not "snowboarding"
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:
             subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)
             if subject is not None and vocab.category_of(vocab.singular(analysis.lowers[subject]), "noun") == "vehicle":

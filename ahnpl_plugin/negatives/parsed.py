@@ -158,6 +158,16 @@ OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("skateboard", "jump"), ("snowboard", "jump"), ("surf", "jump"), ("ski", "jump"), ("kiteboard", "jump"),
     ("fly", "float", "glide", "soar", "sail", "hover", "parasail", "surf"), ("trot", "run", "gallop", "canter"),
     ("eat", "carry", "hold"), ("come", "jump"),
+    # 2.9 (round 46): skiing / snowboarding (loosely said of either), a dog "jumping" / "running" to
+    # catch, "plays" / "throws" a frisbee (playing a ball game is throwing, hitting...), "hitting" /
+    # "throwing" at a ball game (the pitcher is there), "hits" / "drives" or "slices" a ball (shots)
+    ("ski", "snowboard"), ("jump", "run"), ("play", "throw", "catch", "toss", "kick", "hit", "serve", "pitch"),
+    ("hit", "throw", "pitch", "catch", "toss", "drive", "slice", "strike", "smash", "return"),
+    # round 47: "preparing" / "serving" food, "wearing" / "carrying" ski equipment, "breaking into" /
+    # "climbing into", "going up" / "climbing up" a hill (going is any way of moving), a dog "holding"
+    # / "catching" a frisbee in its mouth
+    ("prepare", "serve", "cook", "make", "cut", "chop", "touch", "handle", "mix", "wash", "hold"), ("wear", "carry"), ("break", "climb"),
+    ("go", "climb", "walk", "hike", "ride", "drive", "run", "travel", "move", "head", "come"), ("hold", "catch"),
 ))
 # Round 28: what a rider may also do to the horse or on the board ("riding horses" -> "touching").
 RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit", "hold"})
@@ -165,7 +175,12 @@ RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit",
 # skis" -> "skiing" may be true).
 GEAR_ACTS = {"ski": "ski", "skis": "ski", "snowboard": "snowboard", "snowboards": "snowboard",
              "surfboard": "surf", "surfboards": "surf", "skateboard": "skateboard", "skateboards": "skateboard",
-             "skates": "skate", "board": "surf", "boards": "surf", "skies": "ski"}  # round 34: "on her skies"
+             "skates": "skate", "board": "surf", "boards": "surf", "skies": "ski",  # round 34: "on her skies"
+             # 2.9 (round 46): "on skiis", and the one who does it ("skiers going down" -> "skiing")
+             "skiis": "ski", "skier": "ski", "skiers": "ski", "snowboarder": "snowboard", "snowboarders": "snowboard",
+             "boarder": "snowboard", "boarders": "snowboard", "surfer": "surf", "surfers": "surf",
+             "skateboarder": "skateboard", "skateboarders": "skateboard"}
+SNOW_SPORTS = frozenset({"ski", "snowboard"})  # 2.9: one is loosely called the other
 def verb_stems(word: str) -> set[str]:
     """The word and the bare forms it may come from ("wiping" -> "wipe", "stepping" -> "step",
     "wipes" -> "wipe"), for verbs the vocabulary does not inflect."""
@@ -251,7 +266,7 @@ INGREDIENTS = frozenset({"meat", "cheese", "tomato", "pepper", "onion", "egg", "
 # "a herd of sheep" -> "cat"): the replacement cannot tell which it should be.
 INVARIANT_PLURALS = frozenset({"sheep", "deer", "aircraft", "fish", "bison", "moose", "cattle", "swine", "elk",
                                "buffalo", "salmon", "trout", "series", "species", "offspring"})
-SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "monitor", "screen", "internet", "web", "desk",
+SCREEN_WORDS = frozenset({"computer", "computers", "laptop", "laptops", "lap", "monitor", "screen", "internet", "web", "desk",
                           "phone", "cellphone", "smartphone", "tablet"})  # round 34: "talking on a cellphone" -> "surfing"
 # 2.3: person nouns of no gender, which overlap in age with the gendered ones ("little girl" -> "toddler").
 UNGENDERED_PERSONS = frozenset({"child", "kid", "person", "baby", "toddler", "teenager"})

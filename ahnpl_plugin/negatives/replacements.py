@@ -134,12 +134,20 @@ def _noun_targets(a: Analysis) -> list[Target]:
     return targets
 
 
+def _garbled(a: Analysis) -> bool:
+    """Round 47: the caption's own slip that a negative would keep: an article right before a
+    preposition ("Cows grazing a on a grass field"), a lone letter ("sit n a table")."""
+    return any(w in ("a", "an", "the") and a.tokens[k + 1].tag in ("IN", "TO") for k, w in enumerate(a.lowers[:-1])) \
+        or any(w in ("n", "o") and a.tokens[k].text.islower() for k, w in enumerate(a.lowers))
+
+
 def _verb_targets(a: Analysis) -> list[Target]:
-    if a.parsed and (_negated_or_alternative(a) or article_on_plural(a)):
+    if a.parsed and (_negated_or_alternative(a) or article_on_plural(a) or _garbled(a)):
         return []  # round 27: "There are not many passengers on the bus" -> "under": still true;
         # 2.5 (round 34): "A lone boats sits": the caption's error would stay in the negative
     candidates: list[tuple[int, int]] = [(i, i + 1) for i in verb_candidates(a)
-                                         if not (a.parsed and (_fixed_frame(a, i) or _unshown_verb(a, i)))]
+                                         if not (a.parsed and (_fixed_frame(a, i) or _unshown_verb(a, i)
+                                                               or _misread_or_viewer_verb(a, i)))]
     candidates += [(s.start, s.end) for s in a.relations if not (a.parsed and (_bare_or_worn(a, s.start, s.end)
                                                                             or _facing_or_into(a, s.start, s.end)))]
     return [_verb_target(a, start, end) for start, end in sorted(candidates)]
@@ -191,6 +199,8 @@ IN_PARTICLE_WORDS = frozenset({"walk", "drive", "check", "checked", "sign", "log
 LOADING_FORMS = frozenset({"load", "loads", "loading", "loaded", "unload", "unloads", "unloading", "unloaded"})
 
 
+# 2.9 (round 46): "A man is searching for food in a refrigerator" -> "outside": he is.
+REACHING_FORMS = frozenset({"searching", "searches", "reaching", "reaches", "rummaging", "digging", "looking"})
 PART_WAY = frozenset({"half", "halfway", "partially", "partly", "part"})
 
 
@@ -205,7 +215,7 @@ def _in_enclosure(a: Analysis, start: int, end: int) -> bool:
         return False
     if set(a.lowers[max(0, start - 2):start]) & MOVING_FORMS or (start > 0 and a.lowers[start - 1] in IN_PARTICLE_WORDS):
         return False
-    if set(a.lowers[:start]) & LOOKING_FORMS or set(a.lowers[max(0, start - 2):start]) & PART_WAY:
+    if set(a.lowers[:start]) & (LOOKING_FORMS | REACHING_FORMS) or set(a.lowers[max(0, start - 2):start]) & PART_WAY:
         return False  # round 38: "a woman looking at an elephant in its enclosure" -> "outside": she is;
         # "a cat half in a toilet" is half outside it
     if (LOADING_FORMS | {"from"}) & set(a.lowers[:start]) or (start > 0 and a.lowers[start - 1] in INDEFINITE_OBJECTS):
@@ -230,6 +240,39 @@ def _negated_or_alternative(a: Analysis) -> bool:
     """A negation or an "or" in the caption: a replaced act or relation may leave it true ("not
     many passengers under the bus", "surfing or swimming" -> "running or swimming")."""
     return bool({"not", "n't", "no", "never", "without", "or", "nor"} & set(a.lowers))
+
+
+# 2.9 (round 46's readers): "-ing" nouns the tagger reads as verbs ("eating cake frosting off his hand").
+ING_NOUNS_READ_AS_VERBS = frozenset({"frosting", "icing", "topping", "toppings", "stuffing", "dressing", "pudding",
+                                     "bedding", "siding", "flooring", "clothing", "seating", "lighting", "baking"})
+VIEWERS = frozenset({"we", "you", "i"})  # "We see a very old picture of people": the viewer's verb
+# Round 47: what flows or falls is said to move in figures of speech ("steam pouring out" ->
+# "climbing out", "Smoke is billowing" -> "running", "Night is falling" -> "sitting").
+SUBSTANCE_SUBJECTS = frozenset({"steam", "smoke", "water", "fire", "flames", "snow", "rain", "fog", "mist", "night",
+                                "dusk", "darkness", "light", "sunlight", "clouds", "cloud", "wind", "waves"})
+LEAF_MODIFIERS = frozenset({"autumn", "fall", "green", "dead", "dry", "brown", "yellow", "red", "orange", "tree",
+                            "palm", "lettuce", "tea", "banana", "maple", "oak"})  # round 47: "autumn leaves"
+
+
+def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
+    """2.9 (rounds 46-47): no act of the image: a noun the tagger reads as a verb ("cake frosting",
+    "baking pans", "Park benches": a plural of a vocabulary noun that is no vocabulary verb;
+    "autumn leaves"), the viewer's verb ("We see"), a substance's figure of speech ("steam
+    pouring out", "Night is falling"), or any verb of an all-caps caption ("A PLATE OF HOT DOGS
+    AND FRIES": the tagger reads capitals poorly)."""
+    word = a.lowers[i]
+    if word in ING_NOUNS_READ_AS_VERBS:
+        return True
+    vocab = a.vocabulary
+    if a.tokens[i].tag == "VBZ" and vocab.verb_base(word) is None and vocab.category_of(vocab.singular(word), "noun"):
+        return True
+    if any(a.tokens[k].dep == "nsubj" and a.lowers[k] in VIEWERS | SUBSTANCE_SUBJECTS for k in a.children[i]) \
+            or (i > 1 and a.lowers[i - 1] in SUBSTANCE_SUBJECTS and a.lowers[i - 2] in ("with", "and")):
+        return True  # the viewer's verb; round 47: a substance's figure of speech ("with steam pouring out")
+    if word == "leaves" and i > 0 and a.lowers[i - 1] in LEAF_MODIFIERS:
+        return True  # round 47: "a branch with autumn leaves" -> "autumn skis"
+    letters = [t.text for t in a.tokens if t.text.isalpha()]
+    return len(letters) > 2 and all(w.isupper() for w in letters)
 
 
 def _unshown_verb(a: Analysis, i: int) -> bool:
@@ -271,6 +314,19 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # round 28: "under construction" -> "on construction"
     if "hind" in a.lowers[end:end + 3]:
         return True  # round 28: "stands on its hind legs"
+    if start > 0 and a.lowers[start - 1] == "from":
+        return True  # 2.9 (round 46): "peeking out from under a cloth" -> "from on"
+    following = set(a.lowers[end:end + 4])
+    if phrase in ("on", "under", "on top of", "underneath", "beneath") and following & DISPLAYS:
+        return True  # 2.9: "shows them on a screen", "playing Wii on a projection television": on it = in it
+    if phrase in VERTICAL_RELATIONS and following & SHELVES:
+        return True  # round 47: "a toaster on a kitchen shelf" -> "under": the shelf above it
+    if phrase in VERTICAL_RELATIONS and set(a.lowers) & BREADS and _object_pronoun(a, end):
+        return True  # round 47: "The bread has meat on it" -> "under it": a sandwich has both
+    if phrase in VERTICAL_RELATIONS and set(a.lowers[end:end + 3]) & {"arm", "arms"}:
+        return True  # 2.9: surfboards "under their arms" rest "on" them
+    if phrase in ("into", "out of", "in to") and following & {"mirror", "mirrors", "wave", "waves"}:
+        return True  # 2.9: "looking into a mirror" (the reflection looks out), "falling into a wave" (a wipeout)
     return phrase in ("into", "in to") and start > 0 and a.lowers[start - 1] in INTO_VERBS
 
 
@@ -379,6 +435,9 @@ OBJECT_PRONOUNS = frozenset({"it", "them", "him", "her"})
 # "in front of him" is a matter of viewpoint, "a clock inside of it" (a tower) is on it too
 VERTICAL_RELATIONS = frozenset({"on", "on top of", "atop", "upon", "above", "below", "under", "underneath",
                                 "beneath", "over"})
+SHELVES = frozenset({"shelf", "shelves", "rack", "racks", "shelving"})
+DISPLAYS = frozenset({"screen", "screens", "television", "televisions", "tv", "tvs", "monitor", "monitors",
+                      "projector", "display"})
 SEE_THROUGH = frozenset({"window", "windows", "glass", "fence", "fences", "net", "nets", "barrier", "railing", "gate"})
 MOVING_FORMS = frozenset({"crossing", "crosses", "pulling", "pulls", "coming", "comes", "going", "goes", "driving", "drives", "heading",
                           "heads", "walking", "walks", "flying", "flies", "riding", "rides", "pulled", "moving",

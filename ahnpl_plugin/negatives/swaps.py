@@ -837,7 +837,8 @@ def _agreement_fix(a: Analysis, x: Chunk, y: Chunk,
     need one ("together"); a placement or frame noun moved ("plates in the background"); a
     subject described, not related ("The room is spacious with sofas"); "outside of" and "lined
     up with", true either way round (round 43); a number the words do not show ("mostly broccoli
-    are", "The two woman", "a ski slopes")."""
+    are", "The two woman", "a ski slopes"); a phrase that would move with its modifiers or holds a
+    participle (round 44: "in the store | on the floor", "the snow holding skis")."""
     def subject_verb(c: Chunk) -> int | None:
         verbs = {a.tokens[h].head for h in c.heads if a.tokens[h].dep in ("nsubj", "nsubjpass")
                  and 0 <= a.tokens[h].head < len(a.tokens)}
@@ -871,6 +872,12 @@ def _agreement_fix(a: Analysis, x: Chunk, y: Chunk,
     v = verbs[subject.start]
     k = finite(v)
     moved = spans or ((x.start, x.end), (y.start, y.end))
+    if moved != ((x.start, x.end), (y.start, y.end)):
+        return None  # round 44: what the parse hangs on a phrase here is often the verb's ("Bikes are lined
+        # up in the store | on the floor", "swimming through the water | near dusk"): the phrases alone
+    if any(a.tokens[j].tag in ("VBG", "VBN") and a.tokens[j - 1].tag in NOUN_TAGS
+           for c in (x, y) for j in range(c.start + 1, c.end)):
+        return None  # round 44: "in the snow holding skis" parsed as one phrase
     subject_end = next(hi for lo, hi in moved if lo == subject.start)
     if any(a.tokens[j].tag not in ADVERB_TAGS for j in range(subject_end, k)) or k < subject_end:
         return None
