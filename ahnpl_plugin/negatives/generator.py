@@ -292,6 +292,12 @@ class NegativeGenerator:
             for group in parsed.OVERLAPPING_ACTS:  # "carrying", "wiping" -> "brushing", "stepping" -> "jumping")
                 if stems & group:
                     avoid |= group
+            if set(analysis.lowers) & parsed.BALL_GAME_WORDS:
+                for group in parsed.BALL_GAME_ACTS:  # 2.9: "plays frisbee" -> not "throws"
+                    if stems & group:
+                        avoid |= group
+            if stems & parsed.GENERIC_MOTION:
+                avoid |= parsed.MOTION_VERBS  # 2.9: "going up a hill" -> not "climbing"
             if target.base in ("sit", "ride", "stand", "perch", "rest"):
                 avoid |= {"climb"}  # "sitting on top of a tree" -> "climbing on top": how one got there
             if target.base == "ride":

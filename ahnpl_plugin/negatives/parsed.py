@@ -158,17 +158,29 @@ OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("skateboard", "jump"), ("snowboard", "jump"), ("surf", "jump"), ("ski", "jump"), ("kiteboard", "jump"),
     ("fly", "float", "glide", "soar", "sail", "hover", "parasail", "surf"), ("trot", "run", "gallop", "canter"),
     ("eat", "carry", "hold"), ("come", "jump"),
-    # 2.9 (round 46): skiing / snowboarding (loosely said of either), a dog "jumping" / "running" to
-    # catch, "plays" / "throws" a frisbee (playing a ball game is throwing, hitting...), "hitting" /
-    # "throwing" at a ball game (the pitcher is there), "hits" / "drives" or "slices" a ball (shots)
-    ("ski", "snowboard"), ("jump", "run"), ("play", "throw", "catch", "toss", "kick", "hit", "serve", "pitch"),
-    ("hit", "throw", "pitch", "catch", "toss", "drive", "slice", "strike", "smash", "return"),
+    # 2.9 (round 46): skiing / snowboarding (loosely said of either), a dog "jumping" / "running" to catch
+    ("ski", "snowboard"), ("jump", "run"),
     # round 47: "preparing" / "serving" food, "wearing" / "carrying" ski equipment, "breaking into" /
-    # "climbing into", "going up" / "climbing up" a hill (going is any way of moving), a dog "holding"
-    # / "catching" a frisbee in its mouth
-    ("prepare", "serve", "cook", "make", "cut", "chop", "touch", "handle", "mix", "wash", "hold"), ("wear", "carry"), ("break", "climb"),
-    ("go", "climb", "walk", "hike", "ride", "drive", "run", "travel", "move", "head", "come"), ("hold", "catch"),
+    # "climbing into", a dog "holding" / "catching" a frisbee in its mouth
+    ("prepare", "serve", "cook", "make", "cut", "chop", "touch", "handle", "mix"), ("wear", "carry"), ("break", "climb"),
+    ("hold", "catch"),
 ))
+# 2.9 (round 46): in a caption of a ball game, its acts overlap: "plays" / "throws" a frisbee
+# (playing it is throwing, catching, hitting), "hitting" / "throwing" (the pitcher is there), "hits"
+# / "drives" or "slices" a ball (shots). Only where a ball game is named ("playing a guitar" may
+# still become "throwing a guitar").
+BALL_GAME_WORDS = frozenset({"ball", "balls", "baseball", "tennis", "frisbee", "frisbees", "soccer", "football",
+                             "basketball", "volleyball", "softball", "cricket", "golf", "pitch", "pitcher", "batter",
+                             "racket", "racquet", "bat", "game", "match", "court", "field", "serve"})
+BALL_GAME_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    ("play", "throw", "catch", "toss", "kick", "hit", "serve", "pitch"),
+    ("hit", "throw", "pitch", "catch", "toss", "drive", "slice", "strike", "smash", "return"),
+))
+# 2.9 (round 47): "going" (or "moving", "heading") is any way of moving: "going up a hill" ->
+# "climbing up" may be true. One way: "driving" may still become "walking".
+GENERIC_MOTION = frozenset({"go", "move", "travel", "head", "come", "proceed"})
+MOTION_VERBS = frozenset({"go", "climb", "walk", "hike", "ride", "drive", "run", "travel", "move", "head", "come",
+                          "proceed"})
 # Round 28: what a rider may also do to the horse or on the board ("riding horses" -> "touching").
 RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit", "hold"})
 # Round 28: the boards and skis a caption names, and the act done with each ("people on snow with

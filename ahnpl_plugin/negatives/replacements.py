@@ -244,7 +244,7 @@ def _negated_or_alternative(a: Analysis) -> bool:
 
 # 2.9 (round 46's readers): "-ing" nouns the tagger reads as verbs ("eating cake frosting off his hand").
 ING_NOUNS_READ_AS_VERBS = frozenset({"frosting", "icing", "topping", "toppings", "stuffing", "dressing", "pudding",
-                                     "bedding", "siding", "flooring", "clothing", "seating", "lighting", "baking"})
+                                     "bedding", "siding", "flooring", "clothing", "seating", "lighting"})
 VIEWERS = frozenset({"we", "you", "i"})  # "We see a very old picture of people": the viewer's verb
 # Round 47: what flows or falls is said to move in figures of speech ("steam pouring out" ->
 # "climbing out", "Smoke is billowing" -> "running", "Night is falling" -> "sitting").
@@ -261,11 +261,13 @@ def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
     pouring out", "Night is falling"), or any verb of an all-caps caption ("A PLATE OF HOT DOGS
     AND FRIES": the tagger reads capitals poorly)."""
     word = a.lowers[i]
-    if word in ING_NOUNS_READ_AS_VERBS:
-        return True
     vocab = a.vocabulary
-    if a.tokens[i].tag == "VBZ" and vocab.verb_base(word) is None and vocab.category_of(vocab.singular(word), "noun"):
-        return True
+    if word in ING_NOUNS_READ_AS_VERBS and i > 0 and a.tokens[i - 1].tag in NOUN_TAGS \
+            and vocab.category_of(vocab.singular(a.lowers[i - 1]), "noun") not in ("person", "animal"):
+        return True  # "cake frosting", "street lighting"; not "A chef topping a pizza", "is icing a cake"
+    if a.tokens[i].tag == "VBZ" and vocab.verb_base(word) is None and vocab.category_of(vocab.singular(word), "noun") \
+            and not any(a.tokens[k].dep == "dobj" for k in a.children[i]):
+        return True  # "Park benches with a fence"; not "A man waters the plants"
     if any(a.tokens[k].dep == "nsubj" and a.lowers[k] in VIEWERS | SUBSTANCE_SUBJECTS for k in a.children[i]) \
             or (i > 1 and a.lowers[i - 1] in SUBSTANCE_SUBJECTS and a.lowers[i - 2] in ("with", "and")):
         return True  # the viewer's verb; round 47: a substance's figure of speech ("with steam pouring out")
@@ -317,13 +319,16 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
     if start > 0 and a.lowers[start - 1] == "from":
         return True  # 2.9 (round 46): "peeking out from under a cloth" -> "from on"
     following = set(a.lowers[end:end + 4])
-    if phrase in ("on", "under", "on top of", "underneath", "beneath") and following & DISPLAYS:
+    k = a.chunk_of[end] if end < len(a.tokens) else -1
+    head = a.lowers[a.chunks[k].head] if k >= 0 and a.chunks[k].start == end else None
+    if phrase == "on" and head in DISPLAYS:
         return True  # 2.9: "shows them on a screen", "playing Wii on a projection television": on it = in it
-    if phrase in VERTICAL_RELATIONS and following & SHELVES:
+    if phrase in ("on", "under") and head in SHELVES:
         return True  # round 47: "a toaster on a kitchen shelf" -> "under": the shelf above it
-    if phrase in VERTICAL_RELATIONS and set(a.lowers) & BREADS and _object_pronoun(a, end):
+    if phrase in VERTICAL_RELATIONS and _object_pronoun(a, end) and a.chunks and a.lowers[a.chunks[0].head] in BREADS:
         return True  # round 47: "The bread has meat on it" -> "under it": a sandwich has both
-    if phrase in VERTICAL_RELATIONS and set(a.lowers[end:end + 3]) & {"arm", "arms"}:
+    if phrase in VERTICAL_RELATIONS and end + 1 < len(a.tokens) and a.tokens[end].tag == "PRP$" \
+            and a.lowers[end + 1] in ("arm", "arms"):
         return True  # 2.9: surfboards "under their arms" rest "on" them
     if phrase in ("into", "out of", "in to") and following & {"mirror", "mirrors", "wave", "waves"}:
         return True  # 2.9: "looking into a mirror" (the reflection looks out), "falling into a wave" (a wipeout)
@@ -435,7 +440,7 @@ OBJECT_PRONOUNS = frozenset({"it", "them", "him", "her"})
 # "in front of him" is a matter of viewpoint, "a clock inside of it" (a tower) is on it too
 VERTICAL_RELATIONS = frozenset({"on", "on top of", "atop", "upon", "above", "below", "under", "underneath",
                                 "beneath", "over"})
-SHELVES = frozenset({"shelf", "shelves", "rack", "racks", "shelving"})
+SHELVES = frozenset({"shelf", "shelves", "shelving", "bookshelf", "bookshelves"})
 DISPLAYS = frozenset({"screen", "screens", "television", "televisions", "tv", "tvs", "monitor", "monitors",
                       "projector", "display"})
 SEE_THROUGH = frozenset({"window", "windows", "glass", "fence", "fences", "net", "nets", "barrier", "railing", "gate"})

@@ -878,6 +878,9 @@ def _agreement_fix(a: Analysis, x: Chunk, y: Chunk,
     if any(a.tokens[j].tag in ("VBG", "VBN") and a.tokens[j - 1].tag in NOUN_TAGS
            for c in (x, y) for j in range(c.start + 1, c.end)):
         return None  # round 44: "in the snow holding skis" parsed as one phrase
+    if any(c.start > 0 and (a.tokens[c.start - 1].tag in ("DT", "JJ", "VBN", "VBD", "RP", "HYPH", "PRP$", "CD")
+                            or not a.tokens[c.start - 1].ws) for c in (x, y)):
+        return None  # a review: "on a screened-in | porch", "a worn out | couch": the start of the phrase stays
     subject_end = next(hi for lo, hi in moved if lo == subject.start)
     if any(a.tokens[j].tag not in ADVERB_TAGS for j in range(subject_end, k)) or k < subject_end:
         return None
