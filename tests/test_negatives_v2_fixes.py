@@ -923,7 +923,8 @@ def test_relation_third_try_of_generator_2_8():
                     "A man is on a ski slopes on a blustery day.",  # the caption's own "a ... slopes"
                     "Bikes are lined up in the store on the floor",  # round 44: "on the floor" would move
                     "A person is kneeling down in the snow holding skis.",  # "the snow holding skis"
-                    "Two dogs are sleeping on a screened-in porch."]:  # "a screened-in" would stay behind
+                    "Two dogs are sleeping on a screened-in porch.",  # "a screened-in" would stay behind
+                    "A cat is sleeping on a worn out couch."]:  # the first try too: "a worn out a cat"
         (result,) = generate_negatives([caption], types=["relation"])
         assert result["relation_aug_caption"] == "###", caption
     # the first try's negatives are untouched: a same-number pair never reaches the third try

@@ -464,9 +464,10 @@ def _loose_phrase(a: Analysis, c: Chunk) -> bool:
     k = c.start - 1
     while k >= 0 and not a.tokens[k].text.strip():
         k -= 1
-    if k > 0 and a.tokens[k].tag == "RP" and (a.tokens[k - 1].tag in ("VBN", "VBD") or (
+    if k > 0 and a.tokens[k].tag == "RP" and (a.tokens[k - 1].tag in ("VBN", "VBD", "JJ") or (
             a.tokens[k - 1].tag == "VB" and k > 1 and a.tokens[k - 2].tag in ("IN", "DT", "JJ"))):
-        return True  # round 23: "a lit up | street", "in take out | boxes", "A logged on | laptop"
+        return True  # round 23: "a lit up | street", "in take out | boxes", "A logged on | laptop"; a review
+        # of 2.8: "a worn out | couch" ("worn" read as an adjective)
     if k > 0 and a.lowers[k] == "of" and a.lowers[k - 1] in COLLECTIVES and a.chunk_of[k - 1] < 0:
         return True  # round 22: "A herd of | zebra" (the parse did not join them): "A herd of a dirt field"
     if any(a.lowers[k] == "close" and k + 2 < c.end and a.lowers[k + 2] == "up" for k in range(c.start, c.end)):
