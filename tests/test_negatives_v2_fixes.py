@@ -973,6 +973,12 @@ def test_verb_rules_of_generator_2_9():
     for caption in ["Bicycles parked on a bike rack.", "A cat on the arm of a couch.", "A vase of flowers on a TV stand.",
                     "A table with a bagel and a cup of coffee on it."]:
         assert "on" in targets(caption), caption
+    # round 49: idioms and attachments, a pier that reaches both ways, a verb's own particle
+    assert "on" not in targets("Two helmeted riders proceed down a dirt path on horseback.")
+    assert "on" not in targets("A red fireplug has one cap removed that is connected on a chain.")
+    assert "into" not in targets("People riding bikes on a small wooden pier that stretches far into the water.")
+    assert "looking" not in targets("A surfer rides an ocean wave, a swimmer looking on.")
+    assert "walking" in targets("A man walking on a sidewalk.")  # "on" with its object is a place
     (result,) = generate_negatives(["A man is searching for food in a refrigerator."], types=["verb"])
     assert result["verb_aug_caption"] == "###"  # the one who searches is outside it
     for caption, never in [("A mountain range with skiers going down the slope.", ("snowboard", "ski")),
@@ -982,7 +988,13 @@ def test_verb_rules_of_generator_2_9():
                            ("a dog jumping to catch a frisbee in a yard", ("running",)),
                            ("A man preparing food in a restaurant kitchen.", ("serv", "cook", "touch", "cut")),
                            ("A person wearing skis going up a hill in the snow.", ("climb", "walk")),
-                           ("A dog holding a frisbee in his mouth on top of grass.", ("catch",))]:
+                           ("A dog holding a frisbee in his mouth on top of grass.", ("catch",)),
+                           # round 49: a snowy scene, a trick, licking, loading, a surfer's turn
+                           ("A group of four people standing next to each other in the snow.", ("ski", "snowboard")),
+                           ("Young skateboarder flipping the skateboard during a trick.", ("riding", "kick", "push")),
+                           ("A dog licking the top of a beer bottle", ("touch", "kiss", "sniff", "smell")),
+                           ("The man is loading luggage suitcases onto the cart.", ("carry", "lift", "put", "plac")),
+                           ("A surfer rides an ocean wave.", ("cut", "carv"))]:
         for seed in range(4):
             (result,) = generate_negatives([caption], types=["verb"], seed=seed)
             added = set(result["verb_aug_caption"].lower().split()) - set(caption.lower().split())

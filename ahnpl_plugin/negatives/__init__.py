@@ -41,7 +41,7 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # fresh 300-item verb round since round 37): no verb of a noun the tagger misreads ("cake
 # frosting", "Park benches"), of the viewer ("We see") or of an all-caps caption; skiing and
 # snowboarding, a ball game's acts, jumping and running overlap; no "on a screen", "from under",
-# "under their arms", "into a mirror" to invert.
+# "under their arms", "into a mirror" to invert; rounds 47-49 and a code review added more (README).
 __version__ = "2.9"
 
 __all__ = [

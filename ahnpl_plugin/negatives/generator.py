@@ -303,7 +303,9 @@ class NegativeGenerator:
             if target.base == "ride":
                 avoid |= parsed.RIDER_ACTS  # round 28: "riding horses" -> "touching", "on surfboards" -> "swimming"
             avoid |= {parsed.GEAR_ACTS[w] for w in analysis.lowers if w in parsed.GEAR_ACTS}  # "with skis" -> "skiing"
-            if avoid & parsed.SNOW_SPORTS:
+            if "surf" in avoid:
+                avoid |= {"cut", "carve"}  # round 49: a surfer "cuts" a wave: surfs it
+            if avoid & parsed.SNOW_SPORTS or set(analysis.lowers) & parsed.SNOW_SCENE_WORDS:
                 avoid |= parsed.SNOW_SPORTS  # 2.9 (round 46): "skiers going down" -> not "snowboarding"
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:
             subject = parsed.subject_of(analysis.tokens, target.start, analysis.children)

@@ -164,7 +164,14 @@ OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     # "climbing into", a dog "holding" / "catching" a frisbee in its mouth
     ("prepare", "serve", "cook", "make", "cut", "chop", "touch", "handle", "mix"), ("wear", "carry"), ("break", "climb"),
     ("hold", "catch"),
+    # round 49: "flipping" / "riding" a skateboard in a trick, "licking" / "touching", "loading" /
+    # "carrying" luggage, "surfing" / "cutting" a wave (surfers' word for a turn)
+    ("flip", "ride", "kick", "push", "spin"), ("lick", "touch", "kiss", "sniff", "smell", "nuzzle"),
+    ("load", "carry", "lift", "put", "place", "stack"), ("surf", "cut", "carve"),
 ))
+# Round 49: a snowy scene makes skiing or snowboarding possible for anyone in it ("four people
+# standing in the snow" -> "skiing", "going down a steep snow hill" -> "skiing").
+SNOW_SCENE_WORDS = frozenset({"snow", "snowy", "slope", "slopes", "ski", "skiing"})
 # 2.9 (round 46): in a caption of a ball game, its acts overlap: "plays" / "throws" a frisbee
 # (playing it is throwing, catching, hitting), "hitting" / "throwing" (the pitcher is there), "hits"
 # / "drives" or "slices" a ball (shots). Only where a ball game is named ("playing a guitar" may
@@ -336,6 +343,7 @@ IDIOM_OBJECTS = frozenset({
     "mobile", "cellphone",
     "frame", "sight", "reach", "control",  # round 15: "something out of frame" -> "into frame"
     "foot", "board",  # round 17: "on foot", "on board an airplane"
+    "horseback",  # round 49: "on horseback" -> "under horseback"
 })
 # 2.5: objects after "on" (or "over") that make an idiom with it, not a place: "filmed on camera"
 # (round 34), "over the radio" (round 35), "on their laptops" (using them), "corn on the cob", "on a

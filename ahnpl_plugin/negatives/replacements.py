@@ -273,6 +273,9 @@ def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
         return True  # the viewer's verb; round 47: a substance's figure of speech ("with steam pouring out")
     if word == "leaves" and i > 0 and a.lowers[i - 1] in LEAF_MODIFIERS:
         return True  # round 47: "a branch with autumn leaves" -> "autumn skis"
+    if i + 1 < len(a.tokens) and a.lowers[i + 1] in ("on", "along") and not any(
+            a.tokens[j].dep == "pobj" and a.tokens[j].head == i + 1 for j in range(i + 2, len(a.tokens))):
+        return True  # round 49: "a swimmer looking on" (watching) -> "running on"
     letters = [t.text for t in a.tokens if t.text.isalpha()]
     return len(letters) > 2 and all(w.isupper() for w in letters)
 
@@ -330,6 +333,10 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
     if phrase in VERTICAL_RELATIONS and end + 1 < len(a.tokens) and a.tokens[end].tag == "PRP$" \
             and a.lowers[end + 1] in ("arm", "arms"):
         return True  # 2.9: surfboards "under their arms" rest "on" them
+    if phrase in ("into", "out of", "in to") and set(a.lowers[max(0, start - 3):start]) & REACHING_OUT:
+        return True  # round 49: a pier "stretches far into the water" -> "out of": it does both
+    if start > 0 and a.lowers[start - 1] in ATTACHING_PARTICIPLES:
+        return True  # round 49: "connected on a chain" (by it) -> "under a chain"
     if phrase in ("into", "out of", "in to") and following & {"mirror", "mirrors", "wave", "waves"}:
         return True  # 2.9: "looking into a mirror" (the reflection looks out), "falling into a wave" (a wipeout)
     return phrase in ("into", "in to") and start > 0 and a.lowers[start - 1] in INTO_VERBS
@@ -440,6 +447,10 @@ OBJECT_PRONOUNS = frozenset({"it", "them", "him", "her"})
 # "in front of him" is a matter of viewpoint, "a clock inside of it" (a tower) is on it too
 VERTICAL_RELATIONS = frozenset({"on", "on top of", "atop", "upon", "above", "below", "under", "underneath",
                                 "beneath", "over"})
+REACHING_OUT = frozenset({"stretch", "stretches", "stretching", "extend", "extends", "extending", "jut", "juts",
+                          "jutting", "reach", "reaches", "reaching"})
+ATTACHING_PARTICIPLES = frozenset({"connected", "attached", "chained", "tied", "hooked", "fastened", "clipped",
+                                   "strapped", "mounted", "secured", "linked"})
 SHELVES = frozenset({"shelf", "shelves", "shelving", "bookshelf", "bookshelves"})
 DISPLAYS = frozenset({"screen", "screens", "television", "televisions", "tv", "tvs", "monitor", "monitors",
                       "projector", "display"})
