@@ -439,32 +439,41 @@ NOT_PLURAL = frozenset({"bus", "glass", "grass", "dress", "class", "process", "c
 
 def noun_candidates(a: Analysis) -> list[int]:
     """Head nouns that may be replaced (not frame nouns like "group", not proper names)."""
+    return [h for chunk in a.chunks for h in chunk.heads if _replaceable_head(a, chunk, h)]
+
+
+def room_candidates(a: Analysis) -> list[int]:
+    """2.10: head nouns naming a room of :data:`parsed.ROOMS` ("A bathroom with a toilet"), on the
+    same conditions as :func:`noun_candidates` but for their kind: a place (round 18 keeps places
+    out because one may adjoin the other, "a field near the shore"; rooms exclude each other)."""
+    return [h for chunk in a.chunks for h in chunk.heads
+            if a.parsed and a.vocabulary.singular(a.lowers[h]) in parsed.ROOMS
+            and _replaceable_head(a, chunk, h, places=True)
+            and not parsed.heads_noun_compound(a.tokens, a.lowers, h)
+            and a.tokens[h].dep != "compound"]  # round 55: "kitchen utensils/VBZ": a modifier
+
+
+def _replaceable_head(a: Analysis, chunk, h: int, places: bool = False) -> bool:
     vocab = a.vocabulary
-    found: list[int] = []
-    for chunk in a.chunks:
-        for h in chunk.heads:
-            lower = a.lowers[h]
-            if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
-                continue
-            if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
-                             or (parsed.heads_noun_compound(a.tokens, a.lowers, h) and compound_start(a, h) is None)
-                             or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
-                             or _paired_by_other(a, h)
-                             or lower in parsed.INVARIANT_PLURALS
-                             or noun_category(a, h) in (None, "place")
-                             or _breaks_a_name(a, h)
-                             or parsed.misread_noun(a.tokens, a.lowers, h)
-                             or _holds_its_own_kind(a, h)):
-                continue  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog", "other men"
-                # need their pair; "a herd of sheep"; round 18: a place may adjoin the one named
-                # ("a field near the shore" -> "a beach"), a noun of no kind is often no object ("competition");
-                # 2.4: "polar bear", "Arabian horse", "at a red light", "the only light"
-            if is_adjective_used_as_noun(a, h):
-                continue
-            if a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None:
-                continue
-            found.append(h)
-    return found
+    lower = a.lowers[h]
+    if h in a.protected or lower in vocab.frame_nouns or not a.tokens[h].text.isalpha():
+        return False
+    if a.parsed and (h in a.fixed or not parsed.is_replaceable_noun(a.tokens, h)
+                     or (parsed.heads_noun_compound(a.tokens, a.lowers, h) and compound_start(a, h) is None)
+                     or set(a.lowers[max(0, chunk.start - 1):h]) & parsed.NEGATION_WORDS
+                     or _paired_by_other(a, h)
+                     or lower in parsed.INVARIANT_PLURALS
+                     or noun_category(a, h) in ((None,) if places else (None, "place"))
+                     or _breaks_a_name(a, h)
+                     or parsed.misread_noun(a.tokens, a.lowers, h)
+                     or _holds_its_own_kind(a, h)):
+        return False  # 2.3: "a freeway without any cars" -> "trains" stays true; "another dog", "other men"
+        # need their pair; "a herd of sheep"; round 18: a place may adjoin the one named
+        # ("a field near the shore" -> "a beach"), a noun of no kind is often no object ("competition");
+        # 2.4: "polar bear", "Arabian horse", "at a red light", "the only light"
+    if is_adjective_used_as_noun(a, h):
+        return False
+    return not (a.tokens[h].tag in PROPER_NOUN_TAGS and noun_category(a, h) is None)
 
 
 # 2.5: what "other" may point back to: any noun of these kinds ("a bus ... with other vehicles")

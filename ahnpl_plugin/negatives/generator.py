@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import multiprocessing
 import re
 import sys
@@ -36,7 +37,8 @@ from ahnpl_plugin.negatives.replacements import (
     REPLACEMENT_TYPES,
     Target,
     choose_target,
-    fallback_targets,
+    counted_noun,
+    fallback_tiers,
     fill_choices,
     realize,
     relation_opposite,
@@ -179,13 +181,15 @@ class NegativeGenerator:
 
     def _best_replacement(self, analysis: Analysis, negative_type: str, rng: CaptionRandom, choose) -> str | None:
         """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
-        target of the type; the type's fallback targets when these give none."""
-        best = choose(self._candidates(analysis, replacement_targets(analysis, negative_type), rng))
-        if best is None:
-            fallback = fallback_targets(analysis, negative_type)
-            if fallback:
-                best = choose(self._candidates(analysis, fallback, rng))
-        return best
+        target of the type; the type's fallback tiers, in turn, when these give none."""
+        unfloored = getattr(choose, "unfloored", choose)
+        for targets in itertools.chain([replacement_targets(analysis, negative_type)],
+                                       fallback_tiers(analysis, negative_type)):
+            candidates = self._candidates(analysis, targets, rng) if targets else []
+            best = choose(candidates)
+            if best is not None or (unfloored is not choose and unfloored(candidates) is not None):
+                return best  # a margin's rejection is final: it only removes negatives
+        return None
 
     def _candidates(self, analysis: Analysis, targets: list[Target], rng: CaptionRandom) -> list[str]:
         candidates = []
@@ -216,11 +220,9 @@ class NegativeGenerator:
                 k -= 1
             if k < 0 or analysis.lowers[k] in ("a", "an", "one", "each", "every", "another"):
                 avoid |= analysis.vocabulary.uncountable
-            j = target.start - 1  # only adjectives between a determiner and its noun
-            while j >= 0 and (analysis.tokens[j].tag in ("JJ", "JJR", "JJS", ",", "HYPH")
-                              or analysis.tokens[j].dep in ("amod", "advmod", "compound", "npadvmod")):
-                j -= 1
-            if target.tag == "NN" and (j < 0 or analysis.lowers[j] not in parsed.COUNTING_DETERMINERS):
+            if target.count_slot:  # 2.10: a countable noun's place (replacements.takes_count_noun)
+                avoid |= analysis.vocabulary.uncountable
+            elif target.tag == "NN" and not counted_noun(analysis, target.start):
                 # round 19: a singular noun counted by nothing is a mass ("tall grass", "pieces of
                 # fruit", "in uniform"): only a mass noun fits there ("tall tree", "in scarf" do not)
                 avoid |= {w for w in analysis.vocabulary.words(target.pool) if w not in analysis.vocabulary.uncountable}

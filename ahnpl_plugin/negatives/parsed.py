@@ -128,6 +128,15 @@ NEAR_MATERIALS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("metal", "metallic", "steel", "iron"), ("cotton", "wool", "woolen", "denim"), ("ceramic", "porcelain"),
     ("paper", "cardboard"),
 ))
+# 2.10 (round 53's readers): rooms that exclude each other ("A bathroom with a toilet" -> "A kitchen
+# with a toilet"); not "room", "office" or "living room" (a bedroom may be both).
+ROOMS = frozenset({"kitchen", "bathroom", "bedroom"})
+# 2.10: animals that stand in for a person only where the caption names no animal ("Two people out
+# in the snow" -> "Two horses"); not pets or birds, which a street, park or beach may hold unnamed.
+PERSON_STAND_IN_EXCLUDED = frozenset({"dog", "puppy", "cat", "kitten", "bird", "duck", "goose", "pigeon", "seagull",
+                                      "chicken", "swan", "owl", "parrot", "eagle", "bee", "butterfly", "fish",
+                                      "crab", "frog", "squirrel"})
+ANIMAL_WORDS = frozenset({"animal", "animals", "pet", "pets", "livestock", "cattle", "herd", "flock", "wildlife"})
 # 2.3: children's age words are no attribute to oppose ("young boy" -> "old boy").
 CHILD_PERSONS = frozenset({"child", "children", "kid", "kids", "boy", "boys", "girl", "girls", "baby", "babies",
                            "toddler", "toddlers", "teenager", "teenagers", "infant"})
@@ -269,7 +278,8 @@ WORN_BY_ANYONE = frozenset({"shirt", "shirts", "pants", "jeans", "shoe", "shoes"
 # a door"), and rooms and tables where furniture, dishes and appliances are found together: in
 # them, one piece replaced by another of its kind may well be there too ("a living area with
 # beds, a desk" -> "a couch"; "knives on a dining table" -> "cups").
-AMBIGUOUS_NOUNS = frozenset({"light", "lights"})
+AMBIGUOUS_NOUNS = frozenset({"light", "lights",
+                             "speaker", "speakers"})  # 2.10 (round 54): a performer is one, and has one
 # Nouns that name a sort of any person of a kind ("skateboarders" -> "players" may be true).
 GENERIC_PERSONS = frozenset({"player", "rider", "worker", "person"})
 INDOOR_KINDS = frozenset({"furniture", "tableware", "appliance", "electronics"})

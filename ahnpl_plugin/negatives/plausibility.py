@@ -106,6 +106,9 @@ def chooser(model: BigramModel, accept: Callable[[str], bool],
         ranked = sorted(range(len(unique)), key=lambda k: (-scores[k], k))
         return next((unique[k] for k in ranked if (floor is None or scores[k] >= floor) and accept(unique[k])), None)
 
+    # the same choice without the floor: a rule that tries more candidates when these give none asks it
+    # first, so that a margin only removes negatives and never lets another through
+    choose.unfloored = choose if floor is None else chooser(model, accept)
     return choose
 
 

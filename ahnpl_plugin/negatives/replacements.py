@@ -16,7 +16,7 @@ word like the old one and writes the negative.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ahnpl_plugin.negatives.analysis import (
     Analysis,
@@ -26,12 +26,17 @@ from ahnpl_plugin.negatives.analysis import (
     doubled_or_misfit_article,
     noun_candidates,
     noun_category,
+    room_candidates,
     takes_object,
     verb_candidates,
 )
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
+    ANIMAL_WORDS,
+    COUNTING_DETERMINERS,
+    PERSON_STAND_IN_EXCLUDED,
+    ROOMS,
     BE_FORMS,
     BEFORE_TO_NOUN,
     BITE_NOUNS,
@@ -76,6 +81,7 @@ class Target:
     pool: str  # vocabulary category the replacement comes from
     tag: str  # tag of the original (its form: NNS, VBG...)
     known_kind: bool  # the vocabulary knows the original's category
+    count_slot: bool = False  # 2.10: a noun's place takes a countable noun though no determiner is next to it
 
     @property
     def plural(self) -> bool:
@@ -154,17 +160,110 @@ def _verb_targets(a: Analysis) -> list[Target]:
 
 
 def fallback_targets(a: Analysis, negative_type: str) -> list[Target]:
-    """2.6: targets tried only when :func:`replacement_targets` gives no negative, so that every
-    negative of 2.5 stays as it was: for ``verb`` (v2), an "in" whose object is an enclosure ("a
+    """The first tier of :func:`fallback_tiers` that has targets (empty if none)."""
+    return next((tier for tier in fallback_tiers(a, negative_type) if tier), [])
+
+
+def fallback_tiers(a: Analysis, negative_type: str) -> list[list[Target]]:
+    """Targets tried, tier after tier, only when :func:`replacement_targets` give no negative, so
+    that every negative of the version before stays: ``verb`` one tier (2.6, :func:`_verb_fallbacks`),
+    ``noun`` two (2.10, :func:`_noun_fallbacks`)."""
+    if not a.parsed:
+        return []
+    if negative_type == "noun":
+        return _noun_fallbacks(a)
+    return [_verb_fallbacks(a)] if negative_type == "verb" else []
+
+
+def _verb_fallbacks(a: Analysis) -> list[Target]:
+    """2.6: for ``verb`` (v2), an "in" whose object is an enclosure ("a
     cat in a car" -> "outside a car", :func:`_in_enclosure`), when the vocabulary's relations have
     both "in" and "outside". With plausibility selection they are tried when the targets give no
     negative; without it (one target drawn at random), when there is no target."""
-    if negative_type != "verb" or not a.parsed or _negated_or_alternative(a) or article_on_plural(a):
+    if _negated_or_alternative(a) or article_on_plural(a):
         return []
     if not {"in", ENCLOSURE_OPPOSITE} <= set(a.vocabulary.relations):
         return []  # a relation override without them: no "in" -> "outside"
     return [Target(s.start, s.end, "relation", "in", "in", ENCLOSURE_POOL, a.tokens[s.start].tag, True)
             for s in a.relations if _in_enclosure(a, s.start, s.end)]
+
+
+PLURAL_DETERMINERS = frozenset({"some", "several", "many", "few", "these", "those", "other", "all", "both", "various",
+                                "numerous", "multiple", "lots", "plenty"})
+ROOM_POOL = "room"  # 2.10: a room of parsed.ROOMS -> another
+
+
+def _noun_fallbacks(a: Analysis) -> list[list[Target]]:
+    """2.10 (round 53: readers found a clear noun negative for 59-60 of 60 captions that 2.9 gave
+    none): tried only when the noun targets give no negative, so that every 2.9 negative stays.
+
+    - a noun the mass-noun rule of round 19 misread: its determiner is behind coordinated
+      adjectives ("A black and orange cat") or a double space, or a countable noun stands bare
+      where captions drop the article, first in the caption ("Man playing tennis") or in a list
+      ("with toilet, sink and tub");
+    - a person -> an animal, where the caption names no animal and no person word gives a negative
+      ("Two people who are out in the snow" -> "Two horses"; pets and birds are never used, a scene
+      may hold them unnamed);
+    - a room -> another room ("A bathroom that is empty" -> "A kitchen", :data:`parsed.ROOMS`).
+    The first tier holds the first kind and rooms, the second the animals.
+    """
+    if article_on_plural(a) or doubled_or_misfit_article(a) \
+            or any(t.text.isalpha() and len(t.text) > 1 and t.text.isupper() for t in a.tokens):
+        return []  # the caption's own error would stay ("An man"); all capitals: the tagger misreads them
+    targets, stand_ins = [], []
+    names_animal = bool(set(a.lowers) & ANIMAL_WORDS) or any(
+        a.tokens[i].tag in NOUN_TAGS and noun_category(a, i) == "animal" for i in range(len(a.tokens)))
+    for t in _noun_targets(a):
+        count = takes_count_noun(a, t.start, t.base)
+        if t.tag == "NN" and count and not counted_noun(a, t.start):
+            targets.append(replace(t, count_slot=True))
+        if t.pool == "person" and t.end - t.start == 1 and not names_animal and (count or t.tag != "NN") \
+                and not set(a.lowers[t.end:t.end + 2]) & {"who", "whom", "whose"}:
+            stand_ins.append(replace(t, pool=STAND_IN_POOL, count_slot=True))
+    for h in room_candidates(a):
+        base = a.vocabulary.singular(a.lowers[h])
+        targets.append(Target(h, h + 1, "noun", a.lowers[h], base, ROOM_POOL, a.tokens[h].tag, True, True))
+    return [targets, stand_ins]
+
+
+STAND_IN_POOL = "animal"
+
+
+def counted_noun(a: Analysis, start: int) -> bool:
+    """Round 19's test: a counting determiner before the noun starting at ``start``, past its
+    adjectives only (else a singular noun reads as a mass: "tall grass", "pieces of fruit")."""
+    j = start - 1
+    while j >= 0 and (a.tokens[j].tag in ("JJ", "JJR", "JJS", ",", "HYPH")
+                      or a.tokens[j].dep in ("amod", "advmod", "compound", "npadvmod")):
+        j -= 1
+    return j >= 0 and a.lowers[j] in COUNTING_DETERMINERS
+
+
+def takes_count_noun(a: Analysis, start: int, base: str) -> bool:
+    """2.10: the place of the noun starting at ``start`` takes a countable noun: a counting
+    determiner before it, past adjectives joined by "and"/"or" and spaces ("A yellow blue and
+    white bird"); or, for a countable noun, none where captions drop the article: first in the
+    caption ("Man playing tennis") or in a list ("A bathroom with toilet, sink and tub")."""
+    j = start - 1
+    while j >= 0 and (a.tokens[j].tag in ("JJ", "JJR", "JJS", ",", "HYPH", "_SP")
+                      or not a.tokens[j].text.strip()
+                      or a.tokens[j].dep in ("amod", "advmod", "compound", "npadvmod")
+                      or (a.lowers[j] in ("and", "or") and j > 0 and a.tokens[j - 1].tag in ("JJ", ",")
+                          and a.tokens[j + 1].tag == "JJ")):
+        j -= 1
+    if j >= 0 and a.lowers[j] in COUNTING_DETERMINERS:
+        return True
+    if j >= 0 and (a.tokens[j].tag == "CD" or a.lowers[j] in PLURAL_DETERMINERS):
+        return False  # round 54: "two zebra", "Some zebra and deer": a plural the caption spells as singular
+    if base in a.vocabulary.uncountable:
+        return False
+    if j < 0:
+        return True
+    head = start
+    while head + 1 < len(a.tokens) and a.tokens[head].dep == "compound":
+        head += 1
+    return a.tokens[head].dep == "conj" or any(a.tokens[k].dep == "conj" and a.tokens[k].tag in NOUN_TAGS
+                                               for k in a.children[head])
 
 
 ENCLOSURE_POOL = "enclosure"  # the pool of an "in" whose opposite is "outside" (see _in_enclosure)
@@ -536,6 +635,11 @@ def _pool(target: Target, vocabulary: Vocabulary) -> list[str]:
         length = len(target.original.split())
         choices = acceptable(target, [r for r in vocabulary.relations if len(r.split()) == length], vocabulary)
         return choices or acceptable(target, vocabulary.relations, vocabulary)  # else any length
+    if target.pool == ROOM_POOL:
+        return acceptable(target, sorted(ROOMS), vocabulary)
+    if target.role == "noun" and target.pool == STAND_IN_POOL and vocabulary.category_of(target.base, "noun") == "person":
+        return acceptable(target, [w for w in vocabulary.words("animal") if w not in PERSON_STAND_IN_EXCLUDED],
+                          vocabulary)
     return acceptable(target, vocabulary.words(target.pool), vocabulary)
 
 
