@@ -40,6 +40,7 @@ from ahnpl_plugin.negatives.replacements import (
     counted_noun,
     fallback_tiers,
     fill_choices,
+    indoor_object_in_room,
     realize,
     relation_opposite,
     replacement_targets,
@@ -320,9 +321,7 @@ class NegativeGenerator:
                 if target.base in group:
                     avoid |= group
             others = [w for k, w in enumerate(analysis.lowers) if not target.start <= k < target.end]
-            if target.pool in parsed.INDOOR_KINDS and (
-                    set(others) & parsed.INDOOR_SCENE_WORDS
-                    or any(vocab.category_of(vocab.singular(w), "noun") in parsed.INDOOR_KINDS for w in others)):
+            if indoor_object_in_room(analysis, target):
                 avoid |= set(vocab.words(target.pool))  # 2.4 (rounds 20-21): furniture in a room, dishes on a table
             avoid |= parsed.AMBIGUOUS_NOUNS | parsed.GENERIC_PERSONS  # 2.4: "towels" -> "lights"; "skateboarders" -> "players"
             if target.pool == "person" and set(others) & parsed.FAMILY_WORDS:

@@ -131,6 +131,12 @@ NEAR_MATERIALS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
 # 2.10 (round 53's readers): rooms that exclude each other ("A bathroom with a toilet" -> "A kitchen
 # with a toilet"); not "room", "office" or "living room" (a bedroom may be both).
 ROOMS = frozenset({"kitchen", "bathroom", "bedroom"})
+# 2.10: words that put a caption in a bathroom or a kitchen (which room's fixtures would be false there)
+BATHROOM_WORDS = frozenset({"bathroom", "bathrooms", "restroom", "restrooms", "toilet", "toilets", "bathtub",
+                            "bathtubs", "tub", "tubs", "shower", "showers", "urinal", "urinals", "bath", "lavatory",
+                            "vanity", "washroom"})
+KITCHEN_WORDS = frozenset({"kitchen", "kitchens", "stove", "stoves", "oven", "ovens", "refrigerator", "refrigerators",
+                           "fridge", "fridges", "dishwasher", "microwave", "microwaves", "cooking", "cook", "cooks"})
 # 2.10: animals that stand in for a person only where the caption names no animal ("Two people out
 # in the snow" -> "Two horses"); not pets or birds, which a street, park or beach may hold unnamed.
 PERSON_STAND_IN_EXCLUDED = frozenset({"dog", "puppy", "cat", "kitten", "bird", "duck", "goose", "pigeon", "seagull",

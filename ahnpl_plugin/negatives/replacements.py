@@ -34,6 +34,11 @@ from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
     ANIMAL_WORDS,
+    BATHROOM_WORDS,
+    CLASSIFYING_ADJECTIVES,
+    INDOOR_KINDS,
+    INDOOR_SCENE_WORDS,
+    KITCHEN_WORDS,
     COUNTING_DETERMINERS,
     PERSON_STAND_IN_EXCLUDED,
     ROOMS,
@@ -196,34 +201,107 @@ ROOM_POOL = "room"  # 2.10: a room of parsed.ROOMS -> another
 def _noun_fallbacks(a: Analysis) -> list[list[Target]]:
     """2.10 (round 53: readers found a clear noun negative for 59-60 of 60 captions that 2.9 gave
     none): tried only when the noun targets give no negative, so that every 2.9 negative stays.
+    Three tiers, each tried only when the one before gives no negative:
 
-    - a noun the mass-noun rule of round 19 misread: its determiner is behind coordinated
-      adjectives ("A black and orange cat") or a double space, or a countable noun stands bare
-      where captions drop the article, first in the caption ("Man playing tennis") or in a list
-      ("with toilet, sink and tub");
-    - a person -> an animal, where the caption names no animal and no person word gives a negative
-      ("Two people who are out in the snow" -> "Two horses"; pets and birds are never used, a scene
-      may hold them unnamed);
-    - a room -> another room ("A bathroom that is empty" -> "A kitchen", :data:`parsed.ROOMS`).
-    The first tier holds the first kind and rooms, the second the animals.
+    1. a noun the mass-noun rule of round 19 misread: its determiner is behind coordinated
+       adjectives ("A black and orange cat") or a double space, or a countable noun stands bare
+       where captions drop the article, first in the caption ("Man playing tennis") or in a list
+       ("with toilet, sink and tub"); and a room -> another room ("A bathroom that is empty" -> "A
+       kitchen", :data:`parsed.ROOMS`);
+    2. furniture or an appliance in a room (which 2.4 never replaces by its own kind: a desk -> a
+       couch in a living room may be true) -> a fixture of a room the caption is not in: a stove,
+       oven, refrigerator or dishwasher in a bathroom, a toilet or bathtub anywhere else ("A bedroom
+       with a bed and a dresser" -> "with a bed and a toilet");
+    3. a person, or a noun + noun name of one ("tennis player"), -> an animal, where the caption
+       names no animal ("Two people out in the snow" -> "Two horses"); pets and birds are never
+       used, a scene may hold them unnamed.
     """
     if article_on_plural(a) or doubled_or_misfit_article(a) \
             or any(t.text.isalpha() and len(t.text) > 1 and t.text.isupper() for t in a.tokens):
         return []  # the caption's own error would stay ("An man"); all capitals: the tagger misreads them
-    targets, stand_ins = [], []
+    targets, fixtures, stand_ins = [], [], []
     names_animal = bool(set(a.lowers) & ANIMAL_WORDS) or any(
         a.tokens[i].tag in NOUN_TAGS and noun_category(a, i) == "animal" for i in range(len(a.tokens)))
+    lowers = set(a.lowers)
+    fixture_pool = None if lowers & BATHROOM_WORDS and lowers & KITCHEN_WORDS else \
+        KITCHEN_FIXTURE_POOL if lowers & BATHROOM_WORDS else BATHROOM_FIXTURE_POOL
     for t in _noun_targets(a):
         count = takes_count_noun(a, t.start, t.base)
         if t.tag == "NN" and count and not counted_noun(a, t.start):
             targets.append(replace(t, count_slot=True))
+        if fixture_pool is not None and t.pool in FIXTURE_TARGET_KINDS and indoor_object_in_room(a, t) \
+                and _whole_noun(a, t) and (t.tag == "NNS" or counted_noun(a, t.start)):  # round 56: "in bed"
+            fixtures.append(replace(t, pool=fixture_pool, count_slot=count or t.tag != "NN"))
         if t.pool == "person" and t.end - t.start == 1 and not names_animal and (count or t.tag != "NN") \
                 and not set(a.lowers[t.end:t.end + 2]) & {"who", "whom", "whose"}:
             stand_ins.append(replace(t, pool=STAND_IN_POOL, count_slot=True))
+    if not names_animal:
+        stand_ins += [t for t in _person_names(a) if not set(a.lowers[t.end:t.end + 2]) & {"who", "whom", "whose"}]
     for h in room_candidates(a):
         base = a.vocabulary.singular(a.lowers[h])
         targets.append(Target(h, h + 1, "noun", a.lowers[h], base, ROOM_POOL, a.tokens[h].tag, True, True))
-    return [targets, stand_ins]
+    return [targets, fixtures, stand_ins]
+
+
+def _whole_noun(a: Analysis, t: Target) -> bool:
+    """Round 56: no noun beside the target that makes a name with it ("microwave | ovens timer",
+    "table | setting", "pizza | oven")."""
+    return not ((t.start > 0 and a.tokens[t.start - 1].tag in NOUN_TAGS)
+                or (t.end < len(a.tokens) and (a.tokens[t.end].tag in NOUN_TAGS or a.tokens[t.end].tag == "VBZ"
+                                               or a.lowers[t.end] in NAME_SECOND_WORDS)))
+
+
+NAME_SECOND_WORDS = frozenset({"setting", "settings", "top", "tops", "cloth", "cloths"})  # "a table setting/VBG"
+
+
+def _person_names(a: Analysis) -> list[Target]:
+    """2.10: a noun + noun name of a person ("a tennis player", "baseball players"), which 2.5 never
+    replaces by a person (a "tennis player" -> "tennis coach" may be true), as an animal target."""
+    found = []
+    for chunk in a.chunks:
+        for h in chunk.heads:
+            start = h
+            while start > 0 and a.tokens[start - 1].dep == "compound" and a.tokens[start - 1].tag in ("NN", "NNS") \
+                    and a.tokens[start - 1].text.isalpha():
+                start -= 1
+            if start == h or noun_category(a, h) != "person" or a.tokens[h].tag not in ("NN", "NNS") \
+                    or any(k in a.protected or k in a.fixed for k in range(start, h + 1)) \
+                    or not _counts_or_plural(a, start, h) \
+                    or any(start <= a.tokens[k].head < h for k in range(start)) or _name_goes_on(a, start):
+                continue  # "A half | pipe snowboarder": a word before it may belong to the name
+            found.append(Target(start, h + 1, "noun", " ".join(a.lowers[start:h + 1]),
+                                a.vocabulary.singular(a.lowers[h]), STAND_IN_POOL, a.tokens[h].tag, True, True))
+    return found
+
+
+def _name_goes_on(a: Analysis, start: int) -> bool:
+    """The word before a noun + noun name may be part of it: an attribute of no known kind ("half
+    pipe", "cross country"), a classifying adjective, a noun (as :func:`analysis._breaks_a_name`)."""
+    if start == 0:
+        return False
+    before = a.tokens[start - 1]
+    return (before.tag in ("JJ", "VBN", "VBG") and a.vocabulary.category_of(a.lowers[start - 1], "adjective") is None) \
+        or a.lowers[start - 1] in CLASSIFYING_ADJECTIVES or before.tag in NOUN_TAGS
+
+
+def _counts_or_plural(a: Analysis, start: int, h: int) -> bool:
+    return a.tokens[h].tag == "NNS" or takes_count_noun(a, start, a.lowers[h])
+
+
+def indoor_object_in_room(a: Analysis, t: Target) -> bool:
+    """2.4 (rounds 20-21): an object of an indoor kind with a room or another indoor object in the
+    caption: an object of its own kind may be there too (a desk -> a couch in a living room)."""
+    vocab = a.vocabulary
+    others = [w for k, w in enumerate(a.lowers) if not t.start <= k < t.end]
+    return t.pool in INDOOR_KINDS and bool(
+        set(others) & INDOOR_SCENE_WORDS or any(vocab.category_of(vocab.singular(w), "noun") in INDOOR_KINDS
+                                                for w in others))
+
+
+FIXTURE_TARGET_KINDS = frozenset({"furniture", "appliance"})
+KITCHEN_FIXTURE_POOL, BATHROOM_FIXTURE_POOL = "kitchen fixture", "bathroom fixture"
+FIXTURES = {KITCHEN_FIXTURE_POOL: ("stove", "oven", "refrigerator", "dishwasher"),
+            BATHROOM_FIXTURE_POOL: ("toilet", "bathtub")}
 
 
 STAND_IN_POOL = "animal"
@@ -637,6 +715,8 @@ def _pool(target: Target, vocabulary: Vocabulary) -> list[str]:
         return choices or acceptable(target, vocabulary.relations, vocabulary)  # else any length
     if target.pool == ROOM_POOL:
         return acceptable(target, sorted(ROOMS), vocabulary)
+    if target.pool in FIXTURES:
+        return acceptable(target, FIXTURES[target.pool], vocabulary)
     if target.role == "noun" and target.pool == STAND_IN_POOL and vocabulary.category_of(target.base, "noun") == "person":
         return acceptable(target, [w for w in vocabulary.words("animal") if w not in PERSON_STAND_IN_EXCLUDED],
                           vocabulary)
