@@ -61,7 +61,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
     # v1: 'saying "Slice Big Fish"', 'saying "Reel Tiny Fish"', 'Big Fish saying "Reel a sign"'
     'A sign saying "Reel Big Fish" on a wall': {
         "relation": INVALID, "adj_swap": INVALID, "adj": INVALID,
-        "noun": 'A towel saying "Reel Big Fish" on a wall', "verb": 'A sign saying "Reel Big Fish" under a wall'},
+        "noun": 'A towel saying "Reel Big Fish" on a wall', "verb": INVALID},  # 2.10 (round 52): "on a wall" -> "under" may be true
     # v1 adj_swap: "Many women standing next to two cakes"; relation around symmetric "next to"
     "Two women standing next to many cakes": {
         "relation": INVALID, "adj_swap": INVALID, "adj": "Five women standing next to many cakes",

@@ -1085,3 +1085,74 @@ def test_noun_fallbacks_of_generator_2_10():
     # every 2.9 negative stays: a caption with a noun negative of its own targets gets no fallback's
     (kept,) = generate_negatives(["A dog on a sofa in a kitchen."], types=["noun"], seed=0)
     assert kept["noun_aug_caption"] != INVALID and kept["noun_aug_caption"].endswith(" in a kitchen.")
+
+
+def test_verb_rules_from_round_52():
+    """2.10 (round 52's readers): no verb negative that may still be true: going past something
+    by another way of moving fast, an overlapping act (carrying / pushing carts, examining /
+    pushing a magnet, hitting / pushing a ball), "under" the sky, "on" a wall, behind or in front in
+    traffic; no noun of a list read as a verb, no "wearing" a colour, no caption's "a and"."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["verb"], plausibility="off")
+
+    def targets(caption):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, "verb")]
+
+    assert "passing" not in targets("A brick red train is passing by a tree filled mountain.")
+    assert "zooming" not in targets("Lit up night traffic is zooming by a clock tower.")
+    assert "passing" in targets("A man passing a ball to a child.")  # passing something on is an act
+    assert "under" not in targets("A man riding a kiteboard over the ocean under a gray sky.")
+    assert "on" not in targets("A wooden bench nestled by a fountain on a vine covered wall in a garden")
+    assert "behind" not in targets("A school bus waits in traffic behind a car.")
+    assert "behind" in targets("A school bus parked behind a car.")
+    assert targets("A group of lego figures standing on a and near a laptop.") == []
+    assert "trees" not in targets("a traffic light some people trees cars and buildings")
+    assert "wearing" not in targets("The tennis player wearing white is swinging his racket.")
+    assert "wearing" in targets("The tennis player wearing a white hat is swinging his racket.")
+    for caption, never in [("A couple of train engines carrying carts down a set of tracks.", ("push", "pull", "haul", "tow")),
+                           ("A young child curiously examines a refrigerator magnet.", ("push", "touch", "inspect")),
+                           ("A baseball player hitting a baseball into the air.", ("push", "strike", "tap"))]:
+        for seed in range(8):
+            (result,) = generate_negatives([caption], types=["verb"], seed=seed, plausibility="off")
+            assert not any(w in result["verb_aug_caption"].lower() for w in never), (caption, result)
+
+
+def test_verb_rules_from_rounds_59_60():
+    """2.10 (rounds 59-60's readers): nouns the tagger reads as verbs, by where they stand (a
+    singular subject on a base form, a verb joined to no verb, an "-ing" noun after "in"/"on", the
+    picture's own looking), a verb's first half, and relations inside an idiom or an attribute."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["verb"], plausibility="off")
+
+    def targets(caption):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, "verb")]
+
+    assert "track" not in targets("A metallic baggage claim track at an a airport")
+    assert "walk" not in targets("A woman standing on the side walk with her child.")
+    assert "cauliflower" not in targets("A blue plate loaded with broccoli and cauliflower")
+    assert "netting" not in targets("A bed with white and gray bedding and netting overhead.")
+    assert "building" not in targets("A toilet in building with a bunch of grass and dirt around the toilet")
+    assert "running" not in targets("A baseball hitter with his bat on the ground in running position.")
+    assert "looking" not in targets("A view looking up the side of a clock tower with crosses on the top.")
+    assert "blow" not in targets("The women blow dries the little boy while he is wet.")
+    assert "on" not in targets("Street at night with red stoplights and street lights with head on traffic")
+    assert "on" not in targets("A pastry with sugar on the outside that is cut in half")
+    assert "over" not in targets("A man holding up a large over sized sub sandwich")
+    assert "on" not in targets("A surfer wipes out on a huge wave.")
+    assert "out of" not in targets("A man with a piece of flat bread sticking out of his mouth.")
+    # the same words where they are verbs and places stay targets
+    assert "walk" in targets("A group of people walk on a sidewalk next to a clock.")  # "a group of": plural
+    assert "trust" in targets("This tabby cat must trust this man.")  # a modal's base form
+    assert "riding" in targets("A man with a helmet on riding a skateboard in the street.")
+    assert "on" in targets("A dog resting his head on a pillow.")
+    assert "over" in targets("An airplane is seen flying over several trees.")

@@ -155,6 +155,10 @@ GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait",
 # 2.4 (round 27's readers): acts one of which often includes or looks like the other.
 OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("hold", "touch", "grab", "carry", "use", "lift", "pet", "hug"),
+    # round 52: an engine "carrying" carts may push them, a child "examining" a magnet touches it,
+    # a player "hitting" a ball pushes it
+    ("carry", "push", "pull", "haul", "tow", "drag"), ("examine", "inspect", "push", "touch"),
+    ("hit", "push", "strike", "tap", "bump"),
     ("wipe", "brush", "rub", "clean", "wash", "dry", "scratch"),
     ("step", "jump", "walk", "hop", "leap", "climb"),
     ("demonstrate", "show", "display", "carry", "hold"),
@@ -203,6 +207,10 @@ BALL_GAME_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
 GENERIC_MOTION = frozenset({"go", "move", "travel", "head", "come", "proceed"})
 MOTION_VERBS = frozenset({"go", "climb", "walk", "hike", "ride", "drive", "run", "travel", "move", "head", "come",
                           "proceed"})
+# Round 52: going past something, for which any way of moving fast is the same ("traffic zooming by" ->
+# "running by", "a train passing by" -> "brushing by").
+PASSING_VERBS = frozenset({"pass", "zoom", "speed", "race", "rush", "whiz", "drive", "go", "move", "roll", "travel",
+                           "cruise", "brush", "run", "fly", "head", "come", "sail", "glide", "whip"})
 # Round 28: what a rider may also do to the horse or on the board ("riding horses" -> "touching").
 RIDER_ACTS = frozenset({"swim", "touch", "pet", "feed", "lead", "paddle", "sit", "hold"})
 # Round 28: the boards and skis a caption names, and the act done with each ("people on snow with

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ahnpl_plugin.negatives.analysis import (
+    COUNTING_WORDS,
     Analysis,
     adjective_candidates,
     article_on_plural,
@@ -33,6 +34,8 @@ from ahnpl_plugin.negatives.analysis import (
 from ahnpl_plugin.negatives.edits import replace_span
 from ahnpl_plugin.negatives.inflection import VERB_FORM_OF_TAG
 from ahnpl_plugin.negatives.parsed import (
+    COLLECTIVE_NOUNS,
+    PASSING_VERBS,
     ANIMAL_WORDS,
     BATHROOM_WORDS,
     CLASSIFYING_ADJECTIVES,
@@ -60,6 +63,7 @@ from ahnpl_plugin.negatives.parsed import (
     after_other_verb,
     heads_noun_compound,
     manner_adverb_after,
+    verb_stems,
 )
 from ahnpl_plugin.negatives.randomness import CaptionRandom
 from ahnpl_plugin.negatives.tokens import NOUN_TAGS, VERB_TAGS
@@ -147,8 +151,10 @@ def _noun_targets(a: Analysis) -> list[Target]:
 
 def _garbled(a: Analysis) -> bool:
     """Round 47: the caption's own slip that a negative would keep: an article right before a
-    preposition ("Cows grazing a on a grass field"), a lone letter ("sit n a table")."""
-    return any(w in ("a", "an", "the") and a.tokens[k + 1].tag in ("IN", "TO") for k, w in enumerate(a.lowers[:-1])) \
+    preposition ("Cows grazing a on a grass field") or, round 52, a conjunction ("standing on a and
+    near a laptop"), a lone letter ("sit n a table")."""
+    return any(w in ("a", "an", "the") and (a.tokens[k + 1].tag in ("IN", "TO") or a.lowers[k + 1] in ("and", "or"))
+               for k, w in enumerate(a.lowers[:-1])) \
         or any(w in ("n", "o") and a.tokens[k].text.islower() for k, w in enumerate(a.lowers))
 
 
@@ -448,6 +454,15 @@ def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
     if any(a.tokens[k].dep == "nsubj" and a.lowers[k] in VIEWERS | SUBSTANCE_SUBJECTS for k in a.children[i]) \
             or (i > 1 and a.lowers[i - 1] in SUBSTANCE_SUBJECTS and a.lowers[i - 2] in ("with", "and")):
         return True  # the viewer's verb; round 47: a substance's figure of speech ("with steam pouring out")
+    if a.tokens[i].tag == "VBZ" and vocab.verb_base(word) is None and vocab.category_of(vocab.singular(word), "noun") \
+            and i > 0 and a.tokens[i - 1].tag == "NNS":
+        return True  # round 52: "some people trees cars and buildings": a list, not "people trees cars"
+    if _noun_read_as_verb(a, i):
+        return True
+    if vocab.verb_base(word) == "wear" and i + 1 < len(a.tokens) and a.lowers[i + 1] in vocab.words("colour"):
+        return True  # round 52: "The tennis player wearing white" -> "serving white"
+    if _verb_bases(vocab, word) & PASSING_VERBS and a.lowers[i + 1:i + 2] in (["by"], ["past"]):
+        return True  # round 52: "traffic zooming by" -> "running by", "a train passing by" -> "brushing by"
     if word == "leaves" and i > 0 and a.lowers[i - 1] in LEAF_MODIFIERS:
         return True  # round 47: "a branch with autumn leaves" -> "autumn skis"
     if i + 1 < len(a.tokens) and a.lowers[i + 1] in ("on", "along") and not any(
@@ -455,6 +470,56 @@ def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
         return True  # round 49: "a swimmer looking on" (watching) -> "running on"
     letters = [t.text for t in a.tokens if t.text.isalpha()]
     return len(letters) > 2 and all(w.isupper() for w in letters)
+
+
+def _noun_read_as_verb(a: Analysis, i: int) -> bool:
+    """Rounds 59-60: nouns the tagger reads as verbs, by where they stand:
+    - the main verb in its base form with one singular noun as subject (not "a group of", "a
+      pair of"; not a third person the tagger misread, "A man surfs/VB"; not "helping a child
+      stand"), an agreement no caption means ("A metallic baggage claim track/VBP", "baseball
+      player sin/VB"), and "the side walk/VB";
+    - a verb joined by "and" to a word that is no verb ("broccoli and cauliflower/VBP", "white and
+      gray bedding and netting/VBG");
+    - an "-ing" noun right after "in", "on" or "at" ("A toilet in building", "on railing", "in
+      running position"; not "with a helmet on riding");
+    - the picture's own looking ("A view looking up the side of a tower")."""
+    tokens, tag = a.tokens, a.tokens[i].tag
+    children = a.children[i]
+    if tag in ("VB", "VBP"):
+        if i > 0 and a.lowers[i - 1] == "side" and a.lowers[i] == "walk":
+            return True  # "on the side walk/VB"
+        subjects = [k for k in children if tokens[k].dep == "nsubj"]
+        base = a.vocabulary.verb_base(a.lowers[i])
+        if tokens[i].dep == "ROOT" and (base is None or base == a.lowers[i]) \
+                and len(subjects) == 1 and tokens[subjects[0]].tag in ("NN", "NNP") \
+                and not any(tokens[k].dep in ("aux", "auxpass") or tokens[k].tag == "MD" for k in children) \
+                and a.lowers[subjects[0]] not in COLLECTIVE_NOUNS | COUNTING_WORDS \
+                and not any(tokens[k].dep in ("conj", "acl", "relcl") or a.lowers[k] == "of"
+                            for k in a.children[subjects[0]]):
+            return True
+    head = tokens[i].head
+    if tokens[i].dep == "conj" and 0 <= head < len(tokens) and head != i and (
+            not tokens[head].tag.startswith("VB")
+            or (tag in ("VB", "VBP") and tokens[head].tag in ("VBN", "VBG")
+                and not any(tokens[k].dep == "nsubj" for k in children))):
+        return True  # "broccoli and cauliflower/VBP" after "loaded/VBN": no verb of its own
+    if tag == "VBG" and i > 0 and a.lowers[i - 1] in ("in", "on", "at") and tokens[i].dep == "pcomp" \
+            and (a.lowers[i] in ING_NOUNS_AFTER_PLACE or a.lowers[i + 1:i + 2] in (["position"], ["stance"], ["pose"])):
+        return True
+    return tokens[i].dep == "acl" and head == i - 1 and a.lowers[head] in FRAME_VIEWS and a.lowers[i] in VIEWING_FORMS
+
+
+FRAME_VIEWS = frozenset({"view", "views", "shot", "shots", "picture", "pictures", "photo", "photos", "photograph",
+                         "image", "images", "closeup", "snapshot", "angle", "scene"})
+ING_NOUNS_AFTER_PLACE = frozenset({"building", "railing", "netting", "landing", "crossing", "clearing", "parking",
+                                   "painting", "drawing", "wedding", "ceiling", "siding", "awning", "serving"})
+VIEWING_FORMS = frozenset({"looking", "looks", "facing", "faces", "overlooking", "showing", "shows", "taken", "seen"})
+
+
+def _verb_bases(vocab: Vocabulary, word: str) -> frozenset[str]:
+    """The verb's base as the vocabulary knows it, else the guesses of :func:`parsed.verb_stems`."""
+    base = vocab.verb_base(word)
+    return frozenset({base}) if base is not None else frozenset(verb_stems(word))
 
 
 def _unshown_verb(a: Analysis, i: int) -> bool:
@@ -516,7 +581,26 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # round 49: "connected on a chain" (by it) -> "under a chain"
     if phrase in ("into", "out of", "in to") and following & {"mirror", "mirrors", "wave", "waves"}:
         return True  # 2.9: "looking into a mirror" (the reflection looks out), "falling into a wave" (a wipeout)
+    if phrase == "on" and start > 0 and a.lowers[start - 1] == "head" \
+            and not (start > 1 and a.tokens[start - 2].tag in ("PRP$", "DT", "POS")):
+        return True  # round 59: "with head on traffic" (facing it); not "his head on a pillow"
+    if head in ("outside", "inside", "exterior", "interior"):
+        return True  # round 59: "sugar on the outside" -> "under the outside": a side, not a thing
+    if phrase in ("over", "under") and end + 1 < len(a.tokens) and a.tokens[end].tag in ("JJ", "VBN") \
+            and a.lowers[end].endswith("ed") and a.tokens[end + 1].tag in NOUN_TAGS:
+        return True  # round 60: "A LARGE OVER SIZED SUB SANDWICH": part of an attribute
+    if start > 1 and a.lowers[start - 1] == "out" and a.lowers[start - 2] in ("wipes", "wiping", "wiped", "wipe"):
+        return True  # round 59: "A surfer wipes out on a huge wave" -> "under": a wipeout ends under it
+    if phrase in ("under", "beneath", "below", "underneath") and head in SKY_WORDS:
+        return True  # round 52: "riding a kiteboard under a gray sky" -> "on a gray sky" reads as weather
+    if phrase in ("on", "upon", "atop", "on top of") and head in ("wall", "walls"):
+        return True  # round 52: "a fountain on a vine covered wall" -> "under": at its foot, on it too
+    if phrase in ("in front of", "behind", "in back of") and "traffic" in a.lowers:
+        return True  # round 52: "a bus waits in traffic behind a car": a car is in front of it too
     return phrase in ("into", "in to") and start > 0 and a.lowers[start - 1] in INTO_VERBS
+
+
+SKY_WORDS = frozenset({"sky", "skies", "cloud", "clouds", "sun", "moon", "stars", "sunset", "sunlight"})
 
 
 def _fixed_frame(a: Analysis, i: int) -> bool:
@@ -549,6 +633,8 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
         # receiver to answer a call"): a photo shows only its start
     if i > 0 and a.lowers[i - 1] in VERB_FIRST_HALVES:
         return True  # round 16: "blow drying", "water skiing": one verb of two words
+    if a.lowers[i] in VERB_FIRST_HALVES and i + 1 < len(a.tokens) and a.tokens[i + 1].tag.startswith("VB"):
+        return True  # round 60: "The women blow dries the boy" -> "ride dries"
     if i + 1 < len(a.tokens) and a.tokens[i + 1].tag == "VBN":
         return True  # round 16: "sits perched", "sits parked": the participle says where it is
     if any(a.tokens[k].dep == "prt" and k > i + 1 for k in a.children[i]):
@@ -625,7 +711,9 @@ OBJECT_PRONOUNS = frozenset({"it", "them", "him", "her"})
 VERTICAL_RELATIONS = frozenset({"on", "on top of", "atop", "upon", "above", "below", "under", "underneath",
                                 "beneath", "over"})
 REACHING_OUT = frozenset({"stretch", "stretches", "stretching", "extend", "extends", "extending", "jut", "juts",
-                          "jutting", "reach", "reaches", "reaching"})
+                          "jutting", "reach", "reaches", "reaching",
+                          # round 60: bread "sticking out of his mouth" -> "into": it does both
+                          "sticking", "sticks", "poking", "pokes", "protruding", "protrudes"})
 ATTACHING_PARTICIPLES = frozenset({"connected", "attached", "chained", "tied", "hooked", "fastened", "clipped",
                                    "strapped", "mounted", "secured", "linked"})
 SHELVES = frozenset({"shelf", "shelves", "shelving", "bookshelf", "bookshelves"})
