@@ -1156,3 +1156,24 @@ def test_verb_rules_from_rounds_59_60():
     assert "riding" in targets("A man with a helmet on riding a skateboard in the street.")
     assert "on" in targets("A dog resting his head on a pillow.")
     assert "over" in targets("An airplane is seen flying over several trees.")
+
+
+def test_review_of_generator_2_10():
+    """A code review of 2.10: a negated or paired person name stays; an animal implied by the
+    scene ("on horseback", "at a rodeo") keeps people people; a room never becomes the one whose
+    fixtures the caption names; no toilet where one may be in view; a caption-initial food stays a
+    mass; "running by" the water is a gait beside it, not a vehicle passing; "traffic" counts only as
+    "in traffic"."""
+    captions = ["A court with no tennis players.", "No baseball players on the field.", "People on horseback.",
+                "Two people at a rodeo.", "A bedroom with a toilet.", "A kitchen with a bathtub.",
+                "A counter with a sink and a mirror.", "A bed in a hotel room.", "Fruit for sale at a market.",
+                "A baseball player sin the dugout.", "A dog running by the water",
+                "A stop sign in front of a traffic light"]
+    got = {c: (r["noun_aug_caption"], r["verb_aug_caption"])
+           for c, r in zip(captions, generate_negatives(captions, types=["noun", "verb"], seed=0))}
+    for caption in captions[:4] + captions[6:10]:
+        assert got[caption][0] == INVALID, (caption, got[caption])
+    assert got["A bedroom with a toilet."][0] == "A kitchen with a toilet."
+    assert got["A kitchen with a bathtub."][0] == "A bedroom with a bathtub."
+    assert got["A dog running by the water"][1] not in (INVALID,) and "running" not in got["A dog running by the water"][1]
+    assert got["A stop sign in front of a traffic light"][1] == "A stop sign behind a traffic light"

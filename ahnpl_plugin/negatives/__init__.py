@@ -46,11 +46,13 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # rule misread ("A black and orange cat", "Man playing tennis") or a room for another ("A bathroom"
 # -> "A kitchen"); else a fixture of another room for furniture in a room; last an animal for a
 # person where the caption names no animal ("Two people" -> "Two horses"); rounds 54-58. "speaker"
-# is never a replacement (a performer is one, and has one): 177 of 2.9's 32,548 noun negatives on the
-# Karpathy test, val2017 and SugarCrepe captions change. Verb (round 52's readers): no other way of
+# is never a replacement (a performer is one, and has one): 184 of 2.9's 32,508 noun negatives on the
+# Karpathy test and val2017 captions change. Verb (round 52's readers): no other way of
 # moving fast for "passing/zooming by", carrying/pushing and hitting/pushing overlap, nothing
-# inverted under the sky, on a wall or in traffic, no list noun read as a verb ("people trees cars"):
-# 605 of 31,902 verb negatives change, 202 of them dropped; rounds 59-60.
+# inverted under the sky, on a wall or in traffic, nouns read as verbs by where they stand
+# ("baggage claim track", "broccoli and cauliflower"): 706 of 31,864 verb negatives change, 256 of
+# them dropped; rounds 59-62 and a code review. With a plausibility margin, a rejection is final: no
+# fallback is tried after it (a margin only removes negatives).
 __version__ = "2.10"
 
 __all__ = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
 import multiprocessing
 import re
 import sys
@@ -35,6 +34,7 @@ from ahnpl_plugin.negatives.plausibility import (
 )
 from ahnpl_plugin.negatives.replacements import (
     REPLACEMENT_TYPES,
+    ROOM_POOL,
     Target,
     choose_target,
     counted_noun,
@@ -44,6 +44,7 @@ from ahnpl_plugin.negatives.replacements import (
     realize,
     relation_opposite,
     replacement_targets,
+    rooms_the_caption_furnishes,
     vocabulary_fill,
 )
 from ahnpl_plugin.negatives.swaps import (
@@ -184,8 +185,12 @@ class NegativeGenerator:
         """The most plausible of up to WORDS_PER_TARGET vocabulary words (drawn at random) at every
         target of the type; the type's fallback tiers, in turn, when these give none."""
         unfloored = getattr(choose, "unfloored", choose)
-        for targets in itertools.chain([replacement_targets(analysis, negative_type)],
-                                       fallback_tiers(analysis, negative_type)):
+
+        def tiers():  # the fallback tiers are built only when the targets before them give nothing
+            yield replacement_targets(analysis, negative_type)
+            yield from fallback_tiers(analysis, negative_type)
+
+        for targets in tiers():
             candidates = self._candidates(analysis, targets, rng) if targets else []
             best = choose(candidates)
             if best is not None or (unfloored is not choose and unfloored(candidates) is not None):
@@ -316,6 +321,8 @@ class NegativeGenerator:
                 avoid |= {"run"}  # 2.5 (round 34): "a bus waiting" -> "running": its engine may be
         if target.role == "verb" and set(analysis.lowers) & parsed.SCREEN_WORDS:
             avoid |= {"surf"}  # round 17: "sitting at a desk with a laptop" -> "surfing": the web
+        if target.pool == ROOM_POOL:
+            avoid |= rooms_the_caption_furnishes(analysis.lowers)  # review: "A bedroom with a toilet"
         if target.role == "noun":  # 2.3 (round 17's readers): no object of the same scene or kind
             for group in parsed.SCENE_GROUPS:
                 if target.base in group:
