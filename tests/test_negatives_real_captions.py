@@ -75,7 +75,7 @@ HAND_CHECKED: dict[str, dict[str, str]] = {
         "relation": "A white Nintendo Wii game controller holding a little girl.", "adj_swap": INVALID,
         "adj": "A little girl holding a silver Nintendo Wii game controller.",
         "noun": "A little gentleman holding a white Nintendo Wii game controller.",
-        "verb": "A little girl fixing a white Nintendo Wii game controller."},  # 2.9: holding ~ catching
+        "verb": "A little girl serving a white Nintendo Wii game controller."},  # 2.9: holding ~ catching
     # v1 adj_swap: "A colored horse stands over a light brown dog." ("light colored" is one attribute)
     "A brown horse stands over a light colored dog.": {
         "relation": "A light colored dog stands over a brown horse.", "adj_swap": INVALID,

@@ -146,7 +146,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     # verbs: "holding onto" is one verb; holding -> carrying says about the same; "includes" is no action
     "a woman holding onto a piece of pizza with her mouth": {"verb": INVALID},
     "A man in a florescent green hoodie holding a fuchsia umbrella.": {
-        "verb": "A man in a florescent green hoodie cleaning a fuchsia umbrella."},  # 2.9: holding ~ catching
+        "verb": "A man in a florescent green hoodie sniffing a fuchsia umbrella."},  # 2.9: holding ~ catching; 2.10 ~ pulling
     "Plate of food that includes chicken, beans and a pickle.": {"verb": INVALID},
     # --- round 7: a phrase the parse cut short keeps its words ("three yellow | bananas") ---
     "three yellow  bananas sitting inside of a basket": {"relation": INVALID},  # v2.1 at 6a83205: "three yellow  a basket"
@@ -1177,3 +1177,38 @@ def test_review_of_generator_2_10():
     assert got["A kitchen with a bathtub."][0] == "A bedroom with a bathtub."
     assert got["A dog running by the water"][1] not in (INVALID,) and "running" not in got["A dog running by the water"][1]
     assert got["A stop sign in front of a traffic light"][1] == "A stop sign behind a traffic light"
+
+
+def test_verb_rules_from_rounds_61_62():
+    """2.10 (rounds 61-62's readers): no relation inverted that may hold either way ("near"
+    mountains in the background, "on" his feet, "outside" a resort, "over pass", "sinking his
+    teeth into"), no idiom's verb ("comes with soup", "could use", "bow tie"), no caption with
+    "the a"; holding and pulling overlap, a surfer "hitting" a wave rides it."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["verb"], plausibility="off")
+
+    def targets(caption):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, "verb")]
+
+    assert "near" not in targets("A train traveling near the mountains.")
+    assert "near" in targets("A dog sitting near a bench.")
+    assert "on" not in targets("A man with skis on his feet.")
+    assert "outside" not in targets("People standing outside a ski resort.")
+    assert "over" not in targets("Cars driving on an over pass.")
+    assert "into" not in targets("A man sinking his teeth into a sandwich.")
+    assert "comes" not in targets("A sandwich that comes with soup.")
+    assert "use" not in targets("A bathroom that could use a good cleaning.")
+    assert "bow" not in targets("A man wearing a bow tie.")
+    assert targets("A man sitting on the a parked bus.") == []
+    for caption, never in [("A woman holding her kite on the beach.", ("pull", "drag", "tug")),
+                           ("A surfer riding a huge wave.", ("hit", "catch", "surf")),
+                           ("A baseball pitcher pitching a ball.", ("swing",))]:
+        for seed in range(8):
+            (result,) = generate_negatives([caption], types=["verb"], seed=seed, plausibility="off")
+            new_words = set(result["verb_aug_caption"].lower().split()) - set(caption.lower().split())
+            assert not any(w.startswith(n) for w in new_words for n in never), (caption, result)

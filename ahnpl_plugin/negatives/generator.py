@@ -313,6 +313,8 @@ class NegativeGenerator:
             avoid |= {parsed.GEAR_ACTS[w] for w in analysis.lowers if w in parsed.GEAR_ACTS}  # "with skis" -> "skiing"
             if "surf" in avoid:
                 avoid |= {"cut", "carve"}  # round 49: a surfer "cuts" a wave: surfs it
+            if set(analysis.lowers) & {"wave", "waves"} and stems & {"ride", "surf", "catch", "hit"}:
+                avoid |= {"ride", "surf", "catch", "hit", "carve", "cut"}  # round 61: a surfer "hitting" a wave rides it
             if avoid & parsed.SNOW_SPORTS or set(analysis.lowers) & parsed.SNOW_SCENE_WORDS:
                 avoid |= parsed.SNOW_SPORTS  # 2.9 (round 46): "skiers going down" -> not "snowboarding"
         if target.role == "verb" and target.pool == INTRANSITIVE_POOL:

@@ -155,6 +155,7 @@ GENERIC_VERBS = frozenset({"use", "hold", "play", "look", "pose", "wait",
 # 2.4 (round 27's readers): acts one of which often includes or looks like the other.
 OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("hold", "touch", "grab", "carry", "use", "lift", "pet", "hug"),
+    ("hold", "pull", "drag", "tug", "examine", "inspect"),  # round 62: holding a kite pulls it; one examines what one holds
     # round 52: an engine "carrying" carts may push them, a child "examining" a magnet touches it,
     # a player "hitting" a ball pushes it
     ("carry", "push", "pull", "haul", "tow", "drag"), ("examine", "inspect", "push", "touch"),
@@ -200,7 +201,9 @@ BALL_GAME_WORDS = frozenset({"ball", "balls", "baseball", "tennis", "frisbee", "
                              "racket", "racquet", "bat", "game", "match", "court", "field", "serve"})
 BALL_GAME_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("play", "throw", "catch", "toss", "kick", "hit", "serve", "pitch"),
-    ("hit", "throw", "pitch", "catch", "toss", "drive", "slice", "strike", "smash", "return"),
+    ("hit", "throw", "pitch", "catch", "toss", "drive", "slice", "strike", "smash", "return", "swing"),
+    # round 61: a player swinging at or kicking a ball runs to it
+    ("swing", "kick", "hit", "run", "chase", "dribble"),
 ))
 # 2.9 (round 47): "going" (or "moving", "heading") is any way of moving: "going up a hill" ->
 # "climbing up" may be true. One way: "driving" may still become "walking".

@@ -154,8 +154,10 @@ def _noun_targets(a: Analysis) -> list[Target]:
 def _garbled(a: Analysis) -> bool:
     """Round 47: the caption's own slip that a negative would keep: an article right before a
     preposition ("Cows grazing a on a grass field") or, round 52, a conjunction ("standing on a and
-    near a laptop"), a lone letter ("sit n a table")."""
-    return any(w in ("a", "an", "the") and (a.tokens[k + 1].tag in ("IN", "TO") or a.lowers[k + 1] in ("and", "or"))
+    near a laptop") or, round 62, another article ("on the a parked bus"), a lone letter ("sit n a
+    table")."""
+    return any(w in ("a", "an", "the") and (a.tokens[k + 1].tag in ("IN", "TO")
+                                            or a.lowers[k + 1] in ("and", "or", "a", "an", "the"))
                for k, w in enumerate(a.lowers[:-1])) \
         or any(w in ("n", "o") and a.tokens[k].text.islower() for k, w in enumerate(a.lowers))
 
@@ -488,6 +490,12 @@ def _misread_or_viewer_verb(a: Analysis, i: int) -> bool:
         return True  # round 52: "some people trees cars and buildings": a list, not "people trees cars"
     if _noun_read_as_verb(a, i):
         return True
+    if _verb_bases(vocab, word) & {"come", "serve"} and a.lowers[i + 1:i + 2] == ["with"]:
+        return True  # round 62: "comes with soup" (is served with)
+    if word == "use" and i > 0 and a.tokens[i - 1].tag == "MD":
+        return True  # round 61: "could use a good cleaning"
+    if word in ("bow", "bows") and a.lowers[i + 1:i + 2] in (["tie"], ["ties"]):
+        return True  # round 62: "a bow tie" -> "brush tie"
     if vocab.verb_base(word) == "wear" and i + 1 < len(a.tokens) and a.lowers[i + 1] in vocab.words("colour"):
         return True  # round 52: "The tennis player wearing white" -> "serving white"
     bases = _verb_bases(vocab, word)
@@ -632,6 +640,18 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # round 60: "A LARGE OVER SIZED SUB SANDWICH": part of an attribute
     if start > 1 and a.lowers[start - 1] == "out" and a.lowers[start - 2] in ("wipes", "wiping", "wiped", "wipe"):
         return True  # round 59: "A surfer wipes out on a huge wave" -> "under": a wipeout ends under it
+    if phrase in ("near", "next to", "beside", "close to", "by") and head in DISTANT_THINGS:
+        return True  # round 61: "a train near mountains" -> "far from": they may be far in the background
+    if phrase in VERTICAL_RELATIONS and head in ("feet", "foot", "hands", "hand"):
+        return True  # rounds 61: skis "on" -> "under his feet", a phone "on" -> "under her hands": both
+    if phrase in ("inside", "outside", "inside of", "outside of") and head in OPEN_PLACES:
+        return True  # round 61: "outside a ski resort" -> "inside": people on its slopes are in it
+    if phrase in ("over", "under") and a.lowers[end:end + 1] in (["pass"], ["passes"]):
+        return True  # round 62: "an over pass" (overpass) -> "an on pass"
+    if phrase in ("toward", "towards", "away from") and start > 0 and a.lowers[start - 1] == "distance":
+        return True  # round 62: "stands some distance away from" -> "toward": unclear
+    if phrase == "into" and start > 0 and a.lowers[start - 1] in ("teeth", "fangs"):
+        return True  # round 61: "sinking his teeth into" a sandwich
     if phrase in ("under", "beneath", "below", "underneath") and head in SKY_WORDS:
         return True  # round 52: "riding a kiteboard under a gray sky" -> "on a gray sky" reads as weather
     if phrase in ("on", "upon", "atop", "on top of") and head in ("wall", "walls"):
@@ -642,6 +662,10 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
 
 
 SKY_WORDS = frozenset({"sky", "skies", "cloud", "clouds", "sun", "moon", "stars", "sunset", "sunlight"})
+DISTANT_THINGS = frozenset({"mountain", "mountains", "hill", "hills", "hillside", "skyline", "horizon", "sky", "ocean",
+                            "sea", "city", "forest", "mountainside", "range", "cliffs"})
+OPEN_PLACES = frozenset({"resort", "park", "zoo", "area", "field", "lot", "yard", "campus", "stadium", "farm",
+                         "garden", "market", "fairground"})
 
 
 def _fixed_frame(a: Analysis, i: int) -> bool:
