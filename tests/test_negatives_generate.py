@@ -92,6 +92,15 @@ def changed_span(caption: str, negative: str) -> tuple[list[str], list[str]]:
     return a[i:len(a) - j], b[i:len(b) - j]
 
 
+def swapped_name(old: list[str], new: list[str]) -> bool:
+    """2.11: a COCO name of NAME_SWAPS replaced whole by one of its alternatives."""
+    from ahnpl_plugin.negatives.replacements import NAME_SWAPS
+
+    def name(ws):
+        return " ".join(ws[:-1] + [VOCAB.singular(ws[-1])]) if ws else ""
+    return name(new) in NAME_SWAPS.get(name(old), ())
+
+
 def one_unit_changed(caption: str, negative: str, negative_type: str = "verb") -> bool:
     """One word changed, or (noun type, 2.5) a whole noun + noun name changed to one noun ("a
     laptop computer" -> "a camera"), or (verb type) one whole relation phrase changed to another."""
@@ -100,6 +109,8 @@ def one_unit_changed(caption: str, negative: str, negative_type: str = "verb") -
         return old != new
     if negative_type == "noun" and len(new) == 1 and 2 <= len(old) <= 3:
         return new[0] not in old
+    if negative_type == "noun" and swapped_name(old, new):
+        return True
     a, b = words(caption), words(negative)
     for i in range(len(a)):  # a relation phrase at i replaced by another one
         for phrase in RELATIONS:
@@ -235,6 +246,8 @@ def test_replacements_stay_within_their_kind(coco_results):
         for t, role in (("adj", "adjective"), ("noun", "noun")):
             negative = result[field_name(t)]
             old, new = changed_span(caption, negative) if negative != INVALID else ([], [])
+            if role == "noun" and swapped_name(old, new):
+                continue  # 2.11: a COCO name -> another of its kind (NAME_SWAPS)
             if len(old) > 1 and len(new) == 1 and role == "noun":
                 old = old[-1:]  # 2.5: a noun + noun name replaced whole keeps its head's kind
             if len(old) == 1 and role == "noun":

@@ -606,7 +606,7 @@ ROUND_20_30_RELATION = {  # 2.4: what both readers of rounds 20-30 rejected, and
     "A chair that has a blue suitcase on it.": "###",
     "An illustration of a man jumping to kick a ball.": "###",
     "A herd of  zebra running around a dirt field.": "###",
-    "A red stop sign sitting on the floor next to a wall.": "###",
+    "A red stop sign sitting on the floor next to a wall.": "The floor sitting on a red stop sign next to a wall.",  # 2.11: "floor" moves in the fourth try
     "The boy is wearing a shirt with a tie.": "###",
     "A man is skiing down a snowy hill.": "A snowy hill is skiing down a man.",
     # round 24: one thing twice, people looking at each other, two sentences, a symmetric link
@@ -1038,7 +1038,7 @@ def test_noun_fallbacks_of_generator_2_10():
 
     def tiers(caption):
         return [[(" ".join(a_.lowers[t.start:t.end]), t.pool) for t in tier]
-                for a_ in [analysis(caption)] for tier in fallback_tiers(a_, "noun")]
+                for a_ in [analysis(caption)] for k, tier in enumerate(fallback_tiers(a_, "noun")) if k != 1]  # 2.11: tier 1 is names
 
     first, fixtures, animals = tiers("Man playing tennis on a fenced in tennis court.")
     assert first == [("man", "person")] and fixtures == [] and animals == [("man", STAND_IN_POOL)]
@@ -1212,3 +1212,145 @@ def test_verb_rules_from_rounds_61_62():
             (result,) = generate_negatives([caption], types=["verb"], seed=seed, plausibility="off")
             new_words = set(result["verb_aug_caption"].lower().split()) - set(caption.lower().split())
             assert not any(w.startswith(n) for w in new_words for n in never), (caption, result)
+
+
+# 2.11: the relation swap's fourth try (round 53's recall reading, rounds 65-66's readers), each
+# output read and accepted by both readers of round 65; "###" for what they rejected.
+FOURTH_TRY: dict[str, str] = {
+    "A red plane flying through a blue sky.": "A blue sky flying through a red plane.",
+    "A bicycle is locked up to a post": "A post is locked up to a bicycle",
+    "A group of birds in the sand by the water.": "The sand in a group of birds by the water.",
+    "a colorful train going along an elevated track": INVALID,  # round 67: a track goes along a train either way
+    "A seagull standing near the ocean on the sand.": "The sand standing near the ocean on a seagull.",  # distant
+    "A grey bird in the middle of a snow-covered ground": "A snow-covered ground in the middle of a grey bird",
+    "fifteen different varieties of doughnuts in a display case":
+        "a display case in fifteen different varieties of doughnuts",
+    "A biker stands on a path as horses follow.": "A path stands on a biker as horses follow.",
+    "A park with kites flying in the bright blue sky.": "A park with the bright blue sky flying in kites.",
+    # a bare singular phrase, a possessive's phrase, clothing "in", an "-ing" word in a bare phrase
+    "Giraffe standing in a holding pen near a tree stump.": INVALID,
+    "Orange train on tracks in the country side.": INVALID,  # "train" read as a verb
+    "A man doing a trick on his skate board.": INVALID,
+    "A young child in a sun hat crawling in hay at a kite fair": INVALID,
+    "A group of people dressed in black preparing food.": INVALID,
+    # round 65's rejections: a floated quantifier, a description left behind, "not many", "along" after
+    # no verb, a name split in two
+    "Bags and luggage all sitting on the floor .": INVALID,
+    "Plates of food with onion rings and cheesecake and a cup of cocoa on a table": INVALID,
+    "There are not many passengers on the bus.": INVALID,
+    "A train with a yellow front driving on a track.": INVALID,
+    "a man in a yellow top surfing on the waves": INVALID,
+    "A group of passengers at a train station standing on the platform as a train arrives": INVALID,
+    "An assortment of foods in bowls, drinks and condiments on a table.": INVALID,
+    "A stop sign and lighted lamp post along a street at dusk.": INVALID,
+    "A man sitting cross legged in front of a mirror on the floor taking a self portrait": INVALID,
+    "A passenger trains speeding through the city on a train track.": INVALID,
+    "a group of young people playing tennis with trees in the back ground": INVALID,
+    # round 66's: a verb read into the phrase, skis "on" people, a wave's act on a surfer, "up by",
+    # "the view from", a description left behind
+    "A group of men ski across the snow covered ground.": INVALID,
+    "two giraffe stand behind a fence in a zoo enclosure": INVALID,
+    "Two sheep and a ram stand next to a fence in the yard": INVALID,
+    "A baby cow is interested in a drink someone has.": INVALID,
+    "Some people on snow boards high up in the air.": INVALID,
+    "A surfer with a paddle catches a wave.": INVALID,
+    "A young child catching a wave while surfing.": INVALID,
+    "a large bus is up by the side of a curb": INVALID,
+    "the view from a plane high up in the sky.": INVALID,
+    "A sheep with its mouth open in a pen.": INVALID,
+    "A television sitting on top of a television stand.": "A television stand sitting on top of a television.",
+    "A young man performs a trick on a skate board.": "A skate board performs a trick on a young man.",
+    # round 67's: near is symmetric, a track runs along a train, a slice count, a description left
+    # behind, a sign's subject, a verb after its noun, a number on a singular, a wave's act
+    "The toilet is very low to the ground.": INVALID,
+    "A train running along a track near a station.": INVALID,
+    "A train moving along a track during the day.": "A track moving along a train during the day.",
+    "A white plate topped with a pizza cut into 6 slices.": INVALID,
+    "a lady on her phone sitting on a curb": INVALID,
+    "A large long train with man inside on the track.": INVALID,
+    "a yellow sign of a person carrying a surf board": INVALID,
+    "Many elephants in a cage stand together.": INVALID,
+    "two train on a track near a building": INVALID,
+    "A crashing wave is about to close in on a surfer.": INVALID,
+    "A surfer is riding a wave on a narrow waterway.": "A wave is riding a surfer on a narrow waterway.",
+}
+
+
+@pytest.mark.parametrize("plausibility", ["ngram", "off"])
+def test_relation_fourth_try_of_generator_2_11(plausibility):
+    """2.11: where the first three tries give nothing, a fourth may also move the scenery, objects,
+    food and people of swaps.LATE_SWAP_OBJECTS; a caption an earlier try swaps keeps its negative,
+    and the late words stay out of the earlier tries' and the replacements' vocabularies."""
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.swaps import LATE_SWAP_OBJECTS, swap_vocabulary
+    from ahnpl_plugin.negatives.vocabulary import Vocabulary
+
+    captions = list(FOURTH_TRY)
+    made = generate_negatives(captions, types=["relation"], seed=0, plausibility=plausibility)
+    assert {c: r["relation_aug_caption"] for c, r in zip(captions, made)} == FOURTH_TRY
+    # earlier tries win: "the floor" is never moved where the vocabulary's nouns give a swap
+    (result,) = generate_negatives(["A dog on a bed on the floor."], types=["relation"])
+    assert result["relation_aug_caption"] == "A bed on the floor on a dog."  # the first try
+    shipped = Vocabulary.load()
+    assert swap_vocabulary(shipped).category_of("sky", "noun") is None  # the second try's vocabulary
+    gen = NegativeGenerator(types=["relation", "noun"])
+    gen.generate(["A red plane flying through a blue sky."])
+    assert all(gen._late_swap_vocabulary.category_of(w, "noun") is not None for w in LATE_SWAP_OBJECTS)
+    assert gen.vocabulary.category_of("sky", "noun") is None
+
+
+def test_relation_margin_rejection_is_final():
+    """2.11: with a plausibility margin, a relation try whose candidates the margin rejects ends
+    the search: the later tries run only where the earlier ones had no candidate at all, so a
+    margin only removes negatives (as the noun fallbacks of 2.10)."""
+    from ahnpl_plugin.negatives import generator as generator_module
+
+    caption = "A red plane flying through a blue sky."  # the fourth try's negative
+    (free,) = generate_negatives([caption], types=["relation"])
+    assert free["relation_aug_caption"] == "A blue sky flying through a red plane."
+    (strict,) = generate_negatives([caption], types=["relation"], plausibility_margin=0.0)
+    assert strict["relation_aug_caption"] == INVALID  # the swap is less plausible than the caption
+    calls = []
+    real = generator_module.relation_swap
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    gen = generator_module.NegativeGenerator(types=["relation"], plausibility_margin=0.0)
+    generator_module.relation_swap, saved = counting, generator_module.relation_swap
+    try:
+        (result,) = gen.generate(["A dog on a bed."])  # the first try has a candidate, the margin rejects it
+    finally:
+        generator_module.relation_swap = saved
+    assert result["relation_aug_caption"] == INVALID and len(calls) == 1
+
+
+def test_noun_name_tier_of_generator_2_11():
+    """2.11: a COCO name protected whole ("fire hydrant", "living room") -> another name of its kind
+    (replacements.NAME_SWAPS), tried after the first fallback tier: never a name or room the caption
+    has or furnishes, never a name with a noun beside it ("chili hot dog", "stop sign pole") or
+    negated."""
+    from ahnpl_plugin.negatives.replacements import NAME_SWAPS
+
+    expected = {
+        "A fire hydrant on the side of a street.": "A stop sign on the side of a street.",
+        "A stop sign next to a traffic light.": "A stop sign next to a fire hydrant.",  # not the light it has
+        "A living room with a toilet in the corner.": "A bedroom with a toilet in the corner.",  # not a bathroom
+        "There is no fire hydrant on this street.": INVALID,
+        "A stop sign pole on a corner.": INVALID,
+        "A chili hot dog with onions on a plate.": "A chili hot dog with onions on a jar.",  # the name stays
+    }
+    captions = list(expected)
+    made = generate_negatives(captions, types=["noun"], seed=0)
+    assert {c: r["noun_aug_caption"] for c, r in zip(captions, made)} == expected
+    for caption in ["Two fire hydrants on a sidewalk.", "A close up of a teddy bear.", "Three hot dogs."]:
+        for seed in range(4):
+            (result,) = generate_negatives([caption], types=["noun"], seed=seed)
+            negative = result["noun_aug_caption"]
+            assert negative != INVALID and any(
+                alternative in negative.lower() for name, alternatives in NAME_SWAPS.items()
+                if name in caption.lower() for alternative in alternatives), (caption, negative)
+    # a person is still replaced by a person where the noun targets give one (names are a fallback)
+    (result,) = generate_negatives(["A man standing next to a fire hydrant."], types=["noun"], seed=0)
+    assert "fire hydrant" in result["noun_aug_caption"] and not result["noun_aug_caption"].startswith("A man")

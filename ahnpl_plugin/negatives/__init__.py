@@ -53,7 +53,12 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # ("baggage claim track", "broccoli and cauliflower"), holding overlaps pulling: 2,411 of 31,864
 # verb negatives change, 330 of them dropped; rounds 59-64 and a code review. With a plausibility margin, a rejection is final: no
 # fallback is tried after it (a margin only removes negatives).
-__version__ = "2.10"
+# 2.11: a relation negative for captions that had none: a fourth try that may also move the
+# scenery, objects, food and people of ``swaps.LATE_SWAP_OBJECTS`` ("A red plane flying through a
+# blue sky" -> "A blue sky flying through a red plane"), no bare singular or possessive phrase, no
+# description left behind (rounds 65-66); every 2.10 negative stays as it was. A margin's rejection
+# of a relation try is final, as for the noun fallbacks.
+__version__ = "2.11"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

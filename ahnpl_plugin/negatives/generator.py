@@ -34,6 +34,8 @@ from ahnpl_plugin.negatives.plausibility import (
 )
 from ahnpl_plugin.negatives.replacements import (
     REPLACEMENT_TYPES,
+    NAME_POOL,
+    NAME_SWAPS,
     ROOM_POOL,
     Target,
     choose_target,
@@ -48,6 +50,8 @@ from ahnpl_plugin.negatives.replacements import (
     vocabulary_fill,
 )
 from ahnpl_plugin.negatives.swaps import (
+    EXTRA_SWAP_OBJECTS,
+    LATE_SWAP_OBJECTS,
     SELECTABLE_SWAPS,
     SWAP_RULES,
     adjective_swap,
@@ -96,6 +100,7 @@ class NegativeGenerator:
         self.language_model = language_model  # trained on the input captions (generate builds it)
         self.vocabulary = Vocabulary.load(vocabulary)
         self._swap_vocabulary: Vocabulary | None = None  # built on first use (_relation_swap)
+        self._late_swap_vocabulary: Vocabulary | None = None
         self.nlp = load_tagger(spacy_model, parser=self.parsed)
         self.filler = None
         if fill_mask_model is not None:
@@ -160,21 +165,39 @@ class NegativeGenerator:
         return SWAP_RULES[negative_type]
 
     def _relation_swap(self, analysis: Analysis, rng: CaptionRandom, choose=None) -> str | None:
-        """The relation swap in this generator's swap-words mode; with ``known`` (v2), when the
-        vocabulary's nouns give no swap, a second try that also moves :data:`swaps.EXTRA_SWAP_OBJECTS`
-        (2.7), and when that gives none, a third that swaps two phrases of different number and
-        makes the verb agree ("Two ducks are floating in a pond" -> "A pond is floating in two
-        ducks"; 2.8). Every earlier negative stays as it was."""
-        negative = relation_swap(analysis, rng, choose, words=self.swap_words)
-        if negative is None and self.swap_words == "known" and self.parsed and second_swap_allowed(analysis):
-            if self._swap_vocabulary is None:
-                self._swap_vocabulary = swap_vocabulary(self.vocabulary)
-            wider = copy.copy(analysis)
-            wider.vocabulary = self._swap_vocabulary
-            negative = relation_swap(wider, rng, choose, words="known")
-            if negative is None:  # 2.8: a third try, two phrases of different number, the verb made to agree
-                negative = relation_swap(wider, rng, choose, words="known", reagree=True)
-        return negative
+        """The relation swap in this generator's swap-words mode; with ``known`` (v2), tries in turn,
+        each only where those before give no candidate (every earlier negative stays as it was):
+        1. the vocabulary's nouns;
+        2. also :data:`swaps.EXTRA_SWAP_OBJECTS` (2.7);
+        3. two phrases of different number, the verb made to agree ("Two ducks are floating in a
+           pond" -> "A pond is floating in two ducks"; 2.8);
+        4. also :data:`swaps.LATE_SWAP_OBJECTS`, no bare singular phrase moved (2.11).
+        A plausibility margin's rejection is final (2.11): a later try runs only where the earlier
+        ones had no candidate, so a margin only removes negatives."""
+        unfloored = getattr(choose, "unfloored", choose)
+        rejected = []
+
+        def final(candidates: list[str]) -> str | None:
+            best = choose(candidates)
+            if best is None and unfloored is not choose and unfloored(candidates) is not None:
+                rejected.append(True)
+            return best
+
+        negative = relation_swap(analysis, rng, choose and final, words=self.swap_words)
+        if negative is not None or rejected or not (self.swap_words == "known" and self.parsed
+                                                    and second_swap_allowed(analysis)):
+            return negative
+        if self._swap_vocabulary is None:
+            self._swap_vocabulary = swap_vocabulary(self.vocabulary)
+            self._late_swap_vocabulary = swap_vocabulary(self.vocabulary, {**EXTRA_SWAP_OBJECTS, **LATE_SWAP_OBJECTS})
+        wider = copy.copy(analysis)
+        for vocabulary, options in ((self._swap_vocabulary, {}), (self._swap_vocabulary, {"reagree": True}),
+                                    (self._late_swap_vocabulary, {"late": True})):
+            wider.vocabulary = vocabulary
+            negative = relation_swap(wider, rng, choose and final, words="known", **options)
+            if negative is not None or rejected:
+                return negative
+        return None
 
     def _chooser(self, caption: str):
         """Picks the most plausible candidate that passes the v2 output checks."""
@@ -214,6 +237,9 @@ class NegativeGenerator:
         """v2: no word of the caption itself, no vague count ("two" -> "several"), no synonym of
         :data:`parsed.EXTRA_SYNONYMS`, no uncountable noun after "a" ("a snow")."""
         avoid = set(analysis.lowers)
+        if target.pool == NAME_POOL:  # 2.11: no name or room the caption has ("a stop sign by a traffic light")
+            avoid |= {name for name in NAME_SWAPS[target.base] if set(name.split()) & avoid}
+            avoid |= rooms_the_caption_furnishes(analysis.lowers)
         if target.pool == "count":
             avoid |= parsed.VAGUE_COUNTS
         guesses = parsed.base_guesses(target.original) | {target.base}
