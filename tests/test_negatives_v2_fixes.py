@@ -1273,14 +1273,29 @@ FOURTH_TRY: dict[str, str] = {
     "two train on a track near a building": INVALID,
     "A crashing wave is about to close in on a surfer.": INVALID,
     "A surfer is riding a wave on a narrow waterway.": "A wave is riding a surfer on a narrow waterway.",
+    # a fifth try: the late objects with the verb made to agree (2.8's rules), round 71
+    "a couple of trains are on the tracks": "the tracks are on a couple of trains",
+    "Five bagels are on a metal rack.": "A metal rack is on five bagels.",
+    "A person walking along train tracks next to crossing guards.":
+        "Train tracks walking along a person next to crossing guards.",  # "along" after a motion
+    "A toy train track is set up with two trains, houses, and a tractor.": INVALID,  # "with"
+    "A train is sitting along tracks under and overpass.": INVALID,  # "along" after a verb of rest
+    "A clean motorcycle is parked along a street curb.": INVALID,
+    # the review of 2.11: a person or animal "on" a board or leash stays behind; a possessive's
+    # phrase; a first-token head is no "snow board"
+    "A brown dog on a leash laying on a floor.": INVALID,
+    "A person on a surfboard riding the waves.": INVALID,
+    "A man's skate board on the ground": INVALID,
+    "Boards on a rider in the snow": "A rider in the snow on boards",
 }
 
 
 @pytest.mark.parametrize("plausibility", ["ngram", "off"])
 def test_relation_fourth_try_of_generator_2_11(plausibility):
     """2.11: where the first three tries give nothing, a fourth may also move the scenery, objects,
-    food and people of swaps.LATE_SWAP_OBJECTS; a caption an earlier try swaps keeps its negative,
-    and the late words stay out of the earlier tries' and the replacements' vocabularies."""
+    food and people of swaps.LATE_SWAP_OBJECTS, and a fifth does so with the verb made to agree; a
+    caption an earlier try swaps keeps its negative, and the late words stay out of the earlier
+    tries' and the replacements' vocabularies."""
     from ahnpl_plugin.negatives.generator import NegativeGenerator
     from ahnpl_plugin.negatives.swaps import LATE_SWAP_OBJECTS, swap_vocabulary
     from ahnpl_plugin.negatives.vocabulary import Vocabulary
@@ -1340,6 +1355,11 @@ def test_noun_name_tier_of_generator_2_11():
         "There is no fire hydrant on this street.": INVALID,
         "A stop sign pole on a corner.": INVALID,
         "A chili hot dog with onions on a plate.": "A chili hot dog with onions on a jar.",  # the name stays
+        # the review of 2.11: a verb may follow the name, a plural of a non-vocabulary noun, a hyphen
+        "A stop sign is on the corner.": "A fire hydrant is on the corner.",
+        "Two parking lots.": "Two fields.",
+        "A hot dog-eating contest": INVALID,
+        "fire hydrant": "stop sign",
     }
     captions = list(expected)
     made = generate_negatives(captions, types=["noun"], seed=0)
@@ -1351,6 +1371,16 @@ def test_noun_name_tier_of_generator_2_11():
             assert negative != INVALID and any(
                 alternative in negative.lower() for name, alternatives in NAME_SWAPS.items()
                 if name in caption.lower() for alternative in alternatives), (caption, negative)
+    # a plural of an alternative in the caption excludes it too ("two tacos": no "taco")
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import _name_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["noun"])
+    a = analyse(tokens_from_doc(gen.nlp("A hot dog next to two tacos."), True), gen.vocabulary, True)
+    (target,) = _name_targets(a)
+    assert "taco" in gen._avoid(a, target)
     # a person is still replaced by a person where the noun targets give one (names are a fallback)
     (result,) = generate_negatives(["A man standing next to a fire hydrant."], types=["noun"], seed=0)
     assert "fire hydrant" in result["noun_aug_caption"] and not result["noun_aug_caption"].startswith("A man")

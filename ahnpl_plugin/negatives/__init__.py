@@ -55,9 +55,12 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # fallback is tried after it (a margin only removes negatives).
 # 2.11: a relation negative for captions that had none: a fourth try that may also move the
 # scenery, objects, food and people of ``swaps.LATE_SWAP_OBJECTS`` ("A red plane flying through a
-# blue sky" -> "A blue sky flying through a red plane"), no bare singular or possessive phrase, no
-# description left behind (rounds 65-66); every 2.10 negative stays as it was. A margin's rejection
-# of a relation try is final, as for the noun fallbacks.
+# blue sky" -> "A blue sky flying through a red plane"), and a fifth that does so with the verb made
+# to agree; no bare singular or possessive phrase, no description left behind (rounds 65-71); every
+# 2.10 relation negative stays as it was. Noun: a tier of COCO's own two-word names
+# (``replacements.NAME_SWAPS``: "fire hydrant" -> "parking meter") after the first fallback tier,
+# so 399 of 2.10's fallback negatives change (rounds 68, 70, 72). A margin's rejection of a
+# relation try is final, as for the noun fallbacks.
 __version__ = "2.11"
 
 __all__ = [

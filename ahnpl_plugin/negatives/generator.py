@@ -171,7 +171,8 @@ class NegativeGenerator:
         2. also :data:`swaps.EXTRA_SWAP_OBJECTS` (2.7);
         3. two phrases of different number, the verb made to agree ("Two ducks are floating in a
            pond" -> "A pond is floating in two ducks"; 2.8);
-        4. also :data:`swaps.LATE_SWAP_OBJECTS`, no bare singular phrase moved (2.11).
+        4. also :data:`swaps.LATE_SWAP_OBJECTS`, no bare singular phrase moved (2.11);
+        5. the same with the verb made to agree, as in 3 (2.11).
         A plausibility margin's rejection is final (2.11): a later try runs only where the earlier
         ones had no candidate, so a margin only removes negatives."""
         unfloored = getattr(choose, "unfloored", choose)
@@ -192,7 +193,8 @@ class NegativeGenerator:
             self._late_swap_vocabulary = swap_vocabulary(self.vocabulary, {**EXTRA_SWAP_OBJECTS, **LATE_SWAP_OBJECTS})
         wider = copy.copy(analysis)
         for vocabulary, options in ((self._swap_vocabulary, {}), (self._swap_vocabulary, {"reagree": True}),
-                                    (self._late_swap_vocabulary, {"late": True})):
+                                    (self._late_swap_vocabulary, {"late": True}),
+                                    (self._late_swap_vocabulary, {"late": True, "reagree": True})):
             wider.vocabulary = vocabulary
             negative = relation_swap(wider, rng, choose and final, words="known", **options)
             if negative is not None or rejected:
@@ -238,7 +240,8 @@ class NegativeGenerator:
         :data:`parsed.EXTRA_SYNONYMS`, no uncountable noun after "a" ("a snow")."""
         avoid = set(analysis.lowers)
         if target.pool == NAME_POOL:  # 2.11: no name or room the caption has ("a stop sign by a traffic light")
-            avoid |= {name for name in NAME_SWAPS[target.base] if set(name.split()) & avoid}
+            words = avoid | {analysis.vocabulary.singular(w) for w in avoid}  # "two tacos" excludes "taco"
+            avoid |= {name for name in NAME_SWAPS[target.base] if set(name.split()) & words}
             avoid |= rooms_the_caption_furnishes(analysis.lowers)
         if target.pool == "count":
             avoid |= parsed.VAGUE_COUNTS

@@ -184,7 +184,7 @@ def fallback_targets(a: Analysis, negative_type: str) -> list[Target]:
 def fallback_tiers(a: Analysis, negative_type: str) -> list[list[Target]]:
     """Targets tried, tier after tier, only when :func:`replacement_targets` give no negative, so
     that every negative of the version before stays: ``verb`` one tier (2.6, :func:`_verb_fallbacks`),
-    ``noun`` three (2.10, :func:`_noun_fallbacks`). Without plausibility selection (one target drawn
+    ``noun`` four (2.10 and 2.11, :func:`_noun_fallbacks`). Without plausibility selection (one target drawn
     at random) only the first tier with targets is used, and only where there is no target at all."""
     if not a.parsed:
         return []
@@ -287,22 +287,30 @@ NAME_POOL = "name"
 
 def _name_targets(a: Analysis) -> list[Target]:
     """2.11: the names of :data:`NAME_SWAPS` in the caption, singular or plural, as targets whose
-    pool is the name's own alternatives: whole (no noun right before or after: "chili hot dog",
-    "stop sign pole"), not negated, not part of a longer fixed phrase, in no caption with quotes."""
+    pool is the name's own alternatives: whole (no noun or hyphen right before or after: "chili hot
+    dog", "stop sign pole", "hot dog-eating"; a verb may follow: "A stop sign is on the corner"),
+    not negated, not part of a longer fixed phrase, in no caption with quotes."""
     found = []
     vocab = a.vocabulary
     if any(t.text in QUOTES for t in a.tokens):
         return found  # a name in quoted text is what a sign reads
     for i in range(len(a.tokens) - 1):
         first, second = a.lowers[i], a.lowers[i + 1]
-        base = f"{first} {vocab.singular(second)}"
+        singular = vocab.singular(second)
+        if f"{first} {singular}" not in NAME_SWAPS and second.endswith("s"):
+            singular = second[:-1]  # "parking lots": "lot" is no vocabulary noun
+        base = f"{first} {singular}"
         if base not in NAME_SWAPS or cuts_phrase(i, i + 2, a.fixed_spans):
             continue  # a fixed phrase that is the name itself ("teddy bear") is replaced whole
-        plural = second != vocab.singular(second)
-        target = Target(i, i + 2, "noun", f"{first} {second}", base, NAME_POOL, "NNS" if plural else "NN", True, True)
-        if not _whole_noun(a, target) or set(a.lowers[max(0, i - 3):i]) & NEGATION_WORDS:
-            continue
-        found.append(target)
+        before, after = i - 1, i + 2
+        if (before >= 0 and (a.tokens[before].tag in NOUN_TAGS or a.tokens[before].text == "-")) \
+                or (after < len(a.tokens) and (a.tokens[after].tag in NOUN_TAGS or a.tokens[after].text == "-"
+                                               or a.lowers[after] in NAME_SECOND_WORDS)) \
+                or set(a.lowers[max(0, i - 3):i]) & NEGATION_WORDS:
+            continue  # "chili hot dog", "stop sign pole", "A hot dog-eating contest", "no fire hydrant"
+        plural = second != singular
+        found.append(Target(i, i + 2, "noun", f"{first} {second}", base, NAME_POOL, "NNS" if plural else "NN",
+                            True, True))
     return found
 
 

@@ -105,8 +105,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     number: two phrases of different number, one the subject of a verb, whose verb is then made to
     agree with the phrase that takes the subject's place ("Two ducks are floating in a pond" ->
     "A pond is floating in two ducks"; :func:`_agreement_fix`).
-    ``late`` (2.11, the fourth try, with :data:`LATE_SWAP_OBJECTS` in the vocabulary) moves no bare
-    singular phrase (:func:`_bare_singular`).
+    ``late`` (2.11, the fourth and fifth tries, with :data:`LATE_SWAP_OBJECTS` in the vocabulary)
+    moves no phrase of :func:`_late_unfit` and swaps no pair of :func:`_late_pair_unfit`.
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
     if words == "known" and (any(not t.text.strip() for t in a.tokens) or article_on_plural(a)
@@ -385,13 +385,12 @@ EXTRA_SWAP_OBJECTS: dict[str, str] = {
 # ("scissors"). A bare singular phrase is not moved by this try ("Giraffe standing in a pen" ->
 # "A pen standing in giraffe").
 LATE_SWAP_OBJECTS: dict[str, str] = {
-    **dict.fromkeys(("floor", "ground", "sand", "dirt", "beach", "sky", "grass", "snow", "water", "wave", "waves",
-                     "tracks", "track", "curb", "pool", "hay"), "place"),
-    **dict.fromkeys(("board", "post", "graffiti", "rack", "pen", "stand", "case", "bar", "sign", "pole", "wall",
-                     "fence", "door", "window"), "object"),
+    **dict.fromkeys(("floor", "ground", "sand", "dirt", "sky", "wave", "waves", "tracks", "track", "curb", "pool",
+                     "hay"), "place"),
+    **dict.fromkeys(("board", "post", "graffiti", "rack", "pen", "stand", "case", "bar"), "object"),
     **dict.fromkeys(("food", "foods", "slices", "veggies"), "food"),
-    **dict.fromkeys(("someone", "passengers", "passenger", "friends", "friend", "boarder", "biker", "rider",
-                     "skater", "crowd", "cyclist", "jockey", "motorcyclist", "bicyclist"), "person"),
+    **dict.fromkeys(("someone", "passengers", "passenger", "friends", "friend", "boarder", "biker", "skater",
+                     "crowd", "cyclist", "jockey", "motorcyclist", "bicyclist"), "person"),
 }
 LATE_MASS_WORDS = frozenset({"food", "sand", "dirt", "grass", "snow", "water", "hay", "graffiti"})
 
@@ -679,8 +678,10 @@ def _late_unfit(a: Analysis, c: Chunk) -> bool:
     - no determiner and an "-ing" word inside ("dressed in black preparing food": a misparse);
     - a plural, a person, an animal or a list and then a head of :data:`LATE_VERB_LIKE_HEADS` (round
       66: "a group of men ski", "two giraffe stand", "Two sheep and a ram stand"; "a drink someone
-      has": a verb or clause read into the phrase; not "a fruit stand");
-    - a possessive's phrase ("his skate board" -> "His skate board doing a trick on a man");
+      has": a verb or clause read into the phrase; not "a fruit stand"), or such a head after a noun
+      and before an adverb or particle (round 67: "in a cage stand together");
+    - a possessive's phrase ("his skate board" -> "His skate board doing a trick on a man"; "a
+      man's skate board");
     - clothing after "in" (worn: "A child in a sun hat crawling in hay" -> "in hay crawling in a
       sun hat" says the same)."""
     first = a.tokens[c.start]
@@ -695,13 +696,15 @@ def _late_unfit(a: Analysis, c: Chunk) -> bool:
             or any(a.lowers[k] in SIGN_WORDS and a.lowers[k + 1] == "of" for k in range(c.start, c.end - 1))
             or (first.tag == "CD" and a.lowers[c.start] not in ("one", "1") and a.tokens[head].tag == "NN")
             or (bare and any(a.tokens[k].tag == "VBG" for k in range(c.start, c.end)))
-            or first.tag == "PRP$"
+            or first.tag == "PRP$" or any(a.tokens[k].tag == "POS" for k in range(c.start, c.end))
             or (c.start > 0 and a.lowers[c.start - 1] == "in" and _category(a, c.heads[-1]) == "clothing"))
 
 
 # Round 65's readers, on the fourth try's negatives: a quantifier floated after the subject ("Bags
 # all sitting" -> "The floor all sitting"), a phrase whose description stays behind ("A train with
-# a yellow front driving on a track" -> "A track with a yellow front"; "the counter including a
+# a yellow front driving on a track" -> "A track with a yellow front"; a person or animal "on" a
+# board or leash before the relation, round 69 and the review: "A man on a surfboard riding a wave"
+# -> "A wave on a surfboard riding a man"; "the counter including a
 # glass of water ... is on food"), "along" after no verb ("a lamp post along a street": true either
 # way), "not many passengers", names split in two ("cross legged",
 # "back ground", "A passenger trains" with "trains" read as a verb).
@@ -722,6 +725,10 @@ LATE_WORN_ON = frozenset({"skies", "ski", "skis", "snowboard", "snowboards"})  #
 # ("in a cage stand together"), a number on a singular ("two train"); a wave and a person only
 # where one rides or surfs the other ("A wave coming in on a surfer", "taking a surfer").
 LATE_NEAR_WORDS = frozenset({"low", "close"})
+# Round 71's: "along" after a verb of rest ("sitting along"), "set up with" (together either way)
+LATE_ALONG_MOTION = frozenset({"moving", "moves", "traveling", "travelling", "travels", "walking", "walks", "riding",
+                               "rides", "driving", "drives", "heading", "heads", "going", "goes", "running", "runs",
+                               "rolling", "rolls", "speeding", "racing", "passing"})
 LATE_ALONG = frozenset((verb, "along") for verb in ("run", "runs", "running", "go", "goes", "going"))
 
 
@@ -735,22 +742,23 @@ def _late_pair_unfit(a: Analysis, x: Chunk, y: Chunk, spans: tuple[tuple[int, in
         return (end + 1 < len(words) and a.tokens[end].tag == "VBZ" and a.tokens[end + 1].tag in ("VBG", "VBN")
                 and a.vocabulary.category_of(a.vocabulary.singular(words[end]), "noun") is not None)
 
-    def along(k: int) -> bool:  # "a lamp post along a street"; not "a train going along a track"
-        return words[k] in ("along", "alongside") and not (k > 0 and a.tokens[k - 1].tag.startswith("VB"))
+    def along(k: int) -> bool:  # "a lamp post along a street", "tracks sitting along a train"; not "walking along"
+        return words[k] in ("along", "alongside") and not (k > 0 and words[k - 1] in LATE_ALONG_MOTION)
 
     between = words[x_end:y.start]
     heads = (words[x.heads[-1]], words[y.heads[-1]])
     person = a.is_person(heads[0]) or a.is_person(a.vocabulary.singular(heads[0])) \
         or a.is_person(heads[1]) or a.is_person(a.vocabulary.singular(heads[1]))
     return ((x_end < y.start - 1 and (words[x_end] in LATE_LEFT_BEHIND or a.tokens[x_end].tag == "JJ"
-                                      or (words[x_end] == "on" and a.tokens[x_end + 1].tag == "PRP$"))
+                                      or (words[x_end] == "on" and (a.tokens[x_end + 1].tag == "PRP$"
+                                                                    or _category(a, x.heads[-1]) in ("person", "animal"))))
              and not (words[y.start - 1] == "of" and y.start - x_end <= 4))  # "in the middle of", "in front of"
-            or bool(set(between) & LATE_NEAR_WORDS)
+            or bool(set(between) & LATE_NEAR_WORDS) or "with" in between
             or (bool(set(heads) & {"track", "tracks"}) and any(pair in LATE_ALONG for pair in zip(between, between[1:])))
             or any(pair in (("cut", "into"), ("sliced", "into")) for pair in zip(between, between[1:]))
             or (person and bool(set(heads) & {"wave", "waves"}) and not any(w.startswith(("rid", "surf")) for w in between))
             or (person and "on" in between and any(
-                h in LATE_WORN_ON or (h in ("board", "boards") and words[c.heads[-1] - 1] == "snow")
+                h in LATE_WORN_ON or (h in ("board", "boards") and c.heads[-1] > 0 and words[c.heads[-1] - 1] == "snow")
                 for h, c in zip(heads, (x, y))))
             or any(pair == ("up", "by") for pair in zip(between, between[1:]))
             or words[max(0, x.start - 2):x.start] in (["view", "from"], ["views", "from"])
