@@ -1384,3 +1384,53 @@ def test_noun_name_tier_of_generator_2_11():
     # a person is still replaced by a person where the noun targets give one (names are a fallback)
     (result,) = generate_negatives(["A man standing next to a fire hydrant."], types=["noun"], seed=0)
     assert "fire hydrant" in result["noun_aug_caption"] and not result["noun_aug_caption"].startswith("A man")
+
+
+def test_adjective_opposites_of_generator_2_11():
+    """2.11 (round 53's readers, round 74): where no adjective of a replaced kind gives a negative,
+    an attribute of replacements.ADJECTIVE_OPPOSITES -> its one opposite; never where the caption
+    has it, a pronoun repeats the gender, a negation or "or" is near, or an "-ing" word follows."""
+    expected = {
+        "A male tennis player in action on the court in front of a crowd.":
+            "A female tennis player in action on the court in front of a crowd.",
+        "Asian women are looking at vegetables at an outdoor market.":
+            "Asian women are looking at vegetables at an indoor market.",
+        "A smiling skier stands at the top of hill adjacent to trees.":
+            "A frowning skier stands at the top of hill adjacent to trees.",
+        "A horse pulling a carriage on a narrow path.": "A horse pulling a carriage on a wide path.",
+        "A male and a female duck in a pond.": INVALID,
+        "A female tennis player swings her racket.": INVALID,
+        "There is no outdoor seating.": INVALID,
+        "A female sitting on a bench with a dog.": INVALID,
+        "A large male elephant.": "A tiny male elephant.",  # the size is replaced first
+    }
+    captions = list(expected)
+    for plausibility in ("ngram", "off"):
+        made = generate_negatives(captions, types=["adj"], seed=0, plausibility=plausibility)
+        got = {c: r["adj_aug_caption"] for c, r in zip(captions, made)}
+        if plausibility == "off":
+            got["A large male elephant."] = expected["A large male elephant."]  # a random small word
+        assert got == expected, plausibility
+
+
+# 2.11 (round 73's readers, a fresh whole-type relation round): pairs the first tries swapped that
+# stay true, each now "###" (the comment gives 2.10's negative)
+ROUND_73_RELATION = {
+    "A woman poses for the camera as she eats a snack": INVALID,  # "The camera poses for a woman"
+    "A large boat is making waves towards the camera.": INVALID,
+    "A man on a cellphone sticking his finger in his ear.": INVALID,  # "A cellphone on a man"
+    "A living room with a table in front of a flat screen TV.": INVALID,  # they face each other
+    "Four people mounted on horses riding on the beach.": INVALID,  # "mounted on the beach riding on horses"
+    "Jockeys races horses on the beach on a clear day.": INVALID,
+    "two zebras graze the grass at the base of a hill": INVALID,
+    "a living room with with a couch and a table": INVALID,  # the caption's doubled word
+    "A tennis player getting ready to his a tennis ball.": INVALID,
+    "A fire hydrant sits near the curb along a road.": INVALID,  # "along" after no motion
+    "A cat on a bed.": "A bed on a cat.",
+}
+
+
+def test_relation_rules_from_round_73():
+    captions = list(ROUND_73_RELATION)
+    made = generate_negatives(captions, types=["relation"], seed=0)
+    assert {c: r["relation_aug_caption"] for c, r in zip(captions, made)} == ROUND_73_RELATION

@@ -59,8 +59,12 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # to agree; no bare singular or possessive phrase, no description left behind (rounds 65-71); every
 # 2.10 relation negative stays as it was. Noun: a tier of COCO's own two-word names
 # (``replacements.NAME_SWAPS``: "fire hydrant" -> "parking meter") after the first fallback tier,
-# so 399 of 2.10's fallback negatives change (rounds 68, 70, 72). A margin's rejection of a
-# relation try is final, as for the noun fallbacks.
+# so 398 of 2.10's fallback negatives change (rounds 68, 70, 72). Adj: an attribute of no
+# replaced kind -> its one opposite ("male" -> "female", "outdoor" -> "indoor"; round 74). Round
+# 73's readers (the whole relation type): no camera the picture is taken with, no person "on" a
+# phone, no screen and what faces it, no "mounted on"/"races"/"grazing" ground, no doubled word or
+# "his a", no "along" after no motion: 249 earlier relation negatives dropped, 58 changed. A
+# margin's rejection of a relation try is final, as for the noun fallbacks.
 __version__ = "2.11"
 
 __all__ = [

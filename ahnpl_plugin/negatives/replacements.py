@@ -184,13 +184,48 @@ def fallback_targets(a: Analysis, negative_type: str) -> list[Target]:
 def fallback_tiers(a: Analysis, negative_type: str) -> list[list[Target]]:
     """Targets tried, tier after tier, only when :func:`replacement_targets` give no negative, so
     that every negative of the version before stays: ``verb`` one tier (2.6, :func:`_verb_fallbacks`),
-    ``noun`` four (2.10 and 2.11, :func:`_noun_fallbacks`). Without plausibility selection (one target drawn
-    at random) only the first tier with targets is used, and only where there is no target at all."""
+    ``noun`` four (2.10 and 2.11, :func:`_noun_fallbacks`), ``adj`` one (2.11,
+    :func:`_adjective_fallbacks`). Without plausibility selection (one target drawn at random) only
+    the first tier with targets is used, and only where there is no target at all."""
     if not a.parsed:
         return []
     if negative_type == "noun":
         return _noun_fallbacks(a)
+    if negative_type == "adj":
+        return [_adjective_fallbacks(a)]
     return [_verb_fallbacks(a)] if negative_type == "verb" else []
+
+
+# 2.11 (round 53's readers: "A male tennis player" -> "A female", "an outdoor market" -> "an indoor
+# market", "A smiling skier" -> "A frowning skier", "a narrow path" -> "a wide path"): attributes of
+# no replaced kind (no category of REPLACED_ADJECTIVE_KINDS, or none at all) whose one opposite is
+# clear. Not "deep" or "light" (a deep blue, a light blue), nor moods that are read into a face
+# ("happy", "sad").
+ADJECTIVE_OPPOSITES: dict[str, str] = {
+    "male": "female", "female": "male", "outdoor": "indoor", "indoor": "outdoor", "smiling": "frowning",
+    "narrow": "wide", "wide": "narrow", "rural": "urban", "urban": "rural", "asleep": "awake", "awake": "asleep",
+    "fancy": "plain",
+}
+OPPOSITE_POOL = "opposite"
+
+
+def _adjective_fallbacks(a: Analysis) -> list[Target]:
+    """2.11: for ``adj`` (v2), an attribute of :data:`ADJECTIVE_OPPOSITES` -> its opposite, where
+    the adjective targets give no negative; not under a negation or beside an "or", nor where the
+    caption has the opposite already ("a male and a female duck"), nor a gender a pronoun repeats
+    ("A female player swings her racket"), nor an adjective before an "-ing" word, which is then a
+    noun ("a female sitting", round 74)."""
+    if _negated_or_alternative(a) or article_on_plural(a) or doubled_or_misfit_article(a):
+        return []
+    return [Target(i, i + 1, "adjective", a.lowers[i], a.lowers[i], OPPOSITE_POOL, a.tokens[i].tag, True)
+            for i, category in adjective_candidates(a)
+            if a.tokens[i].tag == "JJ" and category not in REPLACED_ADJECTIVE_KINDS
+            and a.lowers[i] in ADJECTIVE_OPPOSITES and ADJECTIVE_OPPOSITES[a.lowers[i]] not in a.lowers
+            and not (i + 1 < len(a.tokens) and a.lowers[i + 1].endswith("ing"))  # round 74: "a female sitting"
+            and not (a.lowers[i] in ("male", "female") and GENDERED_PRONOUNS & set(a.lowers))]
+
+
+GENDERED_PRONOUNS = frozenset({"he", "him", "his", "himself", "she", "her", "hers", "herself"})
 
 
 def _verb_fallbacks(a: Analysis) -> list[Target]:
@@ -928,6 +963,8 @@ def _pool(target: Target, vocabulary: Vocabulary) -> list[str]:
         return acceptable(target, FIXTURES[target.pool], vocabulary)
     if target.pool == NAME_POOL:
         return acceptable(target, NAME_SWAPS[target.base], vocabulary)
+    if target.pool == OPPOSITE_POOL:
+        return [ADJECTIVE_OPPOSITES[target.original]]
     if target.role == "noun" and target.pool == STAND_IN_POOL and vocabulary.category_of(target.base, "noun") == "person":
         return acceptable(target, [w for w in vocabulary.words("animal") if w not in PERSON_STAND_IN_EXCLUDED],
                           vocabulary)

@@ -110,7 +110,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
     if words == "known" and (any(not t.text.strip() for t in a.tokens) or article_on_plural(a)
-                             or any(u.end == v.start for u, v in zip(a.units, a.units[1:]))):
+                             or any(u.end == v.start for u, v in zip(a.units, a.units[1:]))
+                             or _garbled_for_swap(a)):
         return None  # round 22: a double space joins the words around it ("computerworking"); round 24:
         # "A women is standing", "A large dogs": the negative keeps the caption's error; round 26: two
         # phrases with nothing between them ("a black shirt on a hanger | blue curtains a bed"): a run-on list
@@ -126,7 +127,7 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
                   and not _holds_verb_or_clause(a, c) and not _truncated(a, c)
                   and not (words == "known" and any(a.lowers[h] in FRAMING_NOUNS for h in c.heads))  # 2.3: "a photo of men"
-                  and not (words == "known" and _loose_phrase(a, c))]
+                  and not (words == "known" and (_loose_phrase(a, c) or _the_viewer(a, c)))]
     if late:
         chunks = [c for c in chunks if not _late_unfit(a, c)]
     if len(chunks) < 2:
@@ -162,6 +163,7 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                                  or _symmetric_words(a, x.end, y.start)
                                  or _after_symmetric_place(a, x) or _people_at_each_other(a, x, y)
                                  or _board_on_water(a, x, y) or _part_of(a, x, y) or _ball_and_racket(a, x, y)
+                                 or _round_73_pair(a, x, y)
                                  or bool(REFLEXIVES & set(a.lowers))
                                  or _category(a, x.heads[-1]) == _category(a, y.heads[-1]) == "clothing"
                                  or FRAMING_VERBS & set(a.lowers[x.end:y.start])
@@ -470,6 +472,9 @@ DEVICES = frozenset({"phone", "phones", "cellphone", "laptop", "computer", "tabl
 SIGN_WORDS = frozenset({"sign", "signs", "poster", "posters", "banner", "billboard", "notice"})
 PLACEMENT_NOUNS = frozenset({"foreground", "background", "distance", "backdrop", "close-up", "closeup"})
 RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard", "sail", "sails", "sailing",
+                          # 2.11 (round 73): "races horses on the beach", "mounted on horses", "graze
+                          # the grass in a field": what is ridden or grazed and where trade places
+                          "race", "races", "racing", "mounted", "graze", "grazes", "grazing",
                           "travel", "travels", "traveling", "travelling", "cruise", "cruising", "skiing",
                           "skating", "surfing", "paddling", "rowing"})
 _LEFT_BEHIND_AFTER = frozenset({"full", "filled", "covered", "topped", "loaded", "made", "stuffed", "piled"})
@@ -770,6 +775,42 @@ def _late_pair_unfit(a: Analysis, x: Chunk, y: Chunk, spans: tuple[tuple[int, in
 
 
 LATE_QUANTIFIERS = frozenset({"some", "many", "several", "more", "most", "all", "few", "lots", "plenty"})
+
+
+def _garbled_for_swap(a: Analysis) -> bool:
+    """2.11 (round 73): the caption's own slip that a swap would keep: a word doubled ("with with",
+    :func:`doubled_or_misfit_article`) or a possessive before an article ("to his a tennis ball")."""
+    return doubled_or_misfit_article(a) or any(
+        a.tokens[k].tag == "PRP$" and a.lowers[k + 1] in ("a", "an", "the") for k in range(len(a.tokens) - 1))
+
+
+VIEWER_WORDS = frozenset({"camera", "cameras", "photographer", "viewer"})
+
+
+def _the_viewer(a: Analysis, c: Chunk) -> bool:
+    """2.11 (round 73): the camera that takes the picture ("poses for the camera", "facing the
+    camera", "making waves towards the camera"): the viewer, not a thing in the scene."""
+    return (a.lowers[c.heads[-1]] in VIEWER_WORDS and c.start > 0
+            and a.lowers[c.start - 1] in ("for", "facing", "faces", "face", "towards", "toward", "at", "into", "to"))
+
+
+SCREENS = frozenset({"tv", "tvs", "television", "televisions", "screen", "monitor"})
+
+
+def _round_73_pair(a: Analysis, x: Chunk, y: Chunk) -> bool:
+    """2.11 (round 73's readers): pairs a swap leaves true:
+    - a person "on" a phone uses it ("A man on a cellphone" -> "A cellphone on a man");
+    - a screen and what is "in front of" it face each other ("a table in front of a TV");
+    - a stack of the same relation ("on a plate on a table" -> "on a table on a plate");
+    - "along" after no verb of motion ("near the curb along a road")."""
+    hx, hy = a.lowers[x.heads[-1]], a.lowers[y.heads[-1]]
+    between = a.lowers[x.end:y.start]
+    person_x = a.is_person(hx) or a.is_person(a.vocabulary.singular(hx))
+    return ((person_x and hy in DEVICES and between[-1:] == ["on"])
+            or (bool({hx, hy} & SCREENS) and " ".join(between[-3:]) == "in front of")
+            or (len(between) == 1 and x.start > 0 and a.lowers[x.start - 1] == between[0] in ("on", "in"))
+            or (y.start > 1 and a.lowers[y.start - 1] in ("along", "alongside")
+                and a.lowers[y.start - 2] not in LATE_ALONG_MOTION))
 
 
 def _ridden_and_ground(a: Analysis, x: Chunk, y: Chunk) -> bool:
