@@ -1434,3 +1434,36 @@ def test_relation_rules_from_round_73():
     captions = list(ROUND_73_RELATION)
     made = generate_negatives(captions, types=["relation"], seed=0)
     assert {c: r["relation_aug_caption"] for c, r in zip(captions, made)} == ROUND_73_RELATION
+
+
+def test_adjective_and_verb_rules_from_rounds_78_79():
+    """2.11 (rounds 78-79, whole-type adj and verb rounds): no attribute of a name ("open field",
+    "two way street", "hard wood"), "empty" of a thing is not "busy", an animal's age is young or
+    old; selling and serving, buying and carrying, watching and examining overlap."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    gen = NegativeGenerator(types=["adj"], plausibility="off")
+
+    def targets(caption):
+        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+        return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, "adj")]
+
+    assert "open" not in targets("A dog running in an open field.")
+    assert "open" in targets("A man standing by an open door.")
+    assert "two" not in targets("A two way street sign on a pole.")
+    assert "wood" not in targets("A room with hard wood floors and a couch.")
+    for caption, never in [("Two empty glasses on a table.", ("busy", "crowded")),
+                           ("Three old pups sleeping on a bed.", ("modern", "new", "antique", "vintage")),
+                           ("Two old dogs on a porch.", ("modern", "new", "antique", "vintage"))]:
+        for seed in range(8):
+            (result,) = generate_negatives([caption], types=["adj"], seed=seed, plausibility="off")
+            assert not any(w in result["adj_aug_caption"].lower().split() for w in never), (caption, result)
+    for caption, never in [("A man selling fruit at a stand.", ("serv", "offer")),
+                           ("A woman watches a bird in a tree.", ("exam", "inspect", "stud", "observ"))]:
+        for seed in range(8):
+            (result,) = generate_negatives([caption], types=["verb"], seed=seed, plausibility="off")
+            new_words = set(result["verb_aug_caption"].lower().split()) - set(caption.lower().split())
+            assert not any(w.startswith(n) for w in new_words for n in never), (caption, result)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from ahnpl_plugin.negatives.analysis import Analysis, analyse
+from ahnpl_plugin.negatives.analysis import Analysis, analyse, noun_category
 from ahnpl_plugin.errors import NegativesError
 from ahnpl_plugin.negatives import parsed
 from ahnpl_plugin.contract import AHNPL_TYPES, INVALID, field_name, resolve_types
@@ -288,6 +288,13 @@ class NegativeGenerator:
                                                                 lambda w: w in parsed.CHILD_PERSONS):
                 avoid |= set(vocab.words("age"))  # 2.3: "young boy" -> "old boy" opposes nothing
             avoid |= parsed.adjective_misfits(target.original, target.pool, vocab.words(target.pool), on_person)
+            noun = analysis.tokens[target.start].head
+            kind = noun_category(analysis, noun) if 0 <= noun < len(analysis.tokens) else None
+            if target.original == "empty" and kind != "place":  # 2.11 (round 78): "empty glasses" are not "busy"
+                avoid |= {"crowded", "busy", "quiet"}
+            if target.pool == "age" and (kind == "animal" or (0 <= noun < len(analysis.tokens) and analysis.lowers[noun]
+                                                               in parsed.YOUNG_ANIMALS)):  # round 78: "old pups", never "modern"
+                avoid |= set(vocab.words("age")) - {"young", "old"}
         if target.role == "verb":  # 2.2: no verb that fits almost any scene ("holding" -> "using")
             avoid |= {w for w in vocab.words(target.pool) if w in parsed.GENERIC_VERBS}
             if target.base in ("ride", "drive"):

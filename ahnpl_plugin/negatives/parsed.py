@@ -146,6 +146,8 @@ ANIMAL_WORDS = frozenset({"animal", "animals", "pet", "pets", "livestock", "catt
 # 2.3: children's age words are no attribute to oppose ("young boy" -> "old boy").
 CHILD_PERSONS = frozenset({"child", "children", "kid", "kids", "boy", "boys", "girl", "girls", "baby", "babies",
                            "toddler", "toddlers", "teenager", "teenagers", "infant"})
+YOUNG_ANIMALS = frozenset({"pup", "pups", "puppy", "puppies", "kitten", "kittens", "calf", "calves", "foal", "foals",
+                           "lamb", "lambs", "cub", "cubs", "chick", "chicks", "duckling", "ducklings"})  # 2.11
 PERSON_WORDS_FOR_AGE = frozenset({"young", "old", "elderly"})  # "a modern child", "an antique man" read oddly
 THING_WORDS_FOR_AGE = frozenset({"new", "modern", "old", "antique", "vintage", "ancient"})
 REPLACED_ADJECTIVE_KINDS = frozenset({"colour", "material", "size", "shape", "state", "age", "pattern", "count"})
@@ -188,6 +190,10 @@ OVERLAPPING_ACTS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     # "carrying" luggage, "surfing" / "cutting" a wave (surfers' word for a turn)
     ("flip", "ride", "kick", "push", "spin"), ("lick", "touch", "kiss", "sniff", "smell", "nuzzle"),
     ("load", "carry", "lift", "put", "place", "stack"), ("surf", "cut", "carve"),
+    # 2.11 (round 79): "selling" / "serving" at a stand, "buying" / "carrying" food, "watches" /
+    # "examines", "skating" / "jumping" in a skate park, "performing" / "hitting" a jump
+    ("sell", "serve", "offer"), ("buy", "carry"), ("watch", "examine", "inspect", "study", "observe"),
+    ("skate", "jump", "grind"), ("perform", "hit"),
 ))
 # Round 49: a snowy scene makes skiing or snowboarding possible for anyone in it ("four people
 # standing in the snow" -> "skiing", "going down a steep snow hill" -> "skiing").

@@ -124,6 +124,7 @@ def _adjective_targets(a: Analysis) -> list[Target]:
     if a.parsed:  # v2.2: only attributes of a kind with something to oppose them ("stationary" -> "pretty" was no negative)
         candidates = [c for c in candidates if c[1] in REPLACED_ADJECTIVE_KINDS
                       and not (c[1] == "count" and c[0] > 0 and a.lowers[c[0] - 1] == "all")]  # 2.3: "all four sides"
+        candidates = [c for c in candidates if not _adjective_in_name(a, c[0])]
     known = [c for c in candidates if c[1] is not None]
     targets = []
     for i, category in known or candidates:
@@ -131,6 +132,19 @@ def _adjective_targets(a: Analysis) -> list[Target]:
         targets.append(Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
                               a.tokens[i].tag, category is not None))
     return targets
+
+
+# 2.11 (round 78): attributes that are part of a name: "open field" (open country, not a field
+# that is not closed), "a two way street", "hard wood floors" (hardwood)
+OPEN_NAMES = frozenset({"field", "fields", "area", "areas", "space", "spaces", "air", "range", "plain", "plains",
+                        "sea", "seas", "water", "waters", "country", "grassland", "prairie", "land", "road"})
+
+
+def _adjective_in_name(a: Analysis, i: int) -> bool:
+    after = a.lowers[i + 1] if i + 1 < len(a.lowers) else ""
+    before = a.lowers[i - 1] if i > 0 else ""
+    return ((a.lowers[i] == "open" and after in OPEN_NAMES) or (after in ("way", "ways") and a.tokens[i].tag == "CD")
+            or (before in ("hard", "soft") and a.lowers[i] in ("wood", "wooden")))
 
 
 def _noun_targets(a: Analysis) -> list[Target]:
