@@ -1440,16 +1440,8 @@ def test_adjective_and_verb_rules_from_rounds_78_79():
     """2.11 (rounds 78-79, whole-type adj and verb rounds): no attribute of a name ("open field",
     "two way street", "hard wood"), "empty" of a thing is not "busy", an animal's age is young or
     old; selling and serving, buying and carrying, watching and examining overlap."""
-    from ahnpl_plugin.negatives.analysis import analyse
-    from ahnpl_plugin.negatives.generator import NegativeGenerator
-    from ahnpl_plugin.negatives.replacements import replacement_targets
-    from ahnpl_plugin.negatives.tokens import tokens_from_doc
-
-    gen = NegativeGenerator(types=["adj"], plausibility="off")
-
     def targets(caption):
-        a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
-        return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, "adj")]
+        return replacement_target_texts(caption, "adj")
 
     assert "open" not in targets("A dog running in an open field.")
     assert "open" in targets("A man standing by an open door.")
@@ -1467,3 +1459,20 @@ def test_adjective_and_verb_rules_from_rounds_78_79():
             (result,) = generate_negatives([caption], types=["verb"], seed=seed, plausibility="off")
             new_words = set(result["verb_aug_caption"].lower().split()) - set(caption.lower().split())
             assert not any(w.startswith(n) for w in new_words for n in never), (caption, result)
+
+
+def replacement_target_texts(caption: str, negative_type: str) -> list[str]:
+    """The words of ``caption`` that the v2 rules would replace for ``negative_type``."""
+    from ahnpl_plugin.negatives.analysis import analyse
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.replacements import replacement_targets
+    from ahnpl_plugin.negatives.tokens import tokens_from_doc
+
+    if "v2" not in _GENERATORS:  # one spaCy pipeline for every call
+        _GENERATORS["v2"] = NegativeGenerator(types=["adj"], plausibility="off")
+    gen = _GENERATORS["v2"]
+    a = analyse(tokens_from_doc(gen.nlp(caption), True), gen.vocabulary, True)
+    return [" ".join(a.lowers[t.start:t.end]) for t in replacement_targets(a, negative_type)]
+
+
+_GENERATORS: dict = {}
