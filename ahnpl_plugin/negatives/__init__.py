@@ -63,8 +63,10 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # replaced kind -> its one opposite ("male" -> "female", "outdoor" -> "indoor"; round 74). Round
 # 73's readers (the whole relation type): no camera the picture is taken with, no person "on" a
 # phone, no screen and what faces it, no "mounted on"/"races"/"grazing" ground, no doubled word or
-# "his a", no "along" after no motion: 249 earlier relation negatives dropped, 58 changed. A
-# margin's rejection of a relation try is final, as for the noun fallbacks.
+# "his a", no "along" after no motion: 244 earlier relation negatives dropped, 58 changed. Rounds
+# 78-79 (adj and verb as whole types): no attribute of a name ("open field"), "empty" things are not
+# "busy", an animal's age is young or old; five more overlapping acts (374 verb negatives drawn
+# again). A margin's rejection of a relation try is final, as for the noun fallbacks.
 __version__ = "2.11"
 
 __all__ = [
