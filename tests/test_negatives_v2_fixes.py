@@ -1461,6 +1461,40 @@ def test_adjective_and_verb_rules_from_rounds_78_79():
             assert not any(w.startswith(n) for w in new_words for n in never), (caption, result)
 
 
+# Generator 2.12 (round 83, both readers 293/300 on the new and changed relation negatives):
+# resting on a thing is swapped, "against" and a verb with its own object are not; concrete
+# objects the vocabulary lacks move in the fourth try; a bare "bed" after a preposition is an idiom.
+RELATION_2_12: dict[str, str] = {
+    "A cat laying on a big bed.": "A big bed laying on a cat.",
+    "The dog is laying down on the couch in the room.": "The couch is laying down on the dog in the room.",
+    "A bicycle leaning on a metal fence.": "A metal fence leaning on a bicycle.",
+    "A woman lays against a pillow while flying on a plane.": INVALID,  # round 17: against is mutual
+    "A bike leaning against a wall.": INVALID,
+    "A black and white dog laying his head on a sofa": INVALID,  # "his head" would point at the sofa
+    "A pregnant woman laying in bed reading a book.": INVALID,  # "Bed laying in a pregnant woman"
+    "Two young boys read in bed using a lamp light.": INVALID,  # 2.11 made "Bed reads in two young boys"
+    "A tall glass vase on a balcony railing.": "A balcony railing on a tall glass vase.",
+    "A dog laying down on a fluffy carpet": "A fluffy carpet laying down on a dog",
+    "A small bird is perched on an empty bird feeder.": "An empty bird feeder is perched on a small bird.",
+    "An elderly man prepares to eat a very large sundae.": "A very large sundae prepares to eat an elderly man.",
+    "A jetliner flying through a light blue sky.": "A light blue sky flying through a jetliner.",
+}
+
+
+@pytest.mark.parametrize("plausibility", ["ngram", "off"])
+def test_relation_rules_of_generator_2_12(plausibility):
+    captions = list(RELATION_2_12)
+    made = generate_negatives(captions, types=["relation"], seed=0, plausibility=plausibility)
+    assert {c: r["relation_aug_caption"] for c, r in zip(captions, made)} == RELATION_2_12
+    from ahnpl_plugin.negatives.generator import NegativeGenerator
+    from ahnpl_plugin.negatives.swaps import CONCRETE_SWAP_OBJECTS
+
+    gen = NegativeGenerator(types=["relation"])
+    gen.generate(["A jetliner flying through a light blue sky."])
+    assert all(gen._late_swap_vocabulary.category_of(w, "noun") is not None for w in CONCRETE_SWAP_OBJECTS)
+    assert gen.vocabulary.category_of("jetliner", "noun") is None  # the other types' vocabulary is unchanged
+
+
 def replacement_target_texts(caption: str, negative_type: str) -> list[str]:
     """The words of ``caption`` that the v2 rules would replace for ``negative_type``."""
     from ahnpl_plugin.negatives.analysis import analyse

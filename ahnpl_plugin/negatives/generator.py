@@ -50,6 +50,7 @@ from ahnpl_plugin.negatives.replacements import (
     vocabulary_fill,
 )
 from ahnpl_plugin.negatives.swaps import (
+    CONCRETE_SWAP_OBJECTS,
     EXTRA_SWAP_OBJECTS,
     LATE_SWAP_OBJECTS,
     SELECTABLE_SWAPS,
@@ -171,7 +172,8 @@ class NegativeGenerator:
         2. also :data:`swaps.EXTRA_SWAP_OBJECTS` (2.7);
         3. two phrases of different number, the verb made to agree ("Two ducks are floating in a
            pond" -> "A pond is floating in two ducks"; 2.8);
-        4. also :data:`swaps.LATE_SWAP_OBJECTS`, no bare singular phrase moved (2.11);
+        4. also :data:`swaps.LATE_SWAP_OBJECTS` (2.11) and :data:`swaps.CONCRETE_SWAP_OBJECTS` (2.12),
+           no bare singular phrase moved;
         5. the same with the verb made to agree, as in 3 (2.11).
         A plausibility margin's rejection is final (2.11): a later try runs only where the earlier
         ones had no candidate, so a margin only removes negatives."""
@@ -190,7 +192,8 @@ class NegativeGenerator:
             return negative
         if self._swap_vocabulary is None:
             self._swap_vocabulary = swap_vocabulary(self.vocabulary)
-            self._late_swap_vocabulary = swap_vocabulary(self.vocabulary, {**EXTRA_SWAP_OBJECTS, **LATE_SWAP_OBJECTS})
+            self._late_swap_vocabulary = swap_vocabulary(self.vocabulary, {**EXTRA_SWAP_OBJECTS, **LATE_SWAP_OBJECTS,
+                                                                          **CONCRETE_SWAP_OBJECTS})
         wider = copy.copy(analysis)
         for vocabulary, options in ((self._swap_vocabulary, {}), (self._swap_vocabulary, {"reagree": True}),
                                     (self._late_swap_vocabulary, {"late": True}),

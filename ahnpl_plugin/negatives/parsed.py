@@ -675,6 +675,10 @@ MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touch
                           "pass", "passes", "passing", "passed",  # 2.4 (round 20): "a truck passing a man"
                           "cross", "crosses", "crossing", "intersect", "intersects", "intersecting"})  # round 25
 
+# 2.12: resting on something is no mutual act ("A cat laying on a big bed" -> "A big bed laying on a
+# cat", accepted by both of round 17's readers, whose one rejection was "lays against a pillow").
+RESTING_VERBS = frozenset({"lean", "leaning", "leans", "lay", "lays", "laying"})
+
 
 # Round 19's readers: "a bench tethered to a dog", "a sign attached to a pole": either way round.
 ATTACHMENT_PARTICIPLES = frozenset({"attached", "tethered", "tied", "connected", "chained", "hooked", "leashed",
@@ -703,8 +707,11 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
             phrase, h = f"{lowers[p - 1]} to", tokens[p - 1].head  # round 19: "next" carries the attachment
         if phrase == "to" and 0 <= h < len(tokens) and lowers[h] in ATTACHMENT_PARTICIPLES:
             return tokens[h].head in in_x or _subject_of_verb(tokens, h) in in_x
-        if 0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h) in in_x:
-            return True  # "talking to a child"
+        if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h) in in_x
+                and (lowers[h] not in RESTING_VERBS or phrase in ("against", "up against")
+                     or any(tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens))))):
+            return True  # "talking to a child"; "lays against a pillow", "laying his head on a sofa", not
+            # "laying on a bed" (2.12)
         if phrase not in LOOSELY_SYMMETRIC or not 0 <= h < len(tokens):
             return False
         if h in in_x:
