@@ -109,6 +109,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
     moves no phrase of :func:`_late_unfit` and swaps no pair of :func:`_late_pair_unfit`.
     """
     chunks = [c for c in a.units if any(_is_object_head(a, h) for h in c.heads)]
+    if late and a.parsed:  # 2.12: "A blurry photo of a baseball player holding a bat": the framed phrase moves
+        chunks = [_framed(a, c) for c in chunks]
     if words == "known" and (any(not t.text.strip() for t in a.tokens) or article_on_plural(a)
                              or any(u.end == v.start for u, v in zip(a.units, a.units[1:]))
                              or _garbled_for_swap(a)):
@@ -226,6 +228,23 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
         return choose([swapped(x, y) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swapped(x, y)
+
+
+# 2.12: a picture's frame that opens the caption ("A blurry photo of | a baseball player holding a
+# bat"): the fourth and fifth relation tries move the framed phrase and leave the frame in place.
+PHOTO_FRAMES = frozenset({"photo", "photos", "photograph", "photographs", "picture", "pictures", "image", "images",
+                          "shot", "shots", "snapshot", "pic", "pics", "closeup", "view", "views"})
+
+
+def _framed(a: Analysis, c: Chunk) -> Chunk:
+    """2.12: ``c`` without its opening frame ("a picture of | a cat"), or ``c``."""
+    if (c.start != 0 or len(c.heads) < 2 or a.lowers[c.heads[0]] not in PHOTO_FRAMES
+            or any(t.text in QUOTES for t in a.tokens)):  # 'A view of the street signs "W 122 St."'
+        return c
+    of = c.heads[0] + 1
+    if of >= c.end - 1 or a.lowers[of] != "of" or a.lowers[c.heads[1]] in FRAMING_NOUNS:
+        return c
+    return Chunk(of + 1, c.end, c.heads[1:])
 
 
 # Pronouns that point back at a phrase ("a plate with food on it"): after a swap they point at the
@@ -588,7 +607,7 @@ def _shares_a_noun(a: Analysis, x: Chunk, y: Chunk) -> bool:
     building, in front of a building")."""
     if any(_same_thing(a, hx, hy) for hx in x.heads for hy in y.heads):
         return True
-    others = [h for u in a.units if u is not x and u is not y for h in u.heads]
+    others = [h for u in a.units if not any(u.start < c.end and c.start < u.end for c in (x, y)) for h in u.heads]
     return any(_same_thing(a, h, o) for h in (*x.heads, *y.heads) for o in others)
 
 
