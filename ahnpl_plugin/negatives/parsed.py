@@ -336,6 +336,7 @@ FIXED_PAIRS = frozenset({
     ("flat", "cars"), ("navy", "vessel"), ("navy", "ship"), ("navy", "ships"), ("small", "appliances"),
     ("large", "appliances"), ("sliding", "door"), ("sliding", "doors"),
     ("green", "space"), ("green", "spaces"), ("rubber", "band"), ("rubber", "bands"),  # round 18
+    ("rocking", "chair"), ("rocking", "chairs"), ("prop", "plane"), ("prop", "planes"),  # round 86 (2.12)
 })
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
