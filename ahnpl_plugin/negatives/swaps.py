@@ -607,7 +607,10 @@ def _shares_a_noun(a: Analysis, x: Chunk, y: Chunk) -> bool:
     building, in front of a building")."""
     if any(_same_thing(a, hx, hy) for hx in x.heads for hy in y.heads):
         return True
-    others = [h for u in a.units if not any(u.start < c.end and c.start < u.end for c in (x, y)) for h in u.heads]
+    framed = [c for c in (x, y) if not any(u is c for u in a.units)]  # 2.12: a framed phrase (_framed) is
+    # not its own other
+    others = [h for u in a.units if u is not x and u is not y
+              and not any(u.start <= c.start and c.end <= u.end for c in framed) for h in u.heads]
     return any(_same_thing(a, h, o) for h in (*x.heads, *y.heads) for o in others)
 
 
