@@ -1464,7 +1464,8 @@ def test_adjective_and_verb_rules_from_rounds_78_79():
 # Generator 2.12 (round 83, both readers 293/300 on the new and changed relation negatives):
 # resting on a thing is swapped, "against" and a verb with its own object are not; concrete
 # objects the vocabulary lacks move in the fourth try; a bare "bed" after a preposition is an idiom;
-# the fourth try moves the phrase a picture's opening frame holds (round 84).
+# the fourth try moves the phrase a picture's opening frame holds (round 84), and swaps a container
+# with what fills it (round 87).
 RELATION_2_12: dict[str, str] = {
     "A cat laying on a big bed.": "A big bed laying on a cat.",
     "The dog is laying down on the couch in the room.": "The couch is laying down on the dog in the room.",
@@ -1485,6 +1486,11 @@ RELATION_2_12: dict[str, str] = {
     "Picture of a dog on a skateboard.": "Picture of a skateboard on a dog.",
     'A view of the street signs "Broadway" in front of an old red brick building.': INVALID,  # quotes stay
     "A photo of a photo of a cat on a bed.": INVALID,
+    # a container and what fills it trade places, and nothing else with either (round 87)
+    "A vase filled with red and orange flowers.": "Red and orange flowers filled with a vase.",
+    "A white plate topped with broccoli and other veggies.": "Broccoli and other veggies topped with a white plate.",
+    "A white plate topped with waffles covered in fried apples.": INVALID,  # the waffles' own filling
+    "A bowl of soup next to a plate full of bread.": INVALID,
 }
 
 

@@ -173,7 +173,8 @@ class NegativeGenerator:
         3. two phrases of different number, the verb made to agree ("Two ducks are floating in a
            pond" -> "A pond is floating in two ducks"; 2.8);
         4. also :data:`swaps.LATE_SWAP_OBJECTS` (2.11) and :data:`swaps.CONCRETE_SWAP_OBJECTS` (2.12),
-           and the phrase inside a picture's opening frame (2.12), no bare singular phrase moved;
+           the phrase inside a picture's opening frame, and a container with what fills it (2.12),
+           no bare singular phrase moved;
         5. the same with the verb made to agree, as in 3 (2.11).
         A plausibility margin's rejection is final (2.11): a later try runs only where the earlier
         ones had no candidate, so a margin only removes negatives."""

@@ -129,7 +129,8 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                   and not cuts_compound(a.tokens, c.start, c.end) and not _two_objects(a, c)
                   and not _holds_verb_or_clause(a, c) and not _truncated(a, c)
                   and not (words == "known" and any(a.lowers[h] in FRAMING_NOUNS for h in c.heads))  # 2.3: "a photo of men"
-                  and not (words == "known" and (_loose_phrase(a, c) or _the_viewer(a, c) or _bare_idiom(a, c)))]
+                  and not (words == "known" and (_loose_phrase(a, c, filled_ok=late) or _the_viewer(a, c)
+                                                 or _bare_idiom(a, c)))]
     if late:
         chunks = [c for c in chunks if not _late_unfit(a, c)]
     if len(chunks) < 2:
@@ -182,8 +183,9 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
             # sitting at a table in front of a laptop": the laptop is in front of him either way
         if a.parsed and _same_thing(a, x.heads[-1], y.heads[-1]):
             continue  # v2: "a tennis racket ... his racket": the same thing twice; 2.2: "the street ... a road"
+        filling = late and _filled(a, x) and y.start == x.end + 2  # 2.12: "a bowl filled with fruit"
         if a.parsed and (_ends_in_of(a, x.end, y.start) or symmetric_between(a.lowers, a.tokens, x.end, y.start, x.heads[0])
-                         or (words == "known" and (loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
+                         or (words == "known" and not filling and (loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
                                                                              x.heads[0])
                                                    or symmetric_attachment(a.tokens, a.lowers, x.start, x.end,
                                                                            y.heads[-1])))):
@@ -523,9 +525,18 @@ RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard"
                           "travel", "travels", "traveling", "travelling", "cruise", "cruising", "skiing",
                           "skating", "surfing", "paddling", "rowing"})
 _LEFT_BEHIND_AFTER = frozenset({"full", "filled", "covered", "topped", "loaded", "made", "stuffed", "piled"})
+# 2.12: what fills a container or tops a dish; the fourth and fifth relation tries swap the two ("A
+# white plate topped with waffles" -> "Waffles topped with a white plate"), and nothing else with them.
+FILLED_WITH = frozenset({("full", "of"), ("filled", "with"), ("topped", "with"), ("covered", "with"),
+                         ("covered", "in"), ("loaded", "with"), ("stuffed", "with"), ("piled", "with")})
 
 
-def _loose_phrase(a: Analysis, c: Chunk) -> bool:
+def _filled(a: Analysis, c: Chunk) -> bool:
+    """2.12: phrase ``c`` is followed by what fills it ("a bowl | filled with", "a plate | full of")."""
+    return c.end + 2 < len(a.tokens) and (a.lowers[c.end], a.lowers[c.end + 1]) in FILLED_WITH
+
+
+def _loose_phrase(a: Analysis, c: Chunk, filled_ok: bool = False) -> bool:
     """2.4 (round 20's readers): a phrase a swap cannot move whole: a placement noun ("in
     foreground"), a "close-up of", a phrase whose particle stays behind ("with a helmet on
     eating"), whose describing words stay behind ("a plate | full of food", "blooming | white
@@ -569,7 +580,9 @@ def _loose_phrase(a: Analysis, c: Chunk) -> bool:
         if a.lowers[k] in ("on", "off", "up", "down", "in", "out") and not any(
                 a.tokens[j].dep == "pobj" and a.tokens[j].head == k for j in range(k + 1, len(a.tokens))):
             return True  # "with a helmet on": a particle with no object of its own
-        if a.lowers[k] in _LEFT_BEHIND_AFTER or (t.tag in ("JJ", "JJR") and c.start <= t.head < c.end):
+        if filled_ok and _filled(a, c):
+            pass  # 2.12: the fourth and fifth relation tries swap it with what fills it (only that: _late_pair_unfit)
+        elif a.lowers[k] in _LEFT_BEHIND_AFTER or (t.tag in ("JJ", "JJR") and c.start <= t.head < c.end):
             return True  # "a plate full of food", "a bowl filled with fruit"
     j = c.start - 1
     if j < 0 or a.tokens[j].tag not in ("VBG", "VBN", "VBD") or a.chunk_of[j] >= 0:
@@ -799,6 +812,8 @@ def _late_pair_unfit(a: Analysis, x: Chunk, y: Chunk, spans: tuple[tuple[int, in
         return words[k] in ("along", "alongside") and not (k > 0 and words[k - 1] in LATE_ALONG_MOTION)
 
     between = words[x_end:y.start]
+    if _filled(a, x) or _filled(a, y):  # 2.12: only the container with what fills it, right after it
+        return not (_filled(a, x) and not _filled(a, y) and x_end == x.end and y.start == x.end + 2)
     heads = (words[x.heads[-1]], words[y.heads[-1]])
     person = a.is_person(heads[0]) or a.is_person(a.vocabulary.singular(heads[0])) \
         or a.is_person(heads[1]) or a.is_person(a.vocabulary.singular(heads[1]))
