@@ -1491,6 +1491,10 @@ RELATION_2_12: dict[str, str] = {
     "A white plate topped with broccoli and other veggies.": "Broccoli and other veggies topped with a white plate.",
     "A white plate topped with waffles covered in fried apples.": INVALID,  # the waffles' own filling
     "A bowl of soup next to a plate full of bread.": INVALID,
+    "A table topped with plates and bowls filled with food.": INVALID,  # the table is topped with food either way
+    "A pizza with broccoli and spinach topped with an egg": INVALID,  # after "with": the pizza is topped
+    "a sidewalk filled with various bags and cases of luggage": INVALID,  # "of luggage" would stay behind
+    "A pile of wooden boxes filled with fruits and vegetables.": "Fruits and vegetables filled with a pile of wooden boxes.",
 }
 
 

@@ -32,6 +32,7 @@ from ahnpl_plugin.negatives.parsed import (
     ADJECTIVE_SIDES,
     EXTRA_SYNONYMS,
     FACING_POSTURES,
+    PLURAL_PARTITIVES,
     FRAMING_NOUNS,
     LOOSELY_SYMMETRIC,
     NEAR_COLOURS,
@@ -812,8 +813,14 @@ def _late_pair_unfit(a: Analysis, x: Chunk, y: Chunk, spans: tuple[tuple[int, in
         return words[k] in ("along", "alongside") and not (k > 0 and words[k - 1] in LATE_ALONG_MOTION)
 
     between = words[x_end:y.start]
-    if _filled(a, x) or _filled(a, y):  # 2.12: only the container with what fills it, right after it
-        return not (_filled(a, x) and not _filled(a, y) and x_end == x.end and y.start == x.end + 2)
+    if _filled(a, x) or _filled(a, y):  # 2.12: only the container with what fills it, right after it; not
+        # a container that is itself what fills or goes with another (round 87: "A table topped with plates
+        # filled with food" -> "... with food filled with plates": the table is), nor an "of" phrase or one
+        # whose "of" stays behind ("bags and cases | of luggage")
+        after_with = x.start > 0 and (words[x.start - 1] == "with" or tuple(words[x.start - 2:x.start]) in FILLED_WITH)
+        return not (_filled(a, x) and not _filled(a, y) and x_end == x.end and y.start == x.end + 2
+                    and (len(x.heads) == 1 or words[x.heads[0]] in PLURAL_PARTITIVES) and not after_with
+                    and not (y_end < len(words) and words[y_end] == "of"))
     heads = (words[x.heads[-1]], words[y.heads[-1]])
     person = a.is_person(heads[0]) or a.is_person(a.vocabulary.singular(heads[0])) \
         or a.is_person(heads[1]) or a.is_person(a.vocabulary.singular(heads[1]))
