@@ -1495,6 +1495,11 @@ RELATION_2_12: dict[str, str] = {
     "A pizza with broccoli and spinach topped with an egg": INVALID,  # after "with": the pizza is topped
     "a sidewalk filled with various bags and cases of luggage": INVALID,  # "of luggage" would stay behind
     "A pile of wooden boxes filled with fruits and vegetables.": "Fruits and vegetables filled with a pile of wooden boxes.",
+    # a review of 2.12: people resting on people is mutual; a picture that is a thing in the scene
+    "A woman leaning on a man": INVALID,
+    "A girl laying on a man": INVALID,
+    "A picture of a horse hanging on a wall above a bed": INVALID,
+    "A picture of a cat on a tv screen": INVALID,
 }
 
 

@@ -44,6 +44,7 @@ from ahnpl_plugin.negatives.parsed import (
     coordinated,
     COLLECTIVES,
     REFLEXIVES,
+    RESTING_VERBS,
     crosses_clause,
     cuts_compound,
     cuts_phrase,
@@ -235,6 +236,11 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
 
 # 2.12: a picture's frame that opens the caption ("A blurry photo of | a baseball player holding a
 # bat"): the fourth and fifth relation tries move the framed phrase and leave the frame in place.
+# A review of 2.12: where the picture may be a thing in the scene, hung, stuck or shown somewhere,
+# the framed phrase is what it shows, not an object ("A picture of a horse hanging on a wall").
+DISPLAY_WORDS = frozenset({"hanging", "hangs", "hung", "taped", "pinned", "mounted", "painted", "displayed", "framed",
+                           "posted", "stuck", "tacked", "photoshopped", "printed", "projected"})
+SCREEN_WORDS = frozenset({"screen", "screens", "tv", "television", "monitor", "billboard"})
 PHOTO_FRAMES = frozenset({"photo", "photos", "photograph", "photographs", "picture", "pictures", "image", "images",
                           "shot", "shots", "snapshot", "pic", "pics", "closeup", "view", "views"})
 
@@ -242,8 +248,10 @@ PHOTO_FRAMES = frozenset({"photo", "photos", "photograph", "photographs", "pictu
 def _framed(a: Analysis, c: Chunk) -> Chunk:
     """2.12: ``c`` without its opening frame ("a picture of | a cat"), or ``c``."""
     if (c.start != 0 or len(c.heads) < 2 or a.lowers[c.heads[0]] not in PHOTO_FRAMES
-            or any(t.text in QUOTES for t in a.tokens)):  # 'A view of the street signs "W 122 St."'
-        return c
+            or any(t.text in QUOTES for t in a.tokens)  # 'A view of the street signs "W 122 St."'
+            or DISPLAY_WORDS & set(a.lowers)  # "A picture of a horse hanging on a wall": the picture is a thing
+            or any(w == "on" and SCREEN_WORDS & set(a.lowers[k + 1:k + 4]) for k, w in enumerate(a.lowers))):
+        return c  # "A picture of a cat on a tv screen"
     of = c.heads[0] + 1
     if of >= c.end - 1 or a.lowers[of] != "of" or a.lowers[c.heads[1]] in FRAMING_NOUNS:
         return c
@@ -527,13 +535,14 @@ RIDING_WORDS = frozenset({"ride", "rides", "riding", "rode", "aboard", "onboard"
                           "skating", "surfing", "paddling", "rowing"})
 _LEFT_BEHIND_AFTER = frozenset({"full", "filled", "covered", "topped", "loaded", "made", "stuffed", "piled"})
 # 2.12: what fills a container or tops a dish; the fourth and fifth relation tries swap the two ("A
-# white plate topped with waffles" -> "Waffles topped with a white plate"), and nothing else with them.
-FILLED_WITH = frozenset({("full", "of"), ("filled", "with"), ("topped", "with"), ("covered", "with"),
+# white plate topped with waffles" -> "Waffles topped with a white plate"); the container with nothing else
+# ("full of" is left out: "X full of Y" is never swapped, _ends_in_of).
+FILLED_WITH = frozenset({("filled", "with"), ("topped", "with"), ("covered", "with"),
                          ("covered", "in"), ("loaded", "with"), ("stuffed", "with"), ("piled", "with")})
 
 
 def _filled(a: Analysis, c: Chunk) -> bool:
-    """2.12: phrase ``c`` is followed by what fills it ("a bowl | filled with", "a plate | full of")."""
+    """2.12: phrase ``c`` is followed by what fills it ("a bowl | filled with", "a plate | topped with")."""
     return c.end + 2 < len(a.tokens) and (a.lowers[c.end], a.lowers[c.end + 1]) in FILLED_WITH
 
 
@@ -652,11 +661,12 @@ def _after_symmetric_place(a: Analysis, x: Chunk) -> bool:
 
 
 def _people_at_each_other(a: Analysis, x: Chunk, y: Chunk) -> bool:
-    """Round 24: two people (or animals) and a verb of looking or talking between them."""
+    """Round 24: two people (or animals) and a verb of looking or talking between them; 2.12 (a
+    review): or of resting on the other ("A woman leaning on a man", as mutual as "against")."""
     def animate(c):
         w = a.lowers[c.heads[-1]]
         return a.is_person(w) or a.is_person(a.vocabulary.singular(w)) or _is_animal(a, c.heads[-1])
-    return animate(x) and animate(y) and bool(LOOKING_VERBS & set(a.lowers[x.end:y.start]))
+    return animate(x) and animate(y) and bool((LOOKING_VERBS | RESTING_VERBS) & set(a.lowers[x.end:y.start]))
 
 
 def _board_on_water(a: Analysis, x: Chunk, y: Chunk) -> bool:
