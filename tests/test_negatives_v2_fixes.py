@@ -200,13 +200,18 @@ def test_adjective_swaps_of_known_adjectives_on_round_9_failures():
     assert [r["adj_swap_aug_caption"] for r in known] == [INVALID] * len(KNOWN_ADJECTIVES_REFUSE)
     anything = generate_negatives(KNOWN_ADJECTIVES_REFUSE, types=["adj_swap"], seed=0, plausibility="off",
                                   swap_words="any")
-    assert all(r["adj_swap_aug_caption"] != INVALID for r in anything)  # 2.1 made (wrong) negatives of them all
+    # 2.1 made (wrong) negatives of them all; since 2.13 "stainless steel" is a name for any swap words
+    assert [c for c, r in zip(KNOWN_ADJECTIVES_REFUSE, anything) if r["adj_swap_aug_caption"] == INVALID] == [
+        "a stainless steel oven in a white tiled kitchen"]
     # two adjectives of the vocabulary on different objects are still swapped
     assert generate_negatives(["A red chair in a room next to a blue table."], types=["adj_swap"], seed=0,
                               plausibility="off")[0]["adj_swap_aug_caption"] == "A blue chair in a room next to a red table."
-    # 2.3: attributes of two kinds may both hold ("a wooden chair ... a red table"): not swapped
-    assert generate_negatives(["A red chair in a room next to a wooden table."], types=["adj_swap"], seed=0,
+    # 2.3: attributes of two kinds may both hold ("a white tub ... a large window"): not swapped
+    assert generate_negatives(["A white tub next to a large window."], types=["adj_swap"], seed=0,
                               plausibility="off")[0]["adj_swap_aug_caption"] == INVALID
+    # 2.13: a colour and a material exclude each other's thing (rounds 9-10 and 82 read them as false)
+    assert generate_negatives(["A red chair in a room next to a wooden table."], types=["adj_swap"], seed=0,
+                              plausibility="off")[0]["adj_swap_aug_caption"] == "A wooden chair in a room next to a red table."
 
 
 @pytest.fixture(scope="module")
@@ -1532,3 +1537,39 @@ def replacement_target_texts(caption: str, negative_type: str) -> list[str]:
 
 
 _GENERATORS: dict = {}
+
+
+# Generator 2.13 (adj_swap): a colour, a material and a pattern of two things trade places when the
+# caption has no two attributes of one kind (rounds 9-10 and 82 read such swaps as false; round 88
+# read all of them), and "very" stays in place between two attributes of one kind.
+ADJ_SWAP_2_13: dict[str, str] = {
+    "A white couch sitting in a living room next to a wooden table.":
+        "A wooden couch sitting in a living room next to a white table.",
+    "A blue dog sitting on a striped couch": "A striped dog sitting on a blue couch",
+    "A man with a striped tie and a black blazer": "A man with a black tie and a striped blazer",
+    "A kitchen with white cabinets and wooden counters.": "A kitchen with wooden cabinets and white counters.",
+    "A woman and a little dog in a very large kitchen.": "A woman and a large dog in a very little kitchen.",
+    "A white tub next to a large window.": INVALID,  # a size: the tub may be large and the window white
+    "A brown desk with a wooden chair in a classroom.": INVALID,  # wood is brown: both may still hold
+    "A silver car in the street next to a metal railing.": INVALID,  # a metal car and a silver railing
+    "A white kitchen with wooden cabinets.": INVALID,  # a room has the colour of its cabinets
+    "A kitchen with dark wood cabinets and black appliances.": INVALID,  # "dark black cabinets"
+    "The grey and white cat is beside a rubber shoe.": INVALID,  # "grey and rubber cat"
+    "A living room with brown, leather furniture and a red wall.": INVALID,  # "brown, red furniture"
+    "Ten porcelain pieces with floral patterns painted on them.": INVALID,  # floral pieces: still true
+    "A very white couch next to a wooden table.": INVALID,  # "a very wooden couch"
+    "A man in a plain shirt and a red tie.": INVALID,  # a plain shirt may be red
+    "A glass shower as well as a red cross kit.": INVALID,  # a name (round 10)
+    "Carrots and small green beans on a white plate.": INVALID,  # a food ("white beans")
+}
+
+
+@pytest.mark.parametrize("plausibility", ["ngram", "off"])
+def test_adjective_swap_rules_of_generator_2_13(plausibility):
+    captions = list(ADJ_SWAP_2_13)
+    made = generate_negatives(captions, types=["adj_swap"], seed=0, plausibility=plausibility)
+    assert {c: r["adj_swap_aug_caption"] for c, r in zip(captions, made)} == ADJ_SWAP_2_13
+    # generator 2.1's swaps (swap_words="any") are unchanged: "very" still binds its adjective there
+    anything = generate_negatives(["A woman and a little dog in a very large kitchen."], types=["adj_swap"],
+                                  seed=0, plausibility="off", swap_words="any")
+    assert anything[0]["adj_swap_aug_caption"] == INVALID

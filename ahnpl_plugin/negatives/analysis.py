@@ -358,12 +358,13 @@ def _merge_partitives(a: Analysis, chunks: list[Chunk]) -> list[Chunk]:
 
 
 # ---------------------------------------------------------------------------------- candidates
-def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
+def adjective_candidates(a: Analysis, degree: bool = False) -> list[tuple[int, str | None]]:
     """(token index, adjective category or None) of every replaceable/swappable adjective.
 
     An adjective is a JJ word, a vocabulary adjective used as a modifier inside a noun phrase
     ("a metal bench", metal/NN), or a count word ("two dogs"). Not: heads of noun phrases, words
-    of relation phrases or compound nouns, frame adjectives ("other", "next").
+    of relation phrases or compound nouns, frame adjectives ("other", "next"). ``degree`` (2.13,
+    adj_swap): also a word after an adverb of degree ("very large"; parsed.is_attribute).
     """
     vocab = a.vocabulary
     found: list[tuple[int, str | None]] = []
@@ -378,7 +379,7 @@ def adjective_candidates(a: Analysis) -> list[tuple[int, str | None]]:
             continue
         category = vocab.category_of(lower, "adjective")
         if a.parsed and (lower in parsed.VAGUE_COUNTS if category == "count" else
-                         not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns, a.children)):
+                         not parsed.is_attribute(a.tokens, a.lowers, i, category, vocab.frame_nouns, a.children, degree)):
             continue  # v2: "several" -> "many" says the same; see parsed.is_attribute
         if a.parsed and category == "colour" and parsed.describes_person(a.tokens, a.lowers, i, a.is_person):
             continue  # v2: "a white man" -> "a yellow man" is about skin

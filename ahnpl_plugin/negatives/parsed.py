@@ -337,7 +337,13 @@ FIXED_PAIRS = frozenset({
     ("large", "appliances"), ("sliding", "door"), ("sliding", "doors"),
     ("green", "space"), ("green", "spaces"), ("rubber", "band"), ("rubber", "bands"),  # round 18
     ("rocking", "chair"), ("rocking", "chairs"), ("prop", "plane"), ("prop", "planes"),  # round 86 (2.12)
+    # 2.13 (rounds 9-10's rejected swaps of a colour and a material): names and foods
+    ("cobbled", "stone"), ("cobble", "stone"), ("bamboo", "shoot"), ("bamboo", "shoots"),
+    ("stainless", "steel"), ("black", "beans"), ("black", "bean"), ("green", "beans"), ("green", "bean"),
+    ("floral", "arrangement"), ("floral", "arrangements"), ("yellow", "cake"), ("red", "meat"),  # round 88
 })
+# 2.13 (round 10): pairs that are a name before another noun ("a red cross kit"); "a red cross" alone is a shape
+NAMES_BEFORE_NOUN = frozenset({("red", "cross"), ("black", "face")})  # round 88: "black face sheep", a breed
 # Nouns that head no object a relation swap could move ("a bit", "having fun").
 NON_OBJECTS = frozenset({"bit", "fun", "lot", "lots", "plenty", "kind", "sort", "way", "time", "focus",
                          # times of day and "at the forefront": no object to move ("near sunset at a beach")
@@ -446,21 +452,33 @@ def children_index(tokens: list[Token]) -> list[list[int]]:
     return kids
 
 
+# 2.13: adverbs of degree that stay in place when adj_swap trades two attributes of one kind ("a very
+# large kitchen ... a little dog" -> "a very little kitchen ... a large dog")
+DEGREE_ADVERBS = frozenset({"very", "really", "extremely", "quite", "fairly", "rather", "super", "incredibly"})
+
+
 def is_attribute(tokens: list[Token], lowers: list[str], i: int, category: str | None,
-                 frame_nouns: frozenset[str], children: list[list[int]] | None = None) -> bool:
+                 frame_nouns: frozenset[str], children: list[list[int]] | None = None,
+                 degree: bool = False) -> bool:
     """True when word ``i`` describes a thing, as the parse has it: an adjective modifying a noun
     ("a red car"), a predicate adjective ("the car is red") or a coordinated one ("red and white");
     a known attribute word used as a noun modifier ("a metal bench"). Not: a word with its own
     complement ("full of", "about to"), a modifier of an adjective ("neon green"), a description
-    of a frame noun ("a small group"), non-attributes ("about", "next", "many")."""
+    of a frame noun ("a small group"), non-attributes ("about", "next", "many"). With ``degree``
+    (2.13, adj_swap) an adverb of :data:`DEGREE_ADVERBS` before the word does not bind it ("very")."""
     t = tokens[i]
     if lowers[i] in NOT_ATTRIBUTES:
         return False
     if (i + 1 < len(lowers) and (lowers[i], lowers[i + 1]) in FIXED_PAIRS) or (i > 0 and tokens[i - 1].tag == "TO"):
         return False  # "polar bear", "sippy cup"; "to pet" is a verb
+    if i > 0 and (lowers[i - 1], lowers[i]) in FIXED_PAIRS:
+        return False  # 2.13 (round 88): the second word of a name ("stainless steel", "wrought iron")
+    if i + 2 < len(lowers) and (lowers[i], lowers[i + 1]) in NAMES_BEFORE_NOUN and tokens[i + 2].tag in NOUN_TAGS:
+        return False  # "a red cross kit"
     kids = (children or children_index(tokens))[i]
     if any(tokens[k].dep in ("prep", "xcomp", "ccomp", "advcl") or
-           (k < i and tokens[k].dep in ("advmod", "amod", "npadvmod", "compound")) for k in kids):
+           (k < i and tokens[k].dep in ("advmod", "amod", "npadvmod", "compound")
+            and not (degree and tokens[k].dep == "advmod" and lowers[k] in DEGREE_ADVERBS)) for k in kids):
         return False  # "full of", "about to"; "light colored", "very cute": the pair is one attribute
     if category is None and (lowers[i].endswith("ed") or t.tag == "VBN"):
         return False  # "the meal is prepared": a state of an action, no attribute to trade

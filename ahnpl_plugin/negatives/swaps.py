@@ -43,8 +43,10 @@ from ahnpl_plugin.negatives.parsed import (
     STATE_OPPOSITES,
     coordinated,
     COLLECTIVES,
+    DEGREE_ADVERBS,
     REFLEXIVES,
     RESTING_VERBS,
+    ROOMS,
     crosses_clause,
     cuts_compound,
     cuts_phrase,
@@ -1209,7 +1211,7 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
     adjectives of one noun phrase are never swapped ("a black and white cat" -> "a white and
     black cat" says the same).
     """
-    candidates = adjective_candidates(a)
+    candidates = adjective_candidates(a, degree=words == "known")
     if words == "known":
         candidates = [(i, kind) for i, kind in candidates if kind is not None]
     if len(candidates) < 2:
@@ -1233,6 +1235,9 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
             other.append((x, y))
     if words == "known":  # 2.3: only two attributes of one kind that exclude each other
         pairs = [(x, y) for x, y in same_kind if _exclusive(a.lowers[x], a.lowers[y], dict(candidates)[x])]
+        if not pairs:  # 2.13: else a colour, a material and a pattern of two things trade places
+            kinds = dict(candidates)
+            pairs = [(x, y) for x, y in known if _surface_swap(a, x, kinds[x], y, kinds[y])]
     else:
         pairs = _best_tier([same_kind, known, other])
     if not pairs:
@@ -1241,6 +1246,85 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
         return choose([swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed) for x, y in draw(pairs, SWAPS_TRIED, rng)])
     x, y = rng.choice(pairs)
     return swap_spans(a.tokens, (x, x + 1), (y, y + 1), a.parsed)
+
+
+# 2.13 (round 82): the kinds of attribute that say what a thing's surface is. Two of them of
+# different kinds, on two things, trade places into a false caption ("a white couch ... a wooden
+# table" -> "a wooden couch ... a white table"): each thing gets a surface its own word excludes.
+SURFACE_KINDS = frozenset({"colour", "material", "pattern"})
+# "plain" says only that there is no pattern ("a plain shirt" may be red)
+NOT_SURFACE_WORDS = frozenset({"plain"})
+# Things whose colour or material is that of their parts: "a white kitchen with wooden cabinets"
+# -> "a wooden kitchen with white cabinets" may still be true (round 82: "a tan bathroom").
+ENCLOSING_NOUNS = ROOMS | frozenset({"room", "restroom", "washroom", "office", "lobby", "hallway", "hall", "house",
+                                     "home", "building", "interior", "kitchenette", "apartment", "area", "space"})
+
+
+# Nouns that name a surface themselves: its attribute moved onto the thing that bears it stays true
+PATTERN_NOUNS = frozenset({"pattern", "design", "print", "color", "colour", "motif", "finish", "paint", "coating"})
+LIST_WORDS = frozenset({"and", "or", ",", "&", "/"})
+# The colours a material usually has: a brown thing may be wooden and a wooden one brown ("a brown
+# desk with a wooden chair" -> "a wooden desk with a brown chair" may still be true).
+MATERIAL_COLOURS = {
+    "wooden": {"brown", "tan", "beige"}, "wood": {"brown", "tan", "beige"},
+    "bamboo": {"brown", "tan", "beige", "yellow", "gold", "golden"}, "wicker": {"brown", "tan", "beige", "gold", "golden"},
+    "straw": {"brown", "tan", "beige", "yellow", "gold", "golden"}, "leather": {"brown", "black", "tan"},
+    "metal": {"silver", "gray", "grey", "black"}, "metallic": {"silver", "gray", "grey", "gold", "golden"},
+    "steel": {"silver", "gray", "grey", "black"}, "iron": {"black", "gray", "grey"},
+    "marble": {"white", "gray", "grey", "black"}, "stone": {"gray", "grey", "white", "tan", "beige"},
+    "brick": {"red", "brown", "orange"}, "concrete": {"gray", "grey", "white"},
+    "paper": {"white", "brown"}, "cardboard": {"brown", "tan", "beige"}, "ceramic": {"white"}, "porcelain": {"white"},
+    "denim": {"blue"}, "rubber": {"black"}, "cotton": {"white"}, "wool": {"white", "gray", "grey"},
+    "woolen": {"white", "gray", "grey"},
+}
+
+
+def _surface_swap(a: Analysis, x: int, cx: str | None, y: int, cy: str | None) -> bool:
+    """2.13: True when ``x`` and ``y`` are surface attributes of two different kinds (a colour and
+    a material or pattern) of things that are not rooms or buildings (see :data:`ENCLOSING_NOUNS`)."""
+    if cx == cy or cx not in SURFACE_KINDS or cy not in SURFACE_KINDS:
+        return False
+    if a.lowers[x] in NOT_SURFACE_WORDS or a.lowers[y] in NOT_SURFACE_WORDS or _after_degree(a, x) or _after_degree(a, y):
+        return False  # "a very white couch ... a wooden table" -> "a very wooden couch"
+    if a.lowers[y] in MATERIAL_COLOURS.get(a.lowers[x], ()) or a.lowers[x] in MATERIAL_COLOURS.get(a.lowers[y], ()):
+        return False  # "a brown desk ... a wooden chair"; "a silver car ... a metal railing"
+    if _noun_word(a, described(a.tokens, x)) == _noun_word(a, described(a.tokens, y)):
+        return False  # round 88: "floral vases ... a glass vase": the vase may be one of them
+    for i in (x, y):
+        if i > 0 and a.lowers[i - 1] in SHADE_WORDS:
+            return False  # "dark wood cabinets ... black appliances" -> "dark black cabinets"
+        if _listed_with_attribute(a, i):
+            return False  # "grey and white cat ... rubber shoe" -> "grey and rubber cat": one of a list
+        h = described(a.tokens, i)
+        if not 0 <= h < len(a.tokens) or {a.lowers[h], a.vocabulary.singular(a.lowers[h]),
+                                          a.lowers[h].removesuffix("s")} & (ENCLOSING_NOUNS | PATTERN_NOUNS):
+            return False  # "porcelain pieces with floral patterns" -> "floral pieces": still true
+    return True
+
+
+def _noun_word(a: Analysis, h: int) -> str | None:
+    """The singular of noun ``h`` ("vases" -> "vase"), for comparing two nouns."""
+    if not 0 <= h < len(a.tokens):
+        return None
+    singular = a.vocabulary.singular(a.lowers[h])
+    return singular if singular != a.lowers[h] else a.lowers[h].removesuffix("s")
+
+
+def _listed_with_attribute(a: Analysis, i: int) -> bool:
+    """True when adjective ``i`` and another attribute word stand in one list ("grey and white",
+    "brown, leather"), whatever the parse says."""
+    def attribute(k: int) -> bool:
+        return 0 <= k < len(a.tokens) and (a.tokens[k].tag in ADJECTIVE_TAGS
+                                           or a.vocabulary.category_of(a.lowers[k], "adjective") is not None)
+
+    return (i > 1 and a.lowers[i - 1] in LIST_WORDS and attribute(i - 2)) or (
+        i + 2 < len(a.tokens) and a.lowers[i + 1] in LIST_WORDS and attribute(i + 2))
+
+
+def _after_degree(a: Analysis, i: int) -> bool:
+    """True when an adverb of degree ("very") modifies adjective ``i`` from before it: only a word
+    of the same kind may take its place."""
+    return any(k < i and a.tokens[k].dep == "advmod" and a.lowers[k] in DEGREE_ADVERBS for k in a.children[i])
 
 
 def _exclusive(x: str, y: str, kind: str | None) -> bool:
