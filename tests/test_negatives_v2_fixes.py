@@ -1573,3 +1573,23 @@ def test_adjective_swap_rules_of_generator_2_13(plausibility):
     anything = generate_negatives(["A woman and a little dog in a very large kitchen."], types=["adj_swap"],
                                   seed=0, plausibility="off", swap_words="any")
     assert anything[0]["adj_swap_aug_caption"] == INVALID
+
+
+@pytest.mark.parametrize("plausibility", ["ngram", "off"])
+def test_other_rules_of_generator_2_13(plausibility):
+    """Rejections of rounds 80, 81, 85 and 86 that 2.13 takes out."""
+    def made(caption: str, negative_type: str) -> str:
+        result = generate_negatives([caption], types=[negative_type], seed=0, plausibility=plausibility)[0]
+        return result[f"{negative_type}_aug_caption"]
+
+    # a mutual act reached through "going to" (round 85): the woman and the horse are not swapped
+    assert made("a woman going to touch a horse in a field", "relation") != "a horse going to touch a woman in a field"
+    # a plane is under the moon anyway (round 81)
+    assert "under" not in made("An airplane flying over a big harvest moon", "verb")
+    assert made("A colorful plane flies above the fluffy clouds.", "verb") != "A colorful plane flies below the fluffy clouds."
+    # "wet suit" is a name (round 80)
+    assert made("A man in a wet suit riding a wave.", "adj") == INVALID
+    # no noun the caption already has, in either number (round 86)
+    assert not made("a man, women and two children preparing to ski.", "noun").startswith("a woman, women")
+    assert "one man" not in made("Three men and one woman sit at a table eating pizza.", "noun")
+    assert "and a man in it" not in made("Two horses are carrying a cart with two men and a woman in it.", "noun")

@@ -243,6 +243,8 @@ class NegativeGenerator:
         """v2: no word of the caption itself, no vague count ("two" -> "several"), no synonym of
         :data:`parsed.EXTRA_SYNONYMS`, no uncountable noun after "a" ("a snow")."""
         avoid = set(analysis.lowers)
+        if target.role == "noun" and analysis.parsed:  # 2.13 (round 86): "a man, women" -> "a woman, women"
+            avoid |= {analysis.vocabulary.singular(w) for w in avoid}
         if target.pool == NAME_POOL:  # 2.11: no name or room the caption has ("a stop sign by a traffic light")
             words = avoid | {analysis.vocabulary.singular(w) for w in avoid}  # "two tacos" excludes "taco"
             avoid |= {name for name in NAME_SWAPS[target.base] if set(name.split()) & words}

@@ -341,6 +341,7 @@ FIXED_PAIRS = frozenset({
     ("cobbled", "stone"), ("cobble", "stone"), ("bamboo", "shoot"), ("bamboo", "shoots"),
     ("stainless", "steel"), ("black", "beans"), ("black", "bean"), ("green", "beans"), ("green", "bean"),
     ("floral", "arrangement"), ("floral", "arrangements"), ("yellow", "cake"), ("red", "meat"),  # round 88
+    ("wet", "suit"), ("wet", "suits"), ("red", "lights"), ("green", "lights"), ("yellow", "lights"),  # round 80
 })
 # 2.13 (round 10): pairs that are a name before another noun ("a red cross kit"); "a red cross" alone is a shape
 NAMES_BEFORE_NOUN = frozenset({("red", "cross"), ("black", "face")})  # round 88: "black face sheep", a breed
@@ -726,7 +727,7 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
             phrase, h = f"{lowers[p - 1]} to", tokens[p - 1].head  # round 19: "next" carries the attachment
         if phrase == "to" and 0 <= h < len(tokens) and lowers[h] in ATTACHMENT_PARTICIPLES:
             return tokens[h].head in in_x or _subject_of_verb(tokens, h) in in_x
-        if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h) in in_x
+        if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h, True) in in_x
                 and (lowers[h] not in RESTING_VERBS or phrase in ("against", "up against")
                      or any(tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens))))):
             return True  # "talking to a child"; "lays against a pillow", "laying his head on a sofa", not
@@ -742,16 +743,24 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
         return tokens[h].tag.startswith("VB") and _subject_of_verb(tokens, h) in in_x and not any(
             tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens)))
     if t.dep in ("dobj", "obj") and lowers[t.head] in MUTUAL_VERBS:
-        return _subject_of_verb(tokens, t.head) in in_x
+        return _subject_of_verb(tokens, t.head, True) in in_x
     return False
 
 
-def _subject_of_verb(tokens: list[Token], v: int) -> int:
-    """The subject of verb ``v``: its nsubj, or the noun it modifies (acl: "a window facing")."""
+def _subject_of_verb(tokens: list[Token], v: int, through: bool = False, depth: int = 0) -> int:
+    """The subject of verb ``v``: its nsubj, or the noun it modifies (acl: "a window facing"); with
+    ``through`` (2.13, round 85, mutual acts only) also the subject of the verb it completes ("a
+    woman going to touch a horse")."""
     for k, t in enumerate(tokens):
         if t.head == v and t.dep in ("nsubj", "nsubjpass") and k != v:
             return k
-    return tokens[v].head if tokens[v].dep in ("acl", "relcl") else -1
+    if tokens[v].dep in ("acl", "relcl"):
+        return tokens[v].head
+    h = tokens[v].head
+    if through and tokens[v].dep == "xcomp" and 0 <= h < len(tokens) and h != v and depth < 4 \
+            and tokens[h].tag.startswith("VB"):
+        return _subject_of_verb(tokens, h, True, depth + 1)
+    return -1
 _TIME_ADVERBS = frozenset({"now", "still", "also", "currently", "again", "here", "there", "all"})
 
 
