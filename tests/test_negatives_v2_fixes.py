@@ -1561,6 +1561,19 @@ ADJ_SWAP_2_13: dict[str, str] = {
     "A man in a plain shirt and a red tie.": INVALID,  # a plain shirt may be red
     "A glass shower as well as a red cross kit.": INVALID,  # a name (round 10)
     "Carrots and small green beans on a white plate.": INVALID,  # a food ("white beans")
+    # a review of 2.13
+    "The kitchen is white and has wooden cabinets.": INVALID,  # a predicate: the kitchen's colour
+    "A red glass next to two plastic glasses.": INVALID,  # one noun ("glass", "glasses")
+    "A red bus parked next to two metal buses.": INVALID,
+    "A green bus passing a brick church.": INVALID,  # a building has the colour of its parts
+    "A cast iron skillet on a white stove.": INVALID,  # a name
+    "A glass of red wine on a wooden table.": INVALID,  # a name
+    "A man in blue jeans sitting on a stone wall.": INVALID,
+    "A wooden carving of a white bird.": INVALID,  # the carving is the bird
+    "A floral print dress next to a red chair.": INVALID,  # the print is the dress's pattern
+    "A very small dog next to a giant cat.": INVALID,  # "a very giant dog"
+    "A gold clock next to a metal box.": INVALID,  # gold is a metal's colour
+    "A white plate with a plastic fork.": INVALID,  # plastic has every colour
 }
 
 
@@ -1586,7 +1599,10 @@ def test_other_rules_of_generator_2_13(plausibility):
     assert made("a woman going to touch a horse in a field", "relation") != "a horse going to touch a woman in a field"
     # a plane is under the moon anyway (round 81)
     assert "under" not in made("An airplane flying over a big harvest moon", "verb")
-    assert made("A colorful plane flies above the fluffy clouds.", "verb") != "A colorful plane flies below the fluffy clouds."
+    assert "under" not in made("A plane flies in the sky passing over the moon.", "verb")
+    # above or below the clouds is what a picture shows (a review of 2.13)
+    assert made("A helicopter hovering above the clouds.", "verb") == {
+        "off": "A helicopter hovering below the clouds.", "ngram": "A helicopter climbing above the clouds."}[plausibility]
     # "wet suit" is a name (round 80)
     assert made("A man in a wet suit riding a wave.", "adj") == INVALID
     # no noun the caption already has, in either number (round 86)

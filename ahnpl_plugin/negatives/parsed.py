@@ -342,6 +342,7 @@ FIXED_PAIRS = frozenset({
     ("stainless", "steel"), ("black", "beans"), ("black", "bean"), ("green", "beans"), ("green", "bean"),
     ("floral", "arrangement"), ("floral", "arrangements"), ("yellow", "cake"), ("red", "meat"),  # round 88
     ("wet", "suit"), ("wet", "suits"), ("red", "lights"), ("green", "lights"), ("yellow", "lights"),  # round 80
+    ("cast", "iron"),  # a review of 2.13
 })
 # 2.13 (round 10): pairs that are a name before another noun ("a red cross kit"); "a red cross" alone is a shape
 NAMES_BEFORE_NOUN = frozenset({("red", "cross"), ("black", "face")})  # round 88: "black face sheep", a breed

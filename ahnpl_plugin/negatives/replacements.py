@@ -759,8 +759,9 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # round 61: "sinking his teeth into" a sandwich
     if phrase in ("under", "beneath", "below", "underneath") and head in SKY_WORDS:
         return True  # round 52: "riding a kiteboard under a gray sky" -> "on a gray sky" reads as weather
-    if phrase in ("over", "above") and head in SKY_WORDS:
+    if phrase in ("over", "above") and head in SKY_WORDS - {"cloud", "clouds"}:
         return True  # 2.13 (round 81): "flying over a big harvest moon" -> "under": a plane is under the moon
+        # (above or below the clouds a picture shows)
     if phrase in ("on", "upon", "atop", "on top of") and head in ("wall", "walls"):
         return True  # round 52: "a fountain on a vine covered wall" -> "under": at its foot, on it too
     if phrase in ("in front of", "behind", "in back of") and "in traffic" in " ".join(a.lowers):

@@ -1227,6 +1227,8 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
                          or (cx != cy and (_in_coordination(a, x) or _in_coordination(a, y)))
                          or _colour_onto_person(a, x, cx, y) or _colour_onto_person(a, y, cy, x)):
             continue  # v2: "two women ... many cakes"; "grey and orange"; "vintage red car ... vintage plane"
+        if (_after_degree(a, x) and a.lowers[y] in UNGRADED) or (_after_degree(a, y) and a.lowers[x] in UNGRADED):
+            continue  # a review of 2.13: "a very small dog ... a giant cat" -> "a very giant dog"
         if cx is not None and cx == cy:
             same_kind.append((x, y))
         elif cx is not None and cy is not None:
@@ -1252,12 +1254,26 @@ def adjective_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = Non
 # different kinds, on two things, trade places into a false caption ("a white couch ... a wooden
 # table" -> "a wooden couch ... a white table"): each thing gets a surface its own word excludes.
 SURFACE_KINDS = frozenset({"colour", "material", "pattern"})
-# "plain" says only that there is no pattern ("a plain shirt" may be red)
-NOT_SURFACE_WORDS = frozenset({"plain"})
+# "plain" says only that there is no pattern ("a plain shirt" may be red); plastic comes in every
+# colour ("a white plate with a plastic fork" -> "a plastic plate with a white fork" may hold)
+NOT_SURFACE_WORDS = frozenset({"plain", "plastic"})
+# A review of 2.13: nouns whose colour is part of their name ("red wine", "green tea", "brown
+# rice", "black lab", "blue jay", "blue jeans", "white board")
+COLOUR_NAME_NOUNS = frozenset({"wine", "wines", "tea", "rice", "bread", "coffee", "velvet", "pepper", "peppers",
+                               "onion", "onions", "grapes", "lab", "labs", "jay", "jays", "panda", "pandas", "fox",
+                               "bear", "bears", "jeans", "board", "boards"})
+# Things that show another: "a wooden carving of a white bird" -> "a white carving of a wooden bird"
+DEPICTION_NOUNS = frozenset({"carving", "carvings", "sculpture", "sculptures", "statue", "statues", "painting",
+                             "paintings", "drawing", "drawings", "picture", "pictures", "photo", "photos", "image",
+                             "images", "model", "models", "figurine", "figurines", "replica", "mural", "poster",
+                             "print", "prints", "toy", "toys"})
 # Things whose colour or material is that of their parts: "a white kitchen with wooden cabinets"
 # -> "a wooden kitchen with white cabinets" may still be true (round 82: "a tan bathroom").
 ENCLOSING_NOUNS = ROOMS | frozenset({"room", "restroom", "washroom", "office", "lobby", "hallway", "hall", "house",
-                                     "home", "building", "interior", "kitchenette", "apartment", "area", "space"})
+                                     "home", "building", "interior", "kitchenette", "apartment", "area", "space",
+                                     # a review of 2.13: buildings take their colour from their parts too
+                                     "church", "barn", "castle", "cabin", "garage", "shed", "store", "shop",
+                                     "tower", "station", "skyscraper", "restaurant", "hotel", "school", "cottage"})
 
 
 # Nouns that name a surface themselves: its attribute moved onto the thing that bears it stays true
@@ -1269,8 +1285,8 @@ MATERIAL_COLOURS = {
     "wooden": {"brown", "tan", "beige"}, "wood": {"brown", "tan", "beige"},
     "bamboo": {"brown", "tan", "beige", "yellow", "gold", "golden"}, "wicker": {"brown", "tan", "beige", "gold", "golden"},
     "straw": {"brown", "tan", "beige", "yellow", "gold", "golden"}, "leather": {"brown", "black", "tan"},
-    "metal": {"silver", "gray", "grey", "black"}, "metallic": {"silver", "gray", "grey", "gold", "golden"},
-    "steel": {"silver", "gray", "grey", "black"}, "iron": {"black", "gray", "grey"},
+    "metal": {"silver", "gray", "grey", "black", "gold", "golden"}, "metallic": {"silver", "gray", "grey", "gold", "golden"},
+    "steel": {"silver", "gray", "grey", "black", "gold", "golden"}, "iron": {"black", "gray", "grey", "gold", "golden"},
     "marble": {"white", "gray", "grey", "black"}, "stone": {"gray", "grey", "white", "tan", "beige"},
     "brick": {"red", "brown", "orange"}, "concrete": {"gray", "grey", "white"},
     "paper": {"white", "brown"}, "cardboard": {"brown", "tan", "beige"}, "ceramic": {"white"}, "porcelain": {"white"},
@@ -1281,33 +1297,39 @@ MATERIAL_COLOURS = {
 
 def _surface_swap(a: Analysis, x: int, cx: str | None, y: int, cy: str | None) -> bool:
     """2.13: True when ``x`` and ``y`` are surface attributes of two different kinds (a colour and
-    a material or pattern) of things that are not rooms or buildings (see :data:`ENCLOSING_NOUNS`)."""
+    a material or pattern) of two different things, each named by a noun right after its
+    attribute's phrase (no predicate: "the kitchen is white"), not rooms or buildings
+    (:data:`ENCLOSING_NOUNS`), not a picture or model of the other, not a name."""
     if cx == cy or cx not in SURFACE_KINDS or cy not in SURFACE_KINDS:
         return False
     if a.lowers[x] in NOT_SURFACE_WORDS or a.lowers[y] in NOT_SURFACE_WORDS or _after_degree(a, x) or _after_degree(a, y):
         return False  # "a very white couch ... a wooden table" -> "a very wooden couch"
     if a.lowers[y] in MATERIAL_COLOURS.get(a.lowers[x], ()) or a.lowers[x] in MATERIAL_COLOURS.get(a.lowers[y], ()):
         return False  # "a brown desk ... a wooden chair"; "a silver car ... a metal railing"
-    if _noun_word(a, described(a.tokens, x)) == _noun_word(a, described(a.tokens, y)):
+    hx, hy = described(a.tokens, x), described(a.tokens, y)
+    if not (0 <= hx < len(a.tokens) and 0 <= hy < len(a.tokens)) or _noun_forms(a, hx) & _noun_forms(a, hy):
         return False  # round 88: "floral vases ... a glass vase": the vase may be one of them
-    for i in (x, y):
+    for i, h in ((x, hx), (y, hy)):
+        if a.tokens[h].tag not in NOUN_TAGS or h < i:
+            return False  # a review of 2.13: "The kitchen is white and has wooden cabinets" (a predicate)
         if i > 0 and a.lowers[i - 1] in SHADE_WORDS:
             return False  # "dark wood cabinets ... black appliances" -> "dark black cabinets"
         if _listed_with_attribute(a, i):
             return False  # "grey and white cat ... rubber shoe" -> "grey and rubber cat": one of a list
-        h = described(a.tokens, i)
-        if not 0 <= h < len(a.tokens) or {a.lowers[h], a.vocabulary.singular(a.lowers[h]),
-                                          a.lowers[h].removesuffix("s")} & (ENCLOSING_NOUNS | PATTERN_NOUNS):
-            return False  # "porcelain pieces with floral patterns" -> "floral pieces": still true
+        if _noun_forms(a, h) & ENCLOSING_NOUNS or any(_noun_forms(a, k) & PATTERN_NOUNS for k in range(i + 1, h + 1)):
+            return False  # "porcelain pieces with floral patterns" -> "floral pieces"; "a floral print dress"
+        if (cx if i == x else cy) == "colour" and i + 1 == h and a.lowers[h] in COLOUR_NAME_NOUNS:
+            return False  # a review of 2.13: "red wine", "green tea", "black lab", "blue jeans": names
+        if a.lowers[h] in DEPICTION_NOUNS and h + 1 < len(a.tokens) and a.lowers[h + 1] == "of":
+            return False  # "a wooden carving of a white bird": the carving is the bird
     return True
 
 
-def _noun_word(a: Analysis, h: int) -> str | None:
-    """The singular of noun ``h`` ("vases" -> "vase"), for comparing two nouns."""
-    if not 0 <= h < len(a.tokens):
-        return None
-    singular = a.vocabulary.singular(a.lowers[h])
-    return singular if singular != a.lowers[h] else a.lowers[h].removesuffix("s")
+def _noun_forms(a: Analysis, h: int) -> set[str]:
+    """Noun ``h`` as written, its singular, and without a final "s" ("vases" -> "vase";
+    "glasses" -> "glass" and "glasse"), for telling whether two nouns name one kind of thing."""
+    word = a.lowers[h]
+    return {word, a.vocabulary.singular(word), word.removesuffix("s"), word.removesuffix("es")}
 
 
 def _listed_with_attribute(a: Analysis, i: int) -> bool:
@@ -1321,10 +1343,15 @@ def _listed_with_attribute(a: Analysis, i: int) -> bool:
         i + 2 < len(a.tokens) and a.lowers[i + 1] in LIST_WORDS and attribute(i + 2))
 
 
+# Sizes that take no "very" ("a very giant dog")
+UNGRADED = frozenset({"giant", "enormous", "massive", "huge", "miniature", "gigantic", "immense"})
+
+
 def _after_degree(a: Analysis, i: int) -> bool:
     """True when an adverb of degree ("very") modifies adjective ``i`` from before it: only a word
     of the same kind may take its place."""
-    return any(k < i and a.tokens[k].dep == "advmod" and a.lowers[k] in DEGREE_ADVERBS for k in a.children[i])
+    return a.parsed and i < len(a.children) and any(
+        k < i and a.tokens[k].dep == "advmod" and a.lowers[k] in DEGREE_ADVERBS for k in a.children[i])
 
 
 def _exclusive(x: str, y: str, kind: str | None) -> bool:
