@@ -38,3 +38,18 @@ def _world_cache(tmp_path_factory):
         os.environ.pop("AHNPL_CACHE_DIR", None)
     else:
         os.environ["AHNPL_CACHE_DIR"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Give every test back the thread count it found: a test that sets one thread (to compare
+    floats exactly) must not change the rounding of the tests after it (test_perf's gradient
+    comparisons differ by 3e-5 with one thread on an AVX2 CPU). Torch is not imported for this."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and threads is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -85,9 +85,13 @@ def _start_file(tmp_path, seed: int = 0):
 
 # ------------------------------------------------------------------ the default is unchanged
 
-# Recorded at commit 206d5c3 (before BLIP took retention options) on this x86_64 CPU, torch 2.14.1,
+# Recorded at commit 206d5c3 (before BLIP took retention options) on an x86_64 CPU, torch 2.14.1,
 # one thread, by the same three AdamW steps as _steps: the loss of each step (float.hex) and the
-# sum of every floating-point state entry after them.
+# sum of every floating-point state entry after them. Bit-exact on the CPU that recorded them; on
+# another (AVX2 against AVX-512 kernels) float32 rounding moves them by up to ~7e-6 relative after
+# three steps, so they are compared to 1e-4: any change of what is trained (a loss term, a frozen
+# parameter, a learning rate) moves them by far more.
+RECORDED_REL = 1e-4
 BEFORE = {
     "ahnpl_blip": (["0x1.3e66d00000000p+2", "0x1.efad260000000p+1", "0x1.bd5a1a0000000p+1"], "0x1.82d515275c6fdp+10"),
     "ahnpl_clip": (["0x1.26b6580000000p+1", "0x1.385e160000000p+1", "0x1.66afbc0000000p+1"], "0x1.518ddb150871bp+10"),
@@ -105,8 +109,8 @@ def test_a_config_without_retention_keys_trains_exactly_as_before(arch):
     finally:
         torch.set_num_threads(threads)
     losses, final = BEFORE[arch]
-    assert [float(r["loss"]).hex() for r in rows] == losses
-    assert float(total).hex() == final
+    assert [float(r["loss"]) for r in rows] == pytest.approx([float.fromhex(x) for x in losses], rel=RECORDED_REL)
+    assert float(total) == pytest.approx(float.fromhex(final), rel=RECORDED_REL)
     assert "loss_distill" not in rows[0] and "loss_l2sp" not in rows[0] and model.reference is None
 
 
