@@ -178,7 +178,7 @@ def test_output_header_says_what_made_the_negatives(tmp_path):
     out = tmp_path / "out.jsonl"
     assert run_cli("--input", src, "--output", out) == 0
     header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])["negatives_header"]
-    assert (header["version"], header["rules"], header["plausibility"]) == ("2.13", "v2", "ngram")
+    assert (header["version"], header["rules"], header["plausibility"]) == ("2.14", "v2", "ngram")
     assert header["swap_words"] == "known"
     assert "not the paper's" in header["method"] and header["types"] == list(AHNPL_TYPES)
     model = header["spacy_model"]

@@ -77,7 +77,7 @@ from ahnpl_plugin.negatives.tagger import default_spacy_model
 # frame is kept where the picture is a thing in the scene (rounds 83-87 and a review). 1,048
 # relation negatives for captions that had none, 149 changed and 18 dropped on the 46,540 Karpathy
 # test and val2017 captions. Noun: "rocking chair" and "prop plane" are names (round 86).
-__version__ = "2.13"
+__version__ = "2.14"
 
 __all__ = [
     "AHNPL_TYPES", "NEGCLIP_TYPES", "ALL_TYPES", "INVALID", "field_name", "default_spacy_model",

@@ -251,10 +251,10 @@ class NegativeGenerator:
             avoid |= rooms_the_caption_furnishes(analysis.lowers)
         if target.pool == "count":
             avoid |= parsed.VAGUE_COUNTS
+        if target.role == "noun" and parsed.faces_the_viewer(analysis.lowers, target.start):
+            avoid |= parsed.VIEWER_NOUNS  # 2.14 (round 91): "stand in front of a television" -> "a camera": true
         guesses = parsed.base_guesses(target.original) | {target.base}
-        for group in parsed.EXTRA_SYNONYMS:
-            if guesses & group:
-                avoid |= group
+        avoid |= parsed.synonyms_of(guesses)
         if target.role == "noun" and analysis.parsed:  # round 18: "a busy street" -> "a busy water"
             k = target.start - 1
             while k >= 0 and analysis.tokens[k].tag in ("JJ", "JJR", "JJS", "RB", "VBN", "VBG", "NN", ","):

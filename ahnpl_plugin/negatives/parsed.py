@@ -89,6 +89,24 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
     ("ride", "wear"), ("ride", "kick", "push"), ("perform", "surf", "skate", "ski", "skateboard", "snowboard"),
     ("stand", "walk"),  # round 17 (reader A): in a still photo an animal or person may be either
 ))
+
+
+def _synonyms_by_word(groups: tuple[frozenset[str], ...]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for group in groups:
+        for word in group:
+            out.setdefault(word, set()).update(group)
+    return {word: frozenset(words) for word, words in out.items()}
+
+
+# word -> every word of the EXTRA_SYNONYMS groups it is in (itself included): one lookup, not a scan
+SYNONYMS_OF: dict[str, frozenset[str]] = _synonyms_by_word(EXTRA_SYNONYMS)
+
+
+def synonyms_of(words) -> frozenset[str]:
+    """The words of every :data:`EXTRA_SYNONYMS` group holding one of ``words``."""
+    found = [SYNONYMS_OF[w] for w in words if w in SYNONYMS_OF]
+    return frozenset().union(*found) if found else frozenset()
 # Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
 # that stay true of the image. An adjective is replaced only by one on the other side of its
 # dimension ("large" -> "small", never "long"; "open" -> "closed", never "grassy"), never by a
@@ -694,7 +712,13 @@ MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touch
                           "hug", "hugging", "hugs", "kiss", "kissing", "kisses", "meet", "meeting", "greet",
                           "greeting", "chat", "chatting", "lean", "leaning", "leans", "lay", "lays", "laying",
                           "pass", "passes", "passing", "passed",  # 2.4 (round 20): "a truck passing a man"
-                          "cross", "crosses", "crossing", "intersect", "intersects", "intersecting"})  # round 25
+                          "cross", "crosses", "crossing", "intersect", "intersects", "intersecting",  # round 25
+                          # 2.14 (round 89): "snuggling with a stuffed bear" -> "a stuffed bear snuggling with"
+                          "snuggle", "snuggles", "snuggling", "snuggled", "cuddle", "cuddles", "cuddling",
+                          "cuddled", "embrace", "embraces", "embracing"})
+# 2.14 (round 89): the prepositions after which a mutual act in a coordination ("sitting and
+# snuggling with a bear") takes the subject of the verb it is joined to
+MUTUAL_PREPOSITIONS = frozenset({"with", "to", "against"})
 
 # 2.12: resting on something is no mutual act ("A cat laying on a big bed" -> "A big bed laying on a
 # cat", accepted by both of round 17's readers, whose one rejection was "lays against a pillow").
@@ -703,7 +727,8 @@ RESTING_VERBS = frozenset({"lean", "leaning", "leans", "lay", "lays", "laying"})
 
 # Round 19's readers: "a bench tethered to a dog", "a sign attached to a pole": either way round.
 ATTACHMENT_PARTICIPLES = frozenset({"attached", "tethered", "tied", "connected", "chained", "hooked", "leashed",
-                                    "fastened", "strapped", "joined", "linked"})
+                                    "fastened", "strapped", "joined", "linked",
+                                    "locked", "padlocked", "bolted", "clipped"})  # 2.14 (round 89): "locked to a pole"
 # Words before a singular noun that count it ("a", "the", "his"); a singular noun after none of them
 # is a mass ("tall grass", "some rice", "pieces of fruit", "in uniform").
 COUNTING_DETERMINERS = frozenset({"a", "an", "the", "this", "that", "his", "her", "their", "its", "my", "your",
@@ -728,7 +753,7 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
             phrase, h = f"{lowers[p - 1]} to", tokens[p - 1].head  # round 19: "next" carries the attachment
         if phrase == "to" and 0 <= h < len(tokens) and lowers[h] in ATTACHMENT_PARTICIPLES:
             return tokens[h].head in in_x or _subject_of_verb(tokens, h) in in_x
-        if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _subject_of_verb(tokens, h, True) in in_x
+        if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _mutual_subject(tokens, h, phrase) in in_x
                 and (lowers[h] not in RESTING_VERBS or phrase in ("against", "up against")
                      or any(tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens))))):
             return True  # "talking to a child"; "lays against a pillow", "laying his head on a sofa", not
@@ -746,6 +771,20 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
     if t.dep in ("dobj", "obj") and lowers[t.head] in MUTUAL_VERBS:
         return _subject_of_verb(tokens, t.head, True) in in_x
     return False
+
+
+def _mutual_subject(tokens: list[Token], v: int, preposition: str) -> int:
+    """The subject of mutual verb ``v`` (:func:`_subject_of_verb` with ``through``); 2.14 (round
+    89): for a verb joined to another with no subject of its own, before one of
+    :data:`MUTUAL_PREPOSITIONS`, the other verb's ("a child sitting and snuggling with a bear").
+    Not before another preposition: "people standing and talking on a sidewalk" is no mutual act
+    with the sidewalk."""
+    subject = _subject_of_verb(tokens, v, True)
+    h = tokens[v].head
+    if (subject < 0 and tokens[v].dep == "conj" and preposition in MUTUAL_PREPOSITIONS and 0 <= h < len(tokens)
+            and h != v and tokens[h].tag.startswith("VB")):
+        return _subject_of_verb(tokens, h, True)
+    return subject
 
 
 def _subject_of_verb(tokens: list[Token], v: int, through: bool = False, depth: int = 0) -> int:
@@ -894,6 +933,14 @@ FIXED_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     "trade show", "mid air", "surf board", "surf boards", "wrapping paper", "middle eastern",
     "flip flop", "flip flops", "teddy bear", "teddy bears", "playing catch", "play catch", "lights on",
     "focus on", "in to",
+    # 2.14 (rounds 89-92): names and idioms a negative broke ("a jacket and bow tie" -> "bow a man",
+    # "lounge chairs" -> "lounge cabinets", "a flat bed" (truck), "a big hug", "a bed of melted
+    # cheese", "with eyes on a frisbee" -> "eyes under", "under the shade of a tree" -> "on the shade",
+    # "a hallway leading into the kitchen" -> "leading out of": it does both)
+    "bow tie", "bow ties", "lounge chair", "lounge chairs", "flat bed", "flat beds", "flat bread", "flat breads",
+    "big hug", "bed of", "beds of",
+    "eyes on", "eye on", "under the shade", "in the shade", "under the shadow", "in the shadow",
+    "leading into", "leads into", "lead into", "leading out", "leads out", "leading to", "leads to",
 ))
 # Colour words that also name a fruit or food: before one of these nouns (or a food noun) they
 # name the food ("orange juice", "orange slices"), not a colour.
@@ -1182,6 +1229,29 @@ def path_after_object(a, i: int) -> bool:
     return False
 
 
+# 2.14 (round 91): what took the picture; in front of it, or looked at, it is always there
+VIEWER_NOUNS = frozenset({"camera", "cameras", "photographer", "photographers"})
+
+
+def faces_the_viewer(lowers: list[str], start: int) -> bool:
+    """2.14: the noun at ``start`` (after its article) is what something is in front of, looks
+    or poses at ("stand in front of a television", "smiling at the dog", "posing for a photo")."""
+    k = start - 1
+    while k >= 0 and lowers[k] in ("a", "an", "the", "his", "her", "their", "its", "some"):
+        k -= 1
+    return k >= 0 and (lowers[max(0, k - 2):k + 1] == ["in", "front", "of"]
+                       or lowers[k] in ("at", "for", "into", "toward", "towards"))
+
+
+# 2.14 (rounds 90, 93): the two dimensions of the shape words, a thing's outline and its profile,
+# which do not exclude each other
+OUTLINE_SHAPES = frozenset({"round", "square", "rectangular", "circular", "triangular", "oval"})
+PROFILE_OPPOSITES = {"curved": frozenset({"straight"}), "straight": frozenset({"curved"}),
+                     # round 93: "a flat tire", "a flat hill", "a flat boat" -> "curved", "pointed": still true
+                     # (an outline, a name); "flat" and "pointed" have no opposite in the vocabulary
+                     "flat": frozenset(), "pointed": frozenset()}
+
+
 def adjective_misfits(original: str, pool: str, words, on_person: bool) -> frozenset[str]:
     """v2.2: the words of an adjective's ``pool`` that may not replace it: those on its own side
     of its dimension (size, age), any state that is not its opposite, its near colours, and for
@@ -1195,6 +1265,9 @@ def adjective_misfits(original: str, pool: str, words, on_person: bool) -> froze
         return frozenset().union(*(g for g in NEAR_MATERIALS if original in g))
     if pool == "pattern" and original in ("patterned", "plain"):
         return words  # 2.3: "patterned" -> "striped": stripes are a pattern
+    if pool == "shape":  # 2.14 (round 90): "Flat pizza like object" -> "Square": an outline and a profile
+        allowed = OUTLINE_SHAPES if original in OUTLINE_SHAPES else PROFILE_OPPOSITES.get(original, words)
+        return words - allowed
     out: set[str] = set()
     if pool in ("size", "age"):  # only the other side of the original's own scale(s)
         opposite = frozenset().union(*(second if original in first else first

@@ -124,7 +124,8 @@ def _adjective_targets(a: Analysis) -> list[Target]:
     if a.parsed:  # v2.2: only attributes of a kind with something to oppose them ("stationary" -> "pretty" was no negative)
         candidates = [c for c in candidates if c[1] in REPLACED_ADJECTIVE_KINDS
                       and not (c[1] == "count" and c[0] > 0 and a.lowers[c[0] - 1] == "all")]  # 2.3: "all four sides"
-        candidates = [c for c in candidates if not _adjective_in_name(a, c[0])]
+        candidates = [c for c in candidates if not _adjective_in_name(a, c[0]) and not _stacked_on_one_scale(a, c)
+                      and not (c[1] == "count" and _count_bound(a, c[0]))]
     known = [c for c in candidates if c[1] is not None]
     targets = []
     for i, category in known or candidates:
@@ -132,6 +133,33 @@ def _adjective_targets(a: Analysis) -> list[Target]:
         targets.append(Target(i, i + 1, "adjective", lower, lower, category or UNKNOWN_ADJECTIVE_POOL,
                               a.tokens[i].tag, category is not None))
     return targets
+
+
+# 2.14 (round 90): the scales on which two words on one thing say about the same ("A small little
+# table" -> "A small large table", "A very old antique clock" -> "A very old modern clock")
+STACKED_SCALES = frozenset({"size", "age"})
+
+
+def _stacked_on_one_scale(a: Analysis, candidate: tuple[int, str | None]) -> bool:
+    """2.14: an attribute of :data:`STACKED_SCALES` next to another of the same kind on the same
+    thing: replacing one leaves the other saying the old thing."""
+    i, kind = candidate
+    if kind not in STACKED_SCALES:
+        return False
+    head = a.tokens[i].head
+    return any(k != i and a.tokens[k].head == head and a.vocabulary.category_of(a.lowers[k], "adjective") == kind
+               for k in range(max(0, i - 3), min(len(a.tokens), i + 4)))
+
+
+def _count_bound(a: Analysis, i: int) -> bool:
+    """2.14 (round 90): a count the caption repeats in other words ("Two women ..., both holding",
+    "two cows, one laying down and the other standing") or gives as a range ("one or two sheep")."""
+    near = a.lowers[max(0, i - 2):i + 3]
+    if "or" in near or "to" in a.lowers[i + 1:i + 2]:
+        return True  # "one or two", "two or three", "two to three"
+    later = a.lowers[i + 1:]
+    return a.lowers[i] in ("two", "2") and ("both" in later or "either" in later or "neither" in later
+                                            or any(x == "the" and y == "other" for x, y in zip(later, later[1:])))
 
 
 # 2.11 (round 78): attributes that are part of a name: "open field" (open country, not a field
@@ -323,7 +351,7 @@ NAME_SWAPS: dict[str, tuple[str, ...]] = {
     "traffic light": ("fire hydrant", "parking meter", "stop sign"),
     "living room": ("bathroom", "bedroom"),  # round 72: not a kitchen (open plan)
     "dining room": ("bathroom", "bedroom"),
-    "teddy bear": ("doll",),
+    "teddy bear": ("cat", "dog"),  # 2.14 (round 91): not a doll, a toy of the same kind
     "hot dog": ("hamburger", "burrito", "taco"),  # round 68: a hot dog in a bun is a sandwich
     "cell phone": ("remote control", "book", "wallet"),  # not a camera: a phone is one
     "parking lot": ("field",),  # round 72: a beach may adjoin one
@@ -332,6 +360,7 @@ NAME_SWAPS: dict[str, tuple[str, ...]] = {
     "fire truck": ("school bus", "ambulance"),
 }
 NAME_POOL = "name"
+TOY_WORDS = frozenset({"stuffed", "plush", "toy", "fluffy", "cuddly", "soft", "giant"})
 
 
 def _name_targets(a: Analysis) -> list[Target]:
@@ -355,8 +384,10 @@ def _name_targets(a: Analysis) -> list[Target]:
         if (before >= 0 and (a.tokens[before].tag in NOUN_TAGS or a.tokens[before].text == "-")) \
                 or (after < len(a.tokens) and (a.tokens[after].tag in NOUN_TAGS or a.tokens[after].text == "-"
                                                or a.lowers[after] in NAME_SECOND_WORDS)) \
-                or set(a.lowers[max(0, i - 3):i]) & NEGATION_WORDS:
-            continue  # "chili hot dog", "stop sign pole", "A hot dog-eating contest", "no fire hydrant"
+                or set(a.lowers[max(0, i - 3):i]) & NEGATION_WORDS \
+                or (base == "teddy bear" and before >= 0 and a.lowers[before] in TOY_WORDS):
+            continue  # "chili hot dog", "stop sign pole", "A hot dog-eating contest", "no fire hydrant";
+            # 2.14: "a stuffed teddy bear" -> "a stuffed dog" is a toy too
         plural = second != singular
         found.append(Target(i, i + 2, "noun", f"{first} {second}", base, NAME_POOL, "NNS" if plural else "NN",
                             True, True))
@@ -751,6 +782,9 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # rounds 61: skis "on" -> "under his feet", a phone "on" -> "under her hands": both
     if phrase in ("inside", "outside", "inside of", "outside of") and head in OPEN_PLACES:
         return True  # round 61: "outside a ski resort" -> "inside": people on its slopes are in it
+    if phrase in ("in", "inside", "outside", "inside of", "outside of") and head in HALF_OPEN_PLACES:
+        return True  # 2.14 (round 92): "a table outside a balcony" -> "inside": on it either way; "a ramp in a
+        # parking garage" -> "outside": its open top deck
     if phrase in ("over", "under") and a.lowers[end:end + 1] in (["pass"], ["passes"]):
         return True  # round 62: "an over pass" (overpass) -> "an on pass"
     if phrase in ("toward", "towards", "away from") and start > 0 and a.lowers[start - 1] == "distance":
@@ -774,6 +808,8 @@ DISTANT_THINGS = frozenset({"mountain", "mountains", "hill", "hills", "hillside"
                             "sea", "city", "forest", "mountainside", "range", "cliffs"})
 OPEN_PLACES = frozenset({"resort", "park", "zoo", "area", "field", "lot", "yard", "campus", "stadium", "farm",
                          "garden", "market", "fairground"})
+HALF_OPEN_PLACES = frozenset({"balcony", "balconies", "porch", "porches", "patio", "patios", "deck", "decks", "terrace",
+                              "terraces", "veranda", "verandah", "garage", "garages", "carport", "gazebo", "pavilion"})
 
 
 def _fixed_frame(a: Analysis, i: int) -> bool:

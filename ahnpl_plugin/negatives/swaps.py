@@ -30,7 +30,7 @@ from ahnpl_plugin.negatives.edits import swap_spans
 from ahnpl_plugin.negatives.inflection import match_case
 from ahnpl_plugin.negatives.parsed import (
     ADJECTIVE_SIDES,
-    EXTRA_SYNONYMS,
+    SYNONYMS_OF,
     FACING_POSTURES,
     PLURAL_PARTITIVES,
     FRAMING_NOUNS,
@@ -192,7 +192,10 @@ def relation_swap(a: Analysis, rng: CaptionRandom, choose: Chooser | None = None
                          or (words == "known" and not filling and (loosely_symmetric_between(a.lowers, a.tokens, x.end, y.start,
                                                                              x.heads[0])
                                                    or symmetric_attachment(a.tokens, a.lowers, x.start, x.end,
-                                                                           y.heads[-1])))):
+                                                                           y.heads[-1])
+                                                   or (y.heads[0] != y.heads[-1]  # 2.14: "touching the nose of a horse"
+                                                       and symmetric_attachment(a.tokens, a.lowers, x.start, x.end,
+                                                                                y.heads[0]))))):
             continue  # v2: "a dog next to a cat" swapped says the same; "X of Y" -> "Y of X" is no relation;
             # 2.3: "a couch with pillows", "a giraffe eats next to a zebra"
         if a.parsed and (crosses_clause(a.tokens, a.lowers, x.end, y.start) or only_copula(a.lowers, x.end, y.start)
@@ -515,7 +518,7 @@ def _same_thing(a: Analysis, x: int, y: int) -> bool:
     """v2: two head nouns that name one thing: the same word, or (2.2) two names of it ("street",
     "road"; parsed.EXTRA_SYNONYMS)."""
     sx, sy = a.vocabulary.singular(a.lowers[x]), a.vocabulary.singular(a.lowers[y])
-    return sx == sy or any(sx in group and sy in group for group in EXTRA_SYNONYMS)
+    return sx == sy or sy in SYNONYMS_OF.get(sx, ())
 
 
 # 2.4 (round 20's readers): nouns of where or how a scene is framed, not objects in it ("a
