@@ -1611,9 +1611,10 @@ def test_other_rules_of_generator_2_13(plausibility):
     assert "and a man in it" not in made("Two horses are carrying a cart with two men and a woman in it.", "noun")
 
 
-# 2.14: rejections of rounds 89-92 (300 fresh items per type of 2.13's rules, two readers each):
-# caption, type, the rejected negative, which 2.14 no longer makes
-REJECTED_IN_ROUNDS_89_92: list[tuple[str, str, str]] = [
+# 2.14: rejections of rounds 89-94 (89-92: 300 fresh items per type of 2.13's rules; 93: rows 2.14's
+# drafts changed; 94: its new relation objects; two readers each): caption, type, the rejected
+# negative, which 2.14 no longer makes
+REJECTED_IN_ROUNDS_89_94: list[tuple[str, str, str]] = [
     ("a little boy touching the nose of a brown horse", "relation", "the nose of a brown horse touching a little boy"),
     ("The bicycle is locked to the metal pole as the young man waits to board the mass transit train.", "relation", "The metal pole is locked to the bicycle as the young man waits to board the mass transit train."),
     ("Small child sitting and snuggling with large stuffed bear.", "relation", "Large stuffed bear sitting and snuggling with small child."),
@@ -1638,26 +1639,43 @@ REJECTED_IN_ROUNDS_89_92: list[tuple[str, str, str]] = [
     ("A dog in a grassy area with eyes on a flying frisbee.", "verb", "A dog in a grassy area with eyes under a flying frisbee."),
     ("A stuffed teddy bear sitting on a metal sculpture", "noun", "A stuffed cat sitting on a metal sculpture"),
     ("A group of people cross the curved street.", "adj", "A group of people cross the flat street."),
+    # round 94 (the second batch of concrete objects): a bun is the bread of a sandwich, "herd" read
+    # into a phrase, the caption's "a some"
+    ("A sandwich on a sesame seed bun next to a pile of french fries and a cup of ketchup.", "relation",
+     "A sesame seed bun on a sandwich next to a pile of french fries and a cup of ketchup."),
+    ("A burger with a doughnut for the bun.", "relation", "A burger with the bun for a doughnut."),
+    ("Cowboys herd cattle across an open grassy field.", "relation", "An open grassy field across cowboys herd cattle."),
+    ("a man holding onto a some wires while skiin", "relation", "a some wires holding onto a man while skiin"),
 ]
 
 
 @pytest.mark.parametrize("plausibility", ["ngram", "off"])
 def test_rules_of_generator_2_14(plausibility):
-    """Each rejection of rounds 89-92 that a rule takes out: a mutual act or an attachment that
+    """Each rejection of rounds 89-94 that a rule takes out: a mutual act or an attachment that
     holds both ways ("touching the nose of", "locked to", "sitting and snuggling with"), names and
     idioms ("bow tie", "lounge chairs", "flat bed", "big hug", "a bed of", "eyes on", "under the
     shade", "leading into"), two attributes of one scale on one thing ("a small little table"), a
     count the caption repeats ("both", "the other") or gives as a range ("one or two"), an outline
-    for a profile ("flat" -> "square"), what faces the camera, a teddy bear as a doll, inside or
-    outside a half-open place."""
-    for caption, negative_type, rejected in REJECTED_IN_ROUNDS_89_92:
+    for a profile ("flat" -> "square", and none for "flat"), what faces the camera, a teddy bear as
+    a doll, inside or outside a half-open place; a bun on a sandwich, "herd" read into a phrase, "a
+    some". And what the rules make: the concrete objects of round 94, a count with no repeat, a
+    teddy bear as an animal, a curved street as a straight one."""
+    for caption, negative_type, rejected in REJECTED_IN_ROUNDS_89_94:
         made = generate_negatives([caption], types=[negative_type], seed=0, plausibility=plausibility)[0]
         assert made[f"{negative_type}_aug_caption"] != rejected, caption
     def made(caption: str, negative_type: str) -> str:
         return generate_negatives([caption], types=[negative_type], seed=0,
                                   plausibility=plausibility)[0][f"{negative_type}_aug_caption"]
 
-    # what the rules leave: a count with no repeat, a teddy bear as an animal, a curved street
+    # 2.14's concrete objects, as round 94's readers accepted them (a hot dog lies in its bun)
+    assert made("A pair of scissors sitting on top of a wooden box.", "relation") == \
+        "A wooden box sitting on top of a pair of scissors."
+    assert made("A hot dog in a bun is topped with mustard.", "relation") == "A bun in a hot dog is topped with mustard."
+    assert made("A herd of cattle walking down a country road.", "relation") == \
+        "A country road walking down a herd of cattle."
+    assert made("Two young women walking down brown carpeted stairs.", "relation") == \
+        "Brown carpeted stairs walking down two young women."
+    # a count with no repeat, a teddy bear, a curved street
     assert made("Two women walk outside holding up umbrellas", "adj") != INVALID
     assert made("A teddy bear sitting in a very unusual spot high up", "noun") in (
         "A cat sitting in a very unusual spot high up", "A dog sitting in a very unusual spot high up")

@@ -887,6 +887,7 @@ def new_doubled_word(caption: str, negative: str) -> bool:
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
+@lru_cache(maxsize=4096)
 def stranded_determiners(text: str) -> int:
     """How many times an article is followed by another, directly or across one modifier-looking
     word ("A the person", "a snowy a skier", "a tow-away an orange cone"): a phrase cut at the
@@ -954,12 +955,22 @@ FOOD_PARTS = frozenset({
 })
 
 
+def _phrases_by_first_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        out.setdefault(phrase[0], []).append(phrase)
+    return {word: tuple(group) for word, group in out.items()}
+
+
+_FIXED_PHRASES_BY_FIRST_WORD = _phrases_by_first_word(FIXED_PHRASES)
+
+
 def fixed_phrase_spans(lowers: list[str]) -> list[tuple[int, int]]:
-    """[start, end) of every :data:`FIXED_PHRASES` occurrence."""
+    """[start, end) of every :data:`FIXED_PHRASES` occurrence (in the order of the list, per word)."""
     spans = []
     for i, w in enumerate(lowers):
-        for phrase in FIXED_PHRASES:
-            if w == phrase[0] and tuple(lowers[i:i + len(phrase)]) == phrase:
+        for phrase in _FIXED_PHRASES_BY_FIRST_WORD.get(w, ()):
+            if tuple(lowers[i:i + len(phrase)]) == phrase:
                 spans.append((i, i + len(phrase)))
     return spans
 
@@ -1229,8 +1240,9 @@ def path_after_object(a, i: int) -> bool:
     return False
 
 
-# 2.14 (round 91): what took the picture; in front of it, or looked at, it is always there
-VIEWER_NOUNS = frozenset({"camera", "cameras", "photographer", "photographers"})
+# What took the picture (2.11, round 73: never moved by a relation swap after "for", "facing"...;
+# 2.14, round 91: no noun replaced by it where something is in front of it or looks at it)
+VIEWER_NOUNS = frozenset({"camera", "cameras", "photographer", "photographers", "viewer"})
 
 
 def faces_the_viewer(lowers: list[str], start: int) -> bool:
