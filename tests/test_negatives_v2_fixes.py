@@ -1613,60 +1613,101 @@ def test_other_rules_of_generator_2_13(plausibility):
 
 # 2.14: rejections of rounds 89-94 (89-92: 300 fresh items per type of 2.13's rules; 93: rows 2.14's
 # drafts changed; 94: its new relation objects; two readers each): caption, type, the rejected
-# negative, which 2.14 no longer makes
-REJECTED_IN_ROUNDS_89_94: list[tuple[str, str, str]] = [
-    ("a little boy touching the nose of a brown horse", "relation", "the nose of a brown horse touching a little boy"),
-    ("The bicycle is locked to the metal pole as the young man waits to board the mass transit train.", "relation", "The metal pole is locked to the bicycle as the young man waits to board the mass transit train."),
-    ("Small child sitting and snuggling with large stuffed bear.", "relation", "Large stuffed bear sitting and snuggling with small child."),
-    ("A man posing for a selfie in a jacket and bow tie.", "relation", "Tie posing for a selfie in a jacket and bow a man."),
-    ("A small little table with some toiletries next to a sink.", "adj", "A small large table with some toiletries next to a sink."),
-    ("A very old antique clock on a wall.", "adj", "A very old modern clock on a wall."),
-    ("A large tall tower with a clock on the top.", "adj", "A small tall tower with a clock on the top."),
-    ("Many bags of luggage are being loaded from a flat bed.", "adj", "Many bags of luggage are being loaded from a round bed."),
-    ("Two women walk outside, both holding up umbrellas", "adj", "Three women walk outside, both holding up umbrellas"),
-    ("Two bears giving each other a big hug.", "adj", "Two bears giving each other a small hug."),
-    ("Flat pizza like object sitting on table with a person taking a slice", "adj", "Square pizza like object sitting on table with a person taking a slice"),
-    ("a large group black faced sheep with one or two white faced sheep", "adj", "a large group black faced sheep with one or three white faced sheep"),
-    ("two cows outside one laying down and the other standing near a building", "adj", "three cows outside one laying down and the other standing near a building"),
-    ("Two people stand in front of a television playing a video game.", "noun", "Two people stand in front of a camera playing a video game."),
-    ("A teddy bear sitting in a very unusual spot high up", "noun", "A doll sitting in a very unusual spot high up"),
-    ("People are sitting in lounge chairs on the beach.", "noun", "People are sitting in lounge cabinets on the beach."),
-    ("Broccoli, tomatoes, and spinach on a bed of melted cheese.", "noun", "Broccoli, tomatoes, and spinach on a shelf of melted cheese."),
-    ("A black and white checkered hallway leading into the kitchen.", "verb", "A black and white checkered hallway leading out of the kitchen."),
-    ("A snow covered ramp in a parking garage", "verb", "A snow covered ramp outside a parking garage"),
-    ("A laptop on a table outside a balcony overlooking the ocean.", "verb", "A laptop on a table inside a balcony overlooking the ocean."),
-    ("a cow under the shade of a near by tree", "verb", "a cow on the shade of a near by tree"),
-    ("A dog in a grassy area with eyes on a flying frisbee.", "verb", "A dog in a grassy area with eyes under a flying frisbee."),
-    ("A stuffed teddy bear sitting on a metal sculpture", "noun", "A stuffed cat sitting on a metal sculpture"),
-    ("A group of people cross the curved street.", "adj", "A group of people cross the flat street."),
+# negative, and what 2.14 makes instead (INVALID: none; a dict: by plausibility mode)
+REJECTED_IN_ROUNDS_89_94: list[tuple[str, str, str, str | dict[str, str]]] = [
+    ("a little boy touching the nose of a brown horse", "relation",
+     "the nose of a brown horse touching a little boy", INVALID),
+    ("The bicycle is locked to the metal pole as the young man waits to board the mass transit train.", "relation",
+     "The metal pole is locked to the bicycle as the young man waits to board the mass transit train.", INVALID),
+    ("Small child sitting and snuggling with large stuffed bear.", "relation",
+     "Large stuffed bear sitting and snuggling with small child.", INVALID),
+    ("A man posing for a selfie in a jacket and bow tie.", "relation",
+     "Tie posing for a selfie in a jacket and bow a man.", INVALID),
+    ("A small little table with some toiletries next to a sink.", "adj",
+     "A small large table with some toiletries next to a sink.", INVALID),
+    ("A very old antique clock on a wall.", "adj", "A very old modern clock on a wall.", INVALID),
+    ("A large tall tower with a clock on the top.", "adj", "A small tall tower with a clock on the top.", INVALID),
+    ("Many bags of luggage are being loaded from a flat bed.", "adj",
+     "Many bags of luggage are being loaded from a round bed.", INVALID),
+    ("Two women walk outside, both holding up umbrellas", "adj",
+     "Three women walk outside, both holding up umbrellas", INVALID),
+    ("Two bears giving each other a big hug.", "adj", "Two bears giving each other a small hug.",
+     {"ngram": "Twelve bears giving each other a big hug.", "off": "Eleven bears giving each other a big hug."}),
+    ("Flat pizza like object sitting on table with a person taking a slice", "adj",
+     "Square pizza like object sitting on table with a person taking a slice", INVALID),
+    ("a large group black faced sheep with one or two white faced sheep", "adj",
+     "a large group black faced sheep with one or three white faced sheep", INVALID),
+    ("two cows outside one laying down and the other standing near a building", "adj",
+     "three cows outside one laying down and the other standing near a building", INVALID),
+    ("Two people stand in front of a television playing a video game.", "noun",
+     "Two people stand in front of a camera playing a video game.",
+     "Two people stand in front of a radio playing a video game."),
+    ("A teddy bear sitting in a very unusual spot high up", "noun", "A doll sitting in a very unusual spot high up",
+     {"ngram": "A cat sitting in a very unusual spot high up", "off": "A dog sitting in a very unusual spot high up"}),
+    ("People are sitting in lounge chairs on the beach.", "noun", "People are sitting in lounge cabinets on the beach.",
+     {"ngram": "Whales are sitting in lounge chairs on the beach.", "off": INVALID}),
+    ("Broccoli, tomatoes, and spinach on a bed of melted cheese.", "noun",
+     "Broccoli, tomatoes, and spinach on a shelf of melted cheese.",
+     {"ngram": "Oranges, tomatoes, and spinach on a bed of melted cheese.",
+      "off": "Broccoli, tomatoes, and spinach on a bed of melted tea."}),
+    ("A black and white checkered hallway leading into the kitchen.", "verb",
+     "A black and white checkered hallway leading out of the kitchen.", INVALID),
+    ("A snow covered ramp in a parking garage", "verb", "A snow covered ramp outside a parking garage", INVALID),
+    ("A laptop on a table outside a balcony overlooking the ocean.", "verb",
+     "A laptop on a table inside a balcony overlooking the ocean.",
+     "A laptop under a table outside a balcony overlooking the ocean."),
+    ("a cow under the shade of a near by tree", "verb", "a cow on the shade of a near by tree", INVALID),
+    ("A dog in a grassy area with eyes on a flying frisbee.", "verb",
+     "A dog in a grassy area with eyes under a flying frisbee.", INVALID),
+    # round 93 (rows the drafts changed): a stuffed teddy bear as a stuffed cat; "flat" as "curved"
+    ("A stuffed teddy bear sitting on a metal sculpture", "noun", "A stuffed cat sitting on a metal sculpture", INVALID),
+    ("A bus with a flat tire sitting in traffic on a street.", "adj",
+     "A bus with a curved tire sitting in traffic on a street.", INVALID),
     # round 94 (the second batch of concrete objects): a bun is the bread of a sandwich, "herd" read
     # into a phrase, the caption's "a some"
     ("A sandwich on a sesame seed bun next to a pile of french fries and a cup of ketchup.", "relation",
-     "A sesame seed bun on a sandwich next to a pile of french fries and a cup of ketchup."),
-    ("A burger with a doughnut for the bun.", "relation", "A burger with the bun for a doughnut."),
-    ("Cowboys herd cattle across an open grassy field.", "relation", "An open grassy field across cowboys herd cattle."),
-    ("a man holding onto a some wires while skiin", "relation", "a some wires holding onto a man while skiin"),
+     "A sesame seed bun on a sandwich next to a pile of french fries and a cup of ketchup.", INVALID),
+    ("A burger with a doughnut for the bun.", "relation", "A burger with the bun for a doughnut.", INVALID),
+    ("Cowboys herd cattle across an open grassy field.", "relation", "An open grassy field across cowboys herd cattle.",
+     INVALID),
+    ("a man holding onto a some wires while skiin", "relation", "a some wires holding onto a man while skiin", INVALID),
+]
+
+# what 2.14's rules leave alone (a code review of 2.14): each would be lost to a rule drawn too wide
+LEFT_ALONE_BY_2_14: list[tuple[str, str]] = [
+    ("Two dogs sit by the door while a cat sleeps on the other side of the room.", "adj"),  # no "one ... the other"
+    ("Two men holding their umbrellas with both hands.", "adj"),  # "both" of the hands
+    ("Kids sitting two to a desk in a classroom.", "adj"),  # "to" before no count
+    ("Two dogs or cats lying on a bed.", "adj"),  # "or" between nouns
+    ("Sheep resting in the shade of a tree.", "verb"),  # "in the shade" leaves its verb free
+    ("A dog wearing a bow tie and a hat.", "verb"),  # a name leaves its verb free
+    ("A cat with green eyes on a couch next to a pillow.", "verb"),  # eyes described, not "eyes on"
+    ("A cat sleeping on the bed of a small hotel room.", "verb"),  # the bed of a room is a bed
+    ("A many colored kite flying over a beach.", "relation"),  # "a many colored" is no caption error
+    ("A cat snuggling on a blanket next to a dog.", "relation"),  # snuggling on a thing rests on it
+    ("Fluffy teddy bears for sale in a store.", "noun"),  # fluffy is no toy word
 ]
 
 
 @pytest.mark.parametrize("plausibility", ["ngram", "off"])
 def test_rules_of_generator_2_14(plausibility):
-    """Each rejection of rounds 89-94 that a rule takes out: a mutual act or an attachment that
-    holds both ways ("touching the nose of", "locked to", "sitting and snuggling with"), names and
-    idioms ("bow tie", "lounge chairs", "flat bed", "big hug", "a bed of", "eyes on", "under the
-    shade", "leading into"), two attributes of one scale on one thing ("a small little table"), a
-    count the caption repeats ("both", "the other") or gives as a range ("one or two"), an outline
-    for a profile ("flat" -> "square", and none for "flat"), what faces the camera, a teddy bear as
-    a doll, inside or outside a half-open place; a bun on a sandwich, "herd" read into a phrase, "a
-    some". And what the rules make: the concrete objects of round 94, a count with no repeat, a
-    teddy bear as an animal, a curved street as a straight one."""
-    for caption, negative_type, rejected in REJECTED_IN_ROUNDS_89_94:
-        made = generate_negatives([caption], types=[negative_type], seed=0, plausibility=plausibility)[0]
-        assert made[f"{negative_type}_aug_caption"] != rejected, caption
-    def made(caption: str, negative_type: str) -> str:
-        return generate_negatives([caption], types=[negative_type], seed=0,
+    """Rejections of rounds 89-94 that 2.14 takes out: a mutual act or an attachment that holds
+    both ways ("touching the nose of", "locked to", "sitting and snuggling with"), names and idioms
+    ("bow tie", "lounge chairs", "flat bed", "big hug", "a bed of", "eyes on", "under the shade",
+    "leading into"), two attributes of one scale on one thing ("a small little table"), a count the
+    caption repeats ("both", "one ... the other") or gives as a range ("one or two"), an outline for
+    a profile ("flat" -> "square"; none for "flat"), a camera where something faces it, a teddy bear
+    as a doll, inside or outside a balcony or a parking garage, a bun on a sandwich, "herd" read
+    into a phrase, "a some". And what the rules leave to the negatives they would wrongly stop."""
+    def made(caption: str, negative_type: str, seed: int = 0) -> str:
+        return generate_negatives([caption], types=[negative_type], seed=seed,
                                   plausibility=plausibility)[0][f"{negative_type}_aug_caption"]
 
+    for caption, negative_type, rejected, expected in REJECTED_IN_ROUNDS_89_94:
+        expected = expected[plausibility] if isinstance(expected, dict) else expected
+        assert made(caption, negative_type) == expected != rejected, caption
+    for caption, negative_type in LEFT_ALONE_BY_2_14:
+        assert made(caption, negative_type) != INVALID, caption
     # 2.14's concrete objects, as round 94's readers accepted them (a hot dog lies in its bun)
     assert made("A pair of scissors sitting on top of a wooden box.", "relation") == \
         "A wooden box sitting on top of a pair of scissors."
@@ -1675,11 +1716,12 @@ def test_rules_of_generator_2_14(plausibility):
         "A country road walking down a herd of cattle."
     assert made("Two young women walking down brown carpeted stairs.", "relation") == \
         "Brown carpeted stairs walking down two young women."
-    # a count with no repeat, a teddy bear, a curved street
-    assert made("Two women walk outside holding up umbrellas", "adj") != INVALID
-    assert made("A teddy bear sitting in a very unusual spot high up", "noun") in (
-        "A cat sitting in a very unusual spot high up", "A dog sitting in a very unusual spot high up")
-    assert made("A stuffed teddy bear sitting on a metal sculpture", "noun") != "A stuffed cat sitting on a metal sculpture"
+    # a mask is worn, as a hat: never swapped with its wearer after "in"
+    assert made("A woman in a mask standing next to a car.", "relation") == INVALID
+    # both ends of a range; a closed garage still inverts; "curved" <-> "straight"
+    assert made("Five to six people sitting on a couch.", "adj") == INVALID
+    assert made("A car parked inside a garage.", "verb") == "A car parked outside a garage."
     assert made("A group of people cross the curved street.", "adj") == "A group of people cross the straight street."
-    assert made("Flat pizza like object sitting on table", "adj") == INVALID  # round 93: no opposite of "flat"
-    assert made("A bus with a flat tire sitting in traffic on a street.", "adj") == INVALID
+    # no camera before a modifier either, whatever the draw
+    for seed in range(10):
+        assert "camera" not in made("Two people stand in front of a large television playing a video game.", "noun", seed)

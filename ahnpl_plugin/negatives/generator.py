@@ -251,7 +251,7 @@ class NegativeGenerator:
             avoid |= rooms_the_caption_furnishes(analysis.lowers)
         if target.pool == "count":
             avoid |= parsed.VAGUE_COUNTS
-        if target.role == "noun" and parsed.faces_the_viewer(analysis.lowers, target.start):
+        if target.role == "noun" and parsed.camera_could_be_meant(analysis.tokens, analysis.lowers, target.start):
             avoid |= parsed.VIEWER_NOUNS  # 2.14 (round 91): "stand in front of a television" -> "a camera": true
         guesses = parsed.base_guesses(target.original) | {target.base}
         avoid |= parsed.synonyms_of(guesses)

@@ -20,6 +20,7 @@ and the candidate functions of :mod:`analysis` ask :func:`is_attribute`, :func:`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from ahnpl_plugin.negatives.tokens import ADJECTIVE_TAGS, NOUN_TAGS, PROPER_NOUN_TAGS, VERB_TAGS, Token
@@ -92,6 +93,7 @@ EXTRA_SYNONYMS: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
 
 
 def _synonyms_by_word(groups: tuple[frozenset[str], ...]) -> dict[str, frozenset[str]]:
+    """word -> the union of the groups it is in (itself included)."""
     out: dict[str, set[str]] = {}
     for group in groups:
         for word in group:
@@ -103,10 +105,11 @@ def _synonyms_by_word(groups: tuple[frozenset[str], ...]) -> dict[str, frozenset
 SYNONYMS_OF: dict[str, frozenset[str]] = _synonyms_by_word(EXTRA_SYNONYMS)
 
 
-def synonyms_of(words) -> frozenset[str]:
+def synonyms_of(words: Iterable[str]) -> frozenset[str]:
     """The words of every :data:`EXTRA_SYNONYMS` group holding one of ``words``."""
     found = [SYNONYMS_OF[w] for w in words if w in SYNONYMS_OF]
     return frozenset().union(*found) if found else frozenset()
+
 # Generator 2.2 (round 11 of quality/negatives_audit/, COCO Karpathy test captions): replacements
 # that stay true of the image. An adjective is replaced only by one on the other side of its
 # dimension ("large" -> "small", never "long"; "open" -> "closed", never "grassy"), never by a
@@ -716,6 +719,10 @@ MUTUAL_VERBS = frozenset({"face", "facing", "faces", "touch", "touching", "touch
                           # 2.14 (round 89): "snuggling with a stuffed bear" -> "a stuffed bear snuggling with"
                           "snuggle", "snuggles", "snuggling", "snuggled", "cuddle", "cuddles", "cuddling",
                           "cuddled", "embrace", "embraces", "embracing"})
+# 2.14 (a review): snuggling on or in a thing is resting on it ("A cat snuggling on a blanket" ->
+# "A blanket snuggling on a cat" is false): mutual only with "with", "against" or an object
+SNUGGLING_VERBS = frozenset({"snuggle", "snuggles", "snuggling", "snuggled", "cuddle", "cuddles", "cuddling",
+                             "cuddled", "embrace", "embraces", "embracing"})
 # 2.14 (round 89): the prepositions after which a mutual act in a coordination ("sitting and
 # snuggling with a bear") takes the subject of the verb it is joined to
 MUTUAL_PREPOSITIONS = frozenset({"with", "to", "against"})
@@ -753,9 +760,10 @@ def symmetric_attachment(tokens: list[Token], lowers: list[str], x_start: int, x
             phrase, h = f"{lowers[p - 1]} to", tokens[p - 1].head  # round 19: "next" carries the attachment
         if phrase == "to" and 0 <= h < len(tokens) and lowers[h] in ATTACHMENT_PARTICIPLES:
             return tokens[h].head in in_x or _subject_of_verb(tokens, h) in in_x
+        has_object = any(tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens)))
         if (0 <= h < len(tokens) and lowers[h] in MUTUAL_VERBS and _mutual_subject(tokens, h, phrase) in in_x
-                and (lowers[h] not in RESTING_VERBS or phrase in ("against", "up against")
-                     or any(tokens[k].dep in ("dobj", "obj") and tokens[k].head == h for k in range(len(tokens))))):
+                and (lowers[h] not in RESTING_VERBS or phrase in ("against", "up against") or has_object)
+                and (lowers[h] not in SNUGGLING_VERBS or phrase in ("with", "against", "up against") or has_object)):
             return True  # "talking to a child"; "lays against a pillow", "laying his head on a sofa", not
             # "laying on a bed" (2.12)
         if phrase not in LOOSELY_SYMMETRIC or not 0 <= h < len(tokens):
@@ -934,15 +942,23 @@ FIXED_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     "trade show", "mid air", "surf board", "surf boards", "wrapping paper", "middle eastern",
     "flip flop", "flip flops", "teddy bear", "teddy bears", "playing catch", "play catch", "lights on",
     "focus on", "in to",
-    # 2.14 (rounds 89-92): names and idioms a negative broke ("a jacket and bow tie" -> "bow a man",
-    # "lounge chairs" -> "lounge cabinets", "a flat bed" (truck), "a big hug", "a bed of melted
-    # cheese", "with eyes on a frisbee" -> "eyes under", "under the shade of a tree" -> "on the shade",
-    # "a hallway leading into the kitchen" -> "leading out of": it does both)
-    "bow tie", "bow ties", "lounge chair", "lounge chairs", "flat bed", "flat beds", "flat bread", "flat breads",
+    # 2.14 (rounds 89-92): idioms a negative broke ("a big hug" -> "a small hug", "on a bed of melted
+    # cheese" -> "on a shelf of", "a hallway leading into the kitchen" -> "leading out of": it does
+    # both; "a bed of" only before a bare noun, below)
     "big hug", "bed of", "beds of",
-    "eyes on", "eye on", "under the shade", "in the shade", "under the shadow", "in the shadow",
     "leading into", "leads into", "lead into", "leading out", "leads out", "leading to", "leads to",
+)) + tuple(tuple(p.split()) for p in (
+    # 2.14 (rounds 89-92): names a negative broke ("a jacket and bow tie" -> "bow a man", "lounge
+    # chairs" -> "lounge cabinets", "a flat bed" (a truck's)); see FIXED_NAMES
+    "bow tie", "bow ties", "lounge chair", "lounge chairs", "flat bed", "flat beds", "flat bread", "flat breads",
 ))
+# Fixed phrases that name one thing: no word of them is edited and no swap moves part of one, but
+# unlike an idiom they leave the verb before them free ("A dog wearing a bow tie" -> "selling").
+# Only 2.14's names: the older ones ("teddy bear", "hard hat") keep their verbs fixed, as before.
+FIXED_NAMES: frozenset[tuple[str, ...]] = frozenset(tuple(p.split()) for p in (
+    "bow tie", "bow ties", "lounge chair", "lounge chairs", "flat bed", "flat beds", "flat bread", "flat breads"))
+# "a bed of lettuce" is a layer; "the bed of a truck" (a determiner after "of") is a thing
+_LAYER_PHRASES = frozenset({("bed", "of"), ("beds", "of")})
 # Colour words that also name a fruit or food: before one of these nouns (or a food noun) they
 # name the food ("orange juice", "orange slices"), not a colour.
 FOOD_COLOURS = frozenset({"orange", "lime", "lemon", "olive", "cherry", "peach", "plum", "chocolate", "salmon",
@@ -956,6 +972,7 @@ FOOD_PARTS = frozenset({
 
 
 def _phrases_by_first_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """first word -> the phrases that start with it, in the order of ``phrases``."""
     out: dict[str, list[tuple[str, ...]]] = {}
     for phrase in phrases:
         out.setdefault(phrase[0], []).append(phrase)
@@ -966,13 +983,24 @@ _FIXED_PHRASES_BY_FIRST_WORD = _phrases_by_first_word(FIXED_PHRASES)
 
 
 def fixed_phrase_spans(lowers: list[str]) -> list[tuple[int, int]]:
-    """[start, end) of every :data:`FIXED_PHRASES` occurrence (in the order of the list, per word)."""
+    """[start, end) of every :data:`FIXED_PHRASES` occurrence (in the order of the list, per word);
+    "a bed of" only before a bare noun ("on a bed of rice", not "the bed of a truck")."""
     spans = []
     for i, w in enumerate(lowers):
         for phrase in _FIXED_PHRASES_BY_FIRST_WORD.get(w, ()):
-            if tuple(lowers[i:i + len(phrase)]) == phrase:
+            if tuple(lowers[i:i + len(phrase)]) == phrase and not (
+                    phrase in _LAYER_PHRASES and lowers[i + 2:i + 3] and lowers[i + 2] in _DETERMINERS_AFTER_OF):
                 spans.append((i, i + len(phrase)))
     return spans
+
+
+_DETERMINERS_AFTER_OF = frozenset({"a", "an", "the", "this", "that", "his", "her", "its", "their", "my", "our",
+                                   "your", "one"})
+
+
+def in_fixed_name(lowers: list[str], spans: list[tuple[int, int]], k: int) -> bool:
+    """Token ``k`` is inside one of ``spans`` that is a :data:`FIXED_NAMES` name."""
+    return any(s <= k < e and tuple(lowers[s:e]) in FIXED_NAMES for s, e in spans)
 
 
 def cuts_phrase(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
@@ -1245,14 +1273,18 @@ def path_after_object(a, i: int) -> bool:
 VIEWER_NOUNS = frozenset({"camera", "cameras", "photographer", "photographers", "viewer"})
 
 
-def faces_the_viewer(lowers: list[str], start: int) -> bool:
-    """2.14: the noun at ``start`` (after its article) is what something is in front of, looks
-    or poses at ("stand in front of a television", "smiling at the dog", "posing for a photo")."""
+def camera_could_be_meant(tokens: list[Token], lowers: list[str], start: int) -> bool:
+    """2.14: the noun phrase ending at the noun ``start`` follows "in front of", "at", "for",
+    "into" or "toward(s)" ("stand in front of a large television", "smiling at the dog"): there "a
+    camera" could name the one that takes the picture (and "waiting for a camera" is no loss)."""
     k = start - 1
-    while k >= 0 and lowers[k] in ("a", "an", "the", "his", "her", "their", "its", "some"):
+    while k >= 0 and (tokens[k].tag in _PHRASE_INSIDE_TAGS or lowers[k] in ("a", "an", "the", "some")):
         k -= 1
     return k >= 0 and (lowers[max(0, k - 2):k + 1] == ["in", "front", "of"]
                        or lowers[k] in ("at", "for", "into", "toward", "towards"))
+
+
+_PHRASE_INSIDE_TAGS = frozenset({"DT", "PRP$", "JJ", "JJR", "JJS", "NN", "NNS", "VBN", "CD", "HYPH", "RB"})
 
 
 # 2.14 (rounds 90, 93): the two dimensions of the shape words, a thing's outline and its profile,
@@ -1278,7 +1310,7 @@ def adjective_misfits(original: str, pool: str, words, on_person: bool) -> froze
     if pool == "pattern" and original in ("patterned", "plain"):
         return words  # 2.3: "patterned" -> "striped": stripes are a pattern
     if pool == "shape":  # 2.14 (round 90): "Flat pizza like object" -> "Square": an outline and a profile
-        allowed = OUTLINE_SHAPES if original in OUTLINE_SHAPES else PROFILE_OPPOSITES.get(original, words)
+        allowed = OUTLINE_SHAPES if original in OUTLINE_SHAPES else PROFILE_OPPOSITES.get(original, frozenset())
         return words - allowed
     out: set[str] = set()
     if pool in ("size", "age"):  # only the other side of the original's own scale(s)

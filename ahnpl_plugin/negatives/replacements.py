@@ -66,6 +66,7 @@ from ahnpl_plugin.negatives.parsed import (
     after_other_verb,
     cuts_phrase,
     heads_noun_compound,
+    in_fixed_name,
     manner_adverb_after,
     verb_stems,
 )
@@ -142,7 +143,9 @@ STACKED_SCALES = frozenset({"size", "age"})
 
 def _stacked_on_one_scale(a: Analysis, candidate: tuple[int, str | None]) -> bool:
     """2.14: an attribute of :data:`STACKED_SCALES` next to another of the same kind on the same
-    thing: replacing one leaves the other saying the old thing."""
+    thing: replacing one leaves the other saying the old thing ("a small little table"), or
+    contradicting the new one ("a large tall tower" -> "a small tall tower"; the size kind holds
+    length and height too, which round 90's readers read as one scale here)."""
     i, kind = candidate
     if kind not in STACKED_SCALES:
         return False
@@ -152,14 +155,27 @@ def _stacked_on_one_scale(a: Analysis, candidate: tuple[int, str | None]) -> boo
 
 
 def _count_bound(a: Analysis, i: int) -> bool:
-    """2.14 (round 90): a count the caption repeats in other words ("Two women ..., both holding",
-    "two cows, one laying down and the other standing") or gives as a range ("one or two sheep")."""
-    near = a.lowers[max(0, i - 2):i + 3]
-    if "or" in near or "to" in a.lowers[i + 1:i + 2]:
-        return True  # "one or two", "two or three", "two to three"
-    later = a.lowers[i + 1:]
-    return a.lowers[i] in ("two", "2") and ("both" in later or "either" in later or "neither" in later
-                                            or any(x == "the" and y == "other" for x, y in zip(later, later[1:])))
+    """2.14 (round 90): a count that is one end of a range ("one or two sheep", "five to six
+    people": either end), or a "two" the caption says again in other words: "both" standing for
+    the two ("Two women ..., both holding"; not "with both hands") or "one ... the other" ("two
+    cows, one laying down and the other standing"; not "on the other side" with no "one")."""
+    lowers = a.lowers
+    if (i + 2 < len(lowers) and lowers[i + 1] in ("or", "to") and _is_count(a, i + 2)) \
+            or (i >= 2 and lowers[i - 1] in ("or", "to") and _is_count(a, i - 2)):
+        return True
+    if lowers[i] not in ("two", "2"):
+        return False
+    for k in range(i + 1, len(lowers)):
+        after = a.tokens[k + 1].tag if k + 1 < len(lowers) else ""
+        if lowers[k] == "both" and after not in NOUN_TAGS | {"JJ"}:
+            return True
+        if lowers[k] == "other" and lowers[k - 1] == "the" and "one" in lowers[i + 1:k]:
+            return True  # "one ... the other" (not "the other side" with no "one" before it)
+    return False
+
+
+def _is_count(a: Analysis, k: int) -> bool:
+    return a.tokens[k].tag == "CD" or a.vocabulary.category_of(a.lowers[k], "adjective") == "count"
 
 
 # 2.11 (round 78): attributes that are part of a name: "open field" (open country, not a field
@@ -360,7 +376,7 @@ NAME_SWAPS: dict[str, tuple[str, ...]] = {
     "fire truck": ("school bus", "ambulance"),
 }
 NAME_POOL = "name"
-TOY_WORDS = frozenset({"stuffed", "plush", "toy", "fluffy", "cuddly", "soft", "giant"})
+TOY_WORDS = frozenset({"stuffed", "plush", "toy"})  # 2.14: "a stuffed teddy bear" -> "a stuffed dog" is a toy too
 
 
 def _name_targets(a: Analysis) -> list[Target]:
@@ -782,9 +798,15 @@ def _facing_or_into(a: Analysis, start: int, end: int) -> bool:
         return True  # rounds 61: skis "on" -> "under his feet", a phone "on" -> "under her hands": both
     if phrase in ("inside", "outside", "inside of", "outside of") and head in OPEN_PLACES:
         return True  # round 61: "outside a ski resort" -> "inside": people on its slopes are in it
-    if phrase in ("in", "inside", "outside", "inside of", "outside of") and head in HALF_OPEN_PLACES:
+    if phrase in ("in", "inside", "outside", "inside of", "outside of") and (
+            head in HALF_OPEN_PLACES or (head in ("garage", "garages") and "parking" in a.lowers[end:end + 3])):
         return True  # 2.14 (round 92): "a table outside a balcony" -> "inside": on it either way; "a ramp in a
-        # parking garage" -> "outside": its open top deck
+        # parking garage" -> "outside": its open top deck (a garage alone is closed: "outside a garage" stays)
+    if phrase in VERTICAL_RELATIONS and head in ("shade", "shadow", "shadows"):
+        return True  # 2.14 (round 92): "a cow under the shade of a tree" -> "on the shade"
+    if phrase == "on" and start > 0 and a.lowers[start - 1] in ("eyes", "eye") \
+            and (start < 2 or a.tokens[start - 2].tag not in ("JJ", "NN", "VBN")):
+        return True  # 2.14 (round 92): "with eyes on a frisbee" (watching it) -> "eyes under"; not "green eyes on a couch"
     if phrase in ("over", "under") and a.lowers[end:end + 1] in (["pass"], ["passes"]):
         return True  # round 62: "an over pass" (overpass) -> "an on pass"
     if phrase in ("toward", "towards", "away from") and start > 0 and a.lowers[start - 1] == "distance":
@@ -809,7 +831,7 @@ DISTANT_THINGS = frozenset({"mountain", "mountains", "hill", "hills", "hillside"
 OPEN_PLACES = frozenset({"resort", "park", "zoo", "area", "field", "lot", "yard", "campus", "stadium", "farm",
                          "garden", "market", "fairground"})
 HALF_OPEN_PLACES = frozenset({"balcony", "balconies", "porch", "porches", "patio", "patios", "deck", "decks", "terrace",
-                              "terraces", "veranda", "verandah", "garage", "garages", "carport", "gazebo", "pavilion"})
+                              "terraces", "veranda", "verandah"})
 
 
 def _fixed_frame(a: Analysis, i: int) -> bool:
@@ -825,9 +847,10 @@ def _fixed_frame(a: Analysis, i: int) -> bool:
         return True  # "theres" -> "there" + "s": a piece of a word
     if i + 1 < len(a.tokens) and base in ("hold", "hang", "cling", "grab") and a.lowers[i + 1] in ("onto", "on", "up"):
         return True  # "holding onto": the particle is the verb's
-    if any(start == i + 1 for start, _ in a.fixed_spans):
-        return True  # "sitting cross legged", "makes its way"
-    if any(a.tokens[k].dep == "dobj" and (k in a.fixed or a.lowers[k] in NON_OBJECTS) for k in a.children[i]):
+    if any(start == i + 1 and not in_fixed_name(a.lowers, a.fixed_spans, start) for start, _ in a.fixed_spans):
+        return True  # "sitting cross legged", "makes its way"; not a name (2.14: "wearing a bow tie")
+    if any(a.tokens[k].dep == "dobj" and ((k in a.fixed and not in_fixed_name(a.lowers, a.fixed_spans, k))
+                                          or a.lowers[k] in NON_OBJECTS) for k in a.children[i]):
         return True
     if a.tokens[i].tag in ("VBN", "VBD") and 0 < i < len(a.tokens) - 1 and a.tokens[i - 1].tag in NOUN_TAGS \
             and a.tokens[i + 1].tag in NOUN_TAGS:
@@ -903,8 +926,8 @@ def _no_place_to_invert(a: Analysis, start: int, end: int) -> bool:
         return not (phrase in VERTICAL_RELATIONS and _object_pronoun(a, end))
     chunk = a.chunks[k]
     head = a.lowers[chunk.head]
-    if chunk.head in a.fixed:
-        return True  # "on both sides", "in every direction"
+    if chunk.head in a.fixed and not in_fixed_name(a.lowers, a.fixed_spans, chunk.head):
+        return True  # "on both sides", "in every direction"; not a name (2.14: "in lounge chairs")
     if head in ("board", "boards") and any(a.tokens[j].dep == "compound" or a.tokens[j].tag in NOUN_TAGS | {"JJ"}
                                            for j in range(chunk.start, chunk.head)):
         return False  # 2.5: "on a cutting board" is a board; "on board a plane" is the idiom
