@@ -462,6 +462,12 @@ CONCRETE_SWAP_OBJECTS: dict[str, str] = {
     **dict.fromkeys(("stairs", "staircase", "stairway"), "place"),
     **dict.fromkeys(("bun", "buns"), "food"),
     **dict.fromkeys(("cattle",), "animal"),
+    # 2.14, a third batch from the same count (single-sense concrete nouns; nothing worn; round 96
+    # took out "paddle", read as the verb, "utensils", split from "eating", and "canopy": rain on it
+    # or under it, one picture; "decorations" are what a cake is "with", rounds 20-30)
+    **dict.fromkeys(("painting", "paintings", "containers", "pipe", "newspaper",
+                     "telephone", "mat", "soap", "toothpaste", "cigarette", "wire"), "object"),
+    **dict.fromkeys(("subway", "gate", "roof", "ceiling"), "place"),
 }
 HERDING_WORDS = frozenset({"herd", "herds", "herding", "herded", "horseback"})  # 2.14 (round 94)
 LATE_MASS_WORDS = frozenset({"food", "sand", "dirt", "grass", "snow", "water", "hay", "graffiti"})
